@@ -1,0 +1,19 @@
+"""Install with `pip install .` or `pip install -e .`; extras: test, torch (reference for cross-checks), cuda."""
+from setuptools import find_packages, setup
+
+setup(
+    name="tinygrad_llm",
+    version="0.1.0",
+    description="A tensor and autograd engine on NumPy, and a GPT trained with it, written to be read.",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.9",
+    packages=find_packages(include=["tinygrad_llm", "tinygrad_llm.*"]),
+    install_requires=["numpy>=1.24"],
+    extras_require={
+        "test": ["pytest>=7", "hypothesis>=6"],
+        # PyTorch is only ever a reference in tests and benchmarks; pinned to the CPU build on our machines
+        "torch": ["torch==2.13.0"],
+        "cuda": ["cupy-cuda12x"],
+    },
+)

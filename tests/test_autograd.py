@@ -1,0 +1,174 @@
+"""The backward walk itself: order, accumulation, freeing the graph, no_grad, retain_grad, memory."""
+import gc
+import tracemalloc
+import weakref
+
+import numpy as np
+import pytest
+
+import tinygrad_llm.functional as F
+from tinygrad_llm import Tensor, backend, no_grad
+from tinygrad_llm.optim import SGD
+
+
+def test_a_10000_op_chain_needs_no_recursion():
+    x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    y = x
+    for _ in range(10_000):
+        y = y * 1.0001
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [1.0001 ** 10_000] * 2, rtol=1e-9)
+
+
+def test_a_tensor_used_twice_receives_both_gradients():
+    x = Tensor(np.array(3.0), requires_grad=True)
+    y = x * x + x            # dy/dx = 2x + 1 = 7
+    y.backward()
+    assert x.grad.item() == 7.0
+
+
+def test_gradients_accumulate_across_backward_calls_like_pytorch():
+    x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    (x * 3).sum().backward()
+    (x * x).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [3 + 2, 3 + 4])
+
+
+def test_a_second_backward_through_a_freed_graph_raises():
+    x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    y = (x.exp() * 2).sum()
+    y.backward()
+    with pytest.raises(RuntimeError, match="retain_graph=True"):
+        y.backward()
+    np.testing.assert_allclose(x.grad.numpy(), 2 * np.exp([1.0, 2.0]))  # the failed call changed nothing
+
+
+def test_retain_graph_allows_a_second_backward():
+    x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    y = (x.exp() * 2).sum()
+    y.backward(retain_graph=True)
+    y.backward()
+    np.testing.assert_allclose(x.grad.numpy(), 4 * np.exp([1.0, 2.0]))
+
+
+def test_backward_frees_saved_arrays_and_the_graph():
+    x = Tensor(np.ones(3), requires_grad=True)
+    y = x.tanh()
+    node = weakref.ref(y._ctx)
+    assert y._ctx.saved
+    y.sum().backward()
+    assert y._ctx.freed and not hasattr(y._ctx, "saved")
+    del y
+    gc.collect()
+    assert node() is None
+
+
+def test_backward_of_a_non_scalar_needs_a_gradient():
+    y = Tensor(np.ones((2, 3)), requires_grad=True) * 2
+    with pytest.raises(RuntimeError, match=r"shape \(2, 3\)"):
+        y.backward()
+    with pytest.raises(ValueError, match=r"\(3,\).*\(2, 3\)"):
+        y.backward(np.ones(3))
+    y.backward(np.full((2, 3), 0.5))
+
+
+def test_backward_without_a_graph_says_so():
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        Tensor(np.ones(2)).sum().backward()
+
+
+def test_no_grad_records_nothing_and_works_as_a_decorator():
+    x = Tensor(np.ones(2), requires_grad=True)
+    with no_grad():
+        y = x * 2
+    assert not y.requires_grad and y._ctx is None
+
+    @no_grad()
+    def double(t):
+        return t * 2
+    assert not double(x).requires_grad
+    assert (x * 2).requires_grad
+
+
+def test_retain_grad_keeps_an_intermediate_gradient():
+    x = Tensor(np.array([1.0, -2.0]), requires_grad=True)
+    h = (x * 3).retain_grad()
+    other = x * 5
+    (h * h + other).sum().backward()
+    np.testing.assert_array_equal(h.grad.numpy(), 2 * h.numpy())
+    assert other.grad is None
+
+
+def test_detach_cuts_the_graph():
+    x = Tensor(np.array([2.0]), requires_grad=True)
+    y = x * x.detach()         # d/dx = x (the detached factor is a constant)
+    y.sum().backward()
+    assert x.grad.item() == 2.0
+
+
+def test_leaf_gradients_never_share_memory():
+    a = Tensor(np.ones(3), requires_grad=True)
+    b = Tensor(np.ones(3), requires_grad=True)
+    (a + b).sum().backward()   # add hands one gradient array to both inputs
+    a.grad.data *= 10
+    np.testing.assert_array_equal(b.grad.numpy(), np.ones(3))
+
+
+def test_to_dtype_converts_the_gradient_back():
+    x = Tensor(np.array([1.5, 2.0], dtype=np.float32), requires_grad=True)
+    y = x.to(np.float64)
+    assert y.dtype == np.float64
+    (y * y).sum().backward()
+    assert x.grad.dtype == np.float32
+    np.testing.assert_allclose(x.grad.numpy(), [3.0, 4.0])
+    assert x.to("cpu") is x
+
+
+def test_to_cuda_without_a_gpu_is_a_clear_error():
+    try:
+        backend.module_for("cuda")
+    except RuntimeError as e:
+        assert "CuPy" in str(e) or "GPU" in str(e)
+        with pytest.raises(RuntimeError, match="cuda"):
+            Tensor(np.ones(2)).to("cuda")
+    else:
+        pytest.skip("a usable GPU is present")
+
+
+def test_only_floating_tensors_require_grad():
+    with pytest.raises(TypeError, match="int64"):
+        Tensor(np.arange(3), requires_grad=True)
+
+
+def test_dtype_defaults():
+    assert Tensor([1.0, 2.0]).dtype == np.float32          # Python floats: float32
+    assert Tensor(np.zeros(2)).dtype == np.float64         # NumPy arrays keep their dtype
+    assert Tensor(np.float64(1.0)).dtype == np.float64
+    assert (Tensor(np.zeros(2, np.float32)) * 2.5).dtype == np.float32  # numbers adopt the tensor's dtype
+
+
+def test_memory_does_not_grow_over_1000_training_steps():
+    rng = np.random.default_rng(0)
+    w1 = Tensor(rng.standard_normal((16, 32)).astype(np.float32) * 0.1, requires_grad=True)
+    w2 = Tensor(rng.standard_normal((10, 16)).astype(np.float32) * 0.1, requires_grad=True)
+    x = Tensor(rng.standard_normal((8, 32)).astype(np.float32))
+    targets = rng.integers(0, 10, 8)
+    opt = SGD([w1, w2], lr=0.1)
+
+    def step():
+        loss = F.cross_entropy(F.linear(F.gelu(F.linear(x, w1), approximate="tanh"), w2), targets)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    for _ in range(50):
+        step()
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for _ in range(1000):
+        step()
+    gc.collect()
+    after = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    assert after - before < 64 * 1024, f"memory grew by {after - before} bytes over 1000 steps"

@@ -1,0 +1,288 @@
+"""Tests for tinygrad_llm.optim: update rules against torch.optim, clipping, the schedule, state_dict, errors."""
+import math
+
+import numpy as np
+import pytest
+
+from tinygrad_llm import Tensor
+from tinygrad_llm.optim import SGD, Adam, AdamW, clip_grad_norm_, set_lr, warmup_cosine_lr
+
+SHAPES = [(4, 3), (3,), (2, 2, 2)]
+
+
+def make_params(seed=0, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    return [Tensor(rng.standard_normal(shape).astype(dtype), requires_grad=True) for shape in SHAPES]
+
+
+def random_grads(rng, step):
+    """Deterministic gradients; on every third step parameter 1 has none (it must then be skipped)."""
+    return [None if (i == 1 and step % 3 == 2) else rng.standard_normal(shape) for i, shape in enumerate(SHAPES)]
+
+
+def set_grads(params, grads):
+    for p, g in zip(params, grads):
+        p.grad = None if g is None else Tensor(g.copy())
+
+
+def compare_with_torch(make_ours, make_torch, steps=20, lrs=None):
+    """Run our optimizer and torch's on the same parameters and gradients; params must agree at every step."""
+    torch = pytest.importorskip("torch")
+    ours = make_params()
+    theirs = [torch.tensor(p.data.copy(), requires_grad=True) for p in ours]
+    opt, topt = make_ours(ours), make_torch(theirs)
+    rng = np.random.default_rng(1)
+    for step in range(steps):
+        if lrs is not None:  # a schedule: change lr between steps on both sides
+            set_lr(opt, lrs[step])
+            for group in topt.param_groups:
+                group["lr"] = lrs[step]
+        grads = random_grads(rng, step)
+        set_grads(ours, grads)
+        for t, g in zip(theirs, grads):
+            t.grad = None if g is None else torch.tensor(g)
+        opt.step()
+        topt.step()
+        for p, t in zip(ours, theirs):
+            np.testing.assert_allclose(p.data, t.detach().numpy(), rtol=1e-10, atol=0, err_msg=f"step {step}")
+    # the updates did something: the parameters moved away from their start
+    assert not np.allclose(ours[0].data, make_params()[0].data)
+
+
+def two_groups(params, **second):
+    return [{"params": [params[0], params[2]], "weight_decay": 0.1}, {"params": [params[1]], **second}]
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 0.1])
+def test_adam_matches_torch(weight_decay):
+    torch = pytest.importorskip("torch")
+    compare_with_torch(lambda ps: Adam(ps, lr=0.01, weight_decay=weight_decay),
+                       lambda ts: torch.optim.Adam(ts, lr=0.01, weight_decay=weight_decay))
+
+
+def test_adam_groups_and_schedule_match_torch():
+    torch = pytest.importorskip("torch")
+    lrs = [warmup_cosine_lr(s, max_lr=0.05, min_lr=0.005, warmup_steps=5, decay_steps=15) for s in range(20)]
+    compare_with_torch(lambda ps: Adam(two_groups(ps, betas=(0.8, 0.99), eps=1e-6), weight_decay=0.0),
+                       lambda ts: torch.optim.Adam(two_groups(ts, betas=(0.8, 0.99), eps=1e-6), weight_decay=0.0),
+                       lrs=lrs)
+
+
+def test_adamw_matches_torch():
+    torch = pytest.importorskip("torch")
+    compare_with_torch(lambda ps: AdamW(ps, lr=0.02, weight_decay=0.1),
+                       lambda ts: torch.optim.AdamW(ts, lr=0.02, weight_decay=0.1))
+
+
+def test_adamw_groups_match_torch():
+    torch = pytest.importorskip("torch")
+    compare_with_torch(lambda ps: AdamW(two_groups(ps, weight_decay=0.0, lr=0.05), lr=0.01, betas=(0.85, 0.95)),
+                       lambda ts: torch.optim.AdamW(two_groups(ts, weight_decay=0.0, lr=0.05), lr=0.01,
+                                                    betas=(0.85, 0.95)))
+
+
+@pytest.mark.parametrize("options", [
+    dict(momentum=0.0),
+    dict(momentum=0.9),
+    dict(momentum=0.9, dampening=0.3, weight_decay=0.01),
+    dict(momentum=0.9, nesterov=True),
+    dict(momentum=0.8, nesterov=True, weight_decay=0.05),
+])
+def test_sgd_matches_torch(options):
+    torch = pytest.importorskip("torch")
+    compare_with_torch(lambda ps: SGD(ps, lr=0.05, **options), lambda ts: torch.optim.SGD(ts, lr=0.05, **options))
+
+
+def test_sgd_groups_match_torch():
+    torch = pytest.importorskip("torch")
+    compare_with_torch(lambda ps: SGD(two_groups(ps, momentum=0.5), lr=0.05, momentum=0.9, nesterov=False),
+                       lambda ts: torch.optim.SGD(two_groups(ts, momentum=0.5), lr=0.05, momentum=0.9))
+
+
+def test_adamw_trains_with_backward_in_place_and_keeps_dtype():
+    """End to end with our autograd: a float32 least-squares fit; parameters are updated in place."""
+    rng = np.random.default_rng(0)
+    x = Tensor(rng.standard_normal((32, 5)).astype(np.float32))
+    y = Tensor((x.data @ rng.standard_normal((5, 1))).astype(np.float32))
+    w = Tensor(np.zeros((5, 1), np.float32), requires_grad=True)
+    array = w.data
+    opt = AdamW([w], lr=0.1, weight_decay=0.0)
+    losses = []
+    for _ in range(100):
+        opt.zero_grad()
+        loss = ((x @ w - y) ** 2).mean()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert w.data is array and w.dtype == np.float32
+    assert opt.state[id(w)]["exp_avg"].dtype == np.float32
+    assert losses[-1] < 1e-3 * losses[0]
+
+
+@pytest.mark.parametrize("fraction", [0.2, 0.9, 1.5])
+def test_clip_grad_norm_matches_torch(fraction):
+    """max_norm = fraction * the gradients' norm: well below it, just below it, and above it (no clipping)."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(2)
+    grads = [rng.standard_normal(shape) for shape in SHAPES]
+    expected_norm = math.sqrt(sum((g ** 2).sum() for g in grads))
+    max_norm = fraction * expected_norm
+    ours = make_params()
+    set_grads(ours, grads)
+    theirs = [torch.tensor(p.data.copy(), requires_grad=True) for p in ours]
+    for t, g in zip(theirs, grads):
+        t.grad = torch.tensor(g)
+    norm = clip_grad_norm_(ours, max_norm=max_norm)
+    tnorm = torch.nn.utils.clip_grad_norm_(theirs, max_norm=max_norm)
+    assert isinstance(norm, float)
+    assert norm == pytest.approx(tnorm.item(), rel=1e-12)
+    assert norm == pytest.approx(expected_norm, rel=1e-12)
+    for p, t in zip(ours, theirs):
+        np.testing.assert_allclose(p.grad.data, t.grad.numpy(), rtol=1e-12, atol=0)
+    clipped = math.sqrt(sum((p.grad.data ** 2).sum() for p in ours))
+    assert clipped == pytest.approx(min(max_norm, expected_norm), rel=1e-5)
+
+
+def test_clip_grad_norm_leaves_small_grads_and_skips_missing():
+    rng = np.random.default_rng(3)
+    params = make_params()
+    grads = [0.01 * rng.standard_normal(shape) for shape in SHAPES]
+    grads[1] = None
+    set_grads(params, grads)
+    norm = clip_grad_norm_(params, max_norm=1.0)
+    assert norm == pytest.approx(math.sqrt((grads[0] ** 2).sum() + (grads[2] ** 2).sum()), rel=1e-12)
+    assert params[1].grad is None
+    for p, g in zip([params[0], params[2]], [grads[0], grads[2]]):
+        assert np.array_equal(p.grad.data, g)
+    with pytest.raises(ValueError, match="max_norm"):
+        clip_grad_norm_(params, max_norm=0.0)
+
+
+def test_warmup_cosine_lr():
+    kw = dict(max_lr=1.0, min_lr=0.1, warmup_steps=10, decay_steps=110)
+    assert warmup_cosine_lr(0, **kw) == pytest.approx(1 / 11)
+    assert warmup_cosine_lr(9, **kw) == pytest.approx(10 / 11)
+    assert warmup_cosine_lr(10, **kw) == pytest.approx(1.0)  # warmup end: the peak
+    assert warmup_cosine_lr(60, **kw) == pytest.approx(0.55)  # midpoint: halfway between max and min
+    assert warmup_cosine_lr(110, **kw) == pytest.approx(0.1)  # decay end
+    assert warmup_cosine_lr(111, **kw) == 0.1 and warmup_cosine_lr(10_000, **kw) == 0.1
+    warmup = [warmup_cosine_lr(s, **kw) for s in range(11)]
+    assert all(a < b for a, b in zip(warmup, warmup[1:]))
+    decay = [warmup_cosine_lr(s, **kw) for s in range(10, 111)]
+    assert all(a > b for a, b in zip(decay, decay[1:]))
+
+
+@pytest.mark.parametrize("step, kw, match", [
+    (-1, {}, "step"),
+    (0, dict(min_lr=2.0), "min_lr"),
+    (0, dict(warmup_steps=-1), "warmup_steps"),
+    (0, dict(decay_steps=10), "decay_steps"),
+])
+def test_warmup_cosine_lr_errors(step, kw, match):
+    args = {**dict(max_lr=1.0, min_lr=0.1, warmup_steps=10, decay_steps=110), **kw}
+    with pytest.raises(ValueError, match=match):
+        warmup_cosine_lr(step, **args)
+
+
+def test_set_lr():
+    params = make_params()
+    opt = AdamW(two_groups(params, lr=0.5), lr=0.1)
+    set_lr(opt, 0.02)
+    assert [group["lr"] for group in opt.param_groups] == [0.02, 0.02]
+    with pytest.raises(ValueError, match="learning rate"):
+        set_lr(opt, -1.0)
+
+
+@pytest.mark.parametrize("make", [
+    lambda ps: AdamW(two_groups(ps, weight_decay=0.0), lr=0.01),
+    lambda ps: SGD(ps, lr=0.05, momentum=0.9, nesterov=True),
+])
+def test_state_dict_round_trip_continues_identically(make):
+    rng = np.random.default_rng(4)
+    grads = [random_grads(rng, step) for step in range(10)]
+    params = make_params()
+    opt = make(params)
+    for step in range(5):
+        set_grads(params, grads[step])
+        opt.step()
+    set_lr(opt, 0.003)
+    saved = opt.state_dict()
+    snapshot = [p.data.copy() for p in params]
+    for step in range(5, 10):  # the original goes on; the snapshot must not change with it
+        set_grads(params, grads[step])
+        opt.step()
+
+    restored = [Tensor(a.copy(), requires_grad=True) for a in snapshot]
+    opt2 = make(restored)
+    opt2.load_state_dict(saved)
+    assert [g["lr"] for g in opt2.param_groups] == [0.003] * len(opt2.param_groups)
+    for step in range(5, 10):
+        set_grads(restored, grads[step])
+        opt2.step()
+    for p, q in zip(params, restored):
+        assert np.array_equal(p.data, q.data)
+
+
+def test_state_dict_contents_and_skipped_params():
+    params = make_params()
+    opt = Adam(params, lr=0.1)
+    set_grads(params, [np.ones(SHAPES[0]), None, np.ones(SHAPES[2])])
+    before = params[1].data.copy()
+    opt.step()
+    sd = opt.state_dict()
+    assert sorted(sd["state"]) == [0, 2]  # parameter 1 had no grad: no state, no step counted
+    assert sd["state"][0]["step"] == 1 and isinstance(sd["state"][0]["exp_avg"], np.ndarray)
+    assert sd["param_groups"][0]["params"] == [0, 1, 2] and sd["param_groups"][0]["lr"] == 0.1
+    assert np.array_equal(params[1].data, before)
+
+
+def test_load_state_dict_mismatch_errors():
+    params = make_params()
+    opt = Adam(params)
+    set_grads(params, [np.ones(s) for s in SHAPES])
+    opt.step()
+    sd = opt.state_dict()
+    with pytest.raises(ValueError, match="holds 3 parameters"):
+        Adam(make_params()[:2]).load_state_dict(sd)
+    other = [Tensor(np.zeros(s), requires_grad=True) for s in [(4, 3), (5,), (2, 2, 2)]]
+    with pytest.raises(ValueError, match=r"shape \(3,\).*shape \(5,\)"):
+        Adam(other).load_state_dict(sd)
+    with pytest.raises(ValueError, match="betas"):
+        SGD(make_params(), lr=0.1).load_state_dict(sd)
+    untouched = Adam(other)
+    with pytest.raises(ValueError):
+        untouched.load_state_dict(sd)
+    assert untouched.state == {}  # a failed load changes nothing
+
+
+def test_zero_grad():
+    params = make_params()
+    opt = SGD(params, lr=0.1)
+    set_grads(params, [np.ones(s) for s in SHAPES])
+    opt.zero_grad()
+    assert all(p.grad is None for p in params)
+    before = [p.data.copy() for p in params]
+    opt.step()  # nothing has a gradient: nothing moves
+    assert all(np.array_equal(p.data, b) for p, b in zip(params, before))
+
+
+def test_constructor_errors():
+    params = make_params()
+    with pytest.raises(ValueError, match="Adam: .*does not require grad"):
+        Adam([Tensor(np.zeros(3))])
+    with pytest.raises(ValueError, match="AdamW: .*more than once"):
+        AdamW([{"params": params[:2]}, {"params": params[1:]}])
+    with pytest.raises(ValueError, match="SGD: .*more than once"):
+        SGD([params[0], params[0]], lr=0.1)
+    with pytest.raises(ValueError, match="SGD: got an empty parameter list"):
+        SGD([], lr=0.1)
+    with pytest.raises(ValueError, match="AdamW: .*unknown option.*'momentum'"):
+        AdamW([{"params": params, "momentum": 0.9}])
+    with pytest.raises(TypeError, match="Adam: .*ndarray, not a Tensor"):
+        Adam([np.zeros(3)])
+    with pytest.raises(ValueError, match="Adam: learning rate"):
+        Adam(params, lr=-0.1)
+    with pytest.raises(ValueError, match="SGD: nesterov"):
+        SGD(params, lr=0.1, nesterov=True)
+    with pytest.raises(ValueError, match="Adam: .*not a leaf"):
+        Adam([params[0] * 2])

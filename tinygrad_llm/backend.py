@@ -1,0 +1,89 @@
+"""Which array module holds a tensor's numbers: NumPy on "cpu", CuPy on "cuda".
+
+Op code never branches on the device. It asks an array for its module (`xp = backend.xp(x)`) and calls
+`xp.exp`, `xp.matmul`, ... which NumPy and CuPy both provide with the same meaning. This file is the only
+place that knows CuPy exists, so the GPU path slots in without touching any op.
+
+Dtype rule (one rule, everywhere): floating tensors meeting in one op must share a dtype. float32 mixed with
+float64 raises a `TypeError` naming the op, instead of silently upcasting like NumPy: a silent upcast would
+double memory and time, or quietly make a float64 gradient check run in float32. Python numbers adopt the
+dtype of the tensor they meet. Convert explicitly with `tensor.to(np.float64)`.
+"""
+import numpy as np
+
+DEVICES = ("cpu", "cuda")
+DEFAULT_FLOAT = np.dtype(np.float32)
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def xp(array):
+    """The array module (numpy or cupy) that `array` belongs to."""
+    if isinstance(array, np.ndarray) or np.isscalar(array):
+        return np
+    return _cupy()
+
+
+def device_of(array):
+    """'cpu' for a NumPy array, 'cuda' for a CuPy array."""
+    return "cpu" if xp(array) is np else "cuda"
+
+
+def module_for(device):
+    """The array module that lives on `device` ('cpu' or 'cuda'); a clear error for anything else."""
+    if device == "cpu":
+        return np
+    if device == "cuda":
+        return _cupy()
+    raise ValueError(f"unknown device {device!r}; expected one of {DEVICES}")
+
+
+def to_device(array, device):
+    """Copy `array` to `device` (no copy when it is already there)."""
+    if device_of(array) == device:
+        return array
+    if device == "cpu":
+        return array.get()
+    return module_for(device).asarray(array)
+
+
+def check_float_dtype(dtype, where):
+    dtype = np.dtype(dtype)
+    if dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{where}: dtype {dtype} is not supported; use float32 or float64")
+    return dtype
+
+
+_CUPY = None
+
+
+def _cupy():
+    """Import CuPy once, saying exactly what is missing when it cannot be used."""
+    global _CUPY
+    if _CUPY is None:
+        try:
+            import cupy
+        except ImportError as e:
+            raise RuntimeError("device 'cuda' needs CuPy, which is not installed: "
+                               "pip install 'tinygrad_llm[cuda]' (cupy-cuda12x or cupy-cuda13x)") from e
+        try:
+            count = cupy.cuda.runtime.getDeviceCount()
+        except Exception as e:  # CuPy raises CUDARuntimeError when there is no driver
+            raise RuntimeError(f"device 'cuda': CuPy is installed but no CUDA GPU is usable ({e})") from e
+        if count == 0:
+            raise RuntimeError("device 'cuda': CuPy is installed but this machine has no CUDA GPU")
+        _CUPY = cupy
+    return _CUPY
+
+
+def erf(x):
+    """Elementwise error function. NumPy has none, so use SciPy's where installed, else the exact `math.erf`
+    elementwise (slow, but only exact GELU needs it; the GPT uses the tanh approximation)."""
+    if xp(x) is not np:
+        import cupyx.scipy.special
+        return cupyx.scipy.special.erf(x)
+    try:
+        from scipy.special import erf as scipy_erf
+    except ImportError:
+        import math
+        return np.vectorize(math.erf, otypes=[x.dtype])(x)
+    return scipy_erf(x).astype(x.dtype, copy=False)

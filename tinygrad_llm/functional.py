@@ -1,0 +1,388 @@
+"""Fused ops: one Function each, whose backward is derived by hand for the whole formula.
+
+Built from primitives, softmax would be five graph nodes, each saving its own arrays; fused, it is one node that
+saves one array and whose backward is one line of algebra, derived in its docstring. Every op here has a twin in
+composed.py built from primitives only; the tests show both give the same values and gradients, and
+`with fused(False):` makes these functions run the twins, so the two can be compared anywhere (a whole GPT too).
+
+Names and argument order are PyTorch's (torch.nn.functional). Notation: `g` = dL/d(out).
+"""
+import math
+
+import numpy as np
+
+from . import backend, composed, rng
+from .ops import unbroadcast
+from .tensor import Function, Tensor
+
+_use_fused = True
+
+
+class fused:
+    """`with fused(False):` runs the composed twins instead of the fused ops (the default is fused)."""
+
+    def __init__(self, enabled):
+        self.enabled = enabled
+
+    def __enter__(self):
+        global _use_fused
+        self._previous, _use_fused = _use_fused, self.enabled
+
+    def __exit__(self, *exc):
+        global _use_fused
+        _use_fused = self._previous
+
+
+def _softmax_parts(x, axis):
+    """(x - max, logsumexp of x) along `axis`, kept as a size-1 axis. Subtracting the row max first keeps exp
+    from overflowing and changes nothing: softmax(x) = softmax(x - c) for any constant c."""
+    xp = backend.xp(x)
+    shifted = x - x.max(axis=axis, keepdims=True)
+    return shifted, xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+# ---------------------------------------------------------------- linear
+
+class Linear(Function):
+    """y = x @ Wᵀ + b.   x (..., in), W (out, in), b (out,) -> y (..., out)
+    dx = g @ W;   dW = gᵀ @ x summed over all leading axes;   db = g summed over all leading axes."""
+
+    def forward(ctx, x, weight, bias=None):
+        if weight.ndim != 2 or x.shape[-1:] != weight.shape[1:]:
+            raise ValueError(f"linear: input {x.shape} does not fit weight {weight.shape} (expected (out, {x.shape[-1]}))")
+        if bias is not None and bias.shape != weight.shape[:1]:
+            raise ValueError(f"linear: bias has shape {bias.shape}, expected ({weight.shape[0]},) for weight {weight.shape}")
+        ctx.save_for_backward(x, weight)
+        y = x @ weight.T
+        if bias is not None:
+            y += bias
+        return y
+
+    def backward(ctx, g):
+        x, weight = ctx.saved
+        g2 = g.reshape(-1, g.shape[-1])                           # (N, out), N = product of leading axes
+        dx = g @ weight if ctx.needs_input_grad[0] else None      # (..., in)
+        dw = g2.T @ x.reshape(-1, x.shape[-1]) if ctx.needs_input_grad[1] else None  # (out, in)
+        db = g2.sum(axis=0) if ctx.needs_input_grad[2] else None  # (out,)
+        return dx, dw, db
+
+
+def linear(x, weight, bias=None):
+    """x (..., in), weight (out, in), bias (out,) or None -> (..., out)"""
+    if not _use_fused:
+        return composed.linear(x, weight, bias)
+    return Linear.apply(x, weight, bias)
+
+
+# ---------------------------------------------------------------- softmax, log_softmax
+
+class Softmax(Function):
+    """y_i = e^(x_i) / sum_j e^(x_j) along `dim`.
+    dy_i/dx_k = y_i (δ_ik - y_k), so  dx_k = sum_i g_i y_i (δ_ik - y_k) = y_k (g_k - sum_i g_i y_i)."""
+
+    def forward(ctx, x, dim=-1):
+        shifted, lse = _softmax_parts(x, dim)
+        y = backend.xp(x).exp(shifted - lse)
+        ctx.dim = dim
+        ctx.save_for_backward(y)
+        return y
+
+    def backward(ctx, g):
+        (y,) = ctx.saved
+        return y * (g - (g * y).sum(axis=ctx.dim, keepdims=True))
+
+
+def softmax(x, dim=-1):
+    if not _use_fused:
+        return composed.softmax(x, dim)
+    return Softmax.apply(x, dim=dim)
+
+
+class LogSoftmax(Function):
+    """y_i = x_i - log sum_j e^(x_j) along `dim`.
+    dy_i/dx_k = δ_ik - softmax_k, so  dx_k = g_k - softmax_k * sum_i g_i."""
+
+    def forward(ctx, x, dim=-1):
+        shifted, lse = _softmax_parts(x, dim)
+        y = shifted - lse
+        ctx.dim = dim
+        ctx.save_for_backward(y)
+        return y
+
+    def backward(ctx, g):
+        (y,) = ctx.saved
+        return g - backend.xp(y).exp(y) * g.sum(axis=ctx.dim, keepdims=True)
+
+
+def log_softmax(x, dim=-1):
+    if not _use_fused:
+        return composed.log_softmax(x, dim)
+    return LogSoftmax.apply(x, dim=dim)
+
+
+# ---------------------------------------------------------------- cross-entropy
+
+def _check_cross_entropy_inputs(logits, targets, ignore_index):
+    """PyTorch's layouts: logits (N, C) with targets (N,), or (N, C, d1..dk) with targets (N, d1..dk);
+    integer targets in 0..C-1 or equal to ignore_index."""
+    if logits.ndim < 2 or targets.shape != logits.shape[:1] + logits.shape[2:]:
+        raise ValueError(f"cross_entropy: logits {logits.shape} and targets {targets.shape} do not fit: expected "
+                         f"logits (N, C) with targets (N,), or (N, C, d1, ...) with targets (N, d1, ...)")
+    if targets.dtype.kind not in "iu":
+        raise TypeError(f"cross_entropy: targets must be integer class indices, got dtype {targets.dtype}")
+    n_classes = logits.shape[1]
+    bad = targets[((targets < 0) | (targets >= n_classes)) & (targets != ignore_index)]
+    if bad.size:
+        raise IndexError(f"cross_entropy: target {int(bad[0])} is out of range for {n_classes} classes "
+                         f"(valid: 0..{n_classes - 1}, or ignore_index={ignore_index})")
+
+
+class CrossEntropy(Function):
+    """loss_r = -log softmax(x_r)[t_r] = logsumexp(x_r) - x_r[t_r] for each row r whose target is not ignored;
+    then the mean over those rows (or their sum, or none).
+    d loss_r / d x_rc = softmax(x_r)_c - [c == t_r]   (probabilities minus the one-hot target),
+    so dx_r = g_r * (softmax(x_r) - onehot(t_r)), with g_r = g / (number of rows kept) for the mean.
+    Forward keeps only the logsumexp per row; backward recomputes softmax = e^(x - lse)."""
+
+    def forward(ctx, logits, targets, ignore_index=-100, reduction="mean"):
+        xp = backend.xp(logits)
+        x = xp.moveaxis(logits, 1, -1).reshape(-1, logits.shape[1])  # (M, C): one row per prediction
+        t = targets.reshape(-1)                                  # (M,)
+        keep = t != ignore_index                                # (M,)
+        t_safe = xp.where(keep, t, 0)                            # a valid index for ignored rows, zeroed below
+        shifted, lse = _softmax_parts(x, -1)                     # (M, C), (M, 1)
+        rows = xp.arange(x.shape[0])
+        losses = (lse[:, 0] - shifted[rows, t_safe]) * keep     # (M,)
+        ctx.save_for_backward(x, lse + x.max(axis=-1, keepdims=True), t_safe, keep)
+        ctx.shape, ctx.reduction = logits.shape, reduction
+        if reduction == "none":
+            return losses.reshape(targets.shape)
+        if reduction == "sum":
+            return losses.sum()
+        if reduction == "mean":
+            ctx.count = int(keep.sum())
+            return losses.sum() / x.dtype.type(ctx.count)
+        raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+    def backward(ctx, g):
+        x, lse, t_safe, keep = ctx.saved
+        xp = backend.xp(x)
+        if ctx.reduction == "none":
+            g_rows = g.reshape(-1, 1) * keep[:, None]                            # (M, 1)
+        else:
+            scale = g / g.dtype.type(ctx.count) if ctx.reduction == "mean" else g
+            g_rows = (keep * scale)[:, None]                                    # (M, 1)
+        dx = xp.exp(x - lse)                                                    # softmax, (M, C)
+        dx[xp.arange(x.shape[0]), t_safe] -= 1                                   # minus the one-hot target
+        dx *= g_rows
+        n, c = ctx.shape[0], ctx.shape[1]
+        dx = xp.moveaxis(dx.reshape((n,) + ctx.shape[2:] + (c,)), -1, 1)          # back to (N, C, d1..dk)
+        return dx, None
+
+
+def cross_entropy(logits, targets, ignore_index=-100, reduction="mean"):
+    """logits (N, C) or (N, C, d1..dk), integer targets (N,) or (N, d1..dk) -> scalar (or per-row losses)."""
+    targets = targets.data if isinstance(targets, Tensor) else backend.xp(logits.data).asarray(targets)
+    _check_cross_entropy_inputs(logits, targets, ignore_index)
+    if not _use_fused:
+        return composed.cross_entropy(logits, targets, ignore_index, reduction)
+    return CrossEntropy.apply(logits, targets, ignore_index=ignore_index, reduction=reduction)
+
+
+# ---------------------------------------------------------------- layer norm
+
+def _check_layer_norm_shapes(x, normalized_shape, weight, bias):
+    """The trailing axes normalized over; a clear error when x, weight or bias do not fit normalized_shape."""
+    normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if x.shape[x.ndim - len(normalized_shape):] != normalized_shape:
+        raise ValueError(f"layer_norm: input {x.shape} does not end in normalized_shape {normalized_shape}")
+    for name, p in (("weight", weight), ("bias", bias)):
+        if p is not None and p.shape != normalized_shape:
+            raise ValueError(f"layer_norm: {name} has shape {p.shape}, expected normalized_shape {normalized_shape}")
+    return tuple(range(x.ndim - len(normalized_shape), x.ndim))
+
+
+class LayerNorm(Function):
+    """Over the trailing axes (N elements):  μ = mean(x),  σ² = mean((x-μ)²),  r = 1/sqrt(σ² + eps),
+    x̂ = (x - μ) r,  y = x̂ w + b.
+    Backward:  dw = sum over rows of g x̂;   db = sum over rows of g;   and with d = g w (= dL/dx̂),
+        dx = r (d - mean(d) - x̂ mean(d x̂)),
+    because dx̂_i/dx_k = r (δ_ik - 1/N - x̂_i x̂_k / N): the -1/N from μ, the last term from σ².
+    Forward keeps x̂ and r (the inverse standard deviation), nothing else."""
+
+    def forward(ctx, x, weight=None, bias=None, axes=(-1,), eps=1e-5):
+        xp = backend.xp(x)
+        mu = x.mean(axis=axes, keepdims=True)
+        centered = x - mu
+        r = 1 / xp.sqrt((centered * centered).mean(axis=axes, keepdims=True) + eps)
+        xhat = centered * r
+        ctx.axes = axes
+        ctx.save_for_backward(xhat, r, weight)
+        y = xhat * weight if weight is not None else xhat
+        return y + bias if bias is not None else y
+
+    def backward(ctx, g):
+        xhat, r, weight = ctx.saved
+        rows = tuple(range(g.ndim - len(ctx.axes)))                       # the leading axes
+        dw = (g * xhat).sum(axis=rows) if ctx.needs_input_grad[1] else None
+        db = g.sum(axis=rows) if ctx.needs_input_grad[2] else None
+        d = g * weight if weight is not None else g
+        dx = r * (d - d.mean(axis=ctx.axes, keepdims=True) - xhat * (d * xhat).mean(axis=ctx.axes, keepdims=True))
+        return dx, dw, db
+
+
+def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """x (..., *normalized_shape), weight and bias normalized_shape or None -> same shape as x"""
+    axes = _check_layer_norm_shapes(x, normalized_shape, weight, bias)
+    if not _use_fused:
+        return composed.layer_norm(x, axes, weight, bias, eps)
+    return LayerNorm.apply(x, weight, bias, axes=axes, eps=eps)
+
+
+# ---------------------------------------------------------------- attention
+
+def attention_bias(q_len, k_len, attn_mask, is_causal, like):
+    """The additive mask of attention scores, (Tq, Tk) or broadcastable to (..., Tq, Tk): 0 where a query may
+    attend to a key, -inf where it may not. A boolean attn_mask is True where attention is allowed (PyTorch's
+    meaning); a float attn_mask is added as is; is_causal lets query i see keys 0..i (top-left aligned)."""
+    xp = backend.xp(like)
+    bias = xp.zeros((q_len, k_len), dtype=like.dtype)
+    if is_causal:
+        bias = xp.where(xp.tri(q_len, k_len, dtype=bool), bias, -np.inf).astype(like.dtype)
+    if attn_mask is not None:
+        mask = attn_mask.data if isinstance(attn_mask, Tensor) else xp.asarray(attn_mask)
+        bias = xp.where(mask, bias, -np.inf) if mask.dtype == bool else bias + mask.astype(like.dtype)
+    return bias
+
+
+class ScaledDotProductAttention(Function):
+    """O = dropout(P) V,  P = softmax(S) row-wise,  S = s Q Kᵀ + mask,  s = scale (1/sqrt(D) by default).
+    q (..., Tq, D), k (..., Tk, D), v (..., Tk, Dv) -> (..., Tq, Dv)
+
+    Backward, with P' = P ∘ M/(1-p) the dropped-out probabilities (P' = P without dropout):
+        dV = P'ᵀ dO
+        dP = (dO Vᵀ) ∘ M/(1-p)
+        dS = P ∘ (dP - D),  D = rowsum(P ∘ dP) = rowsum(dO ∘ O)   (softmax backward; the second form needs no P)
+        dQ = s dS K,   dK = s dSᵀ Q
+    As in FlashAttention, forward keeps the logsumexp L of each row of S, not P, and backward recomputes
+    P = exp(S - L). A row that may attend to nothing gives O = 0 and zero gradients."""
+
+    def forward(ctx, q, k, v, bias, dropout_p=0.0, scale=None):
+        xp = backend.xp(q)
+        ctx.scale = scale = 1 / math.sqrt(q.shape[-1]) if scale is None else scale
+        s = (q @ k.swapaxes(-1, -2)) * scale + bias                   # (..., Tq, Tk)
+        row_max = s.max(axis=-1, keepdims=True)
+        row_max = xp.where(xp.isfinite(row_max), row_max, 0)          # a fully masked row: avoid -inf - -inf
+        row_sum = xp.exp(s - row_max).sum(axis=-1, keepdims=True)
+        lse = row_max + xp.log(xp.where(row_sum > 0, row_sum, 1))     # (..., Tq, 1); 0 for a fully masked row,
+                                                                       # whose P = exp(-inf - 0) is then all 0
+        p = xp.exp(s - lse)
+        keep = None
+        if dropout_p > 0:
+            keep = rng.dropout_keep_mask(p.shape, dropout_p, like=p) / q.dtype.type(1 - dropout_p)
+            p = p * keep
+        out = p @ v                                                    # (..., Tq, Dv)
+        ctx.save_for_backward(q, k, v, bias, lse, keep, out)
+        return out
+
+    def backward(ctx, d_out):
+        q, k, v, bias, lse, keep, out = ctx.saved
+        xp = backend.xp(q)
+        p = xp.exp((q @ k.swapaxes(-1, -2)) * ctx.scale + bias - lse)   # recomputed, (..., Tq, Tk)
+        p_dropped = p * keep if keep is not None else p
+        dv = p_dropped.swapaxes(-1, -2) @ d_out                          # (..., Tk, Dv)
+        dp = d_out @ v.swapaxes(-1, -2)                                  # (..., Tq, Tk)
+        if keep is not None:
+            dp *= keep
+        ds = p * (dp - (d_out * out).sum(axis=-1, keepdims=True))        # softmax backward with D = rowsum(dO∘O)
+        dq = (ds @ k) * ctx.scale                                        # (..., Tq, D)
+        dk = (ds.swapaxes(-1, -2) @ q) * ctx.scale                        # (..., Tk, D)
+        # q, k, v may broadcast over batch or heads: sum those axes back
+        return unbroadcast(dq, q.shape), unbroadcast(dk, k.shape), unbroadcast(dv, v.shape), None
+
+
+def _check_attention_shapes(q, k, v):
+    if q.ndim < 2 or k.ndim < 2 or v.ndim < 2 or q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
+        raise ValueError(f"scaled_dot_product_attention: q {q.shape}, k {k.shape}, v {v.shape} do not fit: "
+                         f"expected q (..., Tq, D), k (..., Tk, D), v (..., Tk, Dv)")
+
+
+def scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None):
+    """q (B, H, Tq, D), k (B, H, Tk, D), v (B, H, Tk, Dv) -> (B, H, Tq, Dv); any leading axes work."""
+    _check_attention_shapes(q, k, v)
+    if not 0 <= dropout_p < 1:
+        raise ValueError(f"scaled_dot_product_attention: dropout_p must be in [0, 1), got {dropout_p}")
+    bias = attention_bias(q.shape[-2], k.shape[-2], attn_mask, is_causal, like=q.data)
+    if not _use_fused:
+        return composed.scaled_dot_product_attention(q, k, v, bias, dropout_p, scale)
+    return ScaledDotProductAttention.apply(q, k, v, bias, dropout_p=dropout_p, scale=scale)
+
+
+# ---------------------------------------------------------------- dropout
+
+class Dropout(Function):
+    """y = x ∘ M / (1-p), M a random 0/1 mask keeping each element with probability 1-p
+    (dividing by 1-p keeps the expected value of y equal to x).   dx = g ∘ M / (1-p)."""
+
+    def forward(ctx, x, p=0.5):
+        scale = rng.dropout_keep_mask(x.shape, p, like=x) / x.dtype.type(1 - p)
+        ctx.save_for_backward(scale)
+        return x * scale
+
+    def backward(ctx, g):
+        (scale,) = ctx.saved
+        return g * scale
+
+
+def dropout(x, p=0.5, training=True):
+    """Identity when not training or p == 0 (no random numbers drawn)."""
+    if not 0 <= p < 1:
+        raise ValueError(f"dropout: p must be in [0, 1), got {p}")
+    if not training or p == 0:
+        return x
+    if not _use_fused:
+        return composed.dropout(x, p)
+    return Dropout.apply(x, p=p)
+
+
+# ---------------------------------------------------------------- GELU
+
+SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
+GELU_CUBIC = 0.044715
+
+
+class Gelu(Function):
+    """Exact:  y = x Φ(x),  Φ(x) = (1 + erf(x/√2))/2 the normal CDF;   dy/dx = Φ(x) + x φ(x),  φ(x) = e^(-x²/2)/√(2π).
+    Tanh approximation (GPT-2's):  y = x (1 + tanh u)/2,  u = √(2/π) (x + 0.044715 x³);
+        dy/dx = (1 + tanh u)/2 + x (1 - tanh² u)/2 · √(2/π) (1 + 3·0.044715 x²)."""
+
+    def forward(ctx, x, approximate="none"):
+        xp = backend.xp(x)
+        ctx.approximate = approximate
+        if approximate == "tanh":
+            t = xp.tanh(SQRT_2_OVER_PI * (x + GELU_CUBIC * x * x * x))
+            ctx.save_for_backward(x, t)
+            return 0.5 * x * (1 + t)
+        cdf = 0.5 * (1 + backend.erf(x * (1 / math.sqrt(2))))
+        ctx.save_for_backward(x, cdf)
+        return x * cdf
+
+    def backward(ctx, g):
+        x, saved = ctx.saved
+        if ctx.approximate == "tanh":
+            t = saved
+            du_dx = SQRT_2_OVER_PI * (1 + 3 * GELU_CUBIC * x * x)
+            return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du_dx)
+        cdf = saved
+        pdf = backend.xp(x).exp(-0.5 * x * x) * (1 / math.sqrt(2 * math.pi))
+        return g * (cdf + x * pdf)
+
+
+def gelu(x, approximate="none"):
+    """approximate='none' (exact, with erf) or 'tanh' (GPT-2's), as PyTorch."""
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    if not _use_fused:
+        return composed.gelu(x, approximate)
+    return Gelu.apply(x, approximate=approximate)
+

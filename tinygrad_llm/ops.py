@@ -1,0 +1,674 @@
+"""Primitive ops: each a Function with its forward and backward side by side.
+
+Notation in the docstrings: `g` is dL/d(out), the gradient arriving from above; each backward returns
+dL/d(input) = g * d(out)/d(input) (summed over whatever the input was broadcast to or gathered into).
+Shapes: `x` is the input's shape, `out` the output's.
+
+The user-facing functions at the bottom are named like PyTorch's (`sum`, `max`, `pow`), so inside this module
+Python's own are spelled `builtins.sum` and `builtins.max`.
+"""
+import builtins
+import math
+
+import numpy as np
+
+from . import backend
+from .tensor import Function, Tensor
+
+
+def unbroadcast(grad, shape):
+    """Sum `grad` down to `shape`. The adjoint of broadcast is sum: an input broadcast along an axis was used
+    once per position along it, so its gradient is the sum over those positions."""
+    extra = grad.ndim - len(shape)
+    axes = tuple(range(extra)) + tuple(extra + i for i, n in enumerate(shape) if n == 1 and grad.shape[extra + i] != 1)
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+    return grad.reshape(shape)
+
+
+def _broadcast_shape(op, *shapes):
+    try:
+        return np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise ValueError(f"{op}: shapes {' and '.join(map(str, shapes))} cannot be broadcast together") from None
+
+
+def as_tensor(value, like):
+    """`value` as a Tensor; a Python number takes the dtype and device of the tensor `like` it meets."""
+    if isinstance(value, Tensor):
+        return value
+    return Tensor(backend.xp(like.data).asarray(value, dtype=like.dtype))
+
+
+def _operands(a, b):
+    """Both operands of a binary op as Tensors (either may be a Python number)."""
+    a = as_tensor(a, like=b)
+    return a, as_tensor(b, like=a)
+
+
+# ---------------------------------------------------------------- elementwise, two inputs (broadcasting)
+
+class Add(Function):
+    """out = a + b.   da = g,  db = g   (each summed back to its own shape)."""
+
+    def forward(ctx, a, b):
+        ctx.shapes = a.shape, b.shape
+        _broadcast_shape("add", a.shape, b.shape)
+        return a + b
+
+    def backward(ctx, g):
+        return unbroadcast(g, ctx.shapes[0]), unbroadcast(g, ctx.shapes[1])
+
+
+class Sub(Function):
+    """out = a - b.   da = g,  db = -g."""
+
+    def forward(ctx, a, b):
+        ctx.shapes = a.shape, b.shape
+        _broadcast_shape("sub", a.shape, b.shape)
+        return a - b
+
+    def backward(ctx, g):
+        return unbroadcast(g, ctx.shapes[0]), unbroadcast(-g, ctx.shapes[1])
+
+
+class Mul(Function):
+    """out = a * b.   da = g * b,  db = g * a."""
+
+    def forward(ctx, a, b):
+        _broadcast_shape("mul", a.shape, b.shape)
+        ctx.save_for_backward(a, b)
+        return a * b
+
+    def backward(ctx, g):
+        a, b = ctx.saved
+        da = unbroadcast(g * b, a.shape) if ctx.needs_input_grad[0] else None
+        db = unbroadcast(g * a, b.shape) if ctx.needs_input_grad[1] else None
+        return da, db
+
+
+class Div(Function):
+    """out = a / b.   da = g / b,  db = -g * a / b^2 = -g * out / b."""
+
+    def forward(ctx, a, b):
+        _broadcast_shape("div", a.shape, b.shape)
+        out = a / b
+        ctx.save_for_backward(a, b, out)
+        return out
+
+    def backward(ctx, g):
+        a, b, out = ctx.saved
+        da = unbroadcast(g / b, a.shape) if ctx.needs_input_grad[0] else None
+        db = unbroadcast(-g * out / b, b.shape) if ctx.needs_input_grad[1] else None
+        return da, db
+
+
+class Pow(Function):
+    """out = a ** b.   da = g * b * a^(b-1),  db = g * out * ln(a)   (db needs a > 0)."""
+
+    def forward(ctx, a, b):
+        _broadcast_shape("pow", a.shape, b.shape)
+        out = a ** b
+        ctx.save_for_backward(a, b, out)
+        return out
+
+    def backward(ctx, g):
+        a, b, out = ctx.saved
+        xp = backend.xp(a)
+        da = unbroadcast(g * b * a ** (b - 1), a.shape) if ctx.needs_input_grad[0] else None
+        db = unbroadcast(g * out * xp.log(a), b.shape) if ctx.needs_input_grad[1] else None
+        return da, db
+
+
+class Maximum(Function):
+    """out = max(a, b) elementwise.   The gradient goes to the larger input; on a tie it is split in half."""
+
+    def forward(ctx, a, b):
+        _broadcast_shape("maximum", a.shape, b.shape)
+        ctx.save_for_backward(a, b)
+        return backend.xp(a).maximum(a, b)
+
+    def backward(ctx, g):
+        a, b = ctx.saved
+        share_a = backend.xp(g).where(a == b, 0.5, a > b).astype(g.dtype)
+        return unbroadcast(g * share_a, a.shape), unbroadcast(g * (1 - share_a), b.shape)
+
+
+# ---------------------------------------------------------------- elementwise, one input
+
+class Neg(Function):
+    """out = -x.   dx = -g."""
+
+    def forward(ctx, x):
+        return -x
+
+    def backward(ctx, g):
+        return -g
+
+
+class Exp(Function):
+    """out = e^x.   dx = g * out."""
+
+    def forward(ctx, x):
+        out = backend.xp(x).exp(x)
+        ctx.save_for_backward(out)
+        return out
+
+    def backward(ctx, g):
+        (out,) = ctx.saved
+        return g * out
+
+
+class Log(Function):
+    """out = ln x.   dx = g / x."""
+
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return backend.xp(x).log(x)
+
+    def backward(ctx, g):
+        (x,) = ctx.saved
+        return g / x
+
+
+class Sqrt(Function):
+    """out = sqrt(x).   dx = g / (2 * out)."""
+
+    def forward(ctx, x):
+        out = backend.xp(x).sqrt(x)
+        ctx.save_for_backward(out)
+        return out
+
+    def backward(ctx, g):
+        (out,) = ctx.saved
+        return g / (2 * out)
+
+
+class Tanh(Function):
+    """out = tanh x.   dx = g * (1 - out^2)."""
+
+    def forward(ctx, x):
+        out = backend.xp(x).tanh(x)
+        ctx.save_for_backward(out)
+        return out
+
+    def backward(ctx, g):
+        (out,) = ctx.saved
+        return g * (1 - out * out)
+
+
+class Sigmoid(Function):
+    """out = 1 / (1 + e^-x).   dx = g * out * (1 - out)."""
+
+    def forward(ctx, x):
+        xp = backend.xp(x)
+        # e^-|x| never overflows; pick the form that is exact for each sign
+        z = xp.exp(-xp.abs(x))
+        out = xp.where(x >= 0, 1 / (1 + z), z / (1 + z))
+        ctx.save_for_backward(out)
+        return out
+
+    def backward(ctx, g):
+        (out,) = ctx.saved
+        return g * out * (1 - out)
+
+
+class Erf(Function):
+    """out = erf x = (2/sqrt(pi)) * integral_0^x e^(-t^2) dt.   dx = g * (2/sqrt(pi)) * e^(-x^2)."""
+
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return backend.erf(x)
+
+    def backward(ctx, g):
+        (x,) = ctx.saved
+        return g * (2 / math.sqrt(math.pi)) * backend.xp(x).exp(-x * x)
+
+
+class Relu(Function):
+    """out = max(x, 0).   dx = g where x > 0, else 0."""
+
+    def forward(ctx, x):
+        ctx.save_for_backward(x > 0)
+        return backend.xp(x).maximum(x, 0)
+
+    def backward(ctx, g):
+        (positive,) = ctx.saved
+        return g * positive
+
+
+class To(Function):
+    """out = x on another device or in another float dtype.   dx = g converted back."""
+
+    def forward(ctx, x, target):
+        ctx.device, ctx.dtype = backend.device_of(x), x.dtype
+        if target in backend.DEVICES:
+            return backend.to_device(x, target)
+        return x.astype(backend.check_float_dtype(target, "to"))
+
+    def backward(ctx, g):
+        return backend.to_device(g, ctx.device).astype(ctx.dtype, copy=False), None
+
+
+# ---------------------------------------------------------------- matmul
+
+class Matmul(Function):
+    """out = a @ b, batched over leading axes, which broadcast.  (..., n, k) @ (..., k, m) -> (..., n, m)
+    da = g @ b^T,  db = a^T @ g   (each summed over the batch axes it was broadcast along).
+    A 1-d operand is treated as a row (for a) or a column (for b), as NumPy does."""
+
+    def forward(ctx, a, b):
+        if a.ndim == 0 or b.ndim == 0:
+            raise ValueError(f"matmul: operands must have at least one axis, got shapes {a.shape} and {b.shape}")
+        if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
+            raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not align: "
+                             f"{a.shape[-1]} (last of a) != {b.shape[-2 if b.ndim > 1 else 0]} (rows of b)")
+        _broadcast_shape("matmul", a.shape[:-2], b.shape[:-2])
+        ctx.save_for_backward(a, b)
+        return a @ b
+
+    def backward(ctx, g):
+        a, b = ctx.saved
+        a2 = a.reshape(1, -1) if a.ndim == 1 else a  # a vector a is a (1, k) row
+        b2 = b.reshape(-1, 1) if b.ndim == 1 else b  # a vector b is a (k, 1) column
+        g2 = g.reshape(np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2]) + (a2.shape[-2], b2.shape[-1]))
+        da = unbroadcast(g2 @ b2.swapaxes(-1, -2), a2.shape).reshape(a.shape) if ctx.needs_input_grad[0] else None
+        db = unbroadcast(a2.swapaxes(-1, -2) @ g2, b2.shape).reshape(b.shape) if ctx.needs_input_grad[1] else None
+        return da, db
+
+
+# ---------------------------------------------------------------- reductions
+
+def _normalize_axes(op, axis, ndim):
+    """`axis` (None, int or tuple) as a sorted tuple of non-negative axes; a clear error when out of range."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    for a in axes:
+        if not -ndim <= a < builtins.max(ndim, 1):
+            raise ValueError(f"{op}: axis {a} is out of range for a tensor with {ndim} axes")
+    return tuple(sorted(a % builtins.max(ndim, 1) for a in axes))
+
+
+def _keepdims_shape(shape, axes):
+    """`shape` with each reduced axis kept as 1: the shape a reduced gradient broadcasts back from."""
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+class Sum(Function):
+    """out = sum of x over `axis`.   dx = g broadcast back over the summed axes."""
+
+    def forward(ctx, x, axis=None, keepdims=False):
+        ctx.axes = _normalize_axes("sum", axis, x.ndim)
+        ctx.shape = x.shape
+        return x.sum(axis=ctx.axes, keepdims=keepdims)
+
+    def backward(ctx, g):
+        g = g.reshape(_keepdims_shape(ctx.shape, ctx.axes))
+        return backend.xp(g).broadcast_to(g, ctx.shape)
+
+
+class Mean(Function):
+    """out = mean of x over `axis` (N elements each).   dx = g / N broadcast back."""
+
+    def forward(ctx, x, axis=None, keepdims=False):
+        ctx.axes = _normalize_axes("mean", axis, x.ndim)
+        ctx.shape = x.shape
+        return x.mean(axis=ctx.axes, keepdims=keepdims)
+
+    def backward(ctx, g):
+        n = int(np.prod([ctx.shape[a] for a in ctx.axes]))
+        g = g.reshape(_keepdims_shape(ctx.shape, ctx.axes)) / n
+        return backend.xp(g).broadcast_to(g, ctx.shape)
+
+
+class Max(Function):
+    """out = max of x over `axis`.   dx = g at the positions holding the max, 0 elsewhere;
+    where several positions tie for the max, they share g equally (as torch.amax does)."""
+
+    def forward(ctx, x, axis=None, keepdims=False):
+        ctx.axes = _normalize_axes("max", axis, x.ndim)
+        if x.size == 0:
+            raise ValueError(f"max: cannot reduce an empty tensor of shape {x.shape}")
+        out = x.max(axis=ctx.axes, keepdims=True)
+        ctx.save_for_backward(x == out)
+        return out if keepdims else out.squeeze(ctx.axes)
+
+    def backward(ctx, g):
+        (is_max,) = ctx.saved
+        g = g.reshape(_keepdims_shape(is_max.shape, ctx.axes))
+        return g * is_max / is_max.sum(axis=ctx.axes, keepdims=True).astype(g.dtype)
+
+
+class Var(Function):
+    """out = sum((x - mean)^2) / (N - correction) over `axis`.   dx = g * 2 (x - mean) / (N - correction).
+    (The mean's own dependence on x drops out because sum(x - mean) = 0.)  correction=1 is the unbiased
+    estimate, PyTorch's default; correction=0 is NumPy's."""
+
+    def forward(ctx, x, axis=None, keepdims=False, correction=1):
+        ctx.axes = _normalize_axes("var", axis, x.ndim)
+        centered = x - x.mean(axis=ctx.axes, keepdims=True)
+        ctx.denominator = int(np.prod([x.shape[a] for a in ctx.axes])) - correction
+        if ctx.denominator <= 0:
+            raise ValueError(f"var: {ctx.denominator + correction} elements with correction={correction} "
+                             f"leave no degrees of freedom (shape {x.shape}, axis {axis})")
+        ctx.save_for_backward(centered)
+        return (centered * centered).sum(axis=ctx.axes, keepdims=keepdims) / ctx.denominator
+
+    def backward(ctx, g):
+        (centered,) = ctx.saved
+        g = g.reshape(_keepdims_shape(centered.shape, ctx.axes))
+        return g * centered * (2 / ctx.denominator)
+
+
+# ---------------------------------------------------------------- movement
+
+class Reshape(Function):
+    """out = x viewed with a new shape (same elements, same order).   dx = g reshaped back."""
+
+    def forward(ctx, x, shape):
+        ctx.shape = x.shape
+        try:
+            return x.reshape(shape)
+        except ValueError:
+            raise ValueError(f"reshape: cannot reshape {x.shape} ({x.size} elements) into {tuple(shape)}") from None
+
+    def backward(ctx, g):
+        return g.reshape(ctx.shape)
+
+
+class Permute(Function):
+    """out = x with its axes reordered: out.shape[i] = x.shape[axes[i]].   dx = g permuted by the inverse order."""
+
+    def forward(ctx, x, axes):
+        if sorted(a % builtins.max(x.ndim, 1) for a in axes) != list(range(x.ndim)):
+            raise ValueError(f"permute: {tuple(axes)} is not an ordering of the {x.ndim} axes of shape {x.shape}")
+        ctx.axes = axes
+        return x.transpose(axes)
+
+    def backward(ctx, g):
+        return g.transpose(np.argsort([a % g.ndim for a in ctx.axes]))
+
+
+def _index_arrays(index):
+    """A `__getitem__` index with any Tensors in it replaced by their arrays."""
+    if isinstance(index, tuple):
+        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
+    return index.data if isinstance(index, Tensor) else index
+
+
+def _has_array(index):
+    parts = index if isinstance(index, tuple) else (index,)
+    return any(hasattr(p, "shape") or isinstance(p, list) for p in parts)
+
+
+class GetItem(Function):
+    """out = x[index], with slices, integers, None, Ellipsis and integer arrays (NumPy's rules).
+    dx = zeros of x's shape with g added at the indexed positions (scatter-add: an element picked twice by an
+    integer array receives both gradients)."""
+
+    def forward(ctx, x, index):
+        ctx.shape, ctx.index = x.shape, index
+        try:
+            return x[index]
+        except IndexError as e:
+            raise IndexError(f"getitem: index {index!r} does not fit shape {x.shape}: {e}") from None
+
+    def backward(ctx, g):
+        xp = backend.xp(g)
+        dx = xp.zeros(ctx.shape, dtype=g.dtype)
+        if _has_array(ctx.index):
+            xp.add.at(dx, ctx.index, g)  # repeated indices accumulate
+        else:
+            dx[ctx.index] = g  # slices never repeat an element: a plain write is enough
+        return dx
+
+
+class Concat(Function):
+    """out = the inputs joined along `axis`.   d(input i) = the slice of g that input i occupies."""
+
+    def forward(ctx, *xs, axis=0):
+        shapes = [x.shape for x in xs]
+        ctx.axis = _normalize_axes("concat", axis, xs[0].ndim)[0]
+        for s in shapes:
+            if len(s) != len(shapes[0]) or any(a != b for i, (a, b) in enumerate(zip(s, shapes[0])) if i != ctx.axis):
+                raise ValueError(f"concat: shapes {shapes} differ outside axis {axis}")
+        ctx.boundaries = np.cumsum([s[ctx.axis] for s in shapes])[:-1]
+        return backend.xp(xs[0]).concatenate(xs, axis=ctx.axis)
+
+    def backward(ctx, g):
+        return tuple(backend.xp(g).split(g, ctx.boundaries, axis=ctx.axis))
+
+
+class Stack(Function):
+    """out = the inputs (all of one shape) stacked along a new `axis`.   d(input i) = g taken at index i."""
+
+    def forward(ctx, *xs, axis=0):
+        if len({x.shape for x in xs}) != 1:
+            raise ValueError(f"stack: all inputs must have one shape, got {[x.shape for x in xs]}")
+        ctx.axis = _normalize_axes("stack", axis, xs[0].ndim + 1)[0]
+        return backend.xp(xs[0]).stack(xs, axis=ctx.axis)
+
+    def backward(ctx, g):
+        return tuple(g.take(i, axis=ctx.axis) for i in range(g.shape[ctx.axis]))
+
+
+class Where(Function):
+    """out = a where cond else b.   da = g where cond (else 0),  db = g where not cond.  cond gets no gradient."""
+
+    def forward(ctx, cond, a, b):
+        _broadcast_shape("where", cond.shape, a.shape, b.shape)
+        ctx.save_for_backward(cond)
+        ctx.shapes = a.shape, b.shape
+        return backend.xp(a).where(cond, a, b)
+
+    def backward(ctx, g):
+        (cond,) = ctx.saved
+        zero = g.dtype.type(0)
+        xp = backend.xp(g)
+        da = unbroadcast(xp.where(cond, g, zero), ctx.shapes[0]) if ctx.needs_input_grad[1] else None
+        db = unbroadcast(xp.where(cond, zero, g), ctx.shapes[1]) if ctx.needs_input_grad[2] else None
+        return None, da, db
+
+
+class Embedding(Function):
+    """out[..., :] = weight[idx[...], :].  (V, C) weight, integer idx of any shape -> (*idx.shape, C)
+    dweight = scatter-add of g into the rows named by idx (a row used k times receives the sum of k gradients)."""
+
+    def forward(ctx, weight, idx):
+        if idx.dtype.kind not in "iu":
+            raise TypeError(f"embedding: indices must be integers, got dtype {idx.dtype}")
+        bad = idx[(idx < 0) | (idx >= weight.shape[0])]
+        if bad.size:
+            raise IndexError(f"embedding: index {int(bad[0])} is out of range for a table of {weight.shape[0]} rows "
+                             f"(weight {weight.shape}, indices {idx.shape})")
+        ctx.idx, ctx.shape = idx, weight.shape
+        return weight[idx]
+
+    def backward(ctx, g):
+        xp = backend.xp(g)
+        dweight = xp.zeros(ctx.shape, dtype=g.dtype)
+        xp.add.at(dweight, ctx.idx.reshape(-1), g.reshape(-1, ctx.shape[1]))
+        return dweight, None
+
+
+# ---------------------------------------------------------------- the functions users call
+
+def add(a, b):
+    return Add.apply(*_operands(a, b))
+
+
+def sub(a, b):
+    return Sub.apply(*_operands(a, b))
+
+
+def mul(a, b):
+    return Mul.apply(*_operands(a, b))
+
+
+def div(a, b):
+    return Div.apply(*_operands(a, b))
+
+
+def pow(a, b):
+    return Pow.apply(*_operands(a, b))
+
+
+def maximum(a, b):
+    return Maximum.apply(*_operands(a, b))
+
+
+def matmul(a, b):
+    return Matmul.apply(a, b)
+
+
+def neg(x):
+    return Neg.apply(x)
+
+
+def exp(x):
+    return Exp.apply(x)
+
+
+def log(x):
+    return Log.apply(x)
+
+
+def sqrt(x):
+    return Sqrt.apply(x)
+
+
+def tanh(x):
+    return Tanh.apply(x)
+
+
+def sigmoid(x):
+    return Sigmoid.apply(x)
+
+
+def relu(x):
+    return Relu.apply(x)
+
+
+def erf(x):
+    return Erf.apply(x)
+
+
+def to(x, target):
+    """A copy of `x` on device `target` ('cpu'/'cuda') or in float dtype `target`; gradients flow back."""
+    if target in backend.DEVICES:
+        if target == x.device:
+            return x
+    elif backend.check_float_dtype(target, "to") == x.dtype:
+        return x
+    return To.apply(x, target)
+
+
+def sum(x, axis=None, keepdims=False):
+    return Sum.apply(x, axis=axis, keepdims=keepdims)
+
+
+def mean(x, axis=None, keepdims=False):
+    return Mean.apply(x, axis=axis, keepdims=keepdims)
+
+
+def max(x, axis=None, keepdims=False):
+    return Max.apply(x, axis=axis, keepdims=keepdims)
+
+
+def var(x, axis=None, keepdims=False, correction=1):
+    return Var.apply(x, axis=axis, keepdims=keepdims, correction=correction)
+
+
+def reshape(x, *shape):
+    shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+    return Reshape.apply(x, shape=shape)
+
+
+def permute(x, *axes):
+    axes = tuple(axes[0]) if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
+    return Permute.apply(x, axes=axes)
+
+
+def transpose(x, axis0=-2, axis1=-1):
+    """Swap two axes (the last two by default)."""
+    axes = list(range(x.ndim))
+    axes[axis0], axes[axis1] = axes[axis1], axes[axis0]
+    return Permute.apply(x, axes=tuple(axes))
+
+
+def getitem(x, index):
+    return GetItem.apply(x, index=_index_arrays(index))
+
+
+def concat(tensors, axis=0):
+    return Concat.apply(*tensors, axis=axis)
+
+
+def stack(tensors, axis=0):
+    return Stack.apply(*tensors, axis=axis)
+
+
+def split(x, split_size, axis=-1):
+    """Pieces of `split_size` along `axis` (the last may be shorter), as PyTorch's split; a list of sizes
+    gives pieces of those sizes."""
+    length = x.shape[axis]
+    sizes = list(split_size) if isinstance(split_size, (list, tuple)) else \
+        [split_size] * (length // split_size) + ([length % split_size] if length % split_size else [])
+    if builtins.sum(sizes) != length:
+        raise ValueError(f"split: sizes {sizes} do not add up to {length}, the length of axis {axis} of {x.shape}")
+    starts = np.cumsum([0] + sizes[:-1])
+    lead = (slice(None),) * (axis % x.ndim)
+    return [getitem(x, lead + (slice(int(s), int(s) + n),)) for s, n in zip(starts, sizes)]
+
+
+def where(cond, a, b):
+    """a where cond else b; either of a, b may be a Python number."""
+    cond = cond.data if isinstance(cond, Tensor) else cond
+    like = a if isinstance(a, Tensor) else b
+    return Where.apply(cond, as_tensor(a, like=like), as_tensor(b, like=like))
+
+
+def masked_fill(x, mask, value):
+    """x with `value` wherever `mask` is true (mask broadcasts against x)."""
+    return where(mask, value, x)
+
+
+def embedding(idx, weight):
+    """Rows of `weight` (V, C) picked by integer `idx` (any shape) -> (*idx.shape, C). PyTorch's argument order."""
+    idx = idx.data if isinstance(idx, Tensor) else backend.xp(weight.data).asarray(idx)
+    return Embedding.apply(weight, idx)
+
+
+# ---------------------------------------------------------------- Tensor methods and operators
+
+Tensor.__add__ = add
+Tensor.__radd__ = lambda self, other: add(other, self)
+Tensor.__sub__ = sub
+Tensor.__rsub__ = lambda self, other: sub(other, self)
+Tensor.__mul__ = mul
+Tensor.__rmul__ = lambda self, other: mul(other, self)
+Tensor.__truediv__ = div
+Tensor.__rtruediv__ = lambda self, other: div(other, self)
+Tensor.__pow__ = pow
+Tensor.__rpow__ = lambda self, other: pow(other, self)
+Tensor.__neg__ = neg
+Tensor.__matmul__ = matmul
+Tensor.__getitem__ = getitem
+Tensor.exp = exp
+Tensor.log = log
+Tensor.sqrt = sqrt
+Tensor.tanh = tanh
+Tensor.sigmoid = sigmoid
+Tensor.relu = relu
+Tensor.erf = erf
+Tensor.sum = sum
+Tensor.mean = mean
+Tensor.max = max
+Tensor.var = var
+Tensor.reshape = reshape
+Tensor.permute = permute
+Tensor.transpose = transpose
+Tensor.split = split
+Tensor.masked_fill = masked_fill
+Tensor.T = property(lambda self: transpose(self))

@@ -1,0 +1,346 @@
+"""Optimizers (SGD, Adam, AdamW), gradient clipping and the learning-rate schedule.
+
+An optimizer holds the parameters (leaf Tensors with requires_grad=True) and, after `loss.backward()` has filled
+their `.grad`, `step()` moves each parameter a little against its gradient. Parameters are updated IN PLACE
+(`p.data -= ...`), so every reference a model keeps to a parameter's array stays valid.
+
+The update rules follow torch.optim exactly, down to the order of the floating-point operations, so that in
+float64 our parameters agree with PyTorch's to about 1e-10 relative after many steps (tests/test_optim.py).
+
+Parameter groups work as in PyTorch: pass a list of dicts, each with "params" and any options that differ from
+the defaults, e.g. no weight decay for biases and LayerNorm gains:
+
+    AdamW([{"params": matrices, "weight_decay": 0.1}, {"params": vectors, "weight_decay": 0.0}], lr=3e-4)
+"""
+import math
+
+import numpy as np
+
+from . import backend
+from .tensor import Tensor
+
+
+class Optimizer:
+    """Base class: parameter groups, the step loop, zero_grad and saving/restoring the state.
+
+    `params` is an iterable of Tensors, or a list of dicts (parameter groups) with key "params" plus options.
+    `defaults` maps every option this optimizer knows to its default value; a group gets the defaults for the
+    options it does not set. `self.param_groups` is the list of groups; change `group["lr"]` between steps to
+    schedule the learning rate (see `set_lr`). `self.state` maps id(parameter) to that parameter's state
+    (moment arrays, step count), created on its first update.
+
+    A subclass implements `_update(p, g, state, group)` (one parameter's update) and may extend
+    `_check_options(group)`.
+    """
+
+    def __init__(self, params, defaults):
+        name = type(self).__name__
+        if isinstance(params, Tensor):
+            raise TypeError(f"{name}: params must be an iterable of Tensors or of dicts, got a single Tensor; "
+                            f"wrap it in a list")
+        params = list(params)
+        if not params:
+            raise ValueError(f"{name}: got an empty parameter list")
+        if all(isinstance(p, dict) for p in params):
+            groups = params
+        elif any(isinstance(p, dict) for p in params):
+            raise TypeError(f"{name}: params mixes Tensors and dicts; pass either Tensors or parameter groups")
+        else:
+            groups = [{"params": params}]
+
+        self.defaults = dict(defaults)
+        self.param_groups = []
+        self.state = {}
+        seen = set()
+        for i, given in enumerate(groups):
+            if "params" not in given:
+                raise ValueError(f"{name}: parameter group {i} has no 'params' key")
+            unknown = sorted(set(given) - set(self.defaults) - {"params"})
+            if unknown:
+                raise ValueError(f"{name}: parameter group {i} has unknown option(s) {unknown}; "
+                                 f"known options are {sorted(self.defaults)}")
+            group_params = given["params"]
+            group_params = [group_params] if isinstance(group_params, Tensor) else list(group_params)
+            if not group_params:
+                raise ValueError(f"{name}: parameter group {i} has an empty parameter list")
+            for j, p in enumerate(group_params):
+                where = f"{name}: parameter {j} of group {i}"
+                if not isinstance(p, Tensor):
+                    raise TypeError(f"{where} is a {type(p).__name__}, not a Tensor")
+                if not p.requires_grad:
+                    raise ValueError(f"{where} (shape {p.shape}) does not require grad, so it can never be "
+                                     f"updated; create it with requires_grad=True or leave it out")
+                if not p.is_leaf:
+                    raise ValueError(f"{where} (shape {p.shape}) is not a leaf: it was computed from other "
+                                     f"tensors; optimize the leaves it came from")
+                if id(p) in seen:
+                    raise ValueError(f"{where} (shape {p.shape}) appears more than once in the parameters")
+                seen.add(id(p))
+            group = {**self.defaults, **given, "params": group_params}
+            self._check_options(group)
+            self.param_groups.append(group)
+
+    def _check_options(self, group):
+        """Raise a ValueError naming the optimizer and the option when an option value is invalid."""
+        name = type(self).__name__
+        if group["lr"] < 0:
+            raise ValueError(f"{name}: learning rate lr must be >= 0, got {group['lr']}")
+        if group["weight_decay"] < 0:
+            raise ValueError(f"{name}: weight_decay must be >= 0, got {group['weight_decay']}")
+
+    def _params(self):
+        """All parameters, flattened over the groups in order (their position is their index in state_dict)."""
+        return [p for group in self.param_groups for p in group["params"]]
+
+    def zero_grad(self):
+        """Forget the gradients (backward adds onto `.grad`, so clear it before each new backward)."""
+        for p in self._params():
+            p.grad = None
+
+    def step(self):
+        """Update every parameter that has a gradient; parameters whose .grad is None are left untouched."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                self._update(p, p.grad.data, self.state.setdefault(id(p), {}), group)
+
+    def _update(self, p, g, state, group):
+        raise NotImplementedError(f"{type(self).__name__} must implement _update")
+
+    def state_dict(self):
+        """A snapshot to save with a checkpoint: {"state": {index: {...}}, "param_groups": [{...}]}.
+
+        Per-parameter state is keyed by the parameter's position (flattened over groups, in order); its arrays
+        are NumPy copies (so later steps do not change the snapshot), "step" a Python int. Each group stores
+        its options and, under "params", the positions of its parameters.
+        """
+        params = self._params()
+        state = {}
+        for index, p in enumerate(params):
+            if id(p) not in self.state:
+                continue
+            state[index] = {key: int(value) if key == "step" else backend.to_device(value, "cpu").copy()
+                            for key, value in self.state[id(p)].items()}
+        groups, start = [], 0
+        for group in self.param_groups:
+            options = {key: value for key, value in group.items() if key != "params"}
+            groups.append({**options, "params": list(range(start, start + len(group["params"])))})
+            start += len(group["params"])
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict):
+        """Restore a `state_dict()` (from an optimizer built over parameters of the same shapes, in the same
+        order and groups). Arrays are copied to each parameter's device and dtype. Everything is checked before
+        anything changes, so a mismatch leaves this optimizer as it was."""
+        name = type(self).__name__
+        params = self._params()
+        saved_groups = state_dict["param_groups"]
+        n_saved = sum(len(group["params"]) for group in saved_groups)
+        if n_saved != len(params) or len(saved_groups) != len(self.param_groups):
+            raise ValueError(f"{name}.load_state_dict: the state_dict holds {n_saved} parameters in "
+                             f"{len(saved_groups)} group(s), this optimizer has {len(params)} parameters in "
+                             f"{len(self.param_groups)} group(s)")
+        new_groups = []
+        for i, (saved, group) in enumerate(zip(saved_groups, self.param_groups)):
+            if len(saved["params"]) != len(group["params"]):
+                raise ValueError(f"{name}.load_state_dict: group {i} has {len(group['params'])} parameters, "
+                                 f"the state_dict's group {i} has {len(saved['params'])}")
+            unknown = sorted(set(saved) - set(self.defaults) - {"params"})
+            if unknown:
+                raise ValueError(f"{name}.load_state_dict: group {i} of the state_dict has option(s) {unknown} "
+                                 f"that {name} does not know (was it saved from another optimizer?)")
+            new_group = {**group, **saved, "params": group["params"]}
+            self._check_options(new_group)
+            new_groups.append(new_group)
+
+        new_state = {}
+        for index, saved in state_dict["state"].items():
+            index = int(index)
+            if not 0 <= index < len(params):
+                raise ValueError(f"{name}.load_state_dict: state for parameter {index}, "
+                                 f"but there are only {len(params)} parameters")
+            p = params[index]
+            entry = {}
+            for key, value in saved.items():
+                if key == "step":
+                    entry[key] = int(value)
+                    continue
+                if tuple(value.shape) != p.shape:
+                    raise ValueError(f"{name}.load_state_dict: state {key!r} of parameter {index} has shape "
+                                     f"{tuple(value.shape)}, the parameter has shape {p.shape}")
+                entry[key] = backend.to_device(np.asarray(value), backend.device_of(p.data)).astype(p.dtype)
+            new_state[id(p)] = entry
+        self.param_groups = new_groups
+        self.state = new_state
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional momentum, as torch.optim.SGD.
+
+    With g the gradient, for each step:
+        g = g + weight_decay * p                      (L2 penalty weight_decay/2 * |p|^2 added to the loss)
+        b = g on the first step, else b = momentum * b + (1 - dampening) * g
+        g = g + momentum * b  if nesterov  else  b    (nesterov: look one momentum step ahead)
+        p = p - lr * g
+    Momentum b is a running sum of past gradients: it speeds up along directions the gradient keeps pointing to
+    and damps directions where it oscillates.
+    """
+
+    def __init__(self, params, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                        nesterov=nesterov)
+        super().__init__(params, defaults)
+
+    def _check_options(self, group):
+        super()._check_options(group)
+        if group["momentum"] < 0:
+            raise ValueError(f"SGD: momentum must be >= 0, got {group['momentum']}")
+        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
+            raise ValueError("SGD: nesterov momentum needs momentum > 0 and dampening = 0")
+
+    def _update(self, p, g, state, group):
+        lr, momentum, wd = group["lr"], group["momentum"], group["weight_decay"]
+        if wd != 0:
+            g = g + wd * p.data  # a new array: p.grad itself is left as backward made it
+        if momentum != 0:
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = state["momentum_buffer"] = g.copy()
+            else:
+                buf *= momentum
+                buf += (1 - group["dampening"]) * g
+            g = g + momentum * buf if group["nesterov"] else buf
+        p.data -= lr * g
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba, 2015), as torch.optim.Adam.
+
+    Adam keeps, per parameter, running averages of the gradient (m, first moment) and of its square
+    (v, second moment), and steps by m / sqrt(v): each coordinate moves about lr, whatever its gradient scale.
+    For step t = 1, 2, ...:
+        g = g + weight_decay * p                      (L2 penalty, as in torch.optim.Adam)
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        p = p - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+    Bias correction: m and v start at 0, so early on they are too small by the factors (1 - b1^t) and
+    (1 - b2^t); dividing by those factors makes them unbiased estimates. eps keeps the division finite.
+    """
+
+    decoupled_weight_decay = False  # AdamW sets True: decay the weights directly instead of via the gradient
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
+
+    def _check_options(self, group):
+        super()._check_options(group)
+        name = type(self).__name__
+        b1, b2 = group["betas"]
+        if not (0 <= b1 < 1 and 0 <= b2 < 1):
+            raise ValueError(f"{name}: betas must each be in [0, 1), got {group['betas']}")
+        if group["eps"] < 0:
+            raise ValueError(f"{name}: eps must be >= 0, got {group['eps']}")
+
+    def _update(self, p, g, state, group):
+        xp = backend.xp(p.data)
+        lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+        if not state:
+            state["step"] = 0
+            state["exp_avg"] = xp.zeros_like(p.data)     # m
+            state["exp_avg_sq"] = xp.zeros_like(p.data)  # v
+        state["step"] += 1
+        t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
+
+        if wd != 0:
+            if self.decoupled_weight_decay:
+                p.data *= 1 - lr * wd
+            else:
+                g = g + wd * p.data  # a new array: p.grad itself is left as backward made it
+        m *= b1
+        m += (1 - b1) * g
+        v *= b2
+        v += (1 - b2) * g * g
+        bias_correction1 = 1 - b1 ** t
+        bias_correction2 = 1 - b2 ** t
+        step_size = lr / bias_correction1
+        denom = xp.sqrt(v)
+        denom /= math.sqrt(bias_correction2)
+        denom += eps
+        p.data -= step_size * m / denom
+
+
+class AdamW(Adam):
+    """AdamW (Loshchilov & Hutter, 2019), as torch.optim.AdamW: Adam with decoupled weight decay.
+
+    Before the Adam update (with weight_decay NOT added to the gradient):
+        p = p * (1 - lr * weight_decay)
+    In Adam the L2 term weight_decay * p passes through the division by sqrt(v), so weights with large gradients
+    are barely decayed. Decoupling shrinks every weight by the same fraction per step, which regularizes better
+    and is the standard choice for training transformers.
+    """
+
+    decoupled_weight_decay = True
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+
+
+def clip_grad_norm_(params, max_norm):
+    """Scale all gradients together, in place, so that their total L2 norm is at most about `max_norm`.
+
+    total_norm = sqrt(sum over parameters of sum(g^2)); parameters without a gradient are skipped. With
+    coef = max_norm / (total_norm + 1e-6), the gradients are multiplied by coef when coef < 1 (torch's rule:
+    the 1e-6 guards against dividing by zero). Scaling all gradients by one factor keeps the update direction.
+    Returns total_norm (before clipping) as a Python float, handy to log.
+    """
+    if max_norm <= 0:
+        raise ValueError(f"clip_grad_norm_: max_norm must be > 0, got {max_norm}")
+    params = [params] if isinstance(params, Tensor) else list(params)
+    grads = [p.grad.data for p in params if p.grad is not None]
+    if not grads:
+        return 0.0
+    squared = 0
+    for g in grads:
+        flat = g.ravel()
+        squared = squared + flat.dot(flat)  # stays on the device: one transfer at the end, not one per parameter
+    total_norm = float(backend.xp(grads[0]).sqrt(squared))
+    coef = max_norm / (total_norm + 1e-6)
+    if coef < 1:
+        for g in grads:
+            g *= coef
+    return total_norm
+
+
+def warmup_cosine_lr(step, *, max_lr, min_lr, warmup_steps, decay_steps):
+    """The learning rate at `step` (0-based) for linear warmup then cosine decay, as in nanoGPT.
+
+    step < warmup_steps:   max_lr * (step + 1) / (warmup_steps + 1)   (small steps while Adam's v is unsettled)
+    step > decay_steps:    min_lr
+    otherwise:             ratio = (step - warmup_steps) / (decay_steps - warmup_steps), from 0 to 1
+                           min_lr + 0.5 * (1 + cos(pi * ratio)) * (max_lr - min_lr)   (max_lr down to min_lr)
+    """
+    if step < 0:
+        raise ValueError(f"warmup_cosine_lr: step must be >= 0, got {step}")
+    if not 0 <= min_lr <= max_lr:
+        raise ValueError(f"warmup_cosine_lr: need 0 <= min_lr <= max_lr, got min_lr={min_lr}, max_lr={max_lr}")
+    if warmup_steps < 0:
+        raise ValueError(f"warmup_cosine_lr: warmup_steps must be >= 0, got {warmup_steps}")
+    if decay_steps <= warmup_steps:
+        raise ValueError(f"warmup_cosine_lr: decay_steps ({decay_steps}) must be greater than "
+                         f"warmup_steps ({warmup_steps})")
+    if step < warmup_steps:
+        return max_lr * (step + 1) / (warmup_steps + 1)
+    if step > decay_steps:
+        return min_lr
+    ratio = (step - warmup_steps) / (decay_steps - warmup_steps)
+    coeff = 0.5 * (1.0 + math.cos(math.pi * ratio))
+    return min_lr + coeff * (max_lr - min_lr)
+
+
+def set_lr(optimizer, lr):
+    """Set the learning rate of every parameter group (call before `step()`, e.g. with warmup_cosine_lr)."""
+    if lr < 0:
+        raise ValueError(f"set_lr: learning rate must be >= 0, got {lr}")
+    for group in optimizer.param_groups:
+        group["lr"] = lr

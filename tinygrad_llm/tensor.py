@@ -1,0 +1,273 @@
+"""Tensor and reverse-mode autograd.
+
+A `Tensor` is an n-d array (NumPy or CuPy, see backend.py) plus what autograd needs: `requires_grad`, the
+accumulated `grad`, and `_ctx`, the `Function` node that produced it. A `Function` is one op: `forward` maps
+input arrays to an output array and saves what `backward` needs; `backward` maps the gradient of the loss with
+respect to the output (dL/dout) to the gradients with respect to each input (dL/din), the chain rule for that op.
+
+`loss.backward()` sorts the graph topologically (iteratively: a 10,000-op chain needs no recursion) and walks
+it in reverse, handing each Function the sum of the gradients flowing into its output. After a node's backward
+has run its saved arrays are freed, so memory falls during the walk and a second backward through the same
+graph raises, unless `retain_graph=True`.
+
+This file knows no particular op: ops.py defines them and attaches the operators (`+`, `@`, ...) to Tensor.
+"""
+import numpy as np
+
+from . import backend
+
+_grad_enabled = True
+
+
+class no_grad:
+    """Context manager (and decorator) in which no graph is recorded: results have requires_grad=False."""
+
+    def __enter__(self):
+        global _grad_enabled
+        self._previous, _grad_enabled = _grad_enabled, False
+
+    def __exit__(self, *exc):
+        global _grad_enabled
+        _grad_enabled = self._previous
+
+    def __call__(self, fn):
+        def wrapper(*args, **kwargs):
+            with no_grad():
+                return fn(*args, **kwargs)
+        return wrapper
+
+
+def is_grad_enabled():
+    return _grad_enabled
+
+
+class Tensor:
+    """An array that remembers how it was made, so that gradients can flow back through it.
+
+    Tensor(data, dtype=None, device=None, requires_grad=False). `data` is an array, a Python number or a
+    nested list. Python floats become float32 (the default); NumPy arrays keep their dtype, so float64 data
+    stays float64 (gradient checks rely on that).
+    """
+
+    def __init__(self, data, dtype=None, device=None, requires_grad=False):
+        if isinstance(data, Tensor):
+            data = data.data
+        # exact types: a NumPy float64 scalar is a subclass of float, and must stay float64
+        if (isinstance(data, (list, tuple)) or type(data) in (int, float, bool)) and dtype is None:
+            data = np.asarray(data)
+            if data.dtype.kind == "f":
+                data = data.astype(backend.DEFAULT_FLOAT)
+        array_module = backend.module_for(device) if device is not None else backend.xp(data)
+        self.data = array_module.asarray(data, dtype=dtype)
+        if requires_grad and self.data.dtype.kind != "f":
+            raise TypeError(f"Tensor: only floating tensors can require grad, got dtype {self.data.dtype}")
+        self.requires_grad = bool(requires_grad)
+        self.grad = None
+        self._ctx = None  # the Function that produced this tensor; None for a leaf
+        self._retains_grad = False
+
+    # ----- what it is -----
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def device(self):
+        return backend.device_of(self.data)
+
+    @property
+    def ndim(self):
+        return self.data.ndim
+
+    @property
+    def size(self):
+        return self.data.size
+
+    @property
+    def is_leaf(self):
+        return self._ctx is None
+
+    def __len__(self):
+        return self.shape[0]
+
+    def __repr__(self):
+        grad = ", requires_grad=True" if self.requires_grad else ""
+        dev = "" if self.device == "cpu" else f", device={self.device!r}"
+        return f"Tensor({self.numpy()!r}{dev}{grad})"
+
+    # ----- leaving the graph -----
+    def numpy(self):
+        """The data as a NumPy array (copied from the GPU when needed). Shares memory on the CPU."""
+        return backend.to_device(self.data, "cpu")
+
+    def item(self):
+        if self.size != 1:
+            raise ValueError(f"item: only a one-element tensor converts to a Python number, got shape {self.shape}")
+        return self.data.item()
+
+    def detach(self):
+        """The same data, cut from the graph (shares memory)."""
+        return Tensor(self.data)
+
+    def to(self, target):
+        """A copy on another device ('cpu', 'cuda') or with another float dtype. Stays in the graph."""
+        from .ops import to  # the conversion is an op: its backward converts the gradient back
+        return to(self, target)
+
+    def retain_grad(self):
+        """Keep `.grad` on this intermediate tensor after backward (leaves always keep theirs)."""
+        if not self.requires_grad:
+            raise RuntimeError("retain_grad: this tensor does not require grad")
+        self._retains_grad = True
+        return self
+
+    # ----- the backward walk -----
+    def backward(self, grad=None, retain_graph=False):
+        """Accumulate d(self)/d(leaf) * grad into `.grad` of every leaf that requires grad.
+
+        `grad` is dL/d(self); it may be omitted only when self holds one element (then it is 1).
+        Gradients add onto what `.grad` already holds, as in PyTorch: call `zero_grad` between steps.
+        """
+        if not self.requires_grad:
+            raise RuntimeError("backward: this tensor does not require grad and has no graph "
+                               "(were its inputs created with requires_grad=True, outside no_grad?)")
+        xp = backend.xp(self.data)
+        if grad is None:
+            if self.size != 1:
+                raise RuntimeError(f"backward: a gradient can be implied only for a one-element output, "
+                                   f"this one has shape {self.shape}; pass grad= of that shape")
+            grad = xp.ones_like(self.data)
+        else:
+            grad = grad.data if isinstance(grad, Tensor) else xp.asarray(grad, dtype=self.dtype)
+            if grad.shape != self.shape:
+                raise ValueError(f"backward: grad has shape {grad.shape}, the output has shape {self.shape}")
+
+        order = self._topological_order()  # raises before anything changes if the graph was freed
+        grads = {id(self): grad}
+        for tensor in reversed(order):
+            g = grads.pop(id(tensor), None)
+            if g is None:
+                continue
+            ctx = tensor._ctx
+            if ctx is None or tensor._retains_grad:
+                tensor._accumulate_grad(g)
+            if ctx is None:
+                continue
+            input_grads = ctx.backward(g)
+            if not isinstance(input_grads, tuple):
+                input_grads = (input_grads,)
+            for parent, parent_grad in zip(ctx.parents, input_grads):
+                if parent is None or parent_grad is None or not parent.requires_grad:
+                    continue
+                if parent_grad.shape != parent.shape:
+                    raise RuntimeError(f"{ctx.name}.backward returned a gradient of shape {parent_grad.shape} "
+                                       f"for an input of shape {parent.shape}")
+                key = id(parent)
+                grads[key] = grads[key] + parent_grad if key in grads else parent_grad
+            if not retain_graph:
+                ctx.free()
+
+    def _topological_order(self):
+        """Tensors that lead to self, each after all of its inputs (iterative depth-first post-order)."""
+        order, visited = [], set()
+        stack = [(self, False)]
+        while stack:
+            tensor, inputs_done = stack.pop()
+            if inputs_done:
+                order.append(tensor)
+                continue
+            if id(tensor) in visited:
+                continue
+            visited.add(id(tensor))
+            stack.append((tensor, True))
+            ctx = tensor._ctx
+            if ctx is None:
+                continue
+            if ctx.freed:
+                raise RuntimeError(f"backward: the graph through {ctx.name} was already freed by an earlier "
+                                   f"backward; pass retain_graph=True to the first backward to go through it twice")
+            for parent in ctx.parents:
+                if parent is not None and parent.requires_grad and id(parent) not in visited:
+                    stack.append((parent, False))
+        return order
+
+    def _accumulate_grad(self, g):
+        # The first gradient is copied: `g` may be the very array another tensor received (add hands the same
+        # gradient to both inputs), and an in-place update of one .grad (clip_grad_norm_) must not change another.
+        self.grad = Tensor(g.copy()) if self.grad is None else Tensor(self.grad.data + g)
+
+    # ----- making tensors -----
+    @staticmethod
+    def zeros(*shape, dtype=backend.DEFAULT_FLOAT, device="cpu", requires_grad=False):
+        return Tensor(backend.module_for(device).zeros(shape, dtype=dtype), requires_grad=requires_grad)
+
+    @staticmethod
+    def ones(*shape, dtype=backend.DEFAULT_FLOAT, device="cpu", requires_grad=False):
+        return Tensor(backend.module_for(device).ones(shape, dtype=dtype), requires_grad=requires_grad)
+
+    @staticmethod
+    def randn(*shape, rng=None, dtype=backend.DEFAULT_FLOAT, device="cpu", requires_grad=False):
+        """Standard normal numbers from `rng` (a numpy Generator; a fresh unseeded one if None)."""
+        rng = np.random.default_rng() if rng is None else rng
+        data = backend.to_device(rng.standard_normal(shape).astype(dtype), device)
+        return Tensor(data, requires_grad=requires_grad)
+
+
+class Function:
+    """One op in the graph. Subclasses write `forward(ctx, *arrays, **options) -> array` and
+    `backward(ctx, grad) -> one gradient per input` (None where an input needs none); `ctx` is the node itself,
+    so `forward` keeps what `backward` needs on it (`ctx.save_for_backward`, or plain attributes).
+
+    `apply` runs forward on the inputs' arrays and, when any input requires grad, records the node.
+    """
+
+    def __init__(self, parents):
+        self.parents = parents  # the inputs: a Tensor, or None where the input was not a tensor
+        self.needs_input_grad = tuple(p is not None and p.requires_grad for p in parents)
+        self.saved = ()
+        self.freed = False
+
+    @property
+    def name(self):
+        return type(self).__name__.lower()
+
+    def save_for_backward(self, *arrays):
+        self.saved = arrays
+
+    def free(self):
+        """Drop what backward needed: saved arrays, options kept on ctx, and the links to the inputs."""
+        self.__dict__.clear()
+        self.freed = True
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError
+
+    def backward(self, grad):
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *inputs, **options):
+        tensors = tuple(x if isinstance(x, Tensor) else None for x in inputs)
+        ctx = cls(tensors)
+        _check_inputs(ctx.name, [t for t in tensors if t is not None])
+        out = Tensor(ctx.forward(*(x.data if isinstance(x, Tensor) else x for x in inputs), **options))
+        if _grad_enabled and any(ctx.needs_input_grad):
+            out.requires_grad = True
+            out._ctx = ctx
+        return out
+
+
+def _check_inputs(op, tensors):
+    """One device per op, one float dtype per op (see backend.py for why we raise instead of upcasting)."""
+    devices = {t.device for t in tensors}
+    if len(devices) > 1:
+        shapes = ", ".join(f"{t.device}:{t.shape}" for t in tensors)
+        raise RuntimeError(f"{op}: inputs are on different devices ({shapes}); move them with .to(device)")
+    float_dtypes = {t.dtype for t in tensors if t.dtype.kind == "f"}
+    if len(float_dtypes) > 1:
+        names = ", ".join(f"{t.dtype}{t.shape}" for t in tensors)
+        raise TypeError(f"{op}: inputs mix float dtypes ({names}); convert one with .to(dtype) first")
