@@ -43,15 +43,19 @@ def _softmax_parts(x, axis):
 
 # ---------------------------------------------------------------- linear
 
+def _check_linear_shapes(x, weight, bias):
+    """Checked before dispatch, so the composed twin gets the same error (and never broadcasts a wrong bias)."""
+    if weight.ndim != 2 or x.shape[-1:] != weight.shape[1:]:
+        raise ValueError(f"linear: input {x.shape} does not fit weight {weight.shape} (expected (out, {x.shape[-1]}))")
+    if bias is not None and bias.shape != weight.shape[:1]:
+        raise ValueError(f"linear: bias has shape {bias.shape}, expected ({weight.shape[0]},) for weight {weight.shape}")
+
+
 class Linear(Function):
     """y = x @ Wᵀ + b.   x (..., in), W (out, in), b (out,) -> y (..., out)
     dx = g @ W;   dW = gᵀ @ x summed over all leading axes;   db = g summed over all leading axes."""
 
     def forward(ctx, x, weight, bias=None):
-        if weight.ndim != 2 or x.shape[-1:] != weight.shape[1:]:
-            raise ValueError(f"linear: input {x.shape} does not fit weight {weight.shape} (expected (out, {x.shape[-1]}))")
-        if bias is not None and bias.shape != weight.shape[:1]:
-            raise ValueError(f"linear: bias has shape {bias.shape}, expected ({weight.shape[0]},) for weight {weight.shape}")
         ctx.save_for_backward(x, weight)
         y = x @ weight.T
         if bias is not None:
@@ -69,6 +73,7 @@ class Linear(Function):
 
 def linear(x, weight, bias=None):
     """x (..., in), weight (out, in), bias (out,) or None -> (..., out)"""
+    _check_linear_shapes(x, weight, bias)
     if not _use_fused:
         return composed.linear(x, weight, bias)
     return Linear.apply(x, weight, bias)
@@ -122,9 +127,11 @@ def log_softmax(x, dim=-1):
 
 # ---------------------------------------------------------------- cross-entropy
 
-def _check_cross_entropy_inputs(logits, targets, ignore_index):
+def _check_cross_entropy_inputs(logits, targets, ignore_index, reduction):
     """PyTorch's layouts: logits (N, C) with targets (N,), or (N, C, d1..dk) with targets (N, d1..dk);
-    integer targets in 0..C-1 or equal to ignore_index."""
+    integer targets in 0..C-1 or equal to ignore_index; reduction 'mean', 'sum' or 'none'."""
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     if logits.ndim < 2 or targets.shape != logits.shape[:1] + logits.shape[2:]:
         raise ValueError(f"cross_entropy: logits {logits.shape} and targets {targets.shape} do not fit: expected "
                          f"logits (N, C) with targets (N,), or (N, C, d1, ...) with targets (N, d1, ...)")
@@ -159,10 +166,8 @@ class CrossEntropy(Function):
             return losses.reshape(targets.shape)
         if reduction == "sum":
             return losses.sum()
-        if reduction == "mean":
-            ctx.count = int(keep.sum())
-            return losses.sum() / x.dtype.type(ctx.count)
-        raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+        ctx.count = int(keep.sum())                              # "mean"
+        return losses.sum() / x.dtype.type(ctx.count)
 
     def backward(ctx, g):
         x, lse, t_safe, keep = ctx.saved
@@ -183,7 +188,7 @@ class CrossEntropy(Function):
 def cross_entropy(logits, targets, ignore_index=-100, reduction="mean"):
     """logits (N, C) or (N, C, d1..dk), integer targets (N,) or (N, d1..dk) -> scalar (or per-row losses)."""
     targets = targets.data if isinstance(targets, Tensor) else backend.xp(logits.data).asarray(targets)
-    _check_cross_entropy_inputs(logits, targets, ignore_index)
+    _check_cross_entropy_inputs(logits, targets, ignore_index, reduction)
     if not _use_fused:
         return composed.cross_entropy(logits, targets, ignore_index, reduction)
     return CrossEntropy.apply(logits, targets, ignore_index=ignore_index, reduction=reduction)
@@ -214,7 +219,7 @@ class LayerNorm(Function):
         xp = backend.xp(x)
         mu = x.mean(axis=axes, keepdims=True)
         centered = x - mu
-        r = 1 / xp.sqrt((centered * centered).mean(axis=axes, keepdims=True) + eps)
+        r = 1 / xp.sqrt((centered * centered).mean(axis=axes, keepdims=True) + x.dtype.type(eps))  # keep x's dtype
         xhat = centered * r
         ctx.axes = axes
         ctx.save_for_backward(xhat, r, weight)
@@ -269,7 +274,8 @@ class ScaledDotProductAttention(Function):
 
     def forward(ctx, q, k, v, bias, dropout_p=0.0, scale=None):
         xp = backend.xp(q)
-        ctx.scale = scale = 1 / math.sqrt(q.shape[-1]) if scale is None else scale
+        # in q's dtype: a NumPy float64 scale (1 / np.sqrt(D)) must not turn float32 scores into float64
+        ctx.scale = scale = q.dtype.type(1 / math.sqrt(q.shape[-1]) if scale is None else scale)
         s = (q @ k.swapaxes(-1, -2)) * scale + bias                   # (..., Tq, Tk)
         row_max = s.max(axis=-1, keepdims=True)
         row_max = xp.where(xp.isfinite(row_max), row_max, 0)          # a fully masked row: avoid -inf - -inf
@@ -354,27 +360,48 @@ GELU_CUBIC = 0.044715
 class Gelu(Function):
     """Exact:  y = x Φ(x),  Φ(x) = (1 + erf(x/√2))/2 the normal CDF;   dy/dx = Φ(x) + x φ(x),  φ(x) = e^(-x²/2)/√(2π).
     Tanh approximation (GPT-2's):  y = x (1 + tanh u)/2,  u = √(2/π) (x + 0.044715 x³);
-        dy/dx = (1 + tanh u)/2 + x (1 - tanh² u)/2 · √(2/π) (1 + 3·0.044715 x²)."""
+        dy/dx = (1 + tanh u)/2 + x (1 - tanh² u)/2 · du/dx,   du/dx = √(2/π) (1 + 3·0.044715 x²).
+    The tanh form is computed in place, one buffer per pass: it runs on the largest activation of the GPT
+    (B, T, 4C), where each temporary array costs as much as the arithmetic."""
 
     def forward(ctx, x, approximate="none"):
         xp = backend.xp(x)
         ctx.approximate = approximate
         if approximate == "tanh":
-            t = xp.tanh(SQRT_2_OVER_PI * (x + GELU_CUBIC * x * x * x))
+            t = x * x
+            t *= GELU_CUBIC
+            t += 1
+            t *= x
+            t *= SQRT_2_OVER_PI                      # u = √(2/π) (x + 0.044715 x³)
+            xp.tanh(t, out=t)                        # tanh u
             ctx.save_for_backward(x, t)
-            return 0.5 * x * (1 + t)
+            y = t + 1
+            y *= x
+            y *= 0.5                                 # x (1 + tanh u)/2
+            return y
         cdf = 0.5 * (1 + backend.erf(x * (1 / math.sqrt(2))))
         ctx.save_for_backward(x, cdf)
         return x * cdf
 
     def backward(ctx, g):
         x, saved = ctx.saved
+        xp = backend.xp(x)
         if ctx.approximate == "tanh":
             t = saved
-            du_dx = SQRT_2_OVER_PI * (1 + 3 * GELU_CUBIC * x * x)
-            return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du_dx)
+            du_dx = x * x
+            du_dx *= 3 * GELU_CUBIC * SQRT_2_OVER_PI
+            du_dx += SQRT_2_OVER_PI                  # √(2/π) (1 + 3·0.044715 x²)
+            dy_dx = t * t
+            xp.subtract(1, dy_dx, out=dy_dx)         # 1 - tanh² u
+            dy_dx *= x
+            dy_dx *= du_dx
+            dy_dx += t
+            dy_dx += 1
+            dy_dx *= 0.5                             # (1 + tanh u)/2 + x (1 - tanh² u)/2 · du/dx
+            dy_dx *= g
+            return dy_dx
         cdf = saved
-        pdf = backend.xp(x).exp(-0.5 * x * x) * (1 / math.sqrt(2 * math.pi))
+        pdf = xp.exp(-0.5 * x * x) * (1 / math.sqrt(2 * math.pi))
         return g * (cdf + x * pdf)
 
 

@@ -381,7 +381,7 @@ class Permute(Function):
     """out = x with its axes reordered: out.shape[i] = x.shape[axes[i]].   dx = g permuted by the inverse order."""
 
     def forward(ctx, x, axes):
-        if sorted(a % builtins.max(x.ndim, 1) for a in axes) != list(range(x.ndim)):
+        if sorted(a + x.ndim if a < 0 else a for a in axes) != list(range(x.ndim)):  # each axis once, in range
             raise ValueError(f"permute: {tuple(axes)} is not an ordering of the {x.ndim} axes of shape {x.shape}")
         ctx.axes = axes
         return x.transpose(axes)
@@ -592,6 +592,7 @@ def permute(x, *axes):
 
 def transpose(x, axis0=-2, axis1=-1):
     """Swap two axes (the last two by default)."""
+    axis0, axis1 = (_normalize_axes("transpose", a, x.ndim)[0] for a in (axis0, axis1))
     axes = list(range(x.ndim))
     axes[axis0], axes[axis1] = axes[axis1], axes[axis0]
     return Permute.apply(x, axes=tuple(axes))

@@ -49,6 +49,10 @@ class Tensor:
     stays float64 (gradient checks rely on that).
     """
 
+    # NumPy must not treat a Tensor as an opaque object: `np.float32(2) * t` or `array + t` would otherwise build
+    # an object array of Tensors. None makes NumPy step aside, so Python calls our reflected operator instead.
+    __array_ufunc__ = None
+
     def __init__(self, data, dtype=None, device=None, requires_grad=False):
         if isinstance(data, Tensor):
             data = data.data
@@ -142,7 +146,7 @@ class Tensor:
                                    f"this one has shape {self.shape}; pass grad= of that shape")
             grad = xp.ones_like(self.data)
         else:
-            grad = grad.data if isinstance(grad, Tensor) else xp.asarray(grad, dtype=self.dtype)
+            grad = xp.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=self.dtype)
             if grad.shape != self.shape:
                 raise ValueError(f"backward: grad has shape {grad.shape}, the output has shape {self.shape}")
 

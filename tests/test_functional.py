@@ -1,0 +1,274 @@
+"""Tests for tinygrad_llm.functional, the fused ops: gradients against central differences, fused against the
+composed twins (composed.py), values and gradients against torch.nn.functional, masked attention, dropout,
+errors and dtypes.
+
+Most tests run over one table, CASES. Each case is a function `fn(f, *xs)` written once and run with `f` = our
+functional module (fused or composed) or torch.nn.functional, whose names and arguments are the same; `const`
+turns the non-differentiable arguments (targets, masks) into what each library expects.
+"""
+import numpy as np
+import pytest
+
+import tinygrad_llm.functional as F
+from conftest import tensor, tolerances, torch_tensor
+from tinygrad_llm import Tensor, rng as engine_rng
+from tinygrad_llm.gradcheck import gradcheck
+
+
+def const(f, array, like=None):
+    """A constant argument: the NumPy array for us, a torch tensor (of `like`'s dtype if given) for torch."""
+    if f is F:
+        return array
+    import torch
+    return torch.as_tensor(array, dtype=None if like is None else like.dtype)
+
+
+class Case:
+    def __init__(self, shapes, fn, seed=None, torch=True):
+        self.shapes, self.fn, self.seed, self.torch = shapes, fn, seed, torch
+
+    def __call__(self, f, *xs):
+        if self.seed is not None:  # dropout: the same seed before every call gives the same mask
+            engine_rng.manual_seed(self.seed)
+        return self.fn(f, *xs)
+
+    def arrays(self, dtype=np.float64):
+        r = np.random.default_rng(0)
+        return [r.standard_normal(shape).astype(dtype) for shape in self.shapes]
+
+
+def case(id, shapes, fn, **kw):
+    return pytest.param(Case(shapes, fn, **kw), id=id)
+
+
+T_2D = np.array([0, 3, -100, 1, 2])           # for logits (5, 4); row 2 ignored
+T_3D = np.array([[0, 3, -100], [1, 2, 2]])     # for logits (2, 4, 3); one position ignored
+BOOL_MASK = np.array([[1, 0, 1, 0, 0], [1, 1, 0, 1, 0], [0, 0, 1, 1, 1]], dtype=bool)  # (Tq=3, Tk=5), True = attend
+BATCH_MASK = np.stack([BOOL_MASK, BOOL_MASK[::-1]])[:, None]                               # (2, 1, 3, 5)
+FLOAT_MASK = np.random.default_rng(7).standard_normal((3, 5))
+QKV_SELF, QKV_CROSS = [(2, 2, 3, 4)] * 3, [(2, 2, 3, 4), (2, 2, 5, 4), (2, 2, 5, 2)]  # Tq=3; cross: Tk=5, Dv=2
+
+CASES = [
+    case("linear-bias", [(3, 4), (5, 4), (5,)], lambda f, x, w, b: f.linear(x, w, b)),
+    case("linear-nobias", [(3, 4), (5, 4)], lambda f, x, w: f.linear(x, w)),
+    case("linear-3d", [(2, 3, 4), (5, 4), (5,)], lambda f, x, w, b: f.linear(x, w, b)),
+    case("linear-1d", [(4,), (5, 4), (5,)], lambda f, x, w, b: f.linear(x, w, b)),
+    *[case(f"{op}-dim{d}", [(2, 3, 4)], lambda f, x, op=op, d=d: getattr(f, op)(x, d))
+      for op in ("softmax", "log_softmax") for d in (0, 1, -1)],
+    *[case(f"ce-2d-{r}", [(5, 4)], lambda f, x, r=r: f.cross_entropy(x, const(f, T_2D), reduction=r))
+      for r in ("mean", "sum", "none")],
+    *[case(f"ce-3d-{r}", [(2, 4, 3)], lambda f, x, r=r: f.cross_entropy(x, const(f, T_3D), reduction=r))
+      for r in ("mean", "sum", "none")],
+    case("ce-ignore-index-2", [(5, 4)], lambda f, x: f.cross_entropy(x, const(f, T_2D % 4), ignore_index=2)),
+    case("ln-1d-affine", [(3, 5), (5,), (5,)], lambda f, x, w, b: f.layer_norm(x, (5,), w, b)),
+    case("ln-1d-plain", [(3, 5)], lambda f, x: f.layer_norm(x, (5,))),
+    case("ln-2d-affine", [(2, 3, 4), (3, 4), (3, 4)], lambda f, x, w, b: f.layer_norm(x, (3, 4), w, b)),
+    # NumPy float64 eps / scale: float32 inputs must still give float32 (test_float32_in_float32_out)
+    case("ln-2d-weight-only-eps", [(2, 3, 4), (3, 4)],
+         lambda f, x, w: f.layer_norm(x, (3, 4), w, eps=np.float64(0.1))),
+    case("ln-bias-only", [(3, 5), (5,)], lambda f, x, b: f.layer_norm(x, (5,), None, b)),
+    case("attn", QKV_SELF, lambda f, q, k, v: f.scaled_dot_product_attention(q, k, v)),
+    case("attn-causal", QKV_SELF, lambda f, q, k, v: f.scaled_dot_product_attention(q, k, v, is_causal=True)),
+    case("attn-cross", QKV_CROSS, lambda f, q, k, v: f.scaled_dot_product_attention(q, k, v)),
+    case("attn-causal-cross", QKV_CROSS, lambda f, q, k, v: f.scaled_dot_product_attention(q, k, v, is_causal=True)),
+    case("attn-causal-tq>tk", [(2, 5, 4), (2, 3, 4), (2, 3, 4)],
+         lambda f, q, k, v: f.scaled_dot_product_attention(q, k, v, is_causal=True)),
+    case("attn-bool-mask", QKV_CROSS,
+         lambda f, q, k, v: f.scaled_dot_product_attention(q, k, v, attn_mask=const(f, BOOL_MASK))),
+    case("attn-batch-bool-mask", QKV_CROSS,
+         lambda f, q, k, v: f.scaled_dot_product_attention(q, k, v, attn_mask=const(f, BATCH_MASK))),
+    case("attn-float-mask", QKV_CROSS,
+         lambda f, q, k, v: f.scaled_dot_product_attention(q, k, v, attn_mask=const(f, FLOAT_MASK, like=q))),
+    case("attn-scale", QKV_CROSS, lambda f, q, k, v: f.scaled_dot_product_attention(q, k, v, scale=np.float64(0.3))),
+    case("attn-kv-broadcast-heads", [(2, 2, 3, 4), (2, 1, 5, 4), (2, 1, 5, 2)],
+         lambda f, q, k, v: f.scaled_dot_product_attention(q, k, v, is_causal=True)),
+    case("attn-dropout", QKV_CROSS, lambda f, q, k, v: f.scaled_dot_product_attention(q, k, v, dropout_p=0.4),
+         seed=3, torch=False),
+    case("attn-dropout-causal", QKV_SELF,
+         lambda f, q, k, v: f.scaled_dot_product_attention(q, k, v, dropout_p=0.2, is_causal=True),
+         seed=5, torch=False),
+    *[case(f"gelu-{a}", [(3, 7)], lambda f, x, a=a: f.gelu(3 * x, approximate=a)) for a in ("none", "tanh")],
+    case("dropout", [(4, 5)], lambda f, x: f.dropout(x, 0.3), seed=0, torch=False),
+    case("dropout-3d", [(2, 3, 4)], lambda f, x: f.dropout(x, 0.5, training=True), seed=1, torch=False),
+]
+
+
+def ours(c, arrays, fused=True):
+    """(value, input gradients, upstream gradient) of case `c` on our side, backward from a random upstream."""
+    xs = [tensor(a) for a in arrays]
+    with F.fused(fused):
+        out = c(F, *xs)
+    upstream = np.random.default_rng(1).standard_normal(out.shape).astype(out.dtype)
+    out.backward(upstream)
+    return out, [x.grad for x in xs], upstream
+
+
+# ---------------------------------------------------------------- 1. gradients against central differences
+
+@pytest.mark.parametrize("c", CASES)
+def test_gradcheck(c):
+    report = gradcheck(lambda *xs: c(F, *xs), [tensor(a) for a in c.arrays()])
+    assert report.passed and len(report.rows) == len(c.shapes)
+
+
+# ---------------------------------------------------------------- 2. fused against composed
+
+@pytest.mark.parametrize("c", CASES)
+def test_fused_matches_composed(c):
+    fused_out, fused_grads, _ = ours(c, c.arrays(), fused=True)
+    composed_out, composed_grads, _ = ours(c, c.arrays(), fused=False)
+    # the switch took effect: the fused result comes from one functional.py node, the composed one from ops.py
+    assert [type(o._ctx).__module__.split(".")[-1] for o in (fused_out, composed_out)] == ["functional", "ops"]
+    np.testing.assert_allclose(fused_out.numpy(), composed_out.numpy(), rtol=1e-12, atol=1e-14)
+    for i, (a, b) in enumerate(zip(fused_grads, composed_grads)):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-12, atol=1e-13, err_msg=f"input {i}")
+
+
+# ---------------------------------------------------------------- 3. against PyTorch
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("c", [p for p in CASES if p.values[0].torch])
+def test_matches_torch(c, dtype, torch):
+    arrays = c.arrays(dtype)
+    out, grads, upstream = ours(c, arrays)
+    xs = [torch_tensor(torch, a) for a in arrays]
+    expected = c(torch.nn.functional, *xs)
+    expected.backward(torch.as_tensor(upstream))
+    tol = tolerances(dtype)
+    np.testing.assert_allclose(out.numpy(), expected.detach().numpy(), **tol)
+    for i, (g, x) in enumerate(zip(grads, xs)):
+        np.testing.assert_allclose(g.numpy(), x.grad.numpy(), **tol, err_msg=f"input {i}")
+
+
+# ---------------------------------------------------------------- 7. float32 stays float32
+
+@pytest.mark.parametrize("c", CASES)
+def test_float32_in_float32_out(c):
+    out, grads, _ = ours(c, c.arrays(np.float32))
+    assert out.dtype == np.float32
+    assert [g.dtype for g in grads] == [np.float32] * len(grads)
+    assert np.isfinite(out.numpy()).all()
+
+
+# ---------------------------------------------------------------- 4. a query that may attend to nothing
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_fully_masked_attention_row_is_zero_with_finite_gradients(dtype):
+    mask = BOOL_MASK.copy()
+    mask[1] = False                                   # query 1 may attend to no key
+    c = Case(QKV_CROSS, lambda f, q, k, v: f.scaled_dot_product_attention(q, k, v, attn_mask=mask))
+    out, grads, _ = ours(c, c.arrays(dtype))
+    assert np.all(out.numpy()[..., 1, :] == 0) and np.all(np.abs(out.numpy()[..., [0, 2], :]) > 0)
+    assert all(np.isfinite(g.numpy()).all() for g in grads)
+    assert np.all(grads[0].numpy()[..., 1, :] == 0)   # the masked query has no influence
+    # the other rows are those of the same attention without the dead query
+    keep = Case(QKV_CROSS, lambda f, q, k, v: f.scaled_dot_product_attention(q[..., [0, 2], :], k, v,
+                                                                              attn_mask=mask[[0, 2]]))
+    np.testing.assert_allclose(out.numpy()[..., [0, 2], :], ours(keep, c.arrays(dtype))[0].numpy(),
+                               **tolerances(dtype))
+
+
+# ---------------------------------------------------------------- non-differentiable arguments in every form
+
+def test_targets_and_masks_accept_arrays_tensors_and_lists():
+    r = np.random.default_rng(0)
+    logits, q = Tensor(r.standard_normal((5, 4))), Tensor(r.standard_normal((2, 3, 4)))
+    losses = [F.cross_entropy(logits, t).item() for t in (T_2D, Tensor(T_2D), T_2D.tolist())]
+    assert losses[0] == losses[1] == losses[2]
+    mask = np.tril(np.ones((3, 3), dtype=bool))
+    outs = [F.scaled_dot_product_attention(q, q, q, attn_mask=m).numpy() for m in (mask, Tensor(mask), mask.tolist())]
+    causal = F.scaled_dot_product_attention(q, q, q, is_causal=True).numpy()
+    assert all(np.array_equal(o, causal) for o in outs)
+    x = Tensor(np.random.default_rng(1).standard_normal((3, 5)))
+    assert np.array_equal(F.layer_norm(x, 5).numpy(), F.layer_norm(x, (5,)).numpy())
+
+
+# ---------------------------------------------------------------- 5. dropout
+
+@pytest.mark.parametrize("fused", [True, False])
+@pytest.mark.parametrize("p, training", [(0.0, True), (0.0, False), (0.5, False), (0.9, False)])
+def test_dropout_identity_when_off(p, training, fused):
+    x = tensor(np.random.default_rng(0).standard_normal((3, 4)))
+    engine_rng.manual_seed(0)
+    draws_before = engine_rng.generator().bit_generator.state
+    with F.fused(fused):
+        assert F.dropout(x, p, training=training) is x
+    assert engine_rng.generator().bit_generator.state == draws_before   # no random numbers drawn
+
+
+@pytest.mark.parametrize("fused", [True, False])
+@pytest.mark.parametrize("p", [0.1, 0.5, 0.8])
+def test_dropout_statistics(p, fused):
+    x = np.random.default_rng(0).standard_normal((400, 500)) + 1.0
+    engine_rng.manual_seed(0)
+    with F.fused(fused):
+        y = F.dropout(Tensor(x), p).numpy()
+    kept = y != 0
+    assert abs(kept.mean() - (1 - p)) < 0.01
+    np.testing.assert_allclose(y[kept], x[kept] / (1 - p), rtol=1e-12)   # survivors scaled by 1/(1-p)
+    assert abs(y.mean() - x.mean()) < 0.05                               # expectation preserved
+
+
+def test_dropout_seed_decides_the_mask():
+    x = Tensor(np.ones((50, 50)))
+    masks = []
+    for seed in (0, 0, 1):
+        engine_rng.manual_seed(seed)
+        masks.append(F.dropout(x, 0.5).numpy() != 0)
+    assert np.array_equal(masks[0], masks[1]) and not np.array_equal(masks[0], masks[2])
+
+
+@pytest.mark.parametrize("p", [-0.1, 1.0, 1.5])
+def test_dropout_invalid_p_raises(p):
+    x = Tensor(np.ones((2, 3, 4)))
+    with pytest.raises(ValueError, match="dropout"):
+        F.dropout(x, p)
+    with pytest.raises(ValueError, match="dropout"):
+        F.dropout(x, p, training=False)
+    with pytest.raises(ValueError, match="scaled_dot_product_attention.*dropout_p"):
+        F.scaled_dot_product_attention(x, x, x, dropout_p=p)
+
+
+# ---------------------------------------------------------------- 6. errors naming the op and the shapes
+
+def _ones(*shape):
+    return Tensor(np.ones(shape))
+
+
+ERRORS = [
+    ("ce-target-too-big", lambda: F.cross_entropy(_ones(3, 4), np.array([0, 4, 1])), IndexError,
+     ["cross_entropy", "target 4", "4 classes"]),
+    ("ce-target-negative", lambda: F.cross_entropy(_ones(3, 4), np.array([0, -1, 1])), IndexError,
+     ["cross_entropy", "target -1"]),
+    ("ce-float-targets", lambda: F.cross_entropy(_ones(3, 4), np.array([0.0, 1.0, 2.0])), TypeError,
+     ["cross_entropy", "float64"]),
+    ("ce-shape-mismatch", lambda: F.cross_entropy(_ones(3, 4), np.array([0, 1])), ValueError,
+     ["cross_entropy", "(3, 4)", "(2,)"]),
+    ("ce-3d-shape-mismatch", lambda: F.cross_entropy(_ones(2, 4, 3), np.zeros((2, 4), dtype=int)), ValueError,
+     ["cross_entropy", "(2, 4, 3)", "(2, 4)"]),
+    ("ce-bad-reduction", lambda: F.cross_entropy(_ones(3, 4), np.array([0, 1, 2]), reduction="avg"), ValueError,
+     ["cross_entropy", "'avg'"]),
+    ("ln-weight-shape", lambda: F.layer_norm(_ones(2, 5), (5,), _ones(4)), ValueError, ["layer_norm", "(4,)", "(5,)"]),
+    ("ln-bias-shape", lambda: F.layer_norm(_ones(2, 5), 5, _ones(5), _ones(5, 1)), ValueError,
+     ["layer_norm", "bias", "(5, 1)", "(5,)"]),
+    ("ln-input-shape", lambda: F.layer_norm(_ones(2, 5), (2, 4)), ValueError, ["layer_norm", "(2, 5)", "(2, 4)"]),
+    ("linear-in-features", lambda: F.linear(_ones(3, 4), _ones(5, 3)), ValueError, ["linear", "(3, 4)", "(5, 3)"]),
+    ("linear-weight-1d", lambda: F.linear(_ones(3, 4), _ones(4)), ValueError, ["linear", "(3, 4)", "(4,)"]),
+    ("linear-bias-shape", lambda: F.linear(_ones(3, 4), _ones(5, 4), _ones(1)), ValueError,
+     ["linear", "bias", "(1,)", "(5, 4)"]),
+    ("attn-head-dim", lambda: F.scaled_dot_product_attention(_ones(2, 3, 4), _ones(2, 5, 3), _ones(2, 5, 3)),
+     ValueError, ["scaled_dot_product_attention", "(2, 3, 4)", "(2, 5, 3)"]),
+    ("attn-kv-length", lambda: F.scaled_dot_product_attention(_ones(2, 3, 4), _ones(2, 5, 4), _ones(2, 6, 4)),
+     ValueError, ["scaled_dot_product_attention", "(2, 5, 4)", "(2, 6, 4)"]),
+    ("gelu-approximate", lambda: F.gelu(_ones(3), approximate="fast"), ValueError, ["gelu", "'fast'"]),
+]
+
+
+@pytest.mark.parametrize("fused", [True, False])
+@pytest.mark.parametrize("call, error, words", [pytest.param(*e[1:], id=e[0]) for e in ERRORS])
+def test_clear_errors(call, error, words, fused):
+    """The same clear error whichever implementation runs: the arguments are checked before dispatch."""
+    with F.fused(fused), pytest.raises(error) as info:
+        call()
+    for word in words:
+        assert word in str(info.value), f"{word!r} not in {str(info.value)!r}"
