@@ -9,7 +9,9 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.9",
     packages=find_packages(include=["tinygrad_llm", "tinygrad_llm.*"]),
-    install_requires=["numpy>=1.24"],
+    # safetensors for checkpoints, tqdm for progress, matplotlib for the loss curve
+    install_requires=["numpy>=1.24", "safetensors>=0.4", "tqdm>=4", "matplotlib>=3.5"],
+    entry_points={"console_scripts": ["tinygrad-llm = tinygrad_llm.__main__:main"]},
     extras_require={
         "test": ["pytest>=7", "hypothesis>=6"],
         # PyTorch is only ever a reference in tests and benchmarks; pinned to the CPU build on our machines

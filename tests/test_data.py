@@ -1,0 +1,293 @@
+"""Tests of tinygrad_llm/data.py: the tokenizer, finding (and downloading) Tiny Shakespeare, and batches.
+
+No test touches the network or the real home directory: `isolated` points HOME and XDG_CACHE_HOME into tmp_path,
+unsets TINYGRAD_LLM_DATA, and makes `urllib.request.urlopen` fail unless a test serves its own bytes.
+"""
+import hashlib
+import io
+import json
+import os
+import pathlib
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+
+from tinygrad_llm import data
+from tinygrad_llm.data import CharDataset, CharTokenizer, load_text, resolve_dataset
+
+
+def _find_shakespeare():
+    """The real Tiny Shakespeare: in $TINYGRAD_LLM_DATA (CI), else ../shared/data beside the repository."""
+    directories = [os.environ.get(data.DATA_ENV), pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"]
+    for directory in directories:
+        if directory and (pathlib.Path(directory) / data.DATA_FILENAME).is_file():
+            return pathlib.Path(directory) / data.DATA_FILENAME
+    return None
+
+
+SHAKESPEARE = _find_shakespeare()  # found before `isolated` unsets the environment variable
+needs_shakespeare = pytest.mark.skipif(SHAKESPEARE is None, reason="tinyshakespeare.txt not found")
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    """A fresh HOME and cache, no TINYGRAD_LLM_DATA, and no network."""
+    monkeypatch.delenv(data.DATA_ENV, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("a test tried to use the network")
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+
+
+def serve(monkeypatch, content):
+    """Make urlopen answer with `content` (bytes); returns the list of URLs it was asked for."""
+    requested = []
+
+    def fake_urlopen(url, timeout=None):
+        requested.append(url)
+        return io.BytesIO(content)
+    monkeypatch.setattr(urllib.request, "urlopen", fake_urlopen)
+    return requested
+
+
+# ---- the tokenizer ----
+
+def test_tokenizer_round_trip_with_unicode():
+    text = "Héllo, wörld — 你好 🙂\nTo be, or not to be.\t"
+    tokenizer = CharTokenizer.from_text(text)
+    ids = tokenizer.encode(text)
+    assert ids.dtype == np.int64 and ids.shape == (len(text),)
+    assert tokenizer.vocab_size == len(set(text))
+    assert tokenizer.chars == sorted(set(text))
+    assert tokenizer.decode(ids) == text
+    assert tokenizer.decode(ids.tolist()) == text
+
+
+def test_tokenizer_dict_round_trip_through_json():
+    tokenizer = CharTokenizer.from_text("héllo 🙂 world\n")
+    restored = CharTokenizer.from_dict(json.loads(json.dumps(tokenizer.to_dict())))
+    assert restored.chars == tokenizer.chars
+    np.testing.assert_array_equal(restored.encode("world 🙂"), tokenizer.encode("world 🙂"))
+
+
+def test_from_dict_rejects_another_kind_of_tokenizer():
+    with pytest.raises(ValueError, match="'bpe'"):
+        CharTokenizer.from_dict({"type": "bpe", "chars": ["a"]})
+
+
+def test_encode_unknown_character_names_it_and_its_position():
+    tokenizer = CharTokenizer.from_text("abc")
+    with pytest.raises(ValueError, match=r"'é' at position 2"):
+        tokenizer.encode("abéc")
+
+
+def test_decode_out_of_range_id_names_it():
+    tokenizer = CharTokenizer.from_text("abc")
+    with pytest.raises(ValueError, match=r"id 3 at position 1"):
+        tokenizer.decode([0, 3, 1])
+    with pytest.raises(ValueError, match=r"id -1 at position 0"):
+        tokenizer.decode(np.array([-1]))
+
+
+@needs_shakespeare
+def test_tinyshakespeare_has_65_characters_and_splits_like_nanogpt():
+    text = load_text(SHAKESPEARE)
+    tokenizer = CharTokenizer.from_text(text)
+    assert tokenizer.vocab_size == 65
+    dataset = CharDataset(text, tokenizer)
+    assert len(dataset.splits["train"]) == 1_003_854 and len(dataset.splits["val"]) == 111_540
+
+
+# ---- finding the dataset ----
+
+def test_explicit_path_is_used_as_is_without_checksum(tmp_path):
+    path = tmp_path / "poems.txt"
+    path.write_text("any text at all\n", encoding="utf-8")
+    assert resolve_dataset(path) == path
+    assert resolve_dataset(str(path)) == path
+
+
+def test_missing_explicit_path_names_it(tmp_path):
+    missing = tmp_path / "nowhere.txt"
+    with pytest.raises(FileNotFoundError, match="nowhere.txt"):
+        resolve_dataset(missing)
+
+
+@needs_shakespeare
+def test_environment_variable_directory_is_used(monkeypatch):
+    monkeypatch.setenv(data.DATA_ENV, str(SHAKESPEARE.parent))
+    assert resolve_dataset(download=False) == SHAKESPEARE
+
+
+def test_corrupt_file_in_environment_directory_is_an_error(tmp_path, monkeypatch):
+    (tmp_path / data.DATA_FILENAME).write_text("not Shakespeare", encoding="utf-8")
+    monkeypatch.setenv(data.DATA_ENV, str(tmp_path))
+    with pytest.raises(ValueError, match=data.DATA_ENV) as error:
+        resolve_dataset(download=False)
+    assert str(tmp_path / data.DATA_FILENAME) in str(error.value)
+
+
+@needs_shakespeare
+def test_cache_with_correct_checksum_is_used(tmp_path):
+    cache = tmp_path / "my-cache"
+    cache.mkdir()
+    (cache / data.DATA_FILENAME).write_bytes(SHAKESPEARE.read_bytes())
+    assert resolve_dataset(cache_dir=cache, download=False) == cache / data.DATA_FILENAME
+
+
+@needs_shakespeare
+def test_default_cache_honours_xdg_cache_home_then_home(tmp_path, monkeypatch):
+    content = SHAKESPEARE.read_bytes()
+    in_xdg = tmp_path / "xdg" / "tinygrad_llm" / data.DATA_FILENAME
+    in_xdg.parent.mkdir(parents=True)
+    in_xdg.write_bytes(content)
+    assert resolve_dataset(download=False) == in_xdg
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    in_home = tmp_path / "home" / ".cache" / "tinygrad_llm" / data.DATA_FILENAME
+    in_home.parent.mkdir(parents=True)
+    in_home.write_bytes(content)
+    assert resolve_dataset(download=False) == in_home
+
+
+def test_corrupt_cache_file_is_an_error_naming_it_and_both_hashes(tmp_path):
+    cached = tmp_path / data.DATA_FILENAME
+    cached.write_bytes(b"First Citizen:\nCorrupted.\n")
+    with pytest.raises(ValueError, match="delete it to download again") as error:
+        resolve_dataset(cache_dir=tmp_path)
+    assert str(cached) in str(error.value)
+    assert data.DATA_SHA256 in str(error.value)
+    assert hashlib.sha256(cached.read_bytes()).hexdigest() in str(error.value)
+
+
+@needs_shakespeare
+def test_download_is_checked_then_renamed_into_place(tmp_path, monkeypatch):
+    requested = serve(monkeypatch, SHAKESPEARE.read_bytes())
+    renames = []
+    real_replace = os.replace
+
+    def spy_replace(source, destination):
+        renames.append((pathlib.Path(source), pathlib.Path(destination)))
+        real_replace(source, destination)
+    monkeypatch.setattr(os, "replace", spy_replace)
+
+    cache = tmp_path / "cache"
+    path = resolve_dataset(cache_dir=cache)
+    assert requested == [data.DATA_URL]
+    assert path == cache / data.DATA_FILENAME
+    assert path.read_bytes() == SHAKESPEARE.read_bytes()
+    [(source, destination)] = renames  # written under a temporary name in the same directory, then renamed
+    assert destination == path and source.parent == cache and source != path
+    assert sorted(cache.iterdir()) == [path]
+
+
+def test_download_with_wrong_bytes_is_a_checksum_error_and_leaves_nothing(tmp_path, monkeypatch):
+    wrong = b"To be, or not to be, that is a corrupt download.\n"
+    serve(monkeypatch, wrong)
+    cache = tmp_path / "cache"
+    with pytest.raises(ValueError, match="sha256") as error:
+        resolve_dataset(cache_dir=cache)
+    assert data.DATA_SHA256 in str(error.value)
+    assert hashlib.sha256(wrong).hexdigest() in str(error.value)
+    assert list(cache.iterdir()) == []
+
+
+def test_offline_gives_a_clear_message_and_leaves_nothing(tmp_path, monkeypatch):
+    def offline(url, timeout=None):
+        raise urllib.error.URLError("Name or service not known")
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    cache = tmp_path / "cache"
+    with pytest.raises(RuntimeError) as error:
+        resolve_dataset(cache_dir=cache)
+    message = str(error.value)
+    assert "--data" in message and data.DATA_ENV in message and data.DATA_URL in message
+    assert "Name or service not known" in message
+    assert list(cache.iterdir()) == []
+
+
+def test_download_false_does_not_touch_the_network(tmp_path):
+    with pytest.raises(RuntimeError, match="--data"):  # `isolated` would fail the test on a network call
+        resolve_dataset(cache_dir=tmp_path, download=False)
+
+
+# ---- reading the text ----
+
+def test_load_text_reads_utf8_exactly(tmp_path):
+    path = tmp_path / "text.txt"
+    path.write_bytes("Ünïcode 🙂\r\nlines\n".encode("utf-8"))
+    assert load_text(path) == "Ünïcode 🙂\r\nlines\n"
+
+
+def test_load_text_names_a_file_that_is_not_utf8(tmp_path):
+    path = tmp_path / "latin1.txt"
+    path.write_bytes("café".encode("latin-1"))
+    with pytest.raises(ValueError, match="latin1.txt"):
+        load_text(path)
+
+
+# ---- batches ----
+
+@pytest.fixture
+def text():
+    """1000 random characters from a small alphabet: every window of 16 is (almost surely) unique."""
+    return "".join(np.random.default_rng(0).choice(list("abcdefgh \n"), size=1000))
+
+
+def test_split_is_first_90_percent_train_last_10_val(text):
+    tokenizer = CharTokenizer.from_text(text)
+    dataset = CharDataset(text, tokenizer)
+    assert dataset.splits["train"].dtype == np.uint16
+    assert tokenizer.decode(dataset.splits["train"]) == text[:900]
+    assert tokenizer.decode(dataset.splits["val"]) == text[900:]
+
+
+@pytest.mark.parametrize("split, start, stop", [("train", 0, 900), ("val", 900, 1000)])
+def test_batch_shapes_dtype_and_windows(text, split, start, stop):
+    tokenizer = CharTokenizer.from_text(text)
+    x, y = CharDataset(text, tokenizer).get_batch(split, 8, 16, np.random.default_rng(1))
+    assert x.shape == y.shape == (8, 16)
+    assert x.dtype == y.dtype == np.int64
+    np.testing.assert_array_equal(y[:, :-1], x[:, 1:])
+    for row_x, row_y in zip(x, y):  # each row and its next character is a real window of that split
+        assert tokenizer.decode(np.append(row_x, row_y[-1])) in text[start:stop]
+
+
+def test_a_split_of_exactly_block_size_plus_one_gives_its_only_window():
+    text = "abcdefghij" * 10  # val: the last 10 characters
+    tokenizer = CharTokenizer.from_text(text)
+    x, y = CharDataset(text, tokenizer).get_batch("val", 3, 9, np.random.default_rng(0))
+    np.testing.assert_array_equal(x, np.tile(tokenizer.encode("abcdefghi"), (3, 1)))
+    np.testing.assert_array_equal(y, np.tile(tokenizer.encode("bcdefghij"), (3, 1)))
+
+
+def test_same_generator_state_gives_the_same_batches(text):
+    dataset = CharDataset(text, CharTokenizer.from_text(text))
+    x1, y1 = dataset.get_batch("train", 4, 16, np.random.default_rng(7))
+    x2, y2 = dataset.get_batch("train", 4, 16, np.random.default_rng(7))
+    np.testing.assert_array_equal(x1, x2)
+    np.testing.assert_array_equal(y1, y2)
+    x3, _ = dataset.get_batch("train", 4, 16, np.random.default_rng(8))
+    assert not np.array_equal(x1, x3)
+
+    rng = np.random.default_rng(7)  # resuming: a saved generator state replays the same batches
+    state = json.loads(json.dumps(rng.bit_generator.state))
+    first, _ = dataset.get_batch("train", 4, 16, rng)
+    rng.bit_generator.state = state
+    again, _ = dataset.get_batch("train", 4, 16, rng)
+    np.testing.assert_array_equal(first, again)
+
+
+def test_too_short_split_names_split_length_and_block_size(text):
+    dataset = CharDataset(text, CharTokenizer.from_text(text))
+    with pytest.raises(ValueError, match=r"'val' split has 100 ids.*block_size=100"):
+        dataset.get_batch("val", 2, 100, np.random.default_rng(0))
+    dataset.get_batch("val", 2, 99, np.random.default_rng(0))  # 100 ids are enough for block_size 99
+
+
+def test_unknown_split_name_is_an_error(text):
+    dataset = CharDataset(text, CharTokenizer.from_text(text))
+    with pytest.raises(ValueError, match="'test'"):
+        dataset.get_batch("test", 2, 8, np.random.default_rng(0))

@@ -1,0 +1,165 @@
+"""The data: finding Tiny Shakespeare, a character tokenizer, and random training batches.
+
+    text = load_text(resolve_dataset(args.data))    # args.data: None, or any UTF-8 text file
+    tokenizer = CharTokenizer.from_text(text)       # 65 characters for Tiny Shakespeare
+    dataset = CharDataset(text, tokenizer)          # first 90% of the ids train, last 10% validate
+    x, y = dataset.get_batch("train", 32, 128, np.random.default_rng(0))  # (32, 128) each; y[t] = x[t + 1]
+"""
+import hashlib
+import os
+import pathlib
+import tempfile
+import urllib.request
+
+import numpy as np
+
+DATA_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
+DATA_SIZE = 1_115_394  # bytes
+DATA_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
+DATA_FILENAME = "tinyshakespeare.txt"
+DATA_ENV = "TINYGRAD_LLM_DATA"  # a directory holding DATA_FILENAME
+
+
+class CharTokenizer:
+    """Maps each character of a fixed vocabulary to an id (its index in the sorted vocabulary) and back."""
+
+    def __init__(self, chars):
+        """`chars`: the vocabulary, one distinct character per id, in id order."""
+        self.chars = list(chars)  # id -> character
+        self.ids = {c: i for i, c in enumerate(self.chars)}  # character -> id
+        if len(self.ids) != len(self.chars) or any(len(c) != 1 for c in self.chars):
+            raise ValueError("CharTokenizer: the vocabulary must be distinct single characters")
+
+    @classmethod
+    def from_text(cls, text):
+        """The tokenizer whose vocabulary is every character that occurs in `text`, sorted."""
+        return cls(sorted(set(text)))
+
+    @property
+    def vocab_size(self):
+        """How many ids there are: ids run from 0 to vocab_size - 1."""
+        return len(self.chars)
+
+    def encode(self, text):
+        """The ids of the characters of `text`, an int64 array of shape (len(text),)."""
+        try:
+            return np.array([self.ids[c] for c in text], dtype=np.int64)  # (N,)
+        except KeyError as err:
+            char = err.args[0]
+            raise ValueError(f"CharTokenizer.encode: character {char!r} at position {text.index(char)} is not "
+                             f"in the vocabulary of {self.vocab_size} characters") from None
+
+    def decode(self, ids):
+        """The text spelled by `ids`, a 1-D sequence of ints (a list or an array of shape (N,))."""
+        ids = np.asarray(ids, dtype=np.int64)  # (N,)
+        if ids.ndim != 1:
+            raise ValueError(f"CharTokenizer.decode: expected a 1-D sequence of ids, got shape {ids.shape}")
+        bad = np.flatnonzero((ids < 0) | (ids >= self.vocab_size))
+        if bad.size:
+            raise ValueError(f"CharTokenizer.decode: id {ids[bad[0]]} at position {bad[0]} is out of range "
+                             f"[0, {self.vocab_size})")
+        return "".join(self.chars[i] for i in ids.tolist())
+
+    def to_dict(self):
+        """A JSON-friendly description, saved with every checkpoint so sampling uses the same ids."""
+        return {"type": "char", "chars": list(self.chars)}
+
+    @classmethod
+    def from_dict(cls, d):
+        """The tokenizer that `to_dict` described."""
+        if d.get("type") != "char":
+            raise ValueError(f"CharTokenizer.from_dict: expected type 'char', got {d.get('type')!r}")
+        return cls(d["chars"])
+
+
+def default_cache_dir():
+    """Where a downloaded Tiny Shakespeare is kept: $XDG_CACHE_HOME/tinygrad_llm, else ~/.cache/tinygrad_llm."""
+    base = os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache"
+    return pathlib.Path(base) / "tinygrad_llm"
+
+
+def check_tinyshakespeare(path, what):
+    """Raise ValueError unless the file at `path` has Tiny Shakespeare's size and sha256 (`what` names it)."""
+    content = pathlib.Path(path).read_bytes()
+    sha256 = hashlib.sha256(content).hexdigest()
+    if len(content) != DATA_SIZE or sha256 != DATA_SHA256:
+        raise ValueError(f"{what} is not Tiny Shakespeare: sha256 {sha256} ({len(content)} bytes), expected "
+                         f"sha256 {DATA_SHA256} ({DATA_SIZE} bytes)")
+
+
+def resolve_dataset(path=None, *, cache_dir=None, download=True):
+    """The path of the training text: `path` if given (any UTF-8 text file), else Tiny Shakespeare from
+    $TINYGRAD_LLM_DATA, else from the cache, else downloaded into the cache. Tiny Shakespeare is checksummed."""
+    if path is not None:
+        path = pathlib.Path(path).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"dataset file not found: {path}")
+        return path
+    if os.environ.get(DATA_ENV):
+        in_env_dir = pathlib.Path(os.environ[DATA_ENV]).expanduser() / DATA_FILENAME
+        if in_env_dir.is_file():
+            check_tinyshakespeare(in_env_dir, f"{in_env_dir} (found via ${DATA_ENV})")
+            return in_env_dir
+    cached = pathlib.Path(cache_dir or default_cache_dir()).expanduser() / DATA_FILENAME
+    if cached.is_file():
+        check_tinyshakespeare(cached, f"the cached file {cached} (delete it to download again)")
+        return cached
+    how_to = (f"Supply the text in one of these ways: pass --data PATH (any UTF-8 text file); set {DATA_ENV} to "
+              f"a directory holding {DATA_FILENAME}; or fetch {DATA_URL} by hand and save it as {cached}")
+    if not download:
+        raise RuntimeError(f"Tiny Shakespeare was not found and downloading is off. {how_to}")
+    try:
+        _download(cached)
+    except OSError as err:  # urllib.error.URLError is an OSError: no network, DNS failure, HTTP error
+        raise RuntimeError(f"Tiny Shakespeare could not be downloaded ({err}). {how_to}") from err
+    return cached
+
+
+def _download(dest):
+    """Fetch DATA_URL into a temporary file beside `dest`, check it, then rename it to `dest` in one step
+    (os.replace), so `dest` never holds a partial or corrupt download."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=DATA_FILENAME + ".", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(DATA_URL, timeout=60) as response:
+            out.write(response.read())  # about 1 MB
+        check_tinyshakespeare(tmp, f"the file downloaded from {DATA_URL}")
+        os.replace(tmp, dest)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def load_text(path):
+    """The content of the file at `path`, decoded as UTF-8 (exactly: line endings are kept as they are)."""
+    try:
+        return pathlib.Path(path).read_bytes().decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path} is not UTF-8 text (byte {err.start}: {err.reason})") from None
+
+
+class CharDataset:
+    """A text encoded once into ids and split in two: the first 90% trains ("train"), the rest validates ("val")."""
+
+    def __init__(self, text, tokenizer, train_fraction=0.9):
+        """Encode `text` with `tokenizer`; ids are stored as uint16 when they fit, to save memory."""
+        ids = tokenizer.encode(text)  # (N,) int64
+        if tokenizer.vocab_size <= 2**16:
+            ids = ids.astype(np.uint16)
+        n_train = int(train_fraction * len(ids))
+        self.splits = {"train": ids[:n_train], "val": ids[n_train:]}
+
+    def get_batch(self, split, batch_size, block_size, rng):
+        """`batch_size` windows of `block_size` ids at random offsets drawn from `rng` (a np.random.Generator,
+        whose state a checkpoint can save): x, y int64 of shape (B, T), y the next id after each of x."""
+        if split not in self.splits:
+            raise ValueError(f"CharDataset.get_batch: unknown split {split!r}; expected one of {list(self.splits)}")
+        data = self.splits[split]  # (N,)
+        if len(data) < block_size + 1:
+            raise ValueError(f"CharDataset.get_batch: the {split!r} split has {len(data)} ids, too few for "
+                             f"block_size={block_size} (it needs at least block_size + 1 = {block_size + 1})")
+        starts = rng.integers(0, len(data) - block_size, size=batch_size)  # (B,)
+        positions = starts[:, None] + np.arange(block_size)  # (B, T)
+        x = data[positions].astype(np.int64)  # (B, T)
+        y = data[positions + 1].astype(np.int64)  # (B, T)
+        return x, y

@@ -1,0 +1,171 @@
+"""Training: the loop that turns text into a GPT, with evaluation, metrics, checkpoints and resume.
+
+    text ─▶ CharTokenizer ─▶ ids ─▶ batches (seeded per iteration) ─▶ GPT ─▶ cross-entropy ─▶ backward
+         ─▶ clip_grad_norm_ ─▶ AdamW (lr from warmup + cosine) ─▶ metrics.jsonl, progress bar
+         ─▶ every eval_interval: train/val loss ─▶ last.safetensors (always), best.safetensors (if val improved)
+
+Every random draw is reproducible: the batch of iteration i comes from a generator seeded with (seed, i), and
+dropout's generator state is saved in each checkpoint, so `--resume` continues bit for bit.
+"""
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import rng
+from .checkpoint import load_checkpoint, restore, save_checkpoint
+from .data import CharDataset, CharTokenizer, load_text, resolve_dataset
+from .model import GPT, GPTConfig
+from .optim import AdamW, clip_grad_norm_, set_lr, warmup_cosine_lr
+from .tensor import no_grad
+
+TRAIN_STREAM, EVAL_STREAM = 0, 1  # the two families of batch generators: (seed, stream, iteration)
+
+
+def batch_generator(seed, stream, iteration):
+    return np.random.default_rng([seed, stream, iteration])
+
+
+def build_optimizer(model, cfg):
+    """AdamW with weight decay on the 2-D weights (matmuls, embeddings) only: decaying biases and LayerNorm gains
+    toward 0 would only fight the normalisation."""
+    params = model.parameters()
+    return AdamW([{"params": [p for p in params if p.ndim >= 2], "weight_decay": cfg.weight_decay},
+                  {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}],
+                 lr=cfg.learning_rate, betas=(cfg.beta1, cfg.beta2))
+
+
+def learning_rate(cfg, iteration):
+    if not cfg.decay_lr:
+        return cfg.learning_rate
+    return warmup_cosine_lr(iteration, max_lr=cfg.learning_rate, min_lr=cfg.min_lr,
+                            warmup_steps=cfg.warmup_iters, decay_steps=cfg.lr_decay_iters)
+
+
+@no_grad()
+def evaluate(model, dataset, cfg, iteration):
+    """Mean loss over cfg.eval_iters batches of each split (the same batches whenever this iteration is reached)."""
+    model.eval()
+    losses = {}
+    for split in ("train", "val"):
+        generator = batch_generator(cfg.seed, EVAL_STREAM, iteration)
+        total = 0.0
+        for _ in range(cfg.eval_iters):
+            x, y = dataset.get_batch(split, cfg.batch_size, cfg.block_size, generator)
+            total += model(x, y)[1].item()
+        losses[split] = total / cfg.eval_iters
+    model.train()
+    return losses
+
+
+def train(cfg, resume=False, progress=True, log=print):
+    """Train a GPT as `cfg` says; returns {"best_val_loss", "iterations", "seconds", "out_dir"}."""
+    from tqdm import tqdm  # imported here: only training draws a progress bar
+
+    out_dir = Path(cfg.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    text = load_text(resolve_dataset(cfg.data or None))
+    tokenizer = CharTokenizer.from_text(text)
+    dataset = CharDataset(text, tokenizer)
+    model_config = GPTConfig(vocab_size=tokenizer.vocab_size, block_size=cfg.block_size, n_layer=cfg.n_layer,
+                             n_head=cfg.n_head, n_embd=cfg.n_embd, dropout=cfg.dropout, bias=cfg.bias)
+    rng.manual_seed(cfg.seed)
+    model = GPT(model_config)
+    optimizer = build_optimizer(model, cfg)
+    start, best_val = 0, math.inf
+    if resume:
+        start, best_val = _resume(out_dir / "last.safetensors", model, optimizer, tokenizer)
+        log(f"resuming from iteration {start} (best val loss so far {best_val:.4f})")
+    if start >= cfg.max_iters:
+        log(f"nothing to do: the checkpoint is at iteration {start}, max_iters is {cfg.max_iters}")
+    log(f"{model.num_params() / 1e6:.2f}M parameters; {tokenizer.vocab_size} tokens; "
+        f"{len(dataset.splits['train']):,} train ids, {len(dataset.splits['val']):,} val ids")
+
+    metrics = open(out_dir / "metrics.jsonl", "a" if resume else "w")
+    tokens_per_iter = cfg.batch_size * cfg.block_size * cfg.gradient_accumulation_steps
+    bar = tqdm(total=cfg.max_iters, initial=start, disable=not progress, unit="it", dynamic_ncols=True)
+    began = time.perf_counter()
+    for iteration in range(start, cfg.max_iters + 1):
+        evaluation_due = iteration % cfg.eval_interval == 0 or iteration == cfg.max_iters
+        if evaluation_due and not (resume and iteration == start):  # a resumed run's start was evaluated already
+            losses = evaluate(model, dataset, cfg, iteration)
+            _write(metrics, {"iter": iteration, "train_loss": losses["train"], "val_loss": losses["val"]})
+            bar.write(f"iter {iteration}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
+            meta = dict(train_config=cfg.to_dict(), tokenizer=tokenizer.to_dict(), iter=iteration,
+                        best_val_loss=min(best_val, losses["val"]), rng=rng.get_state())
+            if losses["val"] < best_val:
+                best_val = losses["val"]
+                save_checkpoint(out_dir / "best.safetensors", model, optimizer, meta)
+            save_checkpoint(out_dir / "last.safetensors", model, optimizer, meta)
+        if iteration == cfg.max_iters:
+            break
+
+        step_began = time.perf_counter()
+        lr = learning_rate(cfg, iteration)
+        set_lr(optimizer, lr)
+        generator = batch_generator(cfg.seed, TRAIN_STREAM, iteration)
+        optimizer.zero_grad()
+        loss_sum = 0.0
+        for _ in range(cfg.gradient_accumulation_steps):
+            x, y = dataset.get_batch("train", cfg.batch_size, cfg.block_size, generator)
+            _, loss = model(x, y)
+            (loss / cfg.gradient_accumulation_steps).backward()  # gradients add up over micro-batches
+            loss_sum += loss.item()
+        if cfg.grad_clip > 0:
+            clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+
+        seconds = time.perf_counter() - step_began
+        loss_value = loss_sum / cfg.gradient_accumulation_steps
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss_value:.4f}", tok_s=f"{tokens_per_iter / seconds:.0f}")
+        if iteration % cfg.log_interval == 0:
+            _write(metrics, {"iter": iteration, "loss": loss_value, "lr": lr, "ms_per_iter": 1000 * seconds,
+                             "tokens_per_s": tokens_per_iter / seconds})
+    bar.close()
+    metrics.close()
+    elapsed = time.perf_counter() - began
+    plot_losses(out_dir / "metrics.jsonl", out_dir / "loss.png")
+    log(f"done in {elapsed:.1f} s; best val loss {best_val:.4f}; checkpoints and loss.png in {out_dir}")
+    return {"best_val_loss": best_val, "iterations": cfg.max_iters, "seconds": elapsed, "out_dir": str(out_dir)}
+
+
+def _resume(path, model, optimizer, tokenizer):
+    """Load the last checkpoint into model and optimizer; returns (iteration, best val loss)."""
+    checkpoint = load_checkpoint(path)
+    if checkpoint.meta["tokenizer"] != tokenizer.to_dict():
+        raise ValueError(f"{path}: the checkpoint's tokenizer differs from this dataset's; resume with the data "
+                         f"it was trained on")
+    restore(checkpoint, model, optimizer)
+    rng.set_state(checkpoint.meta["rng"])
+    return checkpoint.meta["iter"], checkpoint.meta["best_val_loss"]
+
+
+def _write(file, record):
+    file.write(json.dumps(record) + "\n")
+    file.flush()  # a crash loses no logged line
+
+
+def plot_losses(metrics_path, png_path):
+    """The loss curve of a run: training loss per logged step, train and val loss at each evaluation."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    records = [json.loads(line) for line in open(metrics_path)]
+    steps = [r for r in records if "loss" in r]
+    evals = [r for r in records if "val_loss" in r]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot([r["iter"] for r in steps], [r["loss"] for r in steps], lw=0.8, alpha=0.6, label="train (batch)")
+    ax.plot([r["iter"] for r in evals], [r["train_loss"] for r in evals], "o-", label="train (eval)")
+    ax.plot([r["iter"] for r in evals], [r["val_loss"] for r in evals], "o-", label="val (eval)")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("cross-entropy loss")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=120)
+    plt.close(fig)
+
