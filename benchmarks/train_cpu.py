@@ -1,7 +1,9 @@
 """Training speed on the CPU: ms/iter and tokens/s of our GPT, and of the same model in PyTorch eager.
 
-Both models start from the same weights and see the same batches; steps alternate (ours, torch, ours, ...) so
-that both see the same machine noise. Medians are reported, and the ratio ours/PyTorch (< 1 means we are faster).
+Both models start from the same weights and see the same batches. The two alternate in rounds of --round steps
+(ours ×10, torch ×10, ours ×10, ...) so that both see the same machine noise, while neither's idle thread pool
+(OpenBLAS's, OpenMP's, which spin for a while after each call) competes with the other's step. Medians are
+reported, and the ratio ours/PyTorch (< 1 means we are faster).
 
     python benchmarks/train_cpu.py                       # the shakespeare-char-cpu preset, 50 timed steps
     python benchmarks/train_cpu.py --steps 20 --preset shakespeare-char
@@ -14,7 +16,7 @@ import time
 
 import numpy as np
 
-from tinygrad_llm import rng
+from tinygrad_llm import backend, rng
 from tinygrad_llm.config import PRESETS
 from tinygrad_llm.model import GPT, GPTConfig
 from tinygrad_llm.optim import AdamW
@@ -37,10 +39,12 @@ def torch_step(torch, model, optimizer, x, y):
 
 
 def main():
+    backend.reuse_freed_memory()  # see its docstring; PyTorch, in the same process, benefits as much
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="shakespeare-char-cpu", choices=sorted(PRESETS))
     parser.add_argument("--steps", type=int, default=50, help="timed steps per framework")
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps first")
+    parser.add_argument("--round", type=int, default=10, help="steps of one framework before switching")
     parser.add_argument("--no-torch", action="store_true", help="time ours only")
     args = parser.parse_args()
 
@@ -72,16 +76,19 @@ def main():
           f"block {T}, batch {B}; {model.num_params() / 1e6:.2f}M parameters; numpy {np.__version__}"
           + (f", torch {torch.__version__} ({torch.get_num_threads()} threads)" if torch is not None else ""))
     ours, theirs = [], []
-    for i, (x, y) in enumerate(batches):
-        start = time.perf_counter()
-        loss = our_step(model, optimizer, x, y)
-        ours.append(time.perf_counter() - start)
-        if torch is not None:
+    for first in range(0, len(batches), args.round):
+        for x, y in batches[first:first + args.round]:
+            start = time.perf_counter()
+            loss = our_step(model, optimizer, x, y)
+            ours.append(time.perf_counter() - start)
+        if torch is None:
+            continue
+        for x, y in batches[first:first + args.round]:
             start = time.perf_counter()
             torch_loss = torch_step(torch, reference, torch_optimizer, x, y)
             theirs.append(time.perf_counter() - start)
-            if i == 0:
-                print(f"first-step loss: ours {loss:.6f}, torch {torch_loss:.6f}")
+        if first == 0:
+            print(f"loss after {min(args.round, len(batches))} steps: ours {loss:.6f}, torch {torch_loss:.6f}")
     ours_ms = 1000 * statistics.median(ours[args.warmup:])
     print(f"ours:    {ours_ms:7.1f} ms/iter  {B * T / ours_ms * 1000:9.0f} tokens/s  (median of {args.steps})")
     if torch is not None:

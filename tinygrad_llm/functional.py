@@ -53,20 +53,24 @@ def _check_linear_shapes(x, weight, bias):
 
 class Linear(Function):
     """y = x @ Wᵀ + b.   x (..., in), W (out, in), b (out,) -> y (..., out)
-    dx = g @ W;   dW = gᵀ @ x summed over all leading axes;   db = g summed over all leading axes."""
+    dx = g @ W;   dW = gᵀ @ x summed over all leading axes;   db = g summed over all leading axes.
+    The leading axes are flattened into one, N = B·T rows: one large matmul runs several times faster than a
+    batch of small ones."""
 
     def forward(ctx, x, weight, bias=None):
-        ctx.save_for_backward(x, weight)
-        y = x @ weight.T
+        x2 = x.reshape(-1, x.shape[-1])                           # (N, in)
+        ctx.save_for_backward(x2, weight)
+        ctx.lead = x.shape[:-1]
+        y = x2 @ weight.T                                         # (N, out)
         if bias is not None:
             y += bias
-        return y
+        return y.reshape(ctx.lead + (weight.shape[0],))           # (..., out)
 
     def backward(ctx, g):
-        x, weight = ctx.saved
-        g2 = g.reshape(-1, g.shape[-1])                           # (N, out), N = product of leading axes
-        dx = g @ weight if ctx.needs_input_grad[0] else None      # (..., in)
-        dw = g2.T @ x.reshape(-1, x.shape[-1]) if ctx.needs_input_grad[1] else None  # (out, in)
+        x2, weight = ctx.saved
+        g2 = g.reshape(-1, g.shape[-1])                           # (N, out)
+        dx = (g2 @ weight).reshape(ctx.lead + (weight.shape[1],)) if ctx.needs_input_grad[0] else None  # (..., in)
+        dw = g2.T @ x2 if ctx.needs_input_grad[1] else None       # (out, in)
         db = g2.sum(axis=0) if ctx.needs_input_grad[2] else None  # (out,)
         return dx, dw, db
 
@@ -207,33 +211,52 @@ def _check_layer_norm_shapes(x, normalized_shape, weight, bias):
     return tuple(range(x.ndim - len(normalized_shape), x.ndim))
 
 
+def _row_mean(a):
+    """(N, M) -> (N, 1): the mean of each row, as a matrix-vector product with a column of 1/M. BLAS does this
+    several times faster than NumPy's reduction along a short last axis, and layer norm needs four per call."""
+    return a @ backend.xp(a).full((a.shape[1], 1), 1 / a.shape[1], dtype=a.dtype)
+
+
+def _column_sum(a):
+    """(N, M) -> (M,): the sum over rows, as a vector-matrix product (the same trick as _row_mean)."""
+    return backend.xp(a).ones(a.shape[0], dtype=a.dtype) @ a
+
+
 class LayerNorm(Function):
-    """Over the trailing axes (N elements):  μ = mean(x),  σ² = mean((x-μ)²),  r = 1/sqrt(σ² + eps),
-    x̂ = (x - μ) r,  y = x̂ w + b.
+    """Over the trailing axes (M elements, one row per position):  μ = mean(x),  σ² = mean((x-μ)²),
+    r = 1/sqrt(σ² + eps),  x̂ = (x - μ) r,  y = x̂ w + b.
     Backward:  dw = sum over rows of g x̂;   db = sum over rows of g;   and with d = g w (= dL/dx̂),
         dx = r (d - mean(d) - x̂ mean(d x̂)),
-    because dx̂_i/dx_k = r (δ_ik - 1/N - x̂_i x̂_k / N): the -1/N from μ, the last term from σ².
-    Forward keeps x̂ and r (the inverse standard deviation), nothing else."""
+    because dx̂_i/dx_k = r (δ_ik - 1/M - x̂_i x̂_k / M): the -1/M from μ, the last term from σ².
+    Forward keeps x̂ and r (the inverse standard deviation), nothing else. The work is done on x as (N, M) rows."""
 
-    def forward(ctx, x, weight=None, bias=None, axes=(-1,), eps=1e-5):
+    def forward(ctx, x, weight=None, bias=None, n_normalized=1, eps=1e-5):
         xp = backend.xp(x)
-        mu = x.mean(axis=axes, keepdims=True)
-        centered = x - mu
-        r = 1 / xp.sqrt((centered * centered).mean(axis=axes, keepdims=True) + x.dtype.type(eps))  # keep x's dtype
-        xhat = centered * r
-        ctx.axes = axes
+        ctx.shape, ctx.normalized_shape = x.shape, x.shape[x.ndim - n_normalized:]
+        rows = x.reshape(-1, int(np.prod(ctx.normalized_shape)))               # (N, M)
+        xhat = rows - _row_mean(rows)                                         # x - μ
+        r = _row_mean(xhat * xhat)                                            # σ², (N, 1)
+        r += x.dtype.type(eps)                                                # keep x's dtype
+        xp.sqrt(r, out=r)
+        xp.reciprocal(r, out=r)                                               # r = 1/sqrt(σ² + eps)
+        xhat *= r                                                             # x̂
         ctx.save_for_backward(xhat, r, weight)
-        y = xhat * weight if weight is not None else xhat
-        return y + bias if bias is not None else y
+        y = xhat * weight.reshape(-1) if weight is not None else xhat.copy()
+        if bias is not None:
+            y += bias.reshape(-1)
+        return y.reshape(x.shape)
 
     def backward(ctx, g):
         xhat, r, weight = ctx.saved
-        rows = tuple(range(g.ndim - len(ctx.axes)))                       # the leading axes
-        dw = (g * xhat).sum(axis=rows) if ctx.needs_input_grad[1] else None
-        db = g.sum(axis=rows) if ctx.needs_input_grad[2] else None
-        d = g * weight if weight is not None else g
-        dx = r * (d - d.mean(axis=ctx.axes, keepdims=True) - xhat * (d * xhat).mean(axis=ctx.axes, keepdims=True))
-        return dx, dw, db
+        g = g.reshape(xhat.shape)                                             # (N, M)
+        dw = _column_sum(g * xhat).reshape(ctx.normalized_shape) if ctx.needs_input_grad[1] else None
+        db = _column_sum(g).reshape(ctx.normalized_shape) if ctx.needs_input_grad[2] else None
+        d = g * weight.reshape(-1) if weight is not None else g               # dL/dx̂
+        dx = xhat * _row_mean(d * xhat)                                       # x̂ mean(d x̂)
+        backend.xp(g).subtract(d, dx, out=dx)
+        dx -= _row_mean(d)
+        dx *= r                                                               # r (d - mean(d) - x̂ mean(d x̂))
+        return dx.reshape(ctx.shape), dw, db
 
 
 def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
@@ -241,7 +264,7 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     axes = _check_layer_norm_shapes(x, normalized_shape, weight, bias)
     if not _use_fused:
         return composed.layer_norm(x, axes, weight, bias, eps)
-    return LayerNorm.apply(x, weight, bias, axes=axes, eps=eps)
+    return LayerNorm.apply(x, weight, bias, n_normalized=len(axes), eps=eps)
 
 
 # ---------------------------------------------------------------- attention
@@ -269,40 +292,41 @@ class ScaledDotProductAttention(Function):
         dP = (dO Vᵀ) ∘ M/(1-p)
         dS = P ∘ (dP - D),  D = rowsum(P ∘ dP) = rowsum(dO ∘ O)   (softmax backward; the second form needs no P)
         dQ = s dS K,   dK = s dSᵀ Q
-    As in FlashAttention, forward keeps the logsumexp L of each row of S, not P, and backward recomputes
-    P = exp(S - L). A row that may attend to nothing gives O = 0 and zero gradients."""
+    Forward keeps P itself. On the CPU that is cheap, B·nh·T² floats, and recomputing P in backward would cost
+    another matmul and exp. (The CUDA kernel cannot afford T×T memory: like FlashAttention it keeps the row
+    logsumexp L instead and recomputes P = exp(S - L) tile by tile.) Every step works in place on one T×T buffer.
+    A row that may attend to nothing gives O = 0 and zero gradients."""
 
     def forward(ctx, q, k, v, bias, dropout_p=0.0, scale=None):
         xp = backend.xp(q)
         # in q's dtype: a NumPy float64 scale (1 / np.sqrt(D)) must not turn float32 scores into float64
         ctx.scale = scale = q.dtype.type(1 / math.sqrt(q.shape[-1]) if scale is None else scale)
-        s = (q @ k.swapaxes(-1, -2)) * scale + bias                   # (..., Tq, Tk)
-        row_max = s.max(axis=-1, keepdims=True)
-        row_max = xp.where(xp.isfinite(row_max), row_max, 0)          # a fully masked row: avoid -inf - -inf
-        row_sum = xp.exp(s - row_max).sum(axis=-1, keepdims=True)
-        lse = row_max + xp.log(xp.where(row_sum > 0, row_sum, 1))     # (..., Tq, 1); 0 for a fully masked row,
-                                                                       # whose P = exp(-inf - 0) is then all 0
-        p = xp.exp(s - lse)
+        p = q @ k.swapaxes(-1, -2)                                     # (..., Tq, Tk)
+        p *= scale
+        p += bias                                                      # S
+        row_max = p.max(axis=-1, keepdims=True)                        # (..., Tq, 1)
+        p -= xp.where(xp.isfinite(row_max), row_max, 0)                # a fully masked row: avoid -inf - -inf
+        xp.exp(p, out=p)                                               # e^(S - max): softmax's numerator
+        row_sum = p.sum(axis=-1, keepdims=True)                        # (..., Tq, 1); 0 for a fully masked row
+        p /= xp.where(row_sum > 0, row_sum, 1)                         # P (all 0 on a fully masked row)
         keep = None
         if dropout_p > 0:
             keep = rng.dropout_keep_mask(p.shape, dropout_p, like=p) / q.dtype.type(1 - dropout_p)
-            p = p * keep
-        out = p @ v                                                    # (..., Tq, Dv)
-        ctx.save_for_backward(q, k, v, bias, lse, keep, out)
+        out = (p * keep if keep is not None else p) @ v                # (..., Tq, Dv)
+        ctx.save_for_backward(q, k, v, p, keep, out)
         return out
 
     def backward(ctx, d_out):
-        q, k, v, bias, lse, keep, out = ctx.saved
-        xp = backend.xp(q)
-        p = xp.exp((q @ k.swapaxes(-1, -2)) * ctx.scale + bias - lse)   # recomputed, (..., Tq, Tk)
-        p_dropped = p * keep if keep is not None else p
-        dv = p_dropped.swapaxes(-1, -2) @ d_out                          # (..., Tk, Dv)
-        dp = d_out @ v.swapaxes(-1, -2)                                  # (..., Tq, Tk)
+        q, k, v, p, keep, out = ctx.saved
+        dv = (p * keep if keep is not None else p).swapaxes(-1, -2) @ d_out  # P'ᵀ dO, (..., Tk, Dv)
+        ds = d_out @ v.swapaxes(-1, -2)                                  # dP' = dO Vᵀ, (..., Tq, Tk)
         if keep is not None:
-            dp *= keep
-        ds = p * (dp - (d_out * out).sum(axis=-1, keepdims=True))        # softmax backward with D = rowsum(dO∘O)
-        dq = (ds @ k) * ctx.scale                                        # (..., Tq, D)
-        dk = (ds.swapaxes(-1, -2) @ q) * ctx.scale                        # (..., Tk, D)
+            ds *= keep                                                   # dP
+        ds -= (d_out * out).sum(axis=-1, keepdims=True)                  # dP - D,  D = rowsum(dO ∘ O)
+        ds *= p                                                          # dS
+        ds *= ctx.scale                                                  # s dS: the scale of both dQ and dK
+        dq = ds @ k                                                      # (..., Tq, D)
+        dk = ds.swapaxes(-1, -2) @ q                                     # (..., Tk, D)
         # q, k, v may broadcast over batch or heads: sum those axes back
         return unbroadcast(dq, q.shape), unbroadcast(dk, k.shape), unbroadcast(dv, v.shape), None
 

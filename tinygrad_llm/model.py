@@ -152,6 +152,8 @@ class GPT(nn.Module):
             return self.lm_head(x[:, -1:, :]), None                             # (B, 1, V)
         logits = self.lm_head(x)                                                # (B, T, V)
         targets = targets.data if isinstance(targets, Tensor) else np.asarray(targets)
+        if targets.shape != idx.shape:
+            raise ValueError(f"GPT: targets have shape {targets.shape}, expected {idx.shape} like idx")
         loss = F.cross_entropy(logits.reshape(B * T, -1), targets.reshape(B * T))
         return logits, loss
 
@@ -184,6 +186,10 @@ class GPT(nn.Module):
 
 def sample_next(logits, temperature, top_k, top_p, generator):
     """One token id per row of logits (B, V), as int64 (B,)."""
+    if top_k is not None and top_k < 1:
+        raise ValueError(f"sample: top_k must be at least 1, got {top_k}")
+    if top_p is not None and not 0 < top_p <= 1:
+        raise ValueError(f"sample: top_p must be in (0, 1], got {top_p}")
     if temperature <= 0:
         return logits.argmax(axis=-1)
     logits = logits.astype(np.float64) / temperature

@@ -486,9 +486,8 @@ class Embedding(Function):
         return weight[idx]
 
     def backward(ctx, g):
-        xp = backend.xp(g)
-        dweight = xp.zeros(ctx.shape, dtype=g.dtype)
-        xp.add.at(dweight, ctx.idx.reshape(-1), g.reshape(-1, ctx.shape[1]))
+        dweight = backend.xp(g).zeros(ctx.shape, dtype=g.dtype)
+        backend.scatter_add_rows(dweight, ctx.idx.reshape(-1), g.reshape(-1, ctx.shape[1]))
         return dweight, None
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import rng
+from . import backend, rng
 from .checkpoint import load_checkpoint, restore, save_checkpoint
 from .data import CharDataset, CharTokenizer, load_text, resolve_dataset
 from .model import GPT, GPTConfig
@@ -60,10 +60,13 @@ def evaluate(model, dataset, cfg, iteration):
     return losses
 
 
-def train(cfg, resume=False, progress=True, log=print):
-    """Train a GPT as `cfg` says; returns {"best_val_loss", "iterations", "seconds", "out_dir"}."""
+def train(cfg, resume=False, progress=True, log=None):
+    """Train a GPT as `cfg` says; returns {"best_val_loss", "iterations", "seconds", "out_dir"}.
+    `log` receives every line of news (default: printed above the progress bar)."""
     from tqdm import tqdm  # imported here: only training draws a progress bar
 
+    log = tqdm.write if log is None else log
+    backend.reuse_freed_memory()  # the same large temporaries every step: keep them mapped (see backend.py)
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     text = load_text(resolve_dataset(cfg.data or None))
@@ -83,53 +86,54 @@ def train(cfg, resume=False, progress=True, log=print):
     log(f"{model.num_params() / 1e6:.2f}M parameters; {tokenizer.vocab_size} tokens; "
         f"{len(dataset.splits['train']):,} train ids, {len(dataset.splits['val']):,} val ids")
 
-    metrics = open(out_dir / "metrics.jsonl", "a" if resume else "w")
     tokens_per_iter = cfg.batch_size * cfg.block_size * cfg.gradient_accumulation_steps
-    bar = tqdm(total=cfg.max_iters, initial=start, disable=not progress, unit="it", dynamic_ncols=True)
     began = time.perf_counter()
-    for iteration in range(start, cfg.max_iters + 1):
-        evaluation_due = iteration % cfg.eval_interval == 0 or iteration == cfg.max_iters
-        if evaluation_due and not (resume and iteration == start):  # a resumed run's start was evaluated already
-            losses = evaluate(model, dataset, cfg, iteration)
-            _write(metrics, {"iter": iteration, "train_loss": losses["train"], "val_loss": losses["val"]})
-            bar.write(f"iter {iteration}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
-            meta = dict(train_config=cfg.to_dict(), tokenizer=tokenizer.to_dict(), iter=iteration,
-                        best_val_loss=min(best_val, losses["val"]), rng=rng.get_state())
-            if losses["val"] < best_val:
-                best_val = losses["val"]
-                save_checkpoint(out_dir / "best.safetensors", model, optimizer, meta)
-            save_checkpoint(out_dir / "last.safetensors", model, optimizer, meta)
-        if iteration == cfg.max_iters:
-            break
-
-        step_began = time.perf_counter()
-        lr = learning_rate(cfg, iteration)
-        set_lr(optimizer, lr)
-        generator = batch_generator(cfg.seed, TRAIN_STREAM, iteration)
-        optimizer.zero_grad()
-        loss_sum = 0.0
-        for _ in range(cfg.gradient_accumulation_steps):
-            x, y = dataset.get_batch("train", cfg.batch_size, cfg.block_size, generator)
-            _, loss = model(x, y)
-            (loss / cfg.gradient_accumulation_steps).backward()  # gradients add up over micro-batches
-            loss_sum += loss.item()
-        if cfg.grad_clip > 0:
-            clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optimizer.step()
-
-        seconds = time.perf_counter() - step_began
-        loss_value = loss_sum / cfg.gradient_accumulation_steps
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss_value:.4f}", tok_s=f"{tokens_per_iter / seconds:.0f}")
-        if iteration % cfg.log_interval == 0:
-            _write(metrics, {"iter": iteration, "loss": loss_value, "lr": lr, "ms_per_iter": 1000 * seconds,
-                             "tokens_per_s": tokens_per_iter / seconds})
-    bar.close()
-    metrics.close()
+    with open(out_dir / "metrics.jsonl", "a" if resume else "w") as metrics, \
+            tqdm(total=cfg.max_iters, initial=start, disable=not progress, unit="it", dynamic_ncols=True) as bar:
+        for iteration in range(start, cfg.max_iters + 1):
+            evaluation_due = iteration % cfg.eval_interval == 0 or iteration == cfg.max_iters
+            if evaluation_due and not (resume and iteration == start):  # a resumed start was evaluated already
+                losses = evaluate(model, dataset, cfg, iteration)
+                _write(metrics, {"iter": iteration, "train_loss": losses["train"], "val_loss": losses["val"]})
+                log(f"iter {iteration}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
+                meta = dict(train_config=cfg.to_dict(), tokenizer=tokenizer.to_dict(), iter=iteration,
+                            best_val_loss=min(best_val, losses["val"]), rng=rng.get_state())
+                if losses["val"] < best_val:
+                    best_val = losses["val"]
+                    save_checkpoint(out_dir / "best.safetensors", model, optimizer, meta)
+                save_checkpoint(out_dir / "last.safetensors", model, optimizer, meta)
+            if iteration == cfg.max_iters:
+                break
+            step_began = time.perf_counter()
+            loss, lr = train_step(model, optimizer, dataset, cfg, iteration)
+            seconds = time.perf_counter() - step_began
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.4f}", tok_s=f"{tokens_per_iter / seconds:.0f}")
+            if iteration % cfg.log_interval == 0:
+                _write(metrics, {"iter": iteration, "loss": loss, "lr": lr, "ms_per_iter": 1000 * seconds,
+                                 "tokens_per_s": tokens_per_iter / seconds})
     elapsed = time.perf_counter() - began
     plot_losses(out_dir / "metrics.jsonl", out_dir / "loss.png")
     log(f"done in {elapsed:.1f} s; best val loss {best_val:.4f}; checkpoints and loss.png in {out_dir}")
     return {"best_val_loss": best_val, "iterations": cfg.max_iters, "seconds": elapsed, "out_dir": str(out_dir)}
+
+
+def train_step(model, optimizer, dataset, cfg, iteration):
+    """One optimizer step on the batch(es) of `iteration`; returns (mean loss, learning rate)."""
+    lr = learning_rate(cfg, iteration)
+    set_lr(optimizer, lr)
+    generator = batch_generator(cfg.seed, TRAIN_STREAM, iteration)
+    optimizer.zero_grad()
+    loss_sum = 0.0
+    for _ in range(cfg.gradient_accumulation_steps):
+        x, y = dataset.get_batch("train", cfg.batch_size, cfg.block_size, generator)   # (B, T), (B, T)
+        _, loss = model(x, y)
+        (loss / cfg.gradient_accumulation_steps).backward()  # gradients add up over micro-batches
+        loss_sum += loss.item()
+    if cfg.grad_clip > 0:
+        clip_grad_norm_(model.parameters(), cfg.grad_clip)
+    optimizer.step()
+    return loss_sum / cfg.gradient_accumulation_steps, lr
 
 
 def _resume(path, model, optimizer, tokenizer):

@@ -1,0 +1,213 @@
+"""Tests of training (tinygrad_llm/train.py) and the command line (tinygrad_llm/__main__.py): the loss falls,
+`--resume` continues bit for bit, every output file is written, gradient accumulation, sampling, clear errors.
+
+Every run is a tiny GPT on Tiny Shakespeare for at most a few hundred steps (milliseconds each). The dataset is
+found through $TINYGRAD_LLM_DATA (CI sets it), else ../shared/data beside the repository; without it the tests
+that need it are skipped: no test downloads anything.
+"""
+import json
+import math
+import os
+import pathlib
+
+import numpy as np
+import pytest
+
+from tinygrad_llm import rng
+from tinygrad_llm.__main__ import main
+from tinygrad_llm.checkpoint import load_checkpoint
+from tinygrad_llm.config import TrainConfig
+from tinygrad_llm.data import DATA_ENV, DATA_FILENAME, CharDataset, CharTokenizer, load_text, resolve_dataset
+from tinygrad_llm.model import GPT, GPTConfig
+from tinygrad_llm.optim import clip_grad_norm_, set_lr
+from tinygrad_llm.train import TRAIN_STREAM, batch_generator, build_optimizer, train
+
+LOCAL_DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
+TINY = dict(batch_size=4, block_size=16, n_layer=2, n_head=2, n_embd=32, warmup_iters=10, lr_decay_iters=100,
+            eval_iters=2, log_interval=1)
+
+
+@pytest.fixture
+def shakespeare(monkeypatch):
+    """Make sure $TINYGRAD_LLM_DATA names a directory holding Tiny Shakespeare, or skip the test."""
+    if not os.environ.get(DATA_ENV) and (LOCAL_DATA / DATA_FILENAME).is_file():
+        monkeypatch.setenv(DATA_ENV, str(LOCAL_DATA))
+    directory = os.environ.get(DATA_ENV)
+    if not directory or not (pathlib.Path(directory) / DATA_FILENAME).is_file():
+        pytest.skip(f"{DATA_FILENAME} not found (set {DATA_ENV} to the directory holding it)")
+
+
+def config(out_dir, **changes):
+    return TrainConfig(out_dir=str(out_dir), **{**TINY, **changes})
+
+
+def flags(out_dir, **changes):
+    """The command-line flags of config(out_dir, **changes): `--n-layer 2 ...`."""
+    settings = {**TINY, "out_dir": out_dir, **changes}
+    return [word for name, value in settings.items() for word in ("--" + name.replace("_", "-"), str(value))]
+
+
+def records(out_dir):
+    return [json.loads(line) for line in open(pathlib.Path(out_dir) / "metrics.jsonl")]
+
+
+def without_timing(record):
+    return {k: v for k, v in record.items() if k not in ("ms_per_iter", "tokens_per_s")}
+
+
+def quiet(*args):
+    pass
+
+
+# ---- training ----
+
+def test_the_loss_falls_well_below_uniform_guessing(shakespeare, tmp_path):
+    result = train(config(tmp_path, max_iters=300, lr_decay_iters=300, eval_interval=300, eval_iters=4,
+                          learning_rate=3e-3, min_lr=3e-4), progress=False, log=quiet)
+    uniform = math.log(65)  # the loss of predicting every one of the 65 characters alike
+    steps = [r["loss"] for r in records(tmp_path) if "loss" in r]
+    assert len(steps) == 300 and abs(steps[0] - uniform) < 0.1
+    assert np.mean(steps[-20:]) < 0.8 * uniform
+    assert result["best_val_loss"] < 0.8 * uniform
+
+
+def test_a_run_writes_metrics_plot_and_checkpoints(shakespeare, tmp_path):
+    result = train(config(tmp_path, max_iters=30, eval_interval=10, log_interval=5), progress=False, log=quiet)
+    lines = records(tmp_path)  # every line is JSON
+    assert [r["iter"] for r in lines if "loss" in r] == [0, 5, 10, 15, 20, 25]
+    evals = [r for r in lines if "val_loss" in r]
+    assert [r["iter"] for r in evals] == [0, 10, 20, 30]
+    png = (tmp_path / "loss.png").read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 1000
+
+    best_val = min(r["val_loss"] for r in evals)
+    assert result["best_val_loss"] == best_val
+    best, last = load_checkpoint(tmp_path / "best.safetensors"), load_checkpoint(tmp_path / "last.safetensors")
+    assert best.meta["best_val_loss"] == last.meta["best_val_loss"] == best_val
+    assert best.meta["iter"] == next(r["iter"] for r in evals if r["val_loss"] == best_val)
+    assert last.meta["iter"] == 30 and last.optimizer_state is not None
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.2])
+def test_resume_continues_bit_for_bit(shakespeare, tmp_path, dropout):
+    """100 steps in one go, against 50 steps and then `--resume` to 100: the same losses and the same weights.
+    With dropout, this needs the dropout generator's state from the checkpoint."""
+    straight, halves = tmp_path / "straight", tmp_path / "halves"
+    common = dict(eval_interval=25, dropout=dropout)
+    assert main(["train", *flags(straight, max_iters=100, **common), "--no-progress"]) == 0
+    assert main(["train", *flags(halves, max_iters=50, **common), "--no-progress"]) == 0
+    assert main(["train", *flags(halves, max_iters=100, **common), "--resume", "--no-progress"]) == 0
+
+    expected = [without_timing(r) for r in records(straight)]
+    assert len(expected) == 100 + 5  # a line per step, and evaluations at 0, 25, 50, 75, 100
+    assert [without_timing(r) for r in records(halves)] == expected
+    a, b = load_checkpoint(straight / "last.safetensors"), load_checkpoint(halves / "last.safetensors")
+    assert a.model_state.keys() == b.model_state.keys()
+    assert all(np.array_equal(a.model_state[k], b.model_state[k]) for k in a.model_state)
+    for index, entry in a.optimizer_state["state"].items():
+        assert all(np.array_equal(value, b.optimizer_state["state"][index][key]) for key, value in entry.items())
+    assert a.meta["rng"] == b.meta["rng"] and a.meta["iter"] == b.meta["iter"] == 100
+    assert a.meta["best_val_loss"] == b.meta["best_val_loss"]
+
+
+def test_with_dropout_resume_depends_on_the_saved_rng_state(shakespeare, tmp_path, monkeypatch):
+    """The control for the test above: ignore the saved RNG state and the resumed losses change."""
+    straight, halves = tmp_path / "straight", tmp_path / "halves"
+    train(config(straight, max_iters=60, eval_interval=30, dropout=0.2), progress=False, log=quiet)
+    train(config(halves, max_iters=30, eval_interval=30, dropout=0.2), progress=False, log=quiet)
+    monkeypatch.setattr(rng, "set_state", lambda state: None)
+    train(config(halves, max_iters=60, eval_interval=30, dropout=0.2), resume=True, progress=False, log=quiet)
+    losses = [[r["loss"] for r in records(d) if "loss" in r] for d in (straight, halves)]
+    assert losses[0][:30] == losses[1][:30] and losses[0][30:] != losses[1][30:]
+
+
+def test_gradient_accumulation_averages_the_micro_batches(shakespeare, tmp_path):
+    """Two micro-batches of 4 per step: the logged loss is the mean of their losses, and the update is that of
+    one batch of 8 holding both. (AdamW's first step is almost sign(gradient)·lr whatever the gradient's scale,
+    so the update shows both micro-batches were used; the logged loss shows they are averaged.)"""
+    cfg = config(tmp_path, gradient_accumulation_steps=2, max_iters=1, eval_interval=1, decay_lr=False)
+    train(cfg, progress=False, log=quiet)
+
+    text = load_text(resolve_dataset())
+    tokenizer = CharTokenizer.from_text(text)
+    dataset = CharDataset(text, tokenizer)
+    rng.manual_seed(cfg.seed)  # the model train() starts from
+    model = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, block_size=cfg.block_size, n_layer=cfg.n_layer,
+                          n_head=cfg.n_head, n_embd=cfg.n_embd, bias=cfg.bias))
+    generator = batch_generator(cfg.seed, TRAIN_STREAM, 0)                     # the batches of iteration 0
+    (x1, y1), (x2, y2) = (dataset.get_batch("train", cfg.batch_size, cfg.block_size, generator) for _ in "12")
+    micro_losses = [model(x1, y1)[1].item(), model(x2, y2)[1].item()]
+    logged = next(r["loss"] for r in records(tmp_path) if "loss" in r)
+    assert logged == pytest.approx(np.mean(micro_losses), rel=1e-6)
+
+    optimizer = build_optimizer(model, cfg)
+    set_lr(optimizer, cfg.learning_rate)
+    model(np.concatenate([x1, x2]), np.concatenate([y1, y2]))[1].backward()   # one batch (8, T)
+    clip_grad_norm_(model.parameters(), cfg.grad_clip)
+    optimizer.step()
+    trained = load_checkpoint(tmp_path / "last.safetensors").model_state
+    for name, array in model.state_dict().items():
+        np.testing.assert_allclose(trained[name], array, atol=cfg.learning_rate / 20, err_msg=name)
+
+
+# ---- the command line ----
+
+def test_cli_trains_then_samples_repeatably(shakespeare, tmp_path, capsys):
+    assert main(["train", *flags(tmp_path, max_iters=20, eval_interval=10), "--no-progress"]) == 0
+    capsys.readouterr()
+    texts = []
+    for seed, cache in [("3", []), ("3", []), ("3", ["--no-cache"]), ("4", [])]:
+        assert main(["sample", "--ckpt", str(tmp_path / "best.safetensors"), "--prompt", "ROMEO:",
+                     "--max-new-tokens", "20", "--seed", seed, *cache]) == 0
+        texts.append(capsys.readouterr().out)
+    assert texts[0].startswith("ROMEO:") and len(texts[0]) == len("ROMEO:") + 20 + 1  # print adds "\n"
+    assert texts[1] == texts[0] and texts[2] == texts[0]  # same seed, with or without the KV cache
+    assert texts[3] != texts[0]
+
+
+def error_of(capsys, argv):
+    """Run the command line, expecting the clean failure: exit code 2 and one line on stderr. Returns that line."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"tinygrad-llm {argv[0]}: error:") and err.count("\n") == 1, err
+    return err
+
+
+def test_a_dataset_shorter_than_block_size_is_a_clear_error(tmp_path, capsys):
+    text = tmp_path / "short.txt"
+    text.write_text("to be, or not to be")
+    err = error_of(capsys, ["train", *flags(tmp_path / "out", data=text, max_iters=5), "--no-progress"])
+    assert "block_size=16" in err
+
+
+def test_sampling_a_missing_checkpoint_names_it(tmp_path, capsys):
+    path = tmp_path / "nowhere" / "best.safetensors"
+    assert str(path) in error_of(capsys, ["sample", "--ckpt", str(path)])
+
+
+@pytest.mark.parametrize("content", [b"", b"this is not a checkpoint" * 10, bytes(range(256))])
+def test_sampling_a_corrupt_checkpoint_names_it(tmp_path, capsys, content):
+    path = tmp_path / "best.safetensors"
+    path.write_bytes(content)
+    assert str(path) in error_of(capsys, ["sample", "--ckpt", str(path)])
+
+
+def test_sampling_a_truncated_checkpoint_names_it(shakespeare, tmp_path, capsys):
+    train(config(tmp_path, max_iters=1, eval_interval=1), progress=False, log=quiet)
+    path = tmp_path / "last.safetensors"
+    content = path.read_bytes()
+    path.write_bytes(content[: len(content) // 2])
+    assert str(path) in error_of(capsys, ["sample", "--ckpt", str(path)])
+
+
+def test_resuming_with_another_model_shape_names_the_difference(shakespeare, tmp_path, capsys):
+    assert main(["train", *flags(tmp_path, max_iters=2, eval_interval=1), "--no-progress"]) == 0
+    capsys.readouterr()
+    err = error_of(capsys, ["train", *flags(tmp_path, max_iters=4, eval_interval=1, n_layer=1), "--resume",
+                            "--no-progress"])
+    assert "n_layer=2" in err and "n_layer=1" in err
+
+
+def test_resume_without_a_checkpoint_is_a_clear_error(shakespeare, tmp_path, capsys):
+    err = error_of(capsys, ["train", *flags(tmp_path, max_iters=2), "--resume", "--no-progress"])
+    assert str(tmp_path / "last.safetensors") in err
