@@ -1,0 +1,27 @@
+"""A non-editable `pip install .` must ship the CUDA sources, and the loader must find them there."""
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_pip_install_ships_the_kernels(tmp_path):
+    target = tmp_path / "site"
+    isolation = [] if importlib.util.find_spec("setuptools") is None else ["--no-build-isolation"]
+    install = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", *isolation,
+                              "--target", str(target), str(ROOT)], capture_output=True, text=True)
+    if install.returncode != 0:
+        pytest.fail(f"pip install . failed:\n{install.stderr[-3000:]}")
+    shipped = sorted(p.name for p in (target / "tinygrad_llm" / "kernels").glob("*.cu"))
+    assert shipped == sorted(p.name for p in (ROOT / "kernels").glob("*.cu")) and "attention.cu" in shipped
+    # the installed loader, run away from the source tree, finds the installed copies
+    found = subprocess.run([sys.executable, "-c", "from tinygrad_llm.cuda.loader import kernels_dir; print(kernels_dir())"],
+                           capture_output=True, text=True, cwd=tmp_path,
+                           env={**os.environ, "PYTHONPATH": str(target)})
+    assert found.returncode == 0, found.stderr
+    assert Path(found.stdout.strip()) == target / "tinygrad_llm" / "kernels"
