@@ -8,7 +8,10 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.9",
-    packages=find_packages(include=["tinygrad_llm", "tinygrad_llm.*"]),
+    packages=find_packages(include=["tinygrad_llm", "tinygrad_llm.*"]) + ["tinygrad_llm.kernels"],
+    # the CUDA sources live in kernels/ at the top of the repository and install as tinygrad_llm/kernels/
+    package_dir={"tinygrad_llm.kernels": "kernels"},
+    package_data={"tinygrad_llm.kernels": ["*.cu", "*.cuh"]},
     # safetensors for checkpoints, tqdm for progress, matplotlib for the loss curve
     install_requires=["numpy>=1.24", "safetensors>=0.4", "tqdm>=4", "matplotlib>=3.5"],
     entry_points={"console_scripts": ["tinygrad-llm = tinygrad_llm.__main__:main"]},

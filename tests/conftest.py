@@ -1,9 +1,32 @@
 """Shared test helpers. Tests that compare with PyTorch take the `torch` fixture: it skips them cleanly where
 torch is not installed (CI installs it, so there they run)."""
+import os
+import pathlib
+
 import numpy as np
 import pytest
 
 from tinygrad_llm import Tensor
+from tinygrad_llm.data import DATA_ENV, DATA_FILENAME
+
+
+def find_shakespeare():
+    """The real Tiny Shakespeare: in $TINYGRAD_LLM_DATA (CI sets it), else ../shared/data beside the repository;
+    None where neither has it (no test downloads anything)."""
+    for directory in (os.environ.get(DATA_ENV), pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"):
+        if directory and (pathlib.Path(directory) / DATA_FILENAME).is_file():
+            return pathlib.Path(directory) / DATA_FILENAME
+    return None
+
+
+@pytest.fixture
+def shakespeare(monkeypatch):
+    """$TINYGRAD_LLM_DATA set to the directory holding Tiny Shakespeare (returned), or the test is skipped."""
+    path = find_shakespeare()
+    if path is None:
+        pytest.skip(f"{DATA_FILENAME} not found (set {DATA_ENV} to the directory holding it)")
+    monkeypatch.setenv(DATA_ENV, str(path.parent))
+    return path.parent
 
 
 @pytest.fixture

@@ -14,20 +14,12 @@ import urllib.request
 import numpy as np
 import pytest
 
+from conftest import find_shakespeare
 from tinygrad_llm import data
 from tinygrad_llm.data import CharDataset, CharTokenizer, load_text, resolve_dataset
 
 
-def _find_shakespeare():
-    """The real Tiny Shakespeare: in $TINYGRAD_LLM_DATA (CI), else ../shared/data beside the repository."""
-    directories = [os.environ.get(data.DATA_ENV), pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"]
-    for directory in directories:
-        if directory and (pathlib.Path(directory) / data.DATA_FILENAME).is_file():
-            return pathlib.Path(directory) / data.DATA_FILENAME
-    return None
-
-
-SHAKESPEARE = _find_shakespeare()  # found before `isolated` unsets the environment variable
+SHAKESPEARE = find_shakespeare()  # found before `isolated` unsets the environment variable
 needs_shakespeare = pytest.mark.skipif(SHAKESPEARE is None, reason="tinyshakespeare.txt not found")
 
 

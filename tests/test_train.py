@@ -7,7 +7,6 @@ that need it are skipped: no test downloads anything.
 """
 import json
 import math
-import os
 import pathlib
 
 import numpy as np
@@ -17,24 +16,13 @@ from tinygrad_llm import rng
 from tinygrad_llm.__main__ import main
 from tinygrad_llm.checkpoint import load_checkpoint
 from tinygrad_llm.config import TrainConfig
-from tinygrad_llm.data import DATA_ENV, DATA_FILENAME, CharDataset, CharTokenizer, load_text, resolve_dataset
+from tinygrad_llm.data import CharDataset, CharTokenizer, load_text, resolve_dataset
 from tinygrad_llm.model import GPT, GPTConfig
 from tinygrad_llm.optim import clip_grad_norm_, set_lr
 from tinygrad_llm.train import TRAIN_STREAM, batch_generator, build_optimizer, train
 
-LOCAL_DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
 TINY = dict(batch_size=4, block_size=16, n_layer=2, n_head=2, n_embd=32, warmup_iters=10, lr_decay_iters=100,
             eval_iters=2, log_interval=1)
-
-
-@pytest.fixture
-def shakespeare(monkeypatch):
-    """Make sure $TINYGRAD_LLM_DATA names a directory holding Tiny Shakespeare, or skip the test."""
-    if not os.environ.get(DATA_ENV) and (LOCAL_DATA / DATA_FILENAME).is_file():
-        monkeypatch.setenv(DATA_ENV, str(LOCAL_DATA))
-    directory = os.environ.get(DATA_ENV)
-    if not directory or not (pathlib.Path(directory) / DATA_FILENAME).is_file():
-        pytest.skip(f"{DATA_FILENAME} not found (set {DATA_ENV} to the directory holding it)")
 
 
 def config(out_dir, **changes):

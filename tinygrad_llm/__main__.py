@@ -33,6 +33,7 @@ def _sample_parser(commands):
     parser.add_argument("--seed", type=int, default=1337)
     parser.add_argument("--num-samples", type=int, default=1)
     parser.add_argument("--no-cache", action="store_true", help="recompute every position at every step")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
 
 
 def main(argv=None):
@@ -49,7 +50,7 @@ def main(argv=None):
         else:
             from .sample import sample
             texts = sample(args.ckpt, args.prompt, args.max_new_tokens, args.temperature, args.top_k, args.top_p,
-                           args.seed, args.num_samples, use_cache=not args.no_cache)
+                           args.seed, args.num_samples, use_cache=not args.no_cache, device=args.device)
             print("\n---------------\n".join(texts))
     except (ValueError, FileNotFoundError, RuntimeError, KeyError) as e:
         # bad input: a one-line message naming the problem, not a traceback

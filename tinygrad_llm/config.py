@@ -48,6 +48,8 @@ class TrainConfig:
         if self.learning_rate <= 0 or self.min_lr < 0 or self.min_lr > self.learning_rate:
             raise ValueError(f"TrainConfig: need 0 <= min_lr <= learning_rate and learning_rate > 0, got "
                              f"learning_rate {self.learning_rate}, min_lr {self.min_lr}")
+        if self.device not in ("cpu", "cuda"):
+            raise ValueError(f"TrainConfig: device must be 'cpu' or 'cuda', got {self.device!r}")
         if self.decay_lr and self.lr_decay_iters <= self.warmup_iters:
             raise ValueError(f"TrainConfig: lr_decay_iters ({self.lr_decay_iters}) must exceed warmup_iters "
                              f"({self.warmup_iters})")

@@ -4,6 +4,8 @@ Built from primitives, softmax would be five graph nodes, each saving its own ar
 saves one array and whose backward is one line of algebra, derived in its docstring. Every op here has a twin in
 composed.py built from primitives only; the tests show both give the same values and gradients, and
 `with fused(False):` makes these functions run the twins, so the two can be compared anywhere (a whole GPT too).
+On a CuPy array the public functions below hand the call to our CUDA kernels (cuda/functions.py) where one fits;
+the Functions here are array code and run on CuPy too (tinygrad_llm.cuda.loader.enabled = False forces that).
 
 Names and argument order are PyTorch's (torch.nn.functional). Notation: `g` = dL/d(out).
 """
@@ -12,6 +14,7 @@ import math
 import numpy as np
 
 from . import backend, composed, rng
+from .cuda import functions as kernels
 from .ops import unbroadcast
 from .tensor import Function, Tensor
 
@@ -195,6 +198,8 @@ def cross_entropy(logits, targets, ignore_index=-100, reduction="mean"):
     _check_cross_entropy_inputs(logits, targets, ignore_index, reduction)
     if not _use_fused:
         return composed.cross_entropy(logits, targets, ignore_index, reduction)
+    if kernels.wanted(logits.data) and logits.ndim == 2:
+        return kernels.CrossEntropyKernel.apply(logits, targets, ignore_index=ignore_index, reduction=reduction)
     return CrossEntropy.apply(logits, targets, ignore_index=ignore_index, reduction=reduction)
 
 
@@ -264,6 +269,8 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     axes = _check_layer_norm_shapes(x, normalized_shape, weight, bias)
     if not _use_fused:
         return composed.layer_norm(x, axes, weight, bias, eps)
+    if kernels.wanted(x.data) and len(axes) == 1:
+        return kernels.LayerNormKernel.apply(x, weight, bias, eps=eps)
     return LayerNorm.apply(x, weight, bias, n_normalized=len(axes), eps=eps)
 
 
@@ -345,6 +352,9 @@ def scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=0.0, is_caus
     bias = attention_bias(q.shape[-2], k.shape[-2], attn_mask, is_causal, like=q.data)
     if not _use_fused:
         return composed.scaled_dot_product_attention(q, k, v, bias, dropout_p, scale)
+    if kernels.wanted(q.data) and attn_mask is None and dropout_p == 0 and q.shape == k.shape == v.shape \
+            and q.shape[-1] in (32, 64, 128):
+        return kernels.AttentionKernel.apply(q, k, v, is_causal=is_causal, scale=scale)
     return ScaledDotProductAttention.apply(q, k, v, bias, dropout_p=dropout_p, scale=scale)
 
 
@@ -435,5 +445,7 @@ def gelu(x, approximate="none"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
     if not _use_fused:
         return composed.gelu(x, approximate)
+    if kernels.wanted(x.data) and approximate == "tanh":
+        return kernels.GeluTanhKernel.apply(x)
     return Gelu.apply(x, approximate=approximate)
 

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from . import functional as F, nn, rng
+from . import backend, functional as F, nn, rng
 from .ops import concat
 from .tensor import Tensor, no_grad
 
@@ -133,7 +133,8 @@ class GPT(nn.Module):
         With targets (B, T): logits (B, T, V) and the mean cross-entropy. Without: logits of the last position
         only, (B, 1, V), which is all generation needs. `caches` (one dict per layer) and `start` (the position
         of idx[:, 0]) are for generation with a KV cache."""
-        idx = idx.data if isinstance(idx, Tensor) else np.asarray(idx)
+        device = self.transformer.wte.weight.device
+        idx = backend.to_device(idx.data if isinstance(idx, Tensor) else np.asarray(idx), device)
         if idx.ndim != 2:
             raise ValueError(f"GPT: idx must be (B, T) token ids, got shape {idx.shape}")
         B, T = idx.shape
@@ -144,14 +145,15 @@ class GPT(nn.Module):
             raise ValueError(f"GPT: token ids must be in 0..{self.config.vocab_size - 1} (vocab_size "
                              f"{self.config.vocab_size}), got min {idx.min()} max {idx.max()}")
         tr = self.transformer
-        x = tr.drop(tr.wte(idx) + tr.wpe(np.arange(start, start + T)))          # (B, T, C)
+        positions = backend.module_for(device).arange(start, start + T)        # (T,)
+        x = tr.drop(tr.wte(idx) + tr.wpe(positions))                           # (B, T, C)
         for i, block in enumerate(tr.h):
             x = block(x, None if caches is None else caches[i])                 # (B, T, C)
         x = tr.ln_f(x)
         if targets is None:
             return self.lm_head(x[:, -1:, :]), None                             # (B, 1, V)
         logits = self.lm_head(x)                                                # (B, T, V)
-        targets = targets.data if isinstance(targets, Tensor) else np.asarray(targets)
+        targets = backend.to_device(targets.data if isinstance(targets, Tensor) else np.asarray(targets), device)
         if targets.shape != idx.shape:
             raise ValueError(f"GPT: targets have shape {targets.shape}, expected {idx.shape} like idx")
         loss = F.cross_entropy(logits.reshape(B * T, -1), targets.reshape(B * T))

@@ -17,6 +17,8 @@ import math
 import numpy as np
 
 from . import backend
+from .cuda import adamw as adamw_kernel
+from .cuda.functions import wanted as kernel_wanted
 from .tensor import Tensor
 
 
@@ -251,6 +253,10 @@ class Adam(Optimizer):
             state["exp_avg_sq"] = xp.zeros_like(p.data)  # v
         state["step"] += 1
         t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
+        if kernel_wanted(p.data):  # on the GPU (float32): the same step, fused in one kernel
+            adamw_kernel.step(p.data, g, m, v, lr=lr, beta1=b1, beta2=b2, eps=eps, weight_decay=wd, step=t,
+                              decoupled=self.decoupled_weight_decay)
+            return
 
         if wd != 0:
             if self.decoupled_weight_decay:

@@ -9,10 +9,10 @@ from .data import CharTokenizer
 
 
 def sample(ckpt, prompt="\n", max_new_tokens=500, temperature=0.8, top_k=200, top_p=None, seed=1337,
-           num_samples=1, use_cache=True):
+           num_samples=1, use_cache=True, device="cpu"):
     """Generate `num_samples` continuations of `prompt`; returns them as strings (prompt included)."""
     checkpoint = load_checkpoint(ckpt)
-    model = model_from_checkpoint(checkpoint).eval()
+    model = model_from_checkpoint(checkpoint).to(device).eval()
     tokenizer = CharTokenizer.from_dict(checkpoint.meta["tokenizer"])
     if not prompt:
         raise ValueError("sample: the prompt must hold at least one character")

@@ -75,7 +75,7 @@ def train(cfg, resume=False, progress=True, log=None):
     model_config = GPTConfig(vocab_size=tokenizer.vocab_size, block_size=cfg.block_size, n_layer=cfg.n_layer,
                              n_head=cfg.n_head, n_embd=cfg.n_embd, dropout=cfg.dropout, bias=cfg.bias)
     rng.manual_seed(cfg.seed)
-    model = GPT(model_config)
+    model = GPT(model_config).to(cfg.device)  # built on the CPU (the same weights on every device), then moved
     optimizer = build_optimizer(model, cfg)
     start, best_val = 0, math.inf
     if resume:

@@ -1,0 +1,67 @@
+"""Finding, compiling (once) and launching the kernels in kernels/*.cu."""
+import functools
+from pathlib import Path
+
+import numpy as np
+
+from .. import backend
+
+INT32_MAX = 2**31 - 1  # the kernels count elements with 32-bit ints
+
+# Fused kernels are used for CuPy arrays unless switched off (to compare with the composed CuPy path).
+enabled = True
+
+
+def kernels_dir():
+    """Where the .cu files are: tinygrad_llm/kernels/ in an installed package (setup.py ships them there), or
+    kernels/ beside the package in a source checkout (and an editable install)."""
+    package = Path(__file__).resolve().parent.parent
+    for candidate in (package / "kernels", package.parent / "kernels"):
+        if (candidate / "attention.cu").is_file():
+            return candidate
+    raise FileNotFoundError(f"the CUDA kernel sources (kernels/*.cu) are neither in {package / 'kernels'} nor in "
+                            f"{package.parent / 'kernels'}; reinstall the package (pip install .)")
+
+
+def kernel_source(filename):
+    """The text of kernels/<filename>."""
+    return (kernels_dir() / filename).read_text()
+
+
+@functools.lru_cache(maxsize=None)
+def _module(filename, options):
+    cupy = backend.module_for("cuda")
+    return cupy.RawModule(code=kernel_source(filename), options=("-std=c++17",) + options)
+
+
+def get_kernel(filename, name, options=()):
+    """The compiled kernel `name` of kernels/<filename>; compiled once per (file, options) and cached."""
+    return _module(filename, tuple(options)).get_function(name)
+
+
+def launch(kernel, grid, block, args, shared_mem=0):
+    """Launch and check: a bad launch (too many threads, too much shared memory) raises here, naming the kernel,
+    instead of surfacing later at an unrelated synchronisation."""
+    cupy = backend.module_for("cuda")
+    kernel(grid, block, args, shared_mem=shared_mem)
+    error = cupy.cuda.runtime.getLastError()
+    if error != 0:
+        raise RuntimeError(f"CUDA kernel {kernel.kernel.name if hasattr(kernel, 'kernel') else kernel} failed to "
+                           f"launch with grid {grid}, block {block}, {shared_mem} bytes of shared memory: "
+                           f"{cupy.cuda.runtime.getErrorString(error).decode()}")
+
+
+def float32_input(op, name, array, shape=None):
+    """`array` as a C-contiguous float32 CuPy array, or a clear error naming the op. `shape`: the exact shape
+    (a tuple), the number of axes (an int), or None for any shape."""
+    cupy = backend.module_for("cuda")
+    if not isinstance(array, cupy.ndarray):
+        raise TypeError(f"{op}: {name} must be a CuPy array (the kernel runs on the GPU), got {type(array).__name__}")
+    if array.dtype != np.float32:
+        raise TypeError(f"{op}: {name} has dtype {array.dtype}; the CUDA kernel supports float32 only")
+    if shape is not None and ((array.ndim != shape) if isinstance(shape, int) else (array.shape != tuple(shape))):
+        expected = f"{shape} axes" if isinstance(shape, int) else f"shape {tuple(shape)}"
+        raise ValueError(f"{op}: {name} has shape {array.shape}, expected {expected}")
+    if array.size > INT32_MAX:
+        raise ValueError(f"{op}: {name} has {array.size} elements, more than the kernel's 32-bit count allows")
+    return cupy.ascontiguousarray(array)
