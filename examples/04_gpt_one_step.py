@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from tinygrad_llm import no_grad, rng
-from tinygrad_llm.data import CharDataset, CharTokenizer, load_text, resolve_dataset
+from tinygrad_llm.data import TextDataset, CharTokenizer, load_text, resolve_dataset
 from tinygrad_llm.model import GPT, GPTConfig
 from tinygrad_llm.optim import AdamW
 
@@ -42,7 +42,7 @@ try:
 except (RuntimeError, ValueError):
     text = FALLBACK
 tokenizer = CharTokenizer.from_text(text)
-x, y = CharDataset(text, tokenizer).get_batch("train", 8, 32, np.random.default_rng(0))  # (8, 32) each
+x, y = TextDataset(text, tokenizer).get_batch("train", 8, 32, np.random.default_rng(0))  # (8, 32) each
 print(f"{len(text):,} characters, vocabulary of {tokenizer.vocab_size}; batch x {x.shape}, y {y.shape}")
 print(f"x[0]: {tokenizer.decode(x[0])!r}\ny[0]: {tokenizer.decode(y[0])!r}   (x shifted by one)\n")
 

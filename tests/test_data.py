@@ -16,7 +16,7 @@ import pytest
 
 from conftest import find_shakespeare
 from tinygrad_llm import data
-from tinygrad_llm.data import CharDataset, CharTokenizer, load_text, resolve_dataset
+from tinygrad_llm.data import TextDataset, CharTokenizer, load_text, resolve_dataset
 
 
 SHAKESPEARE = find_shakespeare()  # found before `isolated` unsets the environment variable
@@ -90,7 +90,7 @@ def test_tinyshakespeare_has_65_characters_and_splits_like_nanogpt():
     text = load_text(SHAKESPEARE)
     tokenizer = CharTokenizer.from_text(text)
     assert tokenizer.vocab_size == 65
-    dataset = CharDataset(text, tokenizer)
+    dataset = TextDataset(text, tokenizer)
     assert len(dataset.splits["train"]) == 1_003_854 and len(dataset.splits["val"]) == 111_540
 
 
@@ -230,7 +230,7 @@ def text():
 
 def test_split_is_first_90_percent_train_last_10_val(text):
     tokenizer = CharTokenizer.from_text(text)
-    dataset = CharDataset(text, tokenizer)
+    dataset = TextDataset(text, tokenizer)
     assert dataset.splits["train"].dtype == np.uint16
     assert tokenizer.decode(dataset.splits["train"]) == text[:900]
     assert tokenizer.decode(dataset.splits["val"]) == text[900:]
@@ -239,7 +239,7 @@ def test_split_is_first_90_percent_train_last_10_val(text):
 @pytest.mark.parametrize("split, start, stop", [("train", 0, 900), ("val", 900, 1000)])
 def test_batch_shapes_dtype_and_windows(text, split, start, stop):
     tokenizer = CharTokenizer.from_text(text)
-    x, y = CharDataset(text, tokenizer).get_batch(split, 8, 16, np.random.default_rng(1))
+    x, y = TextDataset(text, tokenizer).get_batch(split, 8, 16, np.random.default_rng(1))
     assert x.shape == y.shape == (8, 16)
     assert x.dtype == y.dtype == np.int64
     np.testing.assert_array_equal(y[:, :-1], x[:, 1:])
@@ -250,13 +250,13 @@ def test_batch_shapes_dtype_and_windows(text, split, start, stop):
 def test_a_split_of_exactly_block_size_plus_one_gives_its_only_window():
     text = "abcdefghij" * 10  # val: the last 10 characters
     tokenizer = CharTokenizer.from_text(text)
-    x, y = CharDataset(text, tokenizer).get_batch("val", 3, 9, np.random.default_rng(0))
+    x, y = TextDataset(text, tokenizer).get_batch("val", 3, 9, np.random.default_rng(0))
     np.testing.assert_array_equal(x, np.tile(tokenizer.encode("abcdefghi"), (3, 1)))
     np.testing.assert_array_equal(y, np.tile(tokenizer.encode("bcdefghij"), (3, 1)))
 
 
 def test_same_generator_state_gives_the_same_batches(text):
-    dataset = CharDataset(text, CharTokenizer.from_text(text))
+    dataset = TextDataset(text, CharTokenizer.from_text(text))
     x1, y1 = dataset.get_batch("train", 4, 16, np.random.default_rng(7))
     x2, y2 = dataset.get_batch("train", 4, 16, np.random.default_rng(7))
     np.testing.assert_array_equal(x1, x2)
@@ -273,13 +273,13 @@ def test_same_generator_state_gives_the_same_batches(text):
 
 
 def test_too_short_split_names_split_length_and_block_size(text):
-    dataset = CharDataset(text, CharTokenizer.from_text(text))
+    dataset = TextDataset(text, CharTokenizer.from_text(text))
     with pytest.raises(ValueError, match=r"'val' split has 100 ids.*block_size=100"):
         dataset.get_batch("val", 2, 100, np.random.default_rng(0))
     dataset.get_batch("val", 2, 99, np.random.default_rng(0))  # 100 ids are enough for block_size 99
 
 
 def test_unknown_split_name_is_an_error(text):
-    dataset = CharDataset(text, CharTokenizer.from_text(text))
+    dataset = TextDataset(text, CharTokenizer.from_text(text))
     with pytest.raises(ValueError, match="'test'"):
         dataset.get_batch("test", 2, 8, np.random.default_rng(0))

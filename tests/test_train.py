@@ -16,7 +16,7 @@ from tinygrad_llm import rng
 from tinygrad_llm.__main__ import main
 from tinygrad_llm.checkpoint import load_checkpoint
 from tinygrad_llm.config import TrainConfig
-from tinygrad_llm.data import CharDataset, CharTokenizer, load_text, resolve_dataset
+from tinygrad_llm.data import TextDataset, CharTokenizer, load_text, resolve_dataset
 from tinygrad_llm.model import GPT, GPTConfig
 from tinygrad_llm.optim import clip_grad_norm_, set_lr
 from tinygrad_llm.train import TRAIN_STREAM, batch_generator, build_optimizer, train
@@ -118,7 +118,7 @@ def test_gradient_accumulation_averages_the_micro_batches(shakespeare, tmp_path)
 
     text = load_text(resolve_dataset())
     tokenizer = CharTokenizer.from_text(text)
-    dataset = CharDataset(text, tokenizer)
+    dataset = TextDataset(text, tokenizer)
     rng.manual_seed(cfg.seed)  # the model train() starts from
     model = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, block_size=cfg.block_size, n_layer=cfg.n_layer,
                           n_head=cfg.n_head, n_embd=cfg.n_embd, bias=cfg.bias))

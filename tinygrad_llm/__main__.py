@@ -34,6 +34,8 @@ def _sample_parser(commands):
     parser.add_argument("--num-samples", type=int, default=1)
     parser.add_argument("--no-cache", action="store_true", help="recompute every position at every step")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--stop", action="append", default=[], metavar="TEXT",
+                        help="end a sample before this text (repeatable), e.g. --stop $'\\n\\n'")
 
 
 def main(argv=None):
@@ -49,9 +51,19 @@ def main(argv=None):
             train(PRESETS[args.preset].updated(**overrides), resume=args.resume, progress=not args.no_progress)
         else:
             from .sample import sample
-            texts = sample(args.ckpt, args.prompt, args.max_new_tokens, args.temperature, args.top_k, args.top_p,
-                           args.seed, args.num_samples, use_cache=not args.no_cache, device=args.device)
-            print("\n---------------\n".join(texts))
+
+            shown = 0  # the sample being printed
+
+            def show(i, piece):  # streamed: each piece as soon as it is generated
+                nonlocal shown
+                if i != shown:
+                    print("\n---------------")
+                    shown = i
+                print(piece, end="", flush=True)
+
+            sample(args.ckpt, args.prompt, args.max_new_tokens, args.temperature, args.top_k, args.top_p, args.seed,
+                   args.num_samples, use_cache=not args.no_cache, device=args.device, stop=args.stop, on_text=show)
+            print()
     except (ValueError, FileNotFoundError, RuntimeError, KeyError) as e:
         # bad input: a one-line message naming the problem, not a traceback
         print(f"tinygrad-llm {args.command}: error: {e}", file=sys.stderr)

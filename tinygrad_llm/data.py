@@ -2,7 +2,7 @@
 
     text = load_text(resolve_dataset(args.data))    # args.data: None, or any UTF-8 text file
     tokenizer = CharTokenizer.from_text(text)       # 65 characters for Tiny Shakespeare
-    dataset = CharDataset(text, tokenizer)          # first 90% of the ids train, last 10% validate
+    dataset = TextDataset(text, tokenizer)          # first 90% of the ids train, last 10% validate
     x, y = dataset.get_batch("train", 32, 128, np.random.default_rng(0))  # (32, 128) each; y[t] = x[t + 1]
 """
 import hashlib
@@ -72,6 +72,14 @@ class CharTokenizer:
         return cls(d["chars"])
 
 
+def tokenizer_from_dict(d):
+    """The tokenizer a checkpoint saved (its `to_dict()`): a CharTokenizer or a byte-level BPETokenizer."""
+    if d.get("type") == "bpe":
+        from .tokenizers import BPETokenizer
+        return BPETokenizer.from_dict(d)
+    return CharTokenizer.from_dict(d)
+
+
 def default_cache_dir():
     """Where a downloaded Tiny Shakespeare is kept: $XDG_CACHE_HOME/tinygrad_llm, else ~/.cache/tinygrad_llm."""
     base = os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache"
@@ -138,8 +146,9 @@ def load_text(path):
         raise ValueError(f"{path} is not UTF-8 text (byte {err.start}: {err.reason})") from None
 
 
-class CharDataset:
-    """A text encoded once into ids and split in two: the first 90% trains ("train"), the rest validates ("val")."""
+class TextDataset:
+    """A text encoded once into ids (by any tokenizer: characters or BPE) and split in two: the first 90% trains
+    ("train"), the rest validates ("val")."""
 
     def __init__(self, text, tokenizer, train_fraction=0.9):
         """Encode `text` with `tokenizer`; ids are stored as uint16 when they fit, to save memory."""
@@ -153,10 +162,10 @@ class CharDataset:
         """`batch_size` windows of `block_size` ids at random offsets drawn from `rng` (a np.random.Generator,
         whose state a checkpoint can save): x, y int64 of shape (B, T), y the next id after each of x."""
         if split not in self.splits:
-            raise ValueError(f"CharDataset.get_batch: unknown split {split!r}; expected one of {list(self.splits)}")
+            raise ValueError(f"TextDataset.get_batch: unknown split {split!r}; expected one of {list(self.splits)}")
         data = self.splits[split]  # (N,)
         if len(data) < block_size + 1:
-            raise ValueError(f"CharDataset.get_batch: the {split!r} split has {len(data)} ids, too few for "
+            raise ValueError(f"TextDataset.get_batch: the {split!r} split has {len(data)} ids, too few for "
                              f"block_size={block_size} (it needs at least block_size + 1 = {block_size + 1})")
         starts = rng.integers(0, len(data) - block_size, size=batch_size)  # (B,)
         positions = starts[:, None] + np.arange(block_size)  # (B, T)

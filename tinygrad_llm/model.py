@@ -159,10 +159,10 @@ class GPT(nn.Module):
         loss = F.cross_entropy(logits.reshape(B * T, -1), targets.reshape(B * T))
         return logits, loss
 
-    @no_grad()
-    def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None, generator=None,
-                 use_cache=True):
-        """Extend idx (B, T) by max_new_tokens sampled tokens -> (B, T + max_new_tokens).
+    def generate_tokens(self, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None, generator=None,
+                        use_cache=True):
+        """Sample max_new_tokens tokens after idx (B, T), yielding each step's tokens, (B,) int64, as soon as it
+        is drawn (for streaming).
 
         temperature divides the logits (→ 0: greedy); top_k keeps the k most likely tokens; top_p keeps the
         smallest set whose probability reaches p. With use_cache, each position's keys and values are computed
@@ -173,17 +173,25 @@ class GPT(nn.Module):
         block = self.config.block_size
         caches, cached = None, 0  # cached = how many positions the caches hold
         for _ in range(max_new_tokens):
-            if use_cache and caches is not None and cached < block:
-                logits, _ = self(idx[:, -1:], caches=caches, start=cached)
-                cached += 1
-            else:
-                context = idx[:, -block:]
-                caches = [{} for _ in self.transformer.h] if use_cache else None
-                logits, _ = self(context, caches=caches)
-                cached = context.shape[1]
+            with no_grad():  # inside the loop: a generator's caller may use autograd between steps
+                if use_cache and caches is not None and cached < block:
+                    logits, _ = self(idx[:, -1:], caches=caches, start=cached)
+                    cached += 1
+                else:
+                    context = idx[:, -block:]
+                    caches = [{} for _ in self.transformer.h] if use_cache else None
+                    logits, _ = self(context, caches=caches)
+                    cached = context.shape[1]
             next_id = sample_next(logits.numpy()[:, -1, :], temperature, top_k, top_p, generator)  # (B,)
             idx = np.concatenate([idx, next_id[:, None]], axis=1)
-        return idx
+            yield next_id
+
+    def generate(self, idx, max_new_tokens, **options):
+        """idx (B, T) followed by max_new_tokens sampled tokens -> (B, T + max_new_tokens); options as
+        generate_tokens."""
+        idx = np.asarray(idx.data if isinstance(idx, Tensor) else idx)
+        steps = [next_id[:, None] for next_id in self.generate_tokens(idx, max_new_tokens, **options)]
+        return np.concatenate([idx] + steps, axis=1)
 
 
 def sample_next(logits, temperature, top_k, top_p, generator):

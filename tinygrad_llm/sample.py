@@ -1,28 +1,57 @@
-"""Sampling: text from a trained checkpoint.
+"""Sampling: text from a trained checkpoint, streamed as it is generated.
 
     python -m tinygrad_llm sample --ckpt out-shakespeare-char/best.safetensors --prompt "ROMEO:" --seed 1
 """
 import numpy as np
 
 from .checkpoint import load_checkpoint, model_from_checkpoint
-from .data import CharTokenizer
+from .data import tokenizer_from_dict
 
 
 def sample(ckpt, prompt="\n", max_new_tokens=500, temperature=0.8, top_k=200, top_p=None, seed=1337,
-           num_samples=1, use_cache=True, device="cpu"):
-    """Generate `num_samples` continuations of `prompt`; returns them as strings (prompt included)."""
+           num_samples=1, use_cache=True, device="cpu", stop=(), on_text=None):
+    """Generate `num_samples` continuations of `prompt`; returns them as strings (prompt included).
+
+    stop: strings that end a sample; the text stops just before the first one. on_text(i, piece): called with the
+    prompt, then each new piece of sample i as soon as it is known (streaming); text that might still become a stop
+    string, or that ends inside a multi-byte character, is held back until the next token decides."""
     checkpoint = load_checkpoint(ckpt)
     model = model_from_checkpoint(checkpoint).to(device).eval()
-    tokenizer = CharTokenizer.from_dict(checkpoint.meta["tokenizer"])
+    tokenizer = tokenizer_from_dict(checkpoint.meta["tokenizer"])
     if not prompt:
         raise ValueError("sample: the prompt must hold at least one character")
-    ids = tokenizer.encode(prompt)[None, :]                                  # (1, T)
-    if ids.shape[1] > model.config.block_size:
-        ids = ids[:, -model.config.block_size:]
+    if any(not s for s in stop):
+        raise ValueError("sample: a stop string must not be empty")
+    ids = tokenizer.encode(prompt)[None, -model.config.block_size:]          # (1, T): the model sees at most a block
     generator = np.random.default_rng(seed)
     texts = []
-    for _ in range(num_samples):
-        out = model.generate(ids, max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
-                             generator=generator, use_cache=use_cache)      # (1, T + max_new_tokens)
-        texts.append(tokenizer.decode(out[0]))
+    emit = (lambda i, piece: None) if on_text is None else on_text
+    for i in range(num_samples):
+        emit(i, prompt)
+        generated, emitted, text = [], 0, ""
+        for next_id in model.generate_tokens(ids, max_new_tokens, temperature=temperature, top_k=top_k,
+                                             top_p=top_p, generator=generator, use_cache=use_cache):
+            generated.append(int(next_id[0]))
+            text = tokenizer.decode(generated)
+            cut = min((text.find(s) for s in stop if s in text), default=-1)
+            if cut >= 0:
+                text = text[:cut]
+            ready = len(text) if cut >= 0 else _settled_length(text, stop)
+            if ready > emitted:
+                emit(i, text[emitted:ready])
+                emitted = ready
+            if cut >= 0:
+                break
+        if len(text) > emitted:
+            emit(i, text[emitted:])
+        texts.append(prompt + text)
     return texts
+
+
+def _settled_length(text, stop):
+    """How much of `text` can be shown for sure: all of it, less a tail that could be the start of a stop string
+    or an incomplete UTF-8 character (decoded as U+FFFD until its last byte arrives)."""
+    held = max((k for s in stop for k in range(1, len(s)) if text.endswith(s[:k])), default=0)
+    if text.endswith("\ufffd"):
+        held = max(held, 1)
+    return len(text) - held

@@ -16,7 +16,7 @@ import numpy as np
 
 from . import backend, rng
 from .checkpoint import load_checkpoint, restore, save_checkpoint
-from .data import CharDataset, CharTokenizer, load_text, resolve_dataset
+from .data import TextDataset, CharTokenizer, load_text, resolve_dataset
 from .model import GPT, GPTConfig
 from .optim import AdamW, clip_grad_norm_, set_lr, warmup_cosine_lr
 from .tensor import no_grad
@@ -71,7 +71,7 @@ def train(cfg, resume=False, progress=True, log=None):
     out_dir.mkdir(parents=True, exist_ok=True)
     text = load_text(resolve_dataset(cfg.data or None))
     tokenizer = CharTokenizer.from_text(text)
-    dataset = CharDataset(text, tokenizer)
+    dataset = TextDataset(text, tokenizer)
     model_config = GPTConfig(vocab_size=tokenizer.vocab_size, block_size=cfg.block_size, n_layer=cfg.n_layer,
                              n_head=cfg.n_head, n_embd=cfg.n_embd, dropout=cfg.dropout, bias=cfg.bias)
     rng.manual_seed(cfg.seed)

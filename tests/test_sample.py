@@ -1,0 +1,59 @@
+"""Sampling from a checkpoint: streaming pieces add up to the returned text, stop strings end a sample, and
+nothing of a stop string is ever streamed."""
+import pytest
+
+from tinygrad_llm import rng
+from tinygrad_llm.checkpoint import save_checkpoint
+from tinygrad_llm.data import CharTokenizer
+from tinygrad_llm.model import GPT, GPTConfig
+from tinygrad_llm.sample import _settled_length, sample
+
+TEXT = "abc de\nfg\n\nhij.\n"
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    """A tiny untrained GPT over TEXT's characters: its samples are random but repeatable."""
+    tokenizer = CharTokenizer.from_text(TEXT)
+    rng.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, block_size=8, n_layer=1, n_head=1, n_embd=8))
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.safetensors"
+    save_checkpoint(path, model, meta={"tokenizer": tokenizer.to_dict()})
+    return path
+
+
+def streamed(ckpt, **options):
+    pieces = {}
+    texts = sample(ckpt, on_text=lambda i, piece: pieces.setdefault(i, []).append(piece), **options)
+    return texts, ["".join(pieces[i]) for i in sorted(pieces)]
+
+
+def test_streamed_pieces_add_up_to_the_samples(ckpt):
+    texts, streams = streamed(ckpt, prompt="ab", max_new_tokens=30, temperature=1.0, top_k=None, num_samples=3)
+    assert streams == texts and all(t.startswith("ab") and len(t) == 32 for t in texts)
+    again, _ = streamed(ckpt, prompt="ab", max_new_tokens=30, temperature=1.0, top_k=None, num_samples=3)
+    assert again == texts  # the same seed gives the same samples
+
+
+def test_a_stop_string_ends_the_sample_before_it(ckpt):
+    full = sample(ckpt, prompt="a", max_new_tokens=200, temperature=1.0, top_k=None)[0][1:]
+    stop = next(s for s in ("\n", "e", "d", ".") if s in full)
+    texts, streams = streamed(ckpt, prompt="a", max_new_tokens=200, temperature=1.0, top_k=None, stop=[stop])
+    assert texts == streams == ["a" + full[:full.index(stop)]]
+
+
+def test_text_that_may_begin_a_stop_string_is_held_back():
+    assert _settled_length("the end\n", ["\n\n"]) == len("the end")
+    assert _settled_length("the end", ["\n\n"]) == len("the end")
+    assert _settled_length("to be or no", ["not"]) == len("to be or ")
+    assert _settled_length("caf\ufffd", []) == 3  # an incomplete UTF-8 character waits for its last byte
+
+
+def test_bad_sampling_options_are_refused(ckpt):
+    with pytest.raises(ValueError, match="stop"):
+        sample(ckpt, prompt="a", stop=[""])
+    with pytest.raises(ValueError, match="top_p"):
+        sample(ckpt, prompt="a", top_p=0.0)
+    with pytest.raises(ValueError, match="prompt"):
+        sample(ckpt, prompt="")
+    assert len(sample(ckpt, prompt="a", max_new_tokens=3)[0]) == 4
