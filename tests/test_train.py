@@ -98,6 +98,21 @@ def test_resume_continues_bit_for_bit(shakespeare, tmp_path, dropout):
     assert a.meta["best_val_loss"] == b.meta["best_val_loss"]
 
 
+def test_a_bpe_run_trains_samples_and_resumes(shakespeare, tmp_path, capsys):
+    """--tokenizer bpe: the vocabulary is trained on the training text, saved in the checkpoint, rebuilt identically
+    on --resume, and used by sample."""
+    run = tmp_path / "bpe"
+    bpe = dict(tokenizer="bpe", bpe_vocab_size=300, eval_interval=10)
+    assert main(["train", *flags(run, max_iters=10, **bpe), "--no-progress"]) == 0
+    assert main(["train", *flags(run, max_iters=20, **bpe), "--resume", "--no-progress"]) == 0
+    checkpoint = load_checkpoint(run / "last.safetensors")
+    assert checkpoint.meta["tokenizer"]["type"] == "bpe" and checkpoint.model_config["vocab_size"] == 300
+    assert checkpoint.meta["iter"] == 20
+    capsys.readouterr()
+    assert main(["sample", "--ckpt", str(run / "best.safetensors"), "--prompt", "KING:", "--max-new-tokens", "8"]) == 0
+    assert capsys.readouterr().out.startswith("KING:")
+
+
 def test_with_dropout_resume_depends_on_the_saved_rng_state(shakespeare, tmp_path, monkeypatch):
     """The control for the test above: ignore the saved RNG state and the resumed losses change."""
     straight, halves = tmp_path / "straight", tmp_path / "halves"

@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass, fields, replace
 class TrainConfig:
     # data
     data: str = ""                       # a UTF-8 text file; empty: Tiny Shakespeare (see data.py for where from)
+    tokenizer: str = "char"              # "char": one token per character; "bpe": byte-level BPE trained on the data
+    bpe_vocab_size: int = 1024           # the BPE vocabulary to train (256 bytes + merges); "bpe" only
     batch_size: int = 12
     block_size: int = 64
     gradient_accumulation_steps: int = 1
@@ -48,6 +50,8 @@ class TrainConfig:
         if self.learning_rate <= 0 or self.min_lr < 0 or self.min_lr > self.learning_rate:
             raise ValueError(f"TrainConfig: need 0 <= min_lr <= learning_rate and learning_rate > 0, got "
                              f"learning_rate {self.learning_rate}, min_lr {self.min_lr}")
+        if self.tokenizer not in ("char", "bpe"):
+            raise ValueError(f"TrainConfig: tokenizer must be 'char' or 'bpe', got {self.tokenizer!r}")
         if self.device not in ("cpu", "cuda"):
             raise ValueError(f"TrainConfig: device must be 'cpu' or 'cuda', got {self.device!r}")
         if self.decay_lr and self.lr_decay_iters <= self.warmup_iters:
@@ -67,6 +71,9 @@ PRESETS = {
     # nanoGPT's GPU run (config/train_shakespeare_char.py)
     "shakespeare-char": TrainConfig(batch_size=64, block_size=256, n_layer=6, n_head=6, n_embd=384, dropout=0.2,
                                     max_iters=5000, lr_decay_iters=5000, eval_interval=250, eval_iters=200),
+    # the CPU run on subword tokens: a 1,024-token byte-level BPE trained on the training text (a token is ~3
+    # characters, so a block of 64 tokens sees about as far back as 190 characters)
+    "shakespeare-bpe-cpu": TrainConfig(tokenizer="bpe", bpe_vocab_size=1024, out_dir="out-shakespeare-bpe"),
 }
 
 FIELDS = {f.name: f for f in fields(TrainConfig)}

@@ -128,6 +128,19 @@ class GPT(nn.Module):
         n = super().num_params()
         return n - self.transformer.wpe.weight.size if non_embedding else n
 
+    @classmethod
+    def from_pretrained(cls, path, dtype=np.float32):
+        """A GPT holding a Hugging Face GPT-2 checkpoint (a directory with config.json and model.safetensors);
+        see pretrained.load_pretrained."""
+        from .pretrained import load_pretrained  # imported here: pretrained.py imports this module
+        return load_pretrained(path, dtype)
+
+    def save_pretrained(self, path):
+        """Write this GPT to the directory `path` as transformers' GPT2LMHeadModel reads it; see
+        pretrained.save_pretrained."""
+        from .pretrained import save_pretrained
+        save_pretrained(self, path)
+
     def forward(self, idx, targets=None, caches=None, start=0):
         """idx (B, T) integer token ids -> (logits, loss).
         With targets (B, T): logits (B, T, V) and the mean cross-entropy. Without: logits of the last position

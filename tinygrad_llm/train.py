@@ -1,6 +1,6 @@
 """Training: the loop that turns text into a GPT, with evaluation, metrics, checkpoints and resume.
 
-    text ─▶ CharTokenizer ─▶ ids ─▶ batches (seeded per iteration) ─▶ GPT ─▶ cross-entropy ─▶ backward
+    text ─▶ tokenizer (characters or BPE) ─▶ ids ─▶ batches (seeded per iteration) ─▶ GPT ─▶ cross-entropy ─▶ backward
          ─▶ clip_grad_norm_ ─▶ AdamW (lr from warmup + cosine) ─▶ metrics.jsonl, progress bar
          ─▶ every eval_interval: train/val loss ─▶ last.safetensors (always), best.safetensors (if val improved)
 
@@ -19,6 +19,7 @@ from .checkpoint import load_checkpoint, restore, save_checkpoint
 from .data import TextDataset, CharTokenizer, load_text, resolve_dataset
 from .model import GPT, GPTConfig
 from .optim import AdamW, clip_grad_norm_, set_lr, warmup_cosine_lr
+from .tokenizers import BPETokenizer
 from .tensor import no_grad
 
 TRAIN_STREAM, EVAL_STREAM = 0, 1  # the two families of batch generators: (seed, stream, iteration)
@@ -26,6 +27,18 @@ TRAIN_STREAM, EVAL_STREAM = 0, 1  # the two families of batch generators: (seed,
 
 def batch_generator(seed, stream, iteration):
     return np.random.default_rng([seed, stream, iteration])
+
+
+def build_tokenizer(cfg, text, log):
+    """The run's tokenizer: the text's characters, or a byte-level BPE trained on its first 90% (the training
+    split: the validation text must not shape the vocabulary). Training is deterministic, so a resumed run
+    rebuilds exactly the tokenizer its checkpoint holds."""
+    if cfg.tokenizer == "char":
+        return CharTokenizer.from_text(text)
+    began = time.perf_counter()
+    tokenizer = BPETokenizer.train(text[:int(0.9 * len(text))], cfg.bpe_vocab_size)
+    log(f"trained a {tokenizer.vocab_size}-token BPE in {time.perf_counter() - began:.1f} s")
+    return tokenizer
 
 
 def build_optimizer(model, cfg):
@@ -70,7 +83,7 @@ def train(cfg, resume=False, progress=True, log=None):
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     text = load_text(resolve_dataset(cfg.data or None))
-    tokenizer = CharTokenizer.from_text(text)
+    tokenizer = build_tokenizer(cfg, text, log)
     dataset = TextDataset(text, tokenizer)
     model_config = GPTConfig(vocab_size=tokenizer.vocab_size, block_size=cfg.block_size, n_layer=cfg.n_layer,
                              n_head=cfg.n_head, n_embd=cfg.n_embd, dropout=cfg.dropout, bias=cfg.bias)

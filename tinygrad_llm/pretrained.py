@@ -1,0 +1,310 @@
+"""Hugging Face GPT-2 checkpoints: load OpenAI's GPT-2 (gpt2 … gpt2-xl) into our GPT, and save ours for transformers.
+
+    model = load_pretrained("path/to/gpt2")       # a directory holding config.json and model.safetensors
+    save_pretrained(model, "out/my-gpt2")           # GPT2LMHeadModel.from_pretrained("out/my-gpt2") reads it
+
+Our parameter names are nanoGPT's, which are GPT-2's, so the mapping is short:
+
+    theirs                                   ours
+    transformer.wte.weight  (or wte.weight)  transformer.wte.weight              same array
+    transformer.h.0.ln_1.bias   ...          transformer.h.0.ln_1.bias           same array
+    transformer.h.0.attn.c_attn.weight       transformer.h.0.attn.c_attn.weight  TRANSPOSED (so are attn.c_proj,
+                                                                                 mlp.c_fc, mlp.c_proj weights)
+    lm_head.weight  (optional)               (tied to transformer.wte.weight)
+    h.0.attn.bias, h.0.attn.masked_bias      (none: causal-mask buffers that old checkpoints carry; skipped)
+
+The transposes: GPT-2's linear layers are "Conv1D" modules whose weight is (in, out), used as x @ W; ours are
+(out, in), used as x @ Wᵀ like PyTorch's nn.Linear. GPT2Model saves its tensors without the `transformer.` prefix,
+GPT2LMHeadModel with it: both load, and so do sharded saves (model.safetensors.index.json and its shards). Sizes
+come from config.json, so any GPT-2 size is the same code.
+
+Everything is checked before a model is built: config fields our model hard-codes (GELU's tanh approximation,
+LayerNorm eps 1e-5, tied embeddings, ...), then every tensor's presence, name, shape and dtype from the files'
+headers, so a wrong file fails with one error listing every problem and no half-loaded model. Tensors may be
+float32, float16, bfloat16 or float64 in the file and are converted to the requested dtype (float16 and bfloat16
+to float32 exactly; bfloat16, which NumPy lacks, is decoded from the raw bytes, without torch). A truncated file
+or a damaged header is detected; changed bytes inside the data are not (safetensors has no checksums). Only
+safetensors are read: never a pickle (pytorch_model.bin), which can run code when loaded.
+"""
+import contextlib
+import dataclasses
+import json
+import os
+import pathlib
+import re
+import tempfile
+
+import numpy as np
+from safetensors import SafetensorError, safe_open
+from safetensors.numpy import save_file
+
+from . import backend, rng
+from .model import GPT, GPTConfig
+
+CONFIG = "config.json"
+WEIGHTS = "model.safetensors"
+INDEX = "model.safetensors.index.json"  # a sharded checkpoint: {"weight_map": {tensor name: shard file}}
+
+# Config fields that change the computation, and the values our GPT computes (the first is GPT-2's default,
+# which transformers also assumes when a config leaves the field out).
+FIXED = {
+    "model_type": ("gpt2",),
+    "activation_function": ("gelu_new", "gelu_pytorch_tanh"),  # both are GELU's tanh approximation
+    "layer_norm_epsilon": (1e-5,),
+    "scale_attn_weights": (True,),                              # scores divided by sqrt(head size)
+    "scale_attn_by_inverse_layer_idx": (False,),
+    "add_cross_attention": (False,),
+    "tie_word_embeddings": (True,),                             # lm_head is wte
+}
+SIZES = ("vocab_size", "n_positions", "n_layer", "n_head", "n_embd")
+CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")  # (in, out)
+BUFFER = re.compile(r"h\.\d+\.attn\.(bias|masked_bias)")  # causal-mask buffers in old checkpoints, not weights
+PREFIX = "transformer."
+LM_HEAD = "lm_head.weight"
+FILE_DTYPES = ("F32", "F16", "BF16", "F64")  # safetensors' names of the float types we read
+GPT2_EOS = 50256  # GPT-2's <|endoftext|> token id
+MAX_LISTED = 12   # problems listed in one error
+
+
+@dataclasses.dataclass(frozen=True)
+class _Stored:
+    """Where one tensor lies and what its header says (its data is not read yet)."""
+    file: pathlib.Path
+    name: str    # its name in the file
+    dtype: str   # safetensors' name for it: "F32", "BF16", ...
+    shape: tuple
+
+
+def load_pretrained(path, dtype=np.float32):
+    """A GPT holding the weights of the Hugging Face GPT-2 directory `path`, in `dtype` (float32 or float64),
+    with dropout 0. Raises, before building anything, when the directory does not hold exactly a GPT-2."""
+    directory = pathlib.Path(path)
+    dtype = backend.check_float_dtype(dtype, "load_pretrained")
+    config = read_config(directory / CONFIG)
+    source, weight_map = _weight_files(directory)
+    stored = _read_headers([source] if weight_map is None else sorted(set(weight_map.values())))
+    if weight_map is not None:
+        _check_index(source, weight_map, stored)
+    plan = _match(stored, config, source)
+    if LM_HEAD in plan:
+        _check_tied(plan)
+    model = _fresh_model(config, dtype)
+    params = dict(model.named_parameters())
+    for short, entry in plan.items():
+        if short == LM_HEAD:
+            continue
+        array = _read_tensor(entry).astype(dtype, copy=False)
+        # one tensor at a time, so memory holds the model plus one tensor, not two copies of the model
+        params[PREFIX + short].data[...] = array.T if short.endswith(CONV1D) else array
+    return model
+
+
+def read_config(path):
+    """GPTConfig from a GPT-2 config.json, after checking the fields whose values our GPT hard-codes."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: not found; a Hugging Face GPT-2 directory holds {CONFIG} and {WEIGHTS}")
+    try:
+        hf = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(hf, dict):
+        raise ValueError(f"{path}: expected a JSON object, got {type(hf).__name__}")
+    for field, allowed in FIXED.items():
+        value = hf.get(field, allowed[0])
+        if value not in allowed:
+            raise ValueError(f"{path}: {field} is {value!r}, but this GPT supports only "
+                             f"{' or '.join(map(repr, allowed))}")
+    for field in SIZES:
+        if type(hf.get(field)) is not int:
+            raise ValueError(f"{path}: {field} must be an integer, got {hf.get(field)!r}")
+    if hf.get("n_inner") not in (None, 4 * hf["n_embd"]):
+        raise ValueError(f"{path}: n_inner is {hf['n_inner']!r}, but this GPT's MLP has 4 * n_embd = "
+                         f"{4 * hf['n_embd']} hidden units")
+    try:
+        return GPTConfig(vocab_size=hf["vocab_size"], block_size=hf["n_positions"], n_layer=hf["n_layer"],
+                         n_head=hf["n_head"], n_embd=hf["n_embd"], dropout=0.0, bias=True)
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
+
+
+def _weight_files(directory):
+    """(the file to read, None) for model.safetensors, or (the index, {tensor name: shard path}) for a sharded
+    checkpoint, model.safetensors.index.json. Like transformers, prefers model.safetensors when both exist."""
+    single, index = directory / WEIGHTS, directory / INDEX
+    if single.is_file():
+        return single, None
+    if index.is_file():
+        try:
+            weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
+            return index, {name: directory / shard for name, shard in weight_map.items()}
+        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError) as err:
+            raise ValueError(f"{index}: not a safetensors index (a JSON object with a \"weight_map\"): "
+                             f"{err!r}") from None
+    if (directory / "pytorch_model.bin").exists():
+        raise FileNotFoundError(f"{directory}: holds pytorch_model.bin, a pickle, which this loader never opens "
+                                f"(unpickling can run code); convert it once with transformers: "
+                                f"GPT2LMHeadModel.from_pretrained(d).save_pretrained(d, safe_serialization=True)")
+    raise FileNotFoundError(f"{directory}: no {WEIGHTS} (nor {INDEX} with its shards)")
+
+
+def _read_headers(files):
+    """{name in the file: _Stored} for every tensor in `files`. Reads only the headers; safetensors checks
+    there that the header is whole and the file is exactly as long as the tensors it lists."""
+    stored = {}
+    for file in files:
+        if not file.is_file():
+            raise FileNotFoundError(f"{file}: not found (the index {INDEX} lists it)")
+        try:
+            with safe_open(file, framework="np") as f:
+                for name in f.keys():
+                    header = f.get_slice(name)
+                    if name in stored:
+                        raise ValueError(f"{name}: in both {stored[name].file} and {file}")
+                    stored[name] = _Stored(file, name, header.get_dtype(), tuple(header.get_shape()))
+        except SafetensorError as err:
+            raise ValueError(f"{file}: not a readable safetensors file ({err}); truncated or corrupt?") from None
+    return stored
+
+
+def _check_index(index, weight_map, stored):
+    """Every tensor the index lists is in the shard it names."""
+    wrong = [f"{name} (listed in {shard.name})" for name, shard in weight_map.items()
+             if name not in stored or stored[name].file != shard]
+    if wrong:
+        raise ValueError(f"{index}: these tensors are not in the shards it names: {', '.join(wrong[:MAX_LISTED])}")
+
+
+def gpt2_shapes(config):
+    """{name: shape} of every GPT-2 weight as Hugging Face stores it, names without the `transformer.` prefix
+    (lm_head aside): Conv1D weights are (in, out), the transposes of ours."""
+    V, P, C = config.vocab_size, config.block_size, config.n_embd
+    layer = {"ln_1.weight": (C,), "ln_1.bias": (C,),
+             "attn.c_attn.weight": (C, 3 * C), "attn.c_attn.bias": (3 * C,),
+             "attn.c_proj.weight": (C, C), "attn.c_proj.bias": (C,),
+             "ln_2.weight": (C,), "ln_2.bias": (C,),
+             "mlp.c_fc.weight": (C, 4 * C), "mlp.c_fc.bias": (4 * C,),
+             "mlp.c_proj.weight": (4 * C, C), "mlp.c_proj.bias": (C,)}
+    shapes = {"wte.weight": (V, C), "wpe.weight": (P, C)}
+    for i in range(config.n_layer):
+        shapes.update({f"h.{i}.{name}": shape for name, shape in layer.items()})
+    shapes.update({"ln_f.weight": (C,), "ln_f.bias": (C,)})
+    return shapes
+
+
+def _match(stored, config, source):
+    """{short name (`h.0.ln_1.bias`, or `lm_head.weight`): _Stored} for the tensors to load. Collects every
+    problem (missing, unexpected, duplicated, wrong shape, wrong dtype) and raises them all in one error."""
+    expected = gpt2_shapes(config)
+    shapes = {**expected, LM_HEAD: (config.vocab_size, config.n_embd)}
+    plan, seen, problems = {}, {}, []
+    for name, entry in stored.items():
+        short = name if name == LM_HEAD else name[len(PREFIX):] if name.startswith(PREFIX) else name
+        if BUFFER.fullmatch(short):
+            continue
+        if short not in shapes:
+            problems.append(f"{name}: unexpected tensor (not part of a GPT-2 with this config)")
+            continue
+        if short in seen:
+            problems.append(f"{name}: stored twice (as {seen[short]} too)")
+            continue
+        seen[short] = name
+        if entry.shape != shapes[short]:
+            problems.append(f"{name}: expected shape {shapes[short]} in the file, got {entry.shape}")
+        elif entry.dtype not in FILE_DTYPES:
+            problems.append(f"{name}: dtype {entry.dtype} in the file; expected a float type "
+                            f"({', '.join(FILE_DTYPES)})")
+        else:
+            plan[short] = entry
+    problems += [f"{PREFIX}{short}: missing" for short in expected if short not in seen]
+    if problems:
+        listed = problems[:MAX_LISTED] + ([f"... and {len(problems) - MAX_LISTED} more"]
+                                          if len(problems) > MAX_LISTED else [])
+        raise ValueError(f"{source} does not hold a GPT-2 with vocab_size={config.vocab_size}, n_positions="
+                         f"{config.block_size}, n_layer={config.n_layer}, n_head={config.n_head}, n_embd="
+                         f"{config.n_embd} (from {CONFIG}):\n  " + "\n  ".join(listed))
+    return plan
+
+
+def _check_tied(plan):
+    """A stored lm_head must equal wte: our GPT has one matrix for both, so it cannot hold a different head."""
+    if not np.array_equal(_read_tensor(plan[LM_HEAD]), _read_tensor(plan["wte.weight"])):
+        raise ValueError(f"{plan[LM_HEAD].file}: {LM_HEAD} differs from {plan['wte.weight'].name}; this GPT ties "
+                         f"them (one matrix embeds tokens and scores them), so it cannot load an untied head")
+
+
+def _read_tensor(entry):
+    """The tensor's data as a NumPy array (bfloat16 widened to float32)."""
+    if entry.dtype == "BF16":
+        return _read_bfloat16(entry)
+    with safe_open(entry.file, framework="np") as f:
+        return f.get_tensor(entry.name)
+
+
+def _read_bfloat16(entry):
+    """NumPy has no bfloat16, so safetensors cannot return one as a NumPy array: read the raw bytes instead.
+    A bfloat16 is the top 16 bits of a float32, so shifting each 16-bit pattern up by 16 gives the same number
+    as a float32, exactly. The file: 8 bytes (little-endian header length), the JSON header (each tensor's
+    dtype, shape and byte range in the data), then the data."""
+    with open(entry.file, "rb") as f:
+        header_size = int.from_bytes(f.read(8), "little")
+        begin, end = json.loads(f.read(header_size))[entry.name]["data_offsets"]
+        f.seek(8 + header_size + begin)
+        bits = np.frombuffer(f.read(end - begin), dtype="<u2")
+    return (bits.astype(np.uint32) << 16).view(np.float32).reshape(entry.shape)
+
+
+def _fresh_model(config, dtype):
+    """GPT(config) in `dtype`. Its random initialisation (overwritten next) draws from the engine's generator;
+    the generator is put back, so loading weights does not change the random numbers a script gets after."""
+    generator = rng.generator("cpu")
+    state = generator.bit_generator.state
+    model = GPT(config)
+    generator.bit_generator.state = state
+    return model.to(dtype)
+
+
+def save_pretrained(model, path):
+    """Write `model` (a GPT with biases, as GPT-2 has) to the directory `path` as transformers saves a
+    GPT2LMHeadModel: model.safetensors (GPT-2's names, Conv1D layouts, no lm_head: it is tied) and config.json.
+    Each file is replaced atomically, the weights first: config.json appears only once its weights are there."""
+    config = model.config
+    if not config.bias:
+        raise ValueError("save_pretrained: GPT-2 has biases in every linear layer and LayerNorm; this model was "
+                         "built with bias=False, which transformers' GPT-2 cannot hold")
+    directory = pathlib.Path(path)
+    directory.mkdir(parents=True, exist_ok=True)
+    tensors = {name: np.ascontiguousarray(array.T) if name.endswith(CONV1D) else array
+               for name, array in model.state_dict().items() if name != LM_HEAD}
+    hf_config = {
+        "model_type": "gpt2", "architectures": ["GPT2LMHeadModel"],
+        "vocab_size": config.vocab_size, "n_positions": config.block_size, "n_ctx": config.block_size,
+        "n_embd": config.n_embd, "n_layer": config.n_layer, "n_head": config.n_head, "n_inner": None,
+        "activation_function": "gelu_new", "layer_norm_epsilon": 1e-5,
+        "resid_pdrop": config.dropout, "embd_pdrop": config.dropout, "attn_pdrop": config.dropout,
+        "scale_attn_weights": True, "scale_attn_by_inverse_layer_idx": False, "reorder_and_upcast_attn": False,
+        "add_cross_attention": False, "tie_word_embeddings": True, "initializer_range": 0.02,
+        # <|endoftext|> only where the vocabulary reaches it: transformers warns about ids outside it
+        "bos_token_id": GPT2_EOS if config.vocab_size > GPT2_EOS else None,
+        "eos_token_id": GPT2_EOS if config.vocab_size > GPT2_EOS else None,
+        "dtype": str(tensors["transformer.wte.weight"].dtype),
+    }
+    # "format": "pt" tells transformers the tensors are PyTorch-layout weights it can load
+    _replace_atomically(directory / WEIGHTS, lambda tmp: save_file(tensors, tmp, metadata={"format": "pt"}))
+    _replace_atomically(directory / CONFIG,
+                       lambda tmp: pathlib.Path(tmp).write_text(json.dumps(hf_config, indent=2) + "\n"))
+
+
+def _replace_atomically(path, write):
+    """write(temporary path) beside `path`, force the bytes to disk, then rename over `path` in one step: a crash
+    leaves the old file or the new one, never half of one. On any exception the temporary file is removed."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
