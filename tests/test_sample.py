@@ -57,3 +57,16 @@ def test_bad_sampling_options_are_refused(ckpt):
     with pytest.raises(ValueError, match="prompt"):
         sample(ckpt, prompt="")
     assert len(sample(ckpt, prompt="a", max_new_tokens=3)[0]) == 4
+
+
+def test_sampling_a_hugging_face_gpt2_directory(tmp_path):
+    """A GPT-2 directory (weights, config, vocab.json, merges.txt), as our save_pretrained and BPE save write it
+    and as GPT-2's own files are laid out, samples like a checkpoint."""
+    from tinygrad_llm.tokenizers import BPETokenizer
+    tokenizer = BPETokenizer.train(TEXT, 262)
+    rng.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, block_size=8, n_layer=1, n_head=1, n_embd=8))
+    model.save_pretrained(tmp_path)
+    tokenizer.save(tmp_path)
+    first = sample(tmp_path, prompt="abc", max_new_tokens=5, seed=4)
+    assert first == sample(tmp_path, prompt="abc", max_new_tokens=5, seed=4) and first[0].startswith("abc")

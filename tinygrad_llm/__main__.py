@@ -24,7 +24,9 @@ def _train_parser(commands):
 
 def _sample_parser(commands):
     parser = commands.add_parser("sample", help="generate text from a checkpoint")
-    parser.add_argument("--ckpt", default="out-shakespeare-char/best.safetensors")
+    parser.add_argument("--ckpt", default="out-shakespeare-char/best.safetensors",
+                        help="one of our checkpoints, or a Hugging Face GPT-2 directory (config.json, "
+                             "model.safetensors, vocab.json, merges.txt)")
     parser.add_argument("--prompt", default="\n")
     parser.add_argument("--max-new-tokens", type=int, default=500)
     parser.add_argument("--temperature", type=float, default=0.8)

@@ -2,22 +2,35 @@
 
     python -m tinygrad_llm sample --ckpt out-shakespeare-char/best.safetensors --prompt "ROMEO:" --seed 1
 """
+from pathlib import Path
+
 import numpy as np
 
 from .checkpoint import load_checkpoint, model_from_checkpoint
 from .data import tokenizer_from_dict
+from .model import GPT
+from .tokenizers import BPETokenizer
+
+
+def load_for_sampling(path):
+    """(model, tokenizer) from one of our checkpoints (a .safetensors file), or from a Hugging Face GPT-2
+    directory (config.json, model.safetensors, vocab.json, merges.txt), such as GPT-2's own weights."""
+    if Path(path).is_dir():
+        return GPT.from_pretrained(path), BPETokenizer.load(path)
+    checkpoint = load_checkpoint(path)
+    return model_from_checkpoint(checkpoint), tokenizer_from_dict(checkpoint.meta["tokenizer"])
 
 
 def sample(ckpt, prompt="\n", max_new_tokens=500, temperature=0.8, top_k=200, top_p=None, seed=1337,
            num_samples=1, use_cache=True, device="cpu", stop=(), on_text=None):
-    """Generate `num_samples` continuations of `prompt`; returns them as strings (prompt included).
+    """Generate `num_samples` continuations of `prompt` from `ckpt` (see load_for_sampling); returns them as
+    strings (prompt included).
 
     stop: strings that end a sample; the text stops just before the first one. on_text(i, piece): called with the
     prompt, then each new piece of sample i as soon as it is known (streaming); text that might still become a stop
     string, or that ends inside a multi-byte character, is held back until the next token decides."""
-    checkpoint = load_checkpoint(ckpt)
-    model = model_from_checkpoint(checkpoint).to(device).eval()
-    tokenizer = tokenizer_from_dict(checkpoint.meta["tokenizer"])
+    model, tokenizer = load_for_sampling(ckpt)
+    model.to(device).eval()
     if not prompt:
         raise ValueError("sample: the prompt must hold at least one character")
     if any(not s for s in stop):
