@@ -13,6 +13,8 @@ import urllib.request
 
 import numpy as np
 
+from .tokenizers import BPETokenizer, checked_ids
+
 DATA_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
 DATA_SIZE = 1_115_394  # bytes
 DATA_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
@@ -51,13 +53,7 @@ class CharTokenizer:
 
     def decode(self, ids):
         """The text spelled by `ids`, a 1-D sequence of ints (a list or an array of shape (N,))."""
-        ids = np.asarray(ids, dtype=np.int64)  # (N,)
-        if ids.ndim != 1:
-            raise ValueError(f"CharTokenizer.decode: expected a 1-D sequence of ids, got shape {ids.shape}")
-        bad = np.flatnonzero((ids < 0) | (ids >= self.vocab_size))
-        if bad.size:
-            raise ValueError(f"CharTokenizer.decode: id {ids[bad[0]]} at position {bad[0]} is out of range "
-                             f"[0, {self.vocab_size})")
+        ids = checked_ids(ids, self.vocab_size, "CharTokenizer.decode")  # (N,)
         return "".join(self.chars[i] for i in ids.tolist())
 
     def to_dict(self):
@@ -75,7 +71,6 @@ class CharTokenizer:
 def tokenizer_from_dict(d):
     """The tokenizer a checkpoint saved (its `to_dict()`): a CharTokenizer or a byte-level BPETokenizer."""
     if d.get("type") == "bpe":
-        from .tokenizers import BPETokenizer
         return BPETokenizer.from_dict(d)
     return CharTokenizer.from_dict(d)
 

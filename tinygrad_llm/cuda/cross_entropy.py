@@ -43,15 +43,20 @@ def _threads(n_classes):
     return min(MAX_THREADS, max(32, -(-wanted // 32) * 32))
 
 
+def _checked_rows(op, logits2d, targets1d, ignore_index):
+    """The logits (M, V) and targets (M,) as the kernels read them (contiguous float32 and int64), or a clear error."""
+    logits2d = loader.float32_input(op, "logits", logits2d, 2)
+    _check_sizes(op, logits2d.shape[0], logits2d.shape[1], ignore_index)
+    return logits2d, _check_targets(op, targets1d, logits2d.shape[0])
+
+
 def forward(logits2d, targets1d, ignore_index):
     """logits (M, V) float32, integer targets (M,) -> losses (M,), lse (M,) (the row logsumexp, for backward).
     An ignored row's loss is 0; a target out of 0..V-1 that is not ignore_index gives a NaN loss."""
     op = "cross_entropy (CUDA)"
     cupy = backend.module_for("cuda")
-    logits2d = loader.float32_input(op, "logits", logits2d, 2)
+    logits2d, targets1d = _checked_rows(op, logits2d, targets1d, ignore_index)
     n_rows, n_classes = logits2d.shape
-    _check_sizes(op, n_rows, n_classes, ignore_index)
-    targets1d = _check_targets(op, targets1d, n_rows)
     losses = cupy.empty(n_rows, dtype=np.float32)
     lse = cupy.empty(n_rows, dtype=np.float32)
     if n_rows == 0:
@@ -67,10 +72,8 @@ def backward(logits2d, targets1d, lse, row_grads, ignore_index):
     -> dlogits (M, V) = (softmax(logits) - onehot(targets)) · row_grads, zero on ignored rows."""
     op = "cross_entropy backward (CUDA)"
     cupy = backend.module_for("cuda")
-    logits2d = loader.float32_input(op, "logits", logits2d, 2)
+    logits2d, targets1d = _checked_rows(op, logits2d, targets1d, ignore_index)
     n_rows, n_classes = logits2d.shape
-    _check_sizes(op, n_rows, n_classes, ignore_index)
-    targets1d = _check_targets(op, targets1d, n_rows)
     lse = loader.float32_input(op, "lse", lse, (n_rows,))
     row_grads = loader.float32_input(op, "row_grads", row_grads, (n_rows,))
     dlogits = cupy.empty_like(logits2d)
