@@ -63,19 +63,21 @@ def save_checkpoint(path, model, optimizer=None, meta=None):
                     tensors[f"{OPTIMIZER_PREFIX}{index}.{key}"] = value
         header["optimizer"] = {"class": type(optimizer).__name__, "param_groups": state["param_groups"],
                                "steps": steps}
-    _write_atomically(pathlib.Path(path), tensors, {METADATA_KEY: json.dumps(header)})
+    metadata = {METADATA_KEY: json.dumps(header)}
+    replace_atomically(pathlib.Path(path), lambda tmp: save_file(tensors, tmp, metadata=metadata))
 
 
-def _write_atomically(path, tensors, metadata):
-    """save_file into a temporary file in path's directory, fsync it, then os.replace it onto `path`. On any
-    exception, KeyboardInterrupt included, the temporary file is removed and `path` is left untouched."""
+def replace_atomically(path, write):
+    """write(temporary path) beside `path`, force the bytes to disk, then rename over `path` in one step: a crash
+    leaves the old file or the new one, never half of one. On any exception, KeyboardInterrupt included, the
+    temporary file is removed and `path` is left untouched. (pretrained.py writes its files with this too.)"""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
     os.close(fd)
     try:
-        save_file(tensors, tmp, metadata=metadata)
+        write(tmp)
         with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())  # the bytes reach the disk before the rename makes them the checkpoint
+            os.fsync(f.fileno())  # the bytes reach the disk before the rename makes them the file
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -26,19 +26,17 @@ to float32 exactly; bfloat16, which NumPy lacks, is decoded from the raw bytes, 
 or a damaged header is detected; changed bytes inside the data are not (safetensors has no checksums). Only
 safetensors are read: never a pickle (pytorch_model.bin), which can run code when loaded.
 """
-import contextlib
 import dataclasses
 import json
-import os
 import pathlib
 import re
-import tempfile
 
 import numpy as np
 from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
 
 from . import backend, rng
+from .checkpoint import replace_atomically
 from .model import GPT, GPTConfig
 
 CONFIG = "config.json"
@@ -289,22 +287,6 @@ def save_pretrained(model, path):
         "dtype": str(tensors["transformer.wte.weight"].dtype),
     }
     # "format": "pt" tells transformers the tensors are PyTorch-layout weights it can load
-    _replace_atomically(directory / WEIGHTS, lambda tmp: save_file(tensors, tmp, metadata={"format": "pt"}))
-    _replace_atomically(directory / CONFIG,
+    replace_atomically(directory / WEIGHTS, lambda tmp: save_file(tensors, tmp, metadata={"format": "pt"}))
+    replace_atomically(directory / CONFIG,
                        lambda tmp: pathlib.Path(tmp).write_text(json.dumps(hf_config, indent=2) + "\n"))
-
-
-def _replace_atomically(path, write):
-    """write(temporary path) beside `path`, force the bytes to disk, then rename over `path` in one step: a crash
-    leaves the old file or the new one, never half of one. On any exception the temporary file is removed."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
