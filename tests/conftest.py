@@ -52,3 +52,13 @@ def torch_tensor(torch, array, requires_grad=True):
 def tolerances(dtype):
     """How close our values and gradients must be to PyTorch's: 1e-10 relative in float64, 1e-5 in float32."""
     return dict(rtol=1e-10, atol=1e-12) if np.dtype(dtype) == np.float64 else dict(rtol=1e-5, atol=1e-5)
+
+
+def parameter_owner(model, name):
+    """(module, attribute) that holds the parameter called `name` ("transformer.h.0.attn.c_attn.weight"): where
+    a gradient check of a whole model puts gradcheck's copy of that parameter."""
+    *path, attribute = name.split(".")
+    module = model
+    for part in path:
+        module = getattr(module, part)
+    return module, attribute

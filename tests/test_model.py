@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 
+from conftest import parameter_owner
 from tinygrad_llm import rng
 from tinygrad_llm.gradcheck import gradcheck
 from tinygrad_llm.model import GPT, GPTConfig
@@ -245,7 +246,7 @@ def test_the_whole_gpt_passes_gradcheck():
     x, y = batch({**TINY, "vocab_size": 11}, B=2)
     named = dict(model.named_parameters())
     every_name = dict(model.named_parameters(with_duplicates=True))
-    places = [[_owner(model, other) for other, q in every_name.items() if q is p] for p in named.values()]
+    places = [[parameter_owner(model, other) for other, q in every_name.items() if q is p] for p in named.values()]
 
     def loss(*params):
         for p, owners in zip(params, places):
@@ -257,15 +258,6 @@ def test_the_whole_gpt_passes_gradcheck():
     assert report.passed and len(report.rows) == len(named)
     assert not any(p is q for p, q in zip(model.parameters(), named.values()))  # the copies were checked
     assert model.lm_head.weight is model.transformer.wte.weight
-
-
-def _owner(model, name):
-    """(module, attribute) that holds the parameter called `name` ("transformer.h.0.attn.c_attn.weight")."""
-    *path, attribute = name.split(".")
-    module = model
-    for part in path:
-        module = getattr(module, part)
-    return module, attribute
 
 
 # ---- generation: the KV cache and the sampling options ----

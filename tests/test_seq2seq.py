@@ -6,6 +6,7 @@ import itertools
 import numpy as np
 import pytest
 
+from conftest import parameter_owner
 from tinygrad_llm import rng
 from tinygrad_llm.gradcheck import gradcheck
 from tinygrad_llm.optim import AdamW, clip_grad_norm_
@@ -113,15 +114,6 @@ def test_decoder_output_at_t_does_not_depend_on_later_targets(t):
 
 # ---- gradients ----
 
-def _owner(model, name):
-    """(module, attribute) that holds the parameter called `name` ("decoder.h.0.cross_attn.q_proj.weight")."""
-    *path, attribute = name.split(".")
-    module = model
-    for part in path:
-        module = getattr(module, part)
-    return module, attribute
-
-
 def test_the_whole_model_passes_gradcheck():
     """Every parameter's analytic gradient against central differences of the real model's loss, on a padded
     batch. gradcheck runs fn on copies of its inputs, so fn puts each copy where the parameter sits in the model
@@ -130,7 +122,7 @@ def test_the_whole_model_passes_gradcheck():
     src, tgt_in, tgt_out = padded_batch()
     named = dict(model.named_parameters())
     every_name = dict(model.named_parameters(with_duplicates=True))
-    places = [[_owner(model, other) for other, q in every_name.items() if q is p] for p in named.values()]
+    places = [[parameter_owner(model, other) for other, q in every_name.items() if q is p] for p in named.values()]
 
     def loss(*params):
         for p, owners in zip(params, places):

@@ -107,20 +107,8 @@ class GPT(nn.Module):
         self._init_weights()
 
     def _init_weights(self):
-        """GPT-2's initialisation: N(0, 0.02) for matrices and embeddings, zero biases, unit LayerNorm gains,
-        and N(0, 0.02/sqrt(2·n_layer)) for the projections that write into the residual stream, so the
-        stream's variance does not grow with depth (each block adds two such terms)."""
-        generator = rng.generator("cpu")
-        residual_std = 0.02 / math.sqrt(2 * self.config.n_layer)
-        for name, p in self.named_parameters():
-            if name.endswith("c_proj.weight"):
-                p.data[...] = generator.normal(0.0, residual_std, p.shape)
-            elif p.ndim == 2:
-                p.data[...] = generator.normal(0.0, 0.02, p.shape)
-            elif name.endswith("ln_1.weight") or name.endswith("ln_2.weight") or name.endswith("ln_f.weight"):
-                p.data[...] = 1.0
-            else:
-                p.data[...] = 0.0
+        # each block adds two terms to the residual stream: attention and MLP
+        init_gpt2_weights(self, residual_std=0.02 / math.sqrt(2 * self.config.n_layer))
 
     def num_params(self, non_embedding=True):
         """Parameter count; by default without the position embeddings (nanoGPT's convention: the token
@@ -141,11 +129,10 @@ class GPT(nn.Module):
         from .pretrained import save_pretrained
         save_pretrained(self, path)
 
-    def forward(self, idx, targets=None, caches=None, start=0):
-        """idx (B, T) integer token ids -> (logits, loss).
-        With targets (B, T): logits (B, T, V) and the mean cross-entropy. Without: logits of the last position
-        only, (B, 1, V), which is all generation needs. `caches` (one dict per layer) and `start` (the position
-        of idx[:, 0]) are for generation with a KV cache."""
+    def hidden_states(self, idx, caches=None, start=0):
+        """idx (B, T) integer token ids -> the final hidden states (B, T, C): the trunk's output after ln_f, which
+        lm_head turns into logits (and a task head, such as finetune.GPTClassifier's, can read instead).
+        `caches` and `start` as in forward."""
         device = self.transformer.wte.weight.device
         idx = backend.to_device(idx.data if isinstance(idx, Tensor) else np.asarray(idx), device)
         if idx.ndim != 2:
@@ -162,13 +149,21 @@ class GPT(nn.Module):
         x = tr.drop(tr.wte(idx) + tr.wpe(positions))                           # (B, T, C)
         for i, block in enumerate(tr.h):
             x = block(x, None if caches is None else caches[i])                 # (B, T, C)
-        x = tr.ln_f(x)
+        return tr.ln_f(x)                                                       # (B, T, C)
+
+    def forward(self, idx, targets=None, caches=None, start=0):
+        """idx (B, T) integer token ids -> (logits, loss).
+        With targets (B, T): logits (B, T, V) and the mean cross-entropy. Without: logits of the last position
+        only, (B, 1, V), which is all generation needs. `caches` (one dict per layer) and `start` (the position
+        of idx[:, 0]) are for generation with a KV cache."""
+        x = self.hidden_states(idx, caches, start)                              # (B, T, C)
         if targets is None:
             return self.lm_head(x[:, -1:, :]), None                             # (B, 1, V)
         logits = self.lm_head(x)                                                # (B, T, V)
-        targets = backend.to_device(targets.data if isinstance(targets, Tensor) else np.asarray(targets), device)
-        if targets.shape != idx.shape:
-            raise ValueError(f"GPT: targets have shape {targets.shape}, expected {idx.shape} like idx")
+        B, T = x.shape[:2]
+        targets = backend.to_device(targets.data if isinstance(targets, Tensor) else np.asarray(targets), x.device)
+        if targets.shape != (B, T):
+            raise ValueError(f"GPT: targets have shape {targets.shape}, expected {(B, T)} like idx")
         loss = F.cross_entropy(logits.reshape(B * T, -1), targets.reshape(B * T))
         return logits, loss
 
@@ -205,6 +200,23 @@ class GPT(nn.Module):
         idx = np.asarray(idx.data if isinstance(idx, Tensor) else idx)
         steps = [next_id[:, None] for next_id in self.generate_tokens(idx, max_new_tokens, **options)]
         return np.concatenate([idx] + steps, axis=1)
+
+
+def init_gpt2_weights(model, residual_std):
+    """GPT-2's initialisation, drawn from the engine's generator: N(0, 0.02) for matrices and embeddings, zero
+    biases, unit LayerNorm gains, and N(0, residual_std) for the c_proj matrices that write into the residual
+    stream. With residual_std = 0.02/sqrt(k·n_layer), k terms per block, the stream's variance does not grow
+    with depth."""
+    generator = rng.generator("cpu")
+    for name, p in model.named_parameters():
+        if name.endswith("c_proj.weight"):
+            p.data[...] = generator.normal(0.0, residual_std, p.shape)
+        elif p.ndim == 2:
+            p.data[...] = generator.normal(0.0, 0.02, p.shape)
+        elif ".ln_" in name and name.endswith(".weight"):
+            p.data[...] = 1.0
+        else:
+            p.data[...] = 0.0
 
 
 def sample_next(logits, temperature, top_k, top_p, generator):

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import backend, functional as F, nn, rng
-from .model import MLP
+from . import backend, functional as F, nn
+from .model import MLP, init_gpt2_weights
 from .tensor import Tensor, no_grad
 
 
@@ -127,20 +127,9 @@ class Seq2Seq(nn.Module):
         self._init_weights()
 
     def _init_weights(self):
-        """The GPT's (GPT-2's) initialisation: N(0, 0.02) for matrices and embeddings, zero biases, unit LayerNorm
-        gains, and N(0, 0.02/sqrt(k·n_layer)) for the c_proj matrices that write into the residual streams
-        (k = 3 per decoder block: self-attention, cross-attention, MLP)."""
-        generator = rng.generator("cpu")
-        residual_std = 0.02 / math.sqrt(3 * self.config.n_layer)
-        for name, p in self.named_parameters():
-            if name.endswith("c_proj.weight"):
-                p.data[...] = generator.normal(0.0, residual_std, p.shape)
-            elif p.ndim == 2:
-                p.data[...] = generator.normal(0.0, 0.02, p.shape)
-            elif ".ln_" in name and name.endswith(".weight"):
-                p.data[...] = 1.0
-            else:
-                p.data[...] = 0.0
+        # the GPT's initialisation; a decoder block adds three terms to its residual stream (self-attention,
+        # cross-attention, MLP)
+        init_gpt2_weights(self, residual_std=0.02 / math.sqrt(3 * self.config.n_layer))
 
     # ----- the two halves -----
     def _ids(self, ids, vocab_size, what):
