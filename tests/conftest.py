@@ -54,9 +54,29 @@ def tolerances(dtype):
     return dict(rtol=1e-10, atol=1e-12) if np.dtype(dtype) == np.float64 else dict(rtol=1e-5, atol=1e-5)
 
 
-def parameter_owner(model, name):
-    """(module, attribute) that holds the parameter called `name` ("transformer.h.0.attn.c_attn.weight"): where
-    a gradient check of a whole model puts gradcheck's copy of that parameter."""
+def gradcheck_parameters(model, loss):
+    """gradcheck of every parameter of `model` (float64) for the scalar `loss()`, along random directions.
+    gradcheck runs its function on copies of the inputs, so the function first puts each copy where its parameter
+    sits in the model, under every name it has (a tied weight has two), then computes the loss."""
+    from tinygrad_llm.gradcheck import gradcheck
+    named = dict(model.named_parameters())
+    every_name = dict(model.named_parameters(with_duplicates=True))
+    places = [[_owner(model, other) for other, q in every_name.items() if q is p] for p in named.values()]
+
+    def loss_of(*params):
+        for p, owners in zip(params, places):
+            for module, attribute in owners:
+                setattr(module, attribute, p)
+        return loss()
+
+    report = gradcheck(loss_of, list(named.values()), mode="directions", atol=1e-8, rtol=1e-6)
+    assert report.passed and len(report.rows) == len(named)
+    assert not any(p is q for p, q in zip(model.parameters(), named.values()))  # the model holds the checked copies
+    return report
+
+
+def _owner(model, name):
+    """(module, attribute) that holds the parameter called `name` ("transformer.h.0.attn.c_attn.weight")."""
     *path, attribute = name.split(".")
     module = model
     for part in path:

@@ -8,9 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import parameter_owner
+from conftest import gradcheck_parameters
 from tinygrad_llm import rng
-from tinygrad_llm.gradcheck import gradcheck
 from tinygrad_llm.model import GPT, GPTConfig
 
 TINY = dict(vocab_size=13, block_size=8, n_layer=2, n_head=2, n_embd=16)
@@ -244,19 +243,7 @@ def test_the_whole_gpt_passes_gradcheck():
     (under both names of the tied weight) before computing the loss."""
     model = perturb(make_model(dtype=np.float64, vocab_size=11))
     x, y = batch({**TINY, "vocab_size": 11}, B=2)
-    named = dict(model.named_parameters())
-    every_name = dict(model.named_parameters(with_duplicates=True))
-    places = [[parameter_owner(model, other) for other, q in every_name.items() if q is p] for p in named.values()]
-
-    def loss(*params):
-        for p, owners in zip(params, places):
-            for module, attribute in owners:
-                setattr(module, attribute, p)
-        return model(x, y)[1]
-
-    report = gradcheck(loss, list(named.values()), mode="directions", atol=1e-8, rtol=1e-6)
-    assert report.passed and len(report.rows) == len(named)
-    assert not any(p is q for p, q in zip(model.parameters(), named.values()))  # the copies were checked
+    gradcheck_parameters(model, lambda: model(x, y)[1])
     assert model.lm_head.weight is model.transformer.wte.weight
 
 
