@@ -15,7 +15,7 @@ import numpy as np
 
 from . import backend, composed, rng
 from .cuda import functions as kernels
-from .ops import unbroadcast
+from .ops import reduce_row_losses, row_loss_grads, unbroadcast
 from .tensor import Function, Tensor
 
 _use_fused = True
@@ -169,21 +169,13 @@ class CrossEntropy(Function):
         losses = (lse[:, 0] - shifted[rows, t_safe]) * keep     # (M,)
         ctx.save_for_backward(x, lse + x.max(axis=-1, keepdims=True), t_safe, keep)
         ctx.shape, ctx.reduction = logits.shape, reduction
-        if reduction == "none":
-            return losses.reshape(targets.shape)
-        if reduction == "sum":
-            return losses.sum()
-        ctx.count = int(keep.sum())                              # "mean"
-        return losses.sum() / x.dtype.type(ctx.count)
+        loss, ctx.count = reduce_row_losses(losses, keep, reduction)
+        return loss.reshape(targets.shape) if reduction == "none" else loss
 
     def backward(ctx, g):
         x, lse, t_safe, keep = ctx.saved
         xp = backend.xp(x)
-        if ctx.reduction == "none":
-            g_rows = g.reshape(-1, 1) * keep[:, None]                            # (M, 1)
-        else:
-            scale = g / g.dtype.type(ctx.count) if ctx.reduction == "mean" else g
-            g_rows = (keep * scale)[:, None]                                    # (M, 1)
+        g_rows = row_loss_grads(g, keep, ctx.reduction, ctx.count)[:, None]       # (M, 1)
         dx = xp.exp(x - lse)                                                    # softmax, (M, C)
         dx[xp.arange(x.shape[0]), t_safe] -= 1                                   # minus the one-hot target
         dx *= g_rows

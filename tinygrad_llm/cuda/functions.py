@@ -9,6 +9,7 @@ Function in functional.py runs on CuPy instead, as it does everywhere with `load
 import numpy as np
 
 from .. import backend
+from ..ops import reduce_row_losses, row_loss_grads
 from ..tensor import Function
 from . import attention, cross_entropy, gelu, layernorm, loader
 
@@ -46,20 +47,12 @@ class CrossEntropyKernel(Function):
         keep = targets != ignore_index
         ctx.save_for_backward(logits, targets, lse, keep)
         ctx.ignore_index, ctx.reduction = ignore_index, reduction
-        if reduction == "none":
-            return losses
-        if reduction == "sum":
-            return losses.sum()
-        ctx.count = int(keep.sum())
-        return losses.sum() / logits.dtype.type(ctx.count)
+        loss, ctx.count = reduce_row_losses(losses, keep, reduction)
+        return loss
 
     def backward(ctx, g):
         logits, targets, lse, keep = ctx.saved
-        if ctx.reduction == "none":
-            row_grads = g * keep
-        else:
-            scale = g / g.dtype.type(ctx.count) if ctx.reduction == "mean" else g
-            row_grads = keep * scale                                         # (N,)
+        row_grads = row_loss_grads(g, keep, ctx.reduction, ctx.count)       # (N,)
         dlogits = cross_entropy.backward(logits, targets, lse, row_grads.astype(logits.dtype), ctx.ignore_index)
         return dlogits, None
 
