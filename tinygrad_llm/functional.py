@@ -44,6 +44,13 @@ def _softmax_parts(x, axis):
     return shifted, xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
 
 
+def _row_sum(a, weight=1):
+    """(..., M) -> (..., 1): each row's sum times `weight`, as a matrix-vector product with a column of `weight`s.
+    BLAS does this several times faster than NumPy's reduction along a short last axis (attention's rows of T,
+    layer norm's rows of C)."""
+    return a @ backend.xp(a).full((a.shape[-1], 1), weight, dtype=a.dtype)
+
+
 # ---------------------------------------------------------------- linear
 
 def _check_linear_shapes(x, weight, bias):
@@ -209,13 +216,12 @@ def _check_layer_norm_shapes(x, normalized_shape, weight, bias):
 
 
 def _row_mean(a):
-    """(N, M) -> (N, 1): the mean of each row, as a matrix-vector product with a column of 1/M. BLAS does this
-    several times faster than NumPy's reduction along a short last axis, and layer norm needs four per call."""
-    return a @ backend.xp(a).full((a.shape[1], 1), 1 / a.shape[1], dtype=a.dtype)
+    """(N, M) -> (N, 1): the mean of each row (layer norm needs four per call); see _row_sum."""
+    return _row_sum(a, 1 / a.shape[-1])
 
 
 def _column_sum(a):
-    """(N, M) -> (M,): the sum over rows, as a vector-matrix product (the same trick as _row_mean)."""
+    """(N, M) -> (M,): the sum over rows, as a vector-matrix product (the same trick as _row_sum)."""
     return backend.xp(a).ones(a.shape[0], dtype=a.dtype) @ a
 
 
@@ -306,7 +312,7 @@ class ScaledDotProductAttention(Function):
         row_max = p.max(axis=-1, keepdims=True)                        # (..., Tq, 1)
         p -= xp.where(xp.isfinite(row_max), row_max, 0)                # a fully masked row: avoid -inf - -inf
         xp.exp(p, out=p)                                               # e^(S - max): softmax's numerator
-        row_sum = p.sum(axis=-1, keepdims=True)                        # (..., Tq, 1); 0 for a fully masked row
+        row_sum = _row_sum(p)                                          # (..., Tq, 1); 0 for a fully masked row
         p /= xp.where(row_sum > 0, row_sum, 1)                         # P (all 0 on a fully masked row)
         keep = None
         if dropout_p > 0:
@@ -317,11 +323,12 @@ class ScaledDotProductAttention(Function):
 
     def backward(ctx, d_out):
         q, k, v, p, keep, out = ctx.saved
+        xp = backend.xp(q)
         dv = (p * keep if keep is not None else p).swapaxes(-1, -2) @ d_out  # P'ᵀ dO, (..., Tk, Dv)
         ds = d_out @ v.swapaxes(-1, -2)                                  # dP' = dO Vᵀ, (..., Tq, Tk)
         if keep is not None:
             ds *= keep                                                   # dP
-        ds -= (d_out * out).sum(axis=-1, keepdims=True)                  # dP - D,  D = rowsum(dO ∘ O)
+        ds -= xp.einsum("...d,...d->...", d_out, out)[..., None]        # dP - D,  D = rowsum(dO ∘ O)
         ds *= p                                                          # dS
         ds *= ctx.scale                                                  # s dS: the scale of both dQ and dK
         dq = ds @ k                                                      # (..., Tq, D)
