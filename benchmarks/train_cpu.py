@@ -74,7 +74,9 @@ def main():
 
     print(f"preset {args.preset}: n_layer {config.n_layer}, n_head {config.n_head}, n_embd {config.n_embd}, "
           f"block {T}, batch {B}; {model.num_params() / 1e6:.2f}M parameters; numpy {np.__version__}"
-          + (f", torch {torch.__version__} ({torch.get_num_threads()} threads)" if torch is not None else ""))
+          + (f", torch {torch.__version__} ({torch.get_num_threads()} threads)" if torch is not None else "")
+          # OpenBLAS's kernels set our matmul speed: a pinned OPENBLAS_CORETYPE may hide AVX-512 (RESULTS.md)
+          + f"; OPENBLAS_CORETYPE {os.environ.get('OPENBLAS_CORETYPE', 'unset (OpenBLAS chooses)')}")
     ours, theirs = [], []
     for first in range(0, len(batches), args.round):
         for x, y in batches[first:first + args.round]:

@@ -1,6 +1,12 @@
 """Pretrain a small BERT on Tiny Shakespeare: masked-language modelling (guess the hidden characters from both
 sides) and next-sentence prediction (does span B follow span A?), then measure both on held-out text.
-About 2 minutes on 2 CPU cores.
+About 2-3 minutes on 2 CPU cores.
+
+Watch the NSP accuracy: it sits at chance for the first ~2,000 steps, then climbs. Whether B continues A shows
+only at the seam, in the characters on either side of the first [SEP] (spans are cut anywhere, even mid-word),
+so the model must first learn to look at its neighbours (masked-LM teaches that), and then learn that [CLS]
+should read the seam. Trained on NSP alone (we tried 1,500 steps), the same model never leaves chance: the MLM
+objective is what gets it off that plateau.
 
     python examples/07_bert_mlm.py [--data PATH]
 """
@@ -16,9 +22,9 @@ from tinygrad_llm.optim import AdamW, clip_grad_norm_, set_lr, warmup_cosine_lr
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--data", default=None, help="a UTF-8 text file (default: Tiny Shakespeare)")
-parser.add_argument("--seconds", type=float, default=110, help="training time budget")
+parser.add_argument("--seconds", type=float, default=400, help="training time budget")
 args = parser.parse_args()
-STEPS, BATCH, MAX_LR = 1500, 32, 3e-3
+STEPS, BATCH, MAX_LR = 4000, 64, 2e-3
 start = time.time()
 
 # ---- data: pairs of spans of 6..16 characters; B follows A half the time
@@ -56,7 +62,7 @@ for step in range(STEPS):
     clip_grad_norm_(model.parameters(), 1.0)
     optimizer.step()
     out_of_time = time.time() - start > args.seconds
-    if step % 200 == 0 or out_of_time:
+    if step % 500 == 0 or out_of_time:
         held_out = evaluate(model, data, n_batches=2)
         print(f"step {step:4d}  loss {loss.item():.3f}  held-out: masked-token acc {held_out['mlm_accuracy']:.1%}"
               f"  NSP acc {held_out['nsp_accuracy']:.1%}  ({time.time() - start:.0f} s)")

@@ -6,7 +6,8 @@ import pytest
 from tinygrad_llm import rng
 from tinygrad_llm.data import CharTokenizer, TextDataset, load_text, resolve_dataset
 from tinygrad_llm.distill import compare_with_alone, distillation_loss, kl_divergence
-from tinygrad_llm.finetune import GPTClassifier, accuracy, speaker_task, speeches, train_classifier
+from tinygrad_llm.finetune import (GPTClassifier, accuracy, compare_with_scratch, speaker_task, speeches,
+                                  train_classifier)
 from tinygrad_llm.gradcheck import gradcheck
 from tinygrad_llm.model import GPT, GPTConfig
 from tinygrad_llm.tensor import Tensor
@@ -117,6 +118,22 @@ def test_finetuning_beats_chance_on_the_speaker_task(shakespeare):
     train_classifier(model, task["train"], steps=200, batch_size=32, lr=1e-3)
     majority = max(np.mean(task["test"]["labels"]), 1 - np.mean(task["test"]["labels"]))  # 0.52
     assert accuracy(model, task["test"]) > majority + 0.05  # about 0.63 to 0.67 over seeds
+
+
+def test_a_linear_probe_leaves_the_trunk_alone_and_fine_tuning_does_not():
+    """train_trunk=False trains only the heads: the pretrained GPT is unchanged afterwards (and trainable again);
+    with train_trunk=True fine-tuning moves it. Labels: is the first token even? (learnable from token ids)."""
+    generator = np.random.default_rng(0)
+    ids = generator.integers(0, TINY["vocab_size"], (64, TINY["block_size"]))
+    split = {"ids": ids, "lengths": np.full(64, TINY["block_size"]), "labels": ids[:, 0] % 2}
+    task = {"train": split, "test": split}
+    gpt = make_gpt()
+    before = {name: p.numpy().copy() for name, p in gpt.named_parameters()}
+    probe = compare_with_scratch(gpt, task, steps=30, pooling="mean", train_trunk=False, lr=1e-2)
+    assert all(np.array_equal(p.numpy(), before[name]) for name, p in gpt.named_parameters())
+    assert all(p.requires_grad for p in gpt.parameters()) and set(probe) == {"finetuned", "scratch"}
+    compare_with_scratch(gpt, task, steps=30, pooling="mean", train_trunk=True, lr=1e-2)
+    assert not all(np.array_equal(p.numpy(), before[name]) for name, p in gpt.named_parameters())
 
 
 # ---- distillation runs ----

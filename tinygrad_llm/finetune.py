@@ -153,16 +153,25 @@ def pretrain(cfg):
     return load_lm(f"{cfg.out_dir}/last.safetensors")
 
 
-def compare_with_scratch(pretrained, task, steps, pooling="last", seed=0, **options):
+def compare_with_scratch(pretrained, task, steps, pooling="last", train_trunk=True, seed=0, **options):
     """Fine-tune `pretrained` (a GPT) on `task`, and train a freshly initialised GPT of the same config for the
     same steps on the same batches; returns {"finetuned": test accuracy, "scratch": test accuracy}.
-    `options` go to train_classifier (batch_size, lr, ...)."""
+    With train_trunk=False only the heads learn and both GPTs stay as they are (a linear probe): that measures
+    what the pretrained features alone know about the task, against random features. `pretrained` is changed
+    by fine-tuning, never by a probe. `options` go to train_classifier (batch_size, lr, ...)."""
     rng.manual_seed(seed)
     scratch = GPT(pretrained.config).to(str(pretrained.transformer.wte.weight.dtype))
     accuracies = {}
     for name, gpt in (("finetuned", pretrained), ("scratch", scratch)):
         rng.manual_seed(seed)  # both heads start from the same weights
         model = GPTClassifier(gpt, n_classes=2, pooling=pooling)
-        train_classifier(model, task["train"], steps, seed=seed, **options)
+        trunk = gpt.parameters()
+        for p in trunk:
+            p.requires_grad = train_trunk  # frozen: no gradient reaches the trunk, so AdamW leaves it alone
+        try:
+            train_classifier(model, task["train"], steps, seed=seed, **options)
+        finally:
+            for p in trunk:
+                p.requires_grad = True
         accuracies[name] = accuracy(model, task["test"])
     return accuracies
