@@ -9,6 +9,7 @@ import pytest
 import tinygrad_llm.functional as F
 from tinygrad_llm import Tensor, backend, no_grad
 from tinygrad_llm.optim import SGD
+from tinygrad_llm.tensor import IndexedGrad, _add_gradients
 
 
 def test_a_10000_op_chain_needs_no_recursion():
@@ -25,6 +26,38 @@ def test_a_tensor_used_twice_receives_both_gradients():
     y = x * x + x            # dy/dx = 2x + 1 = 7
     y.backward()
     assert x.grad.item() == 7.0
+
+
+@pytest.mark.parametrize("slices_first", [True, False])
+def test_slice_gradients_and_a_shared_gradient_add_up(slices_first):
+    """x feeds many slices (whose gradients the walk adds into one buffer, in place) and an Add, which hands one
+    array to both of its inputs: x gets every contribution, and w exactly Add's."""
+    generator = np.random.default_rng(0)
+    x = Tensor(generator.standard_normal((5, 3)), requires_grad=True)
+    w = Tensor(generator.standard_normal((5, 3)), requires_grad=True)
+    c, d = generator.standard_normal((5, 3)), generator.standard_normal((3,))
+    slices = sum((x[t] * d).sum() for t in range(5)) + (x[[0, 0, 4]] * 2.0).sum()
+    shared = ((x + w) * c).sum()
+    (slices + shared if slices_first else shared + slices).backward()
+    picked = np.zeros((5, 3))
+    np.add.at(picked, [0, 0, 4], 2.0)                                 # row 0 picked twice
+    np.testing.assert_allclose(x.grad.numpy(), d + c + picked, rtol=1e-12)
+    np.testing.assert_array_equal(w.grad.numpy(), c)
+
+
+def test_adding_gradients_never_writes_into_an_array_the_walk_does_not_own():
+    """_add_gradients may add in place only into a buffer the walk allocated (in_place=True); an op's own array,
+    which it may have handed to another input too, is never changed, whichever side the slice gradient is on."""
+    shared = np.ones((4, 2))
+    piece = IndexedGrad((4, 2), (slice(1, 3),), np.full((2, 2), 5.0), repeats=False)
+    total = _add_gradients(shared, piece, in_place=False)
+    np.testing.assert_array_equal(total, [[1, 1], [6, 6], [6, 6], [1, 1]])
+    np.testing.assert_array_equal(shared, np.ones((4, 2)))
+    total = _add_gradients(piece, shared, in_place=False)                 # the slice first: a new buffer
+    np.testing.assert_array_equal(total, [[1, 1], [6, 6], [6, 6], [1, 1]])
+    np.testing.assert_array_equal(shared, np.ones((4, 2)))
+    _add_gradients(total, shared, in_place=True)                          # ours: the sum lands in it
+    np.testing.assert_array_equal(total, [[2, 2], [7, 7], [7, 7], [2, 2]])
 
 
 def test_gradients_accumulate_across_backward_calls_like_pytorch():

@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from . import backend
-from .tensor import Function, Tensor
+from .tensor import Function, IndexedGrad, Tensor
 
 
 def unbroadcast(grad, shape):
@@ -405,7 +405,8 @@ def _has_array(index):
 class GetItem(Function):
     """out = x[index], with slices, integers, None, Ellipsis and integer arrays (NumPy's rules).
     dx = zeros of x's shape with g added at the indexed positions (scatter-add: an element picked twice by an
-    integer array receives both gradients)."""
+    integer array receives both gradients). Returned as an IndexedGrad, which the backward walk writes into one
+    buffer per tensor, so reading many slices of one array costs one array of gradient, not one per slice."""
 
     def forward(ctx, x, index):
         ctx.shape, ctx.index = x.shape, index
@@ -415,13 +416,7 @@ class GetItem(Function):
             raise IndexError(f"getitem: index {index!r} does not fit shape {x.shape}: {e}") from None
 
     def backward(ctx, g):
-        xp = backend.xp(g)
-        dx = xp.zeros(ctx.shape, dtype=g.dtype)
-        if _has_array(ctx.index):
-            xp.add.at(dx, ctx.index, g)  # repeated indices accumulate
-        else:
-            dx[ctx.index] = g  # slices never repeat an element: a plain write is enough
-        return dx
+        return IndexedGrad(ctx.shape, ctx.index, g, repeats=_has_array(ctx.index))
 
 
 class Concat(Function):

@@ -152,10 +152,14 @@ class Tensor:
 
         order = self._topological_order()  # raises before anything changes if the graph was freed
         grads = {id(self): grad}
+        ours = set()  # ids whose gradient buffer this walk allocated: later gradients may be added into it in place
         for tensor in reversed(order):
             g = grads.pop(id(tensor), None)
+            ours.discard(id(tensor))
             if g is None:
                 continue
+            if isinstance(g, IndexedGrad):
+                g = g.dense()
             ctx = tensor._ctx
             if ctx is None or tensor._retains_grad:
                 tensor._accumulate_grad(g)
@@ -171,7 +175,11 @@ class Tensor:
                     raise RuntimeError(f"{ctx.name}.backward returned a gradient of shape {parent_grad.shape} "
                                        f"for an input of shape {parent.shape}")
                 key = id(parent)
-                grads[key] = grads[key] + parent_grad if key in grads else parent_grad
+                if key in grads:
+                    grads[key] = _add_gradients(grads[key], parent_grad, in_place=key in ours)
+                    ours.add(key)
+                else:
+                    grads[key] = parent_grad  # not ours: an op may hand one array to several inputs
             if not retain_graph:
                 ctx.free()
 
@@ -219,6 +227,49 @@ class Tensor:
         rng = np.random.default_rng() if rng is None else rng
         data = backend.to_device(rng.standard_normal(shape).astype(dtype), device)
         return Tensor(data, requires_grad=requires_grad)
+
+
+class IndexedGrad:
+    """The gradient that x[index] hands back to x: `values` at `index`, zero everywhere else, kept in that form
+    until the backward walk needs an array.
+
+    Why not simply zeros with `values` written in: a model that reads many slices of one array (an RNN reads
+    x[:, t] for every t; attention splits q, k and v out of one projection) would get one full-size array per
+    slice, and the walk would add them all up: T slices of a (B, T, C) array would cost T full arrays, O(T²).
+    The walk instead writes each slice's values into one buffer (see _add_gradients)."""
+
+    def __init__(self, shape, index, values, repeats):
+        self.shape, self.index, self.values = shape, index, values
+        self.repeats = repeats  # True when an integer-array index may pick one element twice
+
+    def add_to(self, array):
+        """array[index] += values, in place; an element picked twice receives both values."""
+        if self.repeats:
+            backend.xp(array).add.at(array, self.index, self.values)
+        else:
+            array[self.index] += self.values  # slices never repeat an element: a plain in-place add
+
+    def dense(self):
+        array = backend.xp(self.values).zeros(self.shape, dtype=self.values.dtype)
+        self.add_to(array)
+        return array
+
+
+def _add_gradients(total, new, in_place):
+    """total + new, two gradients of one tensor, either of them possibly an IndexedGrad. `in_place` says total is a
+    buffer the walk allocated, free to take the sum; any other array may be shared (Add hands its one gradient to
+    both inputs), so the sum then goes to a new buffer, which later gradients of the same tensor are added into."""
+    if isinstance(total, IndexedGrad):
+        total, in_place = total.dense(), True
+    if not in_place:
+        if not isinstance(new, IndexedGrad):
+            return total + new
+        total = total.copy()
+    if isinstance(new, IndexedGrad):
+        new.add_to(total)
+    else:
+        total += new
+    return total
 
 
 class Function:
