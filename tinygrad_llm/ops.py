@@ -287,7 +287,10 @@ def _normalize_axes(op, axis, ndim):
     for a in axes:
         if not -ndim <= a < builtins.max(ndim, 1):
             raise ValueError(f"{op}: axis {a} is out of range for a tensor with {ndim} axes")
-    return tuple(sorted(a % builtins.max(ndim, 1) for a in axes))
+    normalized = tuple(sorted(a % builtins.max(ndim, 1) for a in axes))
+    if len(set(normalized)) != len(normalized):
+        raise ValueError(f"{op}: axis {axis} names the same axis twice (for a tensor with {ndim} axes)")
+    return normalized
 
 
 def _keepdims_shape(shape, axes):
@@ -630,6 +633,8 @@ def split(x, split_size, axis=-1):
     """Pieces of `split_size` along `axis` (the last may be shorter), as PyTorch's split; a list of sizes
     gives pieces of those sizes."""
     length = x.shape[axis]
+    if not isinstance(split_size, (list, tuple)) and split_size < 1:
+        raise ValueError(f"split: split_size must be at least 1, got {split_size}")
     sizes = list(split_size) if isinstance(split_size, (list, tuple)) else \
         [split_size] * (length // split_size) + ([length % split_size] if length % split_size else [])
     if builtins.sum(sizes) != length:
@@ -642,6 +647,9 @@ def split(x, split_size, axis=-1):
 def where(cond, a, b):
     """a where cond else b; either of a, b may be a Python number."""
     cond = cond.data if isinstance(cond, Tensor) else cond
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        raise TypeError(f"where: a or b must be a Tensor (they give the result its dtype and device), got "
+                        f"{type(a).__name__} and {type(b).__name__}; for plain arrays use numpy.where")
     like = a if isinstance(a, Tensor) else b
     return Where.apply(cond, as_tensor(a, like=like), as_tensor(b, like=like))
 
