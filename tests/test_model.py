@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import gradcheck_parameters
-from tinygrad_llm import rng
+from tinygrad_llm import nn, rng
 from tinygrad_llm.model import GPT, GPTConfig
 
 TINY = dict(vocab_size=13, block_size=8, n_layer=2, n_head=2, n_embd=16)
@@ -90,6 +90,20 @@ def test_gpt2_initialisation():
             assert np.all(data == 1), name
         else:
             assert np.all(data == 0), name  # biases
+
+
+def test_skip_init_draws_nothing_and_ends_with_its_block():
+    """Inside nn.skip_init (used when weights are read in next) matrices and embeddings are zero, LayerNorm gains
+    one, and the engine's generator does not move; after the block, models are initialised again."""
+    rng.manual_seed(0)
+    state = rng.generator("cpu").bit_generator.state
+    with nn.skip_init():
+        model = GPT(GPTConfig(**TINY))
+    assert rng.generator("cpu").bit_generator.state == state
+    for name, p in model.named_parameters():
+        assert np.all(p.numpy() == (1 if ".ln_" in name and name.endswith(".weight") else 0)), name
+    assert not nn.skipping_init()
+    assert GPT(GPTConfig(**TINY)).transformer.wte.weight.numpy().std() > 0.01
 
 
 def test_train_and_eval_reach_every_module():

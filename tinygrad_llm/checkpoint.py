@@ -24,6 +24,7 @@ from typing import Optional
 from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
 
+from . import nn
 from .model import GPT, GPTConfig
 
 FORMAT = 1
@@ -150,7 +151,8 @@ def restore(checkpoint, model, optimizer=None):
 
 def model_from_checkpoint(checkpoint):
     """A GPT built from the checkpoint's config, in its dtype, holding its weights (to sample or evaluate)."""
-    model = GPT(GPTConfig(**checkpoint.model_config))
+    with nn.skip_init():  # every weight is read from the checkpoint next
+        model = GPT(GPTConfig(**checkpoint.model_config))
     model.to(str(checkpoint.model_state["transformer.wte.weight"].dtype))  # float32 or float64
     restore(checkpoint, model)
     return model

@@ -206,7 +206,9 @@ def init_gpt2_weights(model, residual_std):
     """GPT-2's initialisation, drawn from the engine's generator: N(0, 0.02) for matrices and embeddings, zero
     biases, unit LayerNorm gains, and N(0, residual_std) for the c_proj matrices that write into the residual
     stream. With residual_std = 0.02/sqrt(k·n_layer), k terms per block, the stream's variance does not grow
-    with depth."""
+    with depth. Inside nn.skip_init it does nothing (the weights are about to be read in)."""
+    if nn.skipping_init():
+        return
     generator = rng.generator("cpu")
     for name, p in model.named_parameters():
         if name.endswith("c_proj.weight"):

@@ -35,7 +35,7 @@ import numpy as np
 from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
 
-from . import backend, rng
+from . import backend, nn
 from .checkpoint import replace_atomically
 from .model import GPT, GPTConfig
 
@@ -252,13 +252,10 @@ def _read_bfloat16(entry):
 
 
 def _fresh_model(config, dtype):
-    """GPT(config) in `dtype`. Its random initialisation (overwritten next) draws from the engine's generator;
-    the generator is put back, so loading weights does not change the random numbers a script gets after."""
-    generator = rng.generator("cpu")
-    state = generator.bit_generator.state
-    model = GPT(config)
-    generator.bit_generator.state = state
-    return model.to(dtype)
+    """GPT(config) in `dtype`, with zero parameters for the weights to be read into: no random numbers are drawn,
+    so loading is quick and does not change the numbers a script gets from the engine's generator after."""
+    with nn.skip_init():
+        return GPT(config).to(dtype)
 
 
 def save_pretrained(model, path):
