@@ -151,6 +151,18 @@ def test_span_pairs_batches():
             assert any(np.array_equal(val[i:i + len(joined)], joined) for i in range(len(val)))
 
 
+def pretrain(model, data, steps, seed, batch_size=32, lr=3e-3):
+    """MLM + NSP training on random batches of data's "train" split: AdamW, gradients clipped to norm 1."""
+    optimizer = AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    generator = np.random.default_rng(seed)
+    for _ in range(steps):
+        _, _, loss = model(*data.get_batch("train", batch_size, generator))
+        optimizer.zero_grad()
+        loss.backward()
+        clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+
+
 def test_short_pretraining_lowers_the_mlm_loss(shakespeare):
     """A few seconds of training (loss = MLM + NSP) on Tiny Shakespeare: the MLM loss on a fixed held-out batch
     falls well below its start, and held-out masked-token accuracy is far above a uniform guess (1/65).
@@ -167,14 +179,7 @@ def test_short_pretraining_lowers_the_mlm_loss(shakespeare):
             return model(*held_out[:3], mlm_targets=held_out[3])[2].item()
 
     before = held_out_mlm_loss()
-    optimizer = AdamW(model.parameters(), lr=3e-3, weight_decay=0.0)
-    generator = np.random.default_rng(0)
-    for _ in range(150):
-        _, _, loss = model(*data.get_batch("train", 32, generator))
-        optimizer.zero_grad()
-        loss.backward()
-        clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
+    pretrain(model, data, steps=150, seed=0)
     assert held_out_mlm_loss() < before - 0.6
     result = evaluate(model, data, n_batches=2, batch_size=128)
     assert result["mlm_accuracy"] > 0.1
@@ -190,13 +195,6 @@ def test_nsp_learns_the_seam_when_it_is_the_only_clue():
     data = SpanPairs(text, CharTokenizer.from_text(text), min_len=3, max_len=8)
     rng.manual_seed(2)
     model = Bert(data.config(n_layer=2, n_head=2, n_embd=32))
-    optimizer = AdamW(model.parameters(), lr=3e-3, weight_decay=0.0)
-    generator = np.random.default_rng(2)
-    for _ in range(1200):
-        _, _, loss = model(*data.get_batch("train", 32, generator))
-        optimizer.zero_grad()
-        loss.backward()
-        clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
+    pretrain(model, data, steps=1200, seed=2)
     result = evaluate(model, data, n_batches=2, batch_size=128)
     assert result["nsp_accuracy"] > 0.7, result
