@@ -45,7 +45,7 @@ __device__ __forceinline__ float warp_sum(float v) {
     return v;
 }
 
-// x, y (N, C); weight, bias (C,) or null when has_weight / has_bias is 0; mean, rstd (N,).
+// x, y (N, C); weight, bias (C,), never read when has_weight / has_bias is 0; mean, rstd (N,).
 extern "C" __global__ void layernorm_forward(const float* __restrict__ x, const float* __restrict__ weight,
                                              const float* __restrict__ bias, float* __restrict__ y,
                                              float* __restrict__ mean, float* __restrict__ rstd,
@@ -87,7 +87,7 @@ extern "C" __global__ void layernorm_forward(const float* __restrict__ x, const 
 }
 
 // dy, x, dx (N, C); weight (C,) or null when has_weight is 0; mean, rstd (N,) from the forward;
-// dweight, dbias (C,), zero-filled, or null when weight_grads is 0 (then they are not computed).
+// dweight, dbias (C,), zero-filled, never touched when weight_grads is 0 (then they are not computed).
 // Dynamic shared memory: 2·C floats when weight_grads and use_shared are both 1, else none.
 extern "C" __global__ void layernorm_backward(const float* __restrict__ dy, const float* __restrict__ x,
                                               const float* __restrict__ weight, const float* __restrict__ mean,
