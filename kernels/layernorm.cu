@@ -86,7 +86,7 @@ extern "C" __global__ void layernorm_forward(const float* __restrict__ x, const 
     }
 }
 
-// dy, x, dx (N, C); weight (C,) or null when has_weight is 0; mean, rstd (N,) from the forward;
+// dy, x, dx (N, C); weight (C,), never read when has_weight is 0; mean, rstd (N,) from the forward;
 // dweight, dbias (C,), zero-filled, never touched when weight_grads is 0 (then they are not computed).
 // Dynamic shared memory: 2·C floats when weight_grads and use_shared are both 1, else none.
 extern "C" __global__ void layernorm_backward(const float* __restrict__ dy, const float* __restrict__ x,
