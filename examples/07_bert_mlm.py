@@ -1,6 +1,6 @@
 """Pretrain a small BERT on Tiny Shakespeare: masked-language modelling (guess the hidden characters from both
 sides) and next-sentence prediction (does span B follow span A?), then measure both on held-out text.
-About 2-3 minutes on 2 CPU cores.
+About 3 minutes on 2 CPU cores.
 
 Watch the NSP accuracy: it sits at chance for the first ~2,000 steps, then climbs. Whether B continues A shows
 only at the seam, in the characters on either side of the first [SEP] (spans are cut anywhere, even mid-word),
