@@ -21,7 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import backend, functional as F, nn, rng
+from . import backend, functional as F, nn
+from .model import init_gpt2_weights
 from .seq2seq import EncoderBlock
 from .tensor import Tensor, no_grad
 
@@ -72,19 +73,8 @@ class Bert(nn.Module):
         self._init_weights()
 
     def _init_weights(self):
-        """The GPT's initialisation: N(0, 0.02) for matrices and embeddings, zero biases, unit LayerNorm gains,
-        and N(0, 0.02/sqrt(2·n_layer)) for the c_proj matrices that write into the residual stream."""
-        generator = rng.generator("cpu")
-        residual_std = 0.02 / math.sqrt(2 * self.config.n_layer)
-        for name, p in self.named_parameters():
-            if name.endswith("c_proj.weight"):
-                p.data[...] = generator.normal(0.0, residual_std, p.shape)
-            elif p.ndim == 2:
-                p.data[...] = generator.normal(0.0, 0.02, p.shape)
-            elif name.split(".")[-2].startswith("ln_") and name.endswith(".weight"):
-                p.data[...] = 1.0
-            else:
-                p.data[...] = 0.0
+        # each encoder block adds two terms to the residual stream: attention and MLP
+        init_gpt2_weights(self, residual_std=0.02 / math.sqrt(2 * self.config.n_layer))
 
     def _array(self, a, what, shape=None):
         """An integer or bool array on the model's device, checked against `shape` when given."""

@@ -211,11 +211,12 @@ def init_gpt2_weights(model, residual_std):
         return
     generator = rng.generator("cpu")
     for name, p in model.named_parameters():
+        owner = name.rpartition(".")[0].rpartition(".")[2]  # the module holding p: "ln_1", "ln_f", "c_fc", ...
         if name.endswith("c_proj.weight"):
             p.data[...] = generator.normal(0.0, residual_std, p.shape)
         elif p.ndim == 2:
             p.data[...] = generator.normal(0.0, 0.02, p.shape)
-        elif ".ln_" in name and name.endswith(".weight"):
+        elif owner.startswith("ln_") and name.endswith(".weight"):
             p.data[...] = 1.0
         else:
             p.data[...] = 0.0
