@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import backend, functional as F, nn
-from .model import init_gpt2_weights
+from .model import init_gpt2_weights, token_ids
 from .seq2seq import EncoderBlock
 from .tensor import Tensor, no_grad
 
@@ -86,12 +86,7 @@ class Bert(nn.Module):
     def encode(self, ids, segments, pad_mask=None):
         """ids, segments (B, T), pad_mask (B, T) bool, True at real tokens (default: ids != PAD_ID)
         -> hidden states (B, T, C). No position reads a padded one."""
-        ids = self._array(ids, "ids")
-        if ids.ndim != 2 or ids.shape[1] > self.config.max_len:
-            raise ValueError(f"Bert: ids must be (B, T) with T ≤ max_len {self.config.max_len}, got {ids.shape}")
-        if ids.size and (ids.min() < 0 or ids.max() >= self.config.vocab_size):
-            raise ValueError(f"Bert: ids must be in 0..{self.config.vocab_size - 1}, got min {ids.min()} "
-                             f"max {ids.max()}")
+        ids = token_ids(ids, self.wte.weight.device, self.config.vocab_size, self.config.max_len, "Bert: token")
         segments = self._array(segments, "segments", ids.shape)
         pad_mask = ids != PAD_ID if pad_mask is None else self._array(pad_mask, "pad_mask", ids.shape).astype(bool)
         positions = backend.module_for(self.wte.weight.device).arange(ids.shape[1])      # (T,)

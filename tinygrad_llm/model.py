@@ -134,16 +134,9 @@ class GPT(nn.Module):
         lm_head turns into logits (and a task head, such as finetune.GPTClassifier's, can read instead).
         `caches` and `start` as in forward."""
         device = self.transformer.wte.weight.device
-        idx = backend.to_device(idx.data if isinstance(idx, Tensor) else np.asarray(idx), device)
-        if idx.ndim != 2:
-            raise ValueError(f"GPT: idx must be (B, T) token ids, got shape {idx.shape}")
+        idx = token_ids(idx, device, self.config.vocab_size, self.config.block_size, "GPT: token", "block_size",
+                        start)
         B, T = idx.shape
-        if start + T > self.config.block_size:
-            raise ValueError(f"GPT: a sequence of length {start + T} is longer than block_size "
-                             f"{self.config.block_size}")
-        if idx.size and (idx.min() < 0 or idx.max() >= self.config.vocab_size):
-            raise ValueError(f"GPT: token ids must be in 0..{self.config.vocab_size - 1} (vocab_size "
-                             f"{self.config.vocab_size}), got min {idx.min()} max {idx.max()}")
         tr = self.transformer
         positions = backend.module_for(device).arange(start, start + T)        # (T,)
         x = tr.drop(tr.wte(idx) + tr.wpe(positions))                           # (B, T, C)
@@ -200,6 +193,22 @@ class GPT(nn.Module):
         idx = np.asarray(idx.data if isinstance(idx, Tensor) else idx)
         steps = [next_id[:, None] for next_id in self.generate_tokens(idx, max_new_tokens, **options)]
         return np.concatenate([idx] + steps, axis=1)
+
+
+def token_ids(ids, device, vocab_size, max_len, who, max_len_name="max_len", start=0):
+    """ids (a Tensor, an array or nested lists) as an integer array (B, T) on `device`; a ValueError that names
+    `who` when ids is not 2-D, when start + T (start: the position of ids[:, 0]) exceeds max_len, or when an id
+    lies outside 0 .. vocab_size - 1. The input check of every model here (GPT, Seq2Seq, Bert)."""
+    ids = backend.to_device(ids.data if isinstance(ids, Tensor) else np.asarray(ids), device)
+    if ids.ndim != 2:
+        raise ValueError(f"{who} ids must be (B, T), got shape {ids.shape}")
+    if start + ids.shape[1] > max_len:
+        raise ValueError(f"{who} ids: a sequence of length {start + ids.shape[1]} is longer than {max_len_name} "
+                         f"{max_len}")
+    if ids.size and (ids.min() < 0 or ids.max() >= vocab_size):
+        raise ValueError(f"{who} ids must be in 0..{vocab_size - 1} (vocab_size {vocab_size}), got min {ids.min()} "
+                         f"max {ids.max()}")
+    return ids
 
 
 def init_gpt2_weights(model, residual_std):

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import backend, functional as F, nn
-from .model import MLP, init_gpt2_weights
+from .model import MLP, init_gpt2_weights, token_ids
 from .tensor import Tensor, no_grad
 
 
@@ -134,16 +134,7 @@ class Seq2Seq(nn.Module):
     # ----- the two halves -----
     def _ids(self, ids, vocab_size, what):
         """Token ids as an integer array (B, T) on the model's device, checked against the vocabulary and max_len."""
-        device = self.lm_head.weight.device
-        ids = backend.to_device(ids.data if isinstance(ids, Tensor) else np.asarray(ids), device)
-        if ids.ndim != 2:
-            raise ValueError(f"Seq2Seq: {what} must be (B, T) token ids, got shape {ids.shape}")
-        if ids.shape[1] > self.config.max_len:
-            raise ValueError(f"Seq2Seq: {what} has length {ids.shape[1]}, more than max_len {self.config.max_len}")
-        if ids.size and (ids.min() < 0 or ids.max() >= vocab_size):
-            raise ValueError(f"Seq2Seq: {what} ids must be in 0..{vocab_size - 1}, got min {ids.min()} "
-                             f"max {ids.max()}")
-        return ids
+        return token_ids(ids, self.lm_head.weight.device, vocab_size, self.config.max_len, f"Seq2Seq: {what}")
 
     @staticmethod
     def _embed(half, ids):                                       # (B, T) -> (B, T, C)
