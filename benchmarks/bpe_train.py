@@ -11,8 +11,8 @@ import argparse
 import tempfile
 import time
 
-from tinygrad_llm.data import load_text, resolve_dataset
-from tinygrad_llm.tokenizers import BPETokenizer
+from tinygrad_llm.text.bpe import BPETokenizer
+from tinygrad_llm.text.datasets import load_text, resolve_dataset
 
 
 def timed(fn, *args, **kwargs):

@@ -12,10 +12,10 @@ import time
 
 import numpy as np
 
-from tinygrad_llm import rng
-from tinygrad_llm.checkpoint import load_checkpoint, model_from_checkpoint
-from tinygrad_llm.config import PRESETS
-from tinygrad_llm.model import GPT, GPTConfig
+from tinygrad_llm.engine import rng
+from tinygrad_llm.models.gpt import GPT, GPTConfig
+from tinygrad_llm.recipes.checkpoint import load_checkpoint, model_from_checkpoint
+from tinygrad_llm.recipes.config import PRESETS
 
 
 def main():

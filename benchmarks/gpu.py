@@ -15,12 +15,13 @@ import sys
 
 import numpy as np
 
-import tinygrad_llm.functional as F
-from tinygrad_llm import Tensor, backend, rng
-from tinygrad_llm.config import PRESETS
-from tinygrad_llm.cuda import attention
-from tinygrad_llm.model import GPT, GPTConfig
+import tinygrad_llm.engine.functional as F
+from tinygrad_llm import Tensor
+from tinygrad_llm.engine import backend, rng
+from tinygrad_llm.engine.cuda import attention
+from tinygrad_llm.models.gpt import GPT, GPTConfig
 from tinygrad_llm.optim import AdamW
+from tinygrad_llm.recipes.config import PRESETS
 
 HEADS, HEAD_DIM, TOKENS = 32, 64, 16 * 1024
 

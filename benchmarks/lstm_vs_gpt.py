@@ -17,10 +17,11 @@ import time
 import numpy as np
 
 from tinygrad_llm import manual_seed, no_grad
-from tinygrad_llm.data import CharTokenizer, TextDataset, load_text, resolve_dataset
-from tinygrad_llm.model import GPT, GPTConfig
+from tinygrad_llm.models.gpt import GPT, GPTConfig
+from tinygrad_llm.models.rnn import CharLSTM, detach_state
 from tinygrad_llm.optim import AdamW, clip_grad_norm_, set_lr, warmup_cosine_lr
-from tinygrad_llm.rnn import CharLSTM, detach_state
+from tinygrad_llm.text.char import CharTokenizer
+from tinygrad_llm.text.datasets import TextDataset, load_text, resolve_dataset
 
 SCHEDULE_POINTS = 1000  # the time budget is mapped onto this many schedule "steps"
 

@@ -16,10 +16,10 @@ import time
 
 import numpy as np
 
-from tinygrad_llm import backend, rng
-from tinygrad_llm.config import PRESETS
-from tinygrad_llm.model import GPT, GPTConfig
+from tinygrad_llm.engine import backend, rng
+from tinygrad_llm.models.gpt import GPT, GPTConfig
 from tinygrad_llm.optim import AdamW
+from tinygrad_llm.recipes.config import PRESETS
 
 
 def our_step(model, optimizer, x, y):

@@ -5,7 +5,7 @@
 import numpy as np
 
 from tinygrad_llm import Function, Tensor
-from tinygrad_llm.gradcheck import GradcheckError, gradcheck
+from tinygrad_llm.engine.gradcheck import GradcheckError, gradcheck
 
 
 class Softplus(Function):

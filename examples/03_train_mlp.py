@@ -4,7 +4,7 @@
 """
 import numpy as np
 
-import tinygrad_llm.functional as F
+import tinygrad_llm.engine.functional as F
 from tinygrad_llm import Tensor, no_grad
 from tinygrad_llm.optim import AdamW, clip_grad_norm_, set_lr, warmup_cosine_lr
 

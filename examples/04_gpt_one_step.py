@@ -7,10 +7,12 @@ import math
 
 import numpy as np
 
-from tinygrad_llm import no_grad, rng
-from tinygrad_llm.data import TextDataset, CharTokenizer, load_text, resolve_dataset
-from tinygrad_llm.model import GPT, GPTConfig
+from tinygrad_llm import no_grad
+from tinygrad_llm.engine import rng
+from tinygrad_llm.models.gpt import GPT, GPTConfig
 from tinygrad_llm.optim import AdamW
+from tinygrad_llm.text.char import CharTokenizer
+from tinygrad_llm.text.datasets import TextDataset, load_text, resolve_dataset
 
 # the opening of Tiny Shakespeare, for when the dataset is not on this machine
 FALLBACK = """First Citizen:

@@ -21,9 +21,10 @@ import time
 import numpy as np
 
 from tinygrad_llm import manual_seed
-from tinygrad_llm.data import CharTokenizer, load_text, resolve_dataset
+from tinygrad_llm.models.rnn import CharLSTM, detach_state
 from tinygrad_llm.optim import AdamW, clip_grad_norm_, set_lr, warmup_cosine_lr
-from tinygrad_llm.rnn import CharLSTM, detach_state
+from tinygrad_llm.text.char import CharTokenizer
+from tinygrad_llm.text.datasets import load_text, resolve_dataset
 
 SECONDS = 50                    # training time budget
 B, T = 32, 32                   # parallel streams, characters per chunk (how far back each backward reaches)

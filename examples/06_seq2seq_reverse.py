@@ -9,9 +9,9 @@ import time
 
 import numpy as np
 
-from tinygrad_llm import rng
+from tinygrad_llm.engine import rng
+from tinygrad_llm.models.seq2seq import ReverseTask, Seq2Seq, exact_match
 from tinygrad_llm.optim import AdamW, clip_grad_norm_, set_lr, warmup_cosine_lr
-from tinygrad_llm.seq2seq import ReverseTask, Seq2Seq, exact_match
 
 STEPS, BATCH, MAX_LR = 600, 64, 2e-3
 start = time.time()

@@ -15,10 +15,11 @@ import time
 
 import numpy as np
 
-from tinygrad_llm import rng
-from tinygrad_llm.bert import IGNORE_INDEX, Bert, SpanPairs, evaluate
-from tinygrad_llm.data import CharTokenizer, load_text, resolve_dataset
+from tinygrad_llm.engine import rng
+from tinygrad_llm.models.bert import IGNORE_INDEX, Bert, SpanPairs, evaluate
 from tinygrad_llm.optim import AdamW, clip_grad_norm_, set_lr, warmup_cosine_lr
+from tinygrad_llm.text.char import CharTokenizer
+from tinygrad_llm.text.datasets import load_text, resolve_dataset
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--data", default=None, help="a UTF-8 text file (default: Tiny Shakespeare)")

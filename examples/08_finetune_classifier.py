@@ -14,9 +14,9 @@ frozen pretrained trunk and on a frozen random one, which asks how much the pret
 import sys
 import time
 
-from tinygrad_llm.config import TrainConfig
-from tinygrad_llm.data import load_text, resolve_dataset
-from tinygrad_llm.finetune import compare_with_scratch, load_lm, pretrain, speaker_task
+from tinygrad_llm.recipes.config import TrainConfig
+from tinygrad_llm.recipes.finetune import compare_with_scratch, load_lm, pretrain, speaker_task
+from tinygrad_llm.text.datasets import load_text, resolve_dataset
 
 PRETRAIN = TrainConfig(n_layer=4, n_head=4, n_embd=64, block_size=64, batch_size=16, max_iters=600,
                        warmup_iters=50, lr_decay_iters=600, eval_interval=600, eval_iters=5,

@@ -12,11 +12,11 @@ losses (plain cross-entropy) are printed side by side.
 import sys
 import time
 
-from tinygrad_llm.config import TrainConfig
-from tinygrad_llm.data import TextDataset, load_text, resolve_dataset
-from tinygrad_llm.distill import compare_with_alone, val_loss
-from tinygrad_llm.finetune import load_lm, pretrain
-from tinygrad_llm.model import GPTConfig
+from tinygrad_llm.models.gpt import GPTConfig
+from tinygrad_llm.recipes.config import TrainConfig
+from tinygrad_llm.recipes.distill import compare_with_alone, val_loss
+from tinygrad_llm.recipes.finetune import load_lm, pretrain
+from tinygrad_llm.text.datasets import TextDataset, load_text, resolve_dataset
 
 TEACHER = TrainConfig(n_layer=4, n_head=4, n_embd=64, block_size=64, batch_size=16, max_iters=600,
                       warmup_iters=50, lr_decay_iters=600, eval_interval=600, eval_iters=5,

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tinygrad_llm import Tensor
-from tinygrad_llm.data import DATA_ENV, DATA_FILENAME
+from tinygrad_llm.text.datasets import DATA_ENV, DATA_FILENAME
 
 
 def find_shakespeare():
@@ -58,7 +58,7 @@ def gradcheck_parameters(model, loss):
     """gradcheck of every parameter of `model` (float64) for the scalar `loss()`, along random directions.
     gradcheck runs its function on copies of the inputs, so the function first puts each copy where its parameter
     sits in the model, under every name it has (a tied weight has two), then computes the loss."""
-    from tinygrad_llm.gradcheck import gradcheck
+    from tinygrad_llm.engine.gradcheck import gradcheck
     named = dict(model.named_parameters())
     every_name = dict(model.named_parameters(with_duplicates=True))
     places = [[_owner(model, other) for other, q in every_name.items() if q is p] for p in named.values()]

@@ -1,12 +1,12 @@
 """The NumPy tile twin of kernels/attention.cu (tinygrad_llm/attention_tiles.py) computes exactly our attention:
-forward, LSE and backward against tinygrad_llm.functional.scaled_dot_product_attention, in float64 to 1e-10,
+forward, LSE and backward against tinygrad_llm.engine.functional.scaled_dot_product_attention, in float64 to 1e-10,
 with one tile and with many, T a multiple of the tiles and not, causal and not."""
 import numpy as np
 import pytest
 
-import tinygrad_llm.functional as F
+import tinygrad_llm.engine.functional as F
 from tinygrad_llm import Tensor
-from tinygrad_llm.attention_tiles import backward_preprocess, flash_backward, flash_forward
+from tinygrad_llm.engine.cuda.attention_tiles import backward_preprocess, flash_backward, flash_forward
 
 TOL = dict(rtol=1e-10, atol=1e-12)
 

@@ -6,10 +6,11 @@ import weakref
 import numpy as np
 import pytest
 
-import tinygrad_llm.functional as F
-from tinygrad_llm import Tensor, backend, no_grad
+import tinygrad_llm.engine.functional as F
+from tinygrad_llm import Tensor, no_grad
+from tinygrad_llm.engine import backend
+from tinygrad_llm.engine.tensor import IndexedGrad, _add_gradients
 from tinygrad_llm.optim import SGD
-from tinygrad_llm.tensor import IndexedGrad, _add_gradients
 
 
 def test_a_10000_op_chain_needs_no_recursion():

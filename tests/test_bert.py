@@ -3,12 +3,27 @@ really is ignored, the tied MLM decoder, gradcheck of the whole model, and a sho
 import numpy as np
 import pytest
 
-from conftest import gradcheck_parameters
-from tinygrad_llm import no_grad, rng
-from tinygrad_llm.bert import (CLS_ID, IGNORE_INDEX, MASK_ID, N_SPECIAL, PAD_ID, SEP_ID, Bert, BertConfig,
-                               SpanPairs, evaluate, mask_tokens, pack_pairs)
-from tinygrad_llm.data import CharTokenizer, load_text
+from tinygrad_llm import no_grad
+from tinygrad_llm.engine import rng
+from tinygrad_llm.models.bert import (
+    CLS_ID,
+    IGNORE_INDEX,
+    MASK_ID,
+    N_SPECIAL,
+    PAD_ID,
+    SEP_ID,
+    Bert,
+    BertConfig,
+    SpanPairs,
+    evaluate,
+    mask_tokens,
+    pack_pairs,
+)
 from tinygrad_llm.optim import AdamW, clip_grad_norm_
+from tinygrad_llm.text.char import CharTokenizer
+from tinygrad_llm.text.datasets import load_text
+
+from conftest import gradcheck_parameters
 
 TINY = dict(vocab_size=10, max_len=12, n_layer=2, n_head=2, n_embd=16)
 

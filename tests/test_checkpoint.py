@@ -1,14 +1,14 @@
-"""Tests for tinygrad_llm.checkpoint: exact round trips, resuming training, clear errors, atomic saving."""
+"""Tests for tinygrad_llm.recipes.checkpoint: exact round trips, resuming training, clear errors, atomic saving."""
 import os
 
 import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
-from tinygrad_llm import rng
-from tinygrad_llm.checkpoint import load_checkpoint, model_from_checkpoint, restore, save_checkpoint
-from tinygrad_llm.model import GPT, GPTConfig
+from tinygrad_llm.engine import rng
+from tinygrad_llm.models.gpt import GPT, GPTConfig
 from tinygrad_llm.optim import SGD, AdamW
+from tinygrad_llm.recipes.checkpoint import load_checkpoint, model_from_checkpoint, restore, save_checkpoint
 
 CONFIG = dict(vocab_size=11, block_size=8, n_layer=2, n_head=2, n_embd=16)
 
@@ -164,8 +164,8 @@ def failing(*args, **kwargs):
 
 
 @pytest.mark.parametrize("target, fake, error", [
-    ("tinygrad_llm.checkpoint.save_file", half_writer, KeyboardInterrupt),
-    ("tinygrad_llm.checkpoint.save_file", failing, OSError),
+    ("tinygrad_llm.recipes.checkpoint.save_file", half_writer, KeyboardInterrupt),
+    ("tinygrad_llm.recipes.checkpoint.save_file", failing, OSError),
     ("os.fsync", failing, OSError),
     ("os.replace", failing, OSError),
 ])

@@ -1,13 +1,14 @@
-"""kernels/attention.cu on a GPU against float64 attention on the CPU (tinygrad_llm.functional): forward, LSE and
+"""kernels/attention.cu on a GPU against float64 attention on the CPU (tinygrad_llm.engine.functional): forward, LSE and
 backward; float32 to 1e-4 + 1e-5·|ref|, bf16 to within twice the error of a plain bf16 implementation
 (FlashAttention's rule). The GPU tests skip cleanly where CuPy or a GPU is missing; the bf16 rounding helpers
 are checked on the CPU everywhere."""
 import numpy as np
 import pytest
 
-import tinygrad_llm.functional as F
-from tinygrad_llm import Tensor, backend
-from tinygrad_llm.cuda import attention
+import tinygrad_llm.engine.functional as F
+from tinygrad_llm import Tensor
+from tinygrad_llm.engine import backend
+from tinygrad_llm.engine.cuda import attention
 
 SHAPES = [(T, D) for T in (64, 100, 256) for D in (32, 64)]
 

@@ -1,5 +1,5 @@
 """Tests for our CUDA kernels (kernels/layernorm.cu, cross_entropy.cu, gelu.cu, adamw.cu) through their launchers in
-tinygrad_llm/cuda/, each against its CPU twin: the fused op of tinygrad_llm.functional run in float64 on the same
+tinygrad_llm/engine/cuda/, each against its CPU twin: the fused op of tinygrad_llm.engine.functional run in float64 on the same
 float32 inputs, or the optimizer of tinygrad_llm.optim.
 
 They need CuPy and a usable GPU: the `cp` fixture skips them cleanly otherwise. Only the import test runs everywhere.
@@ -11,9 +11,10 @@ import sys
 import numpy as np
 import pytest
 
-import tinygrad_llm.functional as F
-from tinygrad_llm import Tensor, backend
-from tinygrad_llm.cuda import adamw, cross_entropy, gelu, layernorm
+import tinygrad_llm.engine.functional as F
+from tinygrad_llm import Tensor
+from tinygrad_llm.engine import backend
+from tinygrad_llm.engine.cuda import adamw, cross_entropy, gelu, layernorm
 from tinygrad_llm.optim import Adam, AdamW
 
 TOL = dict(rtol=1e-5, atol=1e-4)
@@ -39,8 +40,8 @@ def assert_close(gpu, ref, what):
 
 def test_launchers_import_without_cupy():
     """The launchers import CuPy lazily: importing them must not import it (this machine may have no GPU)."""
-    code = ("import sys; import tinygrad_llm.cuda.layernorm, tinygrad_llm.cuda.cross_entropy, "
-            "tinygrad_llm.cuda.gelu, tinygrad_llm.cuda.adamw; assert 'cupy' not in sys.modules")
+    code = ("import sys; import tinygrad_llm.engine.cuda.layernorm, tinygrad_llm.engine.cuda.cross_entropy, "
+            "tinygrad_llm.engine.cuda.gelu, tinygrad_llm.engine.cuda.adamw; assert 'cupy' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

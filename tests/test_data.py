@@ -1,4 +1,4 @@
-"""Tests of tinygrad_llm/data.py: the tokenizer, finding (and downloading) Tiny Shakespeare, and batches.
+"""Tests of tinygrad_llm/text/datasets.py: the tokenizer, finding (and downloading) Tiny Shakespeare, and batches.
 
 No test touches the network or the real home directory: `isolated` points HOME and XDG_CACHE_HOME into tmp_path,
 unsets TINYGRAD_LLM_DATA, and makes `urllib.request.urlopen` fail unless a test serves its own bytes.
@@ -14,10 +14,11 @@ import urllib.request
 import numpy as np
 import pytest
 
-from conftest import find_shakespeare
-from tinygrad_llm import data
-from tinygrad_llm.data import TextDataset, CharTokenizer, load_text, resolve_dataset
+from tinygrad_llm.text import datasets
+from tinygrad_llm.text.char import CharTokenizer
+from tinygrad_llm.text.datasets import TextDataset, load_text, resolve_dataset
 
+from conftest import find_shakespeare
 
 SHAKESPEARE = find_shakespeare()  # found before `isolated` unsets the environment variable
 needs_shakespeare = pytest.mark.skipif(SHAKESPEARE is None, reason="tinyshakespeare.txt not found")
@@ -26,7 +27,7 @@ needs_shakespeare = pytest.mark.skipif(SHAKESPEARE is None, reason="tinyshakespe
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):
     """A fresh HOME and cache, no TINYGRAD_LLM_DATA, and no network."""
-    monkeypatch.delenv(data.DATA_ENV, raising=False)
+    monkeypatch.delenv(datasets.DATA_ENV, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
 
@@ -111,47 +112,47 @@ def test_missing_explicit_path_names_it(tmp_path):
 
 @needs_shakespeare
 def test_environment_variable_directory_is_used(monkeypatch):
-    monkeypatch.setenv(data.DATA_ENV, str(SHAKESPEARE.parent))
+    monkeypatch.setenv(datasets.DATA_ENV, str(SHAKESPEARE.parent))
     assert resolve_dataset(download=False) == SHAKESPEARE
 
 
 def test_corrupt_file_in_environment_directory_is_an_error(tmp_path, monkeypatch):
-    (tmp_path / data.DATA_FILENAME).write_text("not Shakespeare", encoding="utf-8")
-    monkeypatch.setenv(data.DATA_ENV, str(tmp_path))
-    with pytest.raises(ValueError, match=data.DATA_ENV) as error:
+    (tmp_path / datasets.DATA_FILENAME).write_text("not Shakespeare", encoding="utf-8")
+    monkeypatch.setenv(datasets.DATA_ENV, str(tmp_path))
+    with pytest.raises(ValueError, match=datasets.DATA_ENV) as error:
         resolve_dataset(download=False)
-    assert str(tmp_path / data.DATA_FILENAME) in str(error.value)
+    assert str(tmp_path / datasets.DATA_FILENAME) in str(error.value)
 
 
 @needs_shakespeare
 def test_cache_with_correct_checksum_is_used(tmp_path):
     cache = tmp_path / "my-cache"
     cache.mkdir()
-    (cache / data.DATA_FILENAME).write_bytes(SHAKESPEARE.read_bytes())
-    assert resolve_dataset(cache_dir=cache, download=False) == cache / data.DATA_FILENAME
+    (cache / datasets.DATA_FILENAME).write_bytes(SHAKESPEARE.read_bytes())
+    assert resolve_dataset(cache_dir=cache, download=False) == cache / datasets.DATA_FILENAME
 
 
 @needs_shakespeare
 def test_default_cache_honours_xdg_cache_home_then_home(tmp_path, monkeypatch):
     content = SHAKESPEARE.read_bytes()
-    in_xdg = tmp_path / "xdg" / "tinygrad_llm" / data.DATA_FILENAME
+    in_xdg = tmp_path / "xdg" / "tinygrad_llm" / datasets.DATA_FILENAME
     in_xdg.parent.mkdir(parents=True)
     in_xdg.write_bytes(content)
     assert resolve_dataset(download=False) == in_xdg
     monkeypatch.delenv("XDG_CACHE_HOME")
-    in_home = tmp_path / "home" / ".cache" / "tinygrad_llm" / data.DATA_FILENAME
+    in_home = tmp_path / "home" / ".cache" / "tinygrad_llm" / datasets.DATA_FILENAME
     in_home.parent.mkdir(parents=True)
     in_home.write_bytes(content)
     assert resolve_dataset(download=False) == in_home
 
 
 def test_corrupt_cache_file_is_an_error_naming_it_and_both_hashes(tmp_path):
-    cached = tmp_path / data.DATA_FILENAME
+    cached = tmp_path / datasets.DATA_FILENAME
     cached.write_bytes(b"First Citizen:\nCorrupted.\n")
     with pytest.raises(ValueError, match="delete it to download again") as error:
         resolve_dataset(cache_dir=tmp_path)
     assert str(cached) in str(error.value)
-    assert data.DATA_SHA256 in str(error.value)
+    assert datasets.DATA_SHA256 in str(error.value)
     assert hashlib.sha256(cached.read_bytes()).hexdigest() in str(error.value)
 
 
@@ -168,8 +169,8 @@ def test_download_is_checked_then_renamed_into_place(tmp_path, monkeypatch):
 
     cache = tmp_path / "cache"
     path = resolve_dataset(cache_dir=cache)
-    assert requested == [data.DATA_URL]
-    assert path == cache / data.DATA_FILENAME
+    assert requested == [datasets.DATA_URL]
+    assert path == cache / datasets.DATA_FILENAME
     assert path.read_bytes() == SHAKESPEARE.read_bytes()
     [(source, destination)] = renames  # written under a temporary name in the same directory, then renamed
     assert destination == path and source.parent == cache and source != path
@@ -182,7 +183,7 @@ def test_download_with_wrong_bytes_is_a_checksum_error_and_leaves_nothing(tmp_pa
     cache = tmp_path / "cache"
     with pytest.raises(ValueError, match="sha256") as error:
         resolve_dataset(cache_dir=cache)
-    assert data.DATA_SHA256 in str(error.value)
+    assert datasets.DATA_SHA256 in str(error.value)
     assert hashlib.sha256(wrong).hexdigest() in str(error.value)
     assert list(cache.iterdir()) == []
 
@@ -195,7 +196,7 @@ def test_offline_gives_a_clear_message_and_leaves_nothing(tmp_path, monkeypatch)
     with pytest.raises(RuntimeError) as error:
         resolve_dataset(cache_dir=cache)
     message = str(error.value)
-    assert "--data" in message and data.DATA_ENV in message and data.DATA_URL in message
+    assert "--data" in message and datasets.DATA_ENV in message and datasets.DATA_URL in message
     assert "Name or service not known" in message
     assert list(cache.iterdir()) == []
 

@@ -3,14 +3,21 @@
 import numpy as np
 import pytest
 
-from tinygrad_llm import rng
-from tinygrad_llm.data import CharTokenizer, TextDataset, load_text, resolve_dataset
-from tinygrad_llm.distill import compare_with_alone, distillation_loss, kl_divergence
-from tinygrad_llm.finetune import (GPTClassifier, accuracy, compare_with_scratch, speaker_task, speeches,
-                                  train_classifier)
-from tinygrad_llm.gradcheck import gradcheck
-from tinygrad_llm.model import GPT, GPTConfig
-from tinygrad_llm.tensor import Tensor
+from tinygrad_llm.engine import rng
+from tinygrad_llm.engine.gradcheck import gradcheck
+from tinygrad_llm.engine.tensor import Tensor
+from tinygrad_llm.models.gpt import GPT, GPTConfig
+from tinygrad_llm.recipes.distill import compare_with_alone, distillation_loss, kl_divergence
+from tinygrad_llm.recipes.finetune import (
+    GPTClassifier,
+    accuracy,
+    compare_with_scratch,
+    speaker_task,
+    speeches,
+    train_classifier,
+)
+from tinygrad_llm.text.char import CharTokenizer
+from tinygrad_llm.text.datasets import TextDataset, load_text, resolve_dataset
 
 TINY = dict(vocab_size=13, block_size=8, n_layer=1, n_head=2, n_embd=16)
 

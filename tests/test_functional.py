@@ -1,4 +1,4 @@
-"""Tests for tinygrad_llm.functional, the fused ops: gradients against central differences, fused against the
+"""Tests for tinygrad_llm.engine.functional, the fused ops: gradients against central differences, fused against the
 composed twins (composed.py), values and gradients against torch.nn.functional, masked attention, dropout,
 errors and dtypes.
 
@@ -9,10 +9,12 @@ turns the non-differentiable arguments (targets, masks) into what each library e
 import numpy as np
 import pytest
 
-import tinygrad_llm.functional as F
+import tinygrad_llm.engine.functional as F
+from tinygrad_llm import Tensor
+from tinygrad_llm.engine import rng as engine_rng
+from tinygrad_llm.engine.gradcheck import gradcheck
+
 from conftest import tensor, tolerances, torch_tensor
-from tinygrad_llm import Tensor, rng as engine_rng
-from tinygrad_llm.gradcheck import gradcheck
 
 
 def const(f, array, like=None):

@@ -3,10 +3,11 @@ Every test here needs a usable CUDA GPU and skips cleanly without one (CuPy itse
 import numpy as np
 import pytest
 
-import tinygrad_llm.functional as F
-from tinygrad_llm import Tensor, backend, rng
-from tinygrad_llm.cuda import loader
-from tinygrad_llm.model import GPT, GPTConfig
+import tinygrad_llm.engine.functional as F
+from tinygrad_llm import Tensor
+from tinygrad_llm.engine import backend, rng
+from tinygrad_llm.engine.cuda import loader
+from tinygrad_llm.models.gpt import GPT, GPTConfig
 from tinygrad_llm.optim import AdamW
 
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from tinygrad_llm import Function, Tensor
-from tinygrad_llm.gradcheck import GradcheckError, gradcheck
+from tinygrad_llm.engine.gradcheck import GradcheckError, gradcheck
 
 
 class Cube(Function):

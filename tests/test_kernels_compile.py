@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tinygrad_llm.cuda import attention
+from tinygrad_llm.engine.cuda import attention
 
 KERNELS = Path(__file__).resolve().parent.parent / "kernels"
 ARCHS = ("sm_80", "sm_90")

@@ -8,9 +8,11 @@ import sys
 import numpy as np
 import pytest
 
+from tinygrad_llm import nn
+from tinygrad_llm.engine import rng
+from tinygrad_llm.models.gpt import GPT, GPTConfig
+
 from conftest import gradcheck_parameters
-from tinygrad_llm import nn, rng
-from tinygrad_llm.model import GPT, GPTConfig
 
 TINY = dict(vocab_size=13, block_size=8, n_layer=2, n_head=2, n_embd=16)
 

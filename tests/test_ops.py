@@ -1,4 +1,4 @@
-"""Tests for tinygrad_llm.ops: every primitive op, table-driven.
+"""Tests for tinygrad_llm.engine.ops: every primitive op, table-driven.
 
 One table (CASES) drives four checks per op: gradcheck in float64, value and gradient against PyTorch in float64
 and float32, and float32 staying float32. Hypothesis then varies shapes and axes for the broadcasting binary ops
@@ -9,13 +9,15 @@ from typing import Callable, Optional
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, mutually_broadcastable_shapes
 
-import tinygrad_llm.ops as ops
-from conftest import tensor, torch_tensor, tolerances
+import tinygrad_llm.engine.ops as ops
 from tinygrad_llm import Tensor
-from tinygrad_llm.gradcheck import gradcheck
+from tinygrad_llm.engine.gradcheck import gradcheck
+
+from conftest import tensor, tolerances, torch_tensor
 
 # ---------------------------------------------------------------- the table of cases
 

@@ -20,7 +20,7 @@ def test_pip_install_ships_the_kernels(tmp_path):
     shipped = sorted(p.name for p in (target / "tinygrad_llm" / "kernels").glob("*.cu"))
     assert shipped == sorted(p.name for p in (ROOT / "kernels").glob("*.cu")) and "attention.cu" in shipped
     # the installed loader, run away from the source tree, finds the installed copies
-    found = subprocess.run([sys.executable, "-c", "from tinygrad_llm.cuda.loader import kernels_dir; print(kernels_dir())"],
+    found = subprocess.run([sys.executable, "-c", "from tinygrad_llm.engine.cuda.loader import kernels_dir; print(kernels_dir())"],
                            capture_output=True, text=True, cwd=tmp_path,
                            env={**os.environ, "PYTHONPATH": str(target)})
     assert found.returncode == 0, found.stderr

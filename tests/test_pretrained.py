@@ -1,4 +1,4 @@
-"""Tests for tinygrad_llm.pretrained: Hugging Face GPT-2 checkpoints in and out.
+"""Tests for tinygrad_llm.recipes.pretrained: Hugging Face GPT-2 checkpoints in and out.
 
 With transformers installed, a tiny GPT-2 crosses in both directions and gives the same logits; without it those
 tests skip and the rest (exact round trips, clear errors, nothing half-loaded, atomic saving) still run: their
@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file, save_file
 
-from tinygrad_llm import rng
-from tinygrad_llm.model import GPT, GPTConfig
-from tinygrad_llm.pretrained import gpt2_shapes, load_pretrained
+from tinygrad_llm.engine import rng
+from tinygrad_llm.models.gpt import GPT, GPTConfig
+from tinygrad_llm.recipes.pretrained import gpt2_shapes, load_pretrained, save_pretrained
 
 TINY = dict(vocab_size=101, block_size=16, n_layer=2, n_head=2, n_embd=32)
 HF_TINY = dict(vocab_size=101, n_positions=16, n_layer=2, n_head=2, n_embd=32, activation_function="gelu_new",
@@ -72,7 +72,7 @@ def hf_logits(hf, model, idx=IDX):
 def saved(tmp_path):
     """(our model, the directory save_pretrained wrote it to)."""
     model = our_model()
-    model.save_pretrained(tmp_path / "gpt")
+    save_pretrained(model, tmp_path / "gpt")
     return model, tmp_path / "gpt"
 
 
@@ -101,7 +101,7 @@ def test_gpt2_layout_counts_the_published_sizes(n_layer, n_head, n_embd, params)
 def test_loads_a_transformers_gpt2_with_the_same_logits(hf, tmp_path):
     theirs = hf_model(hf)
     theirs.save_pretrained(tmp_path, safe_serialization=True)
-    ours = GPT.from_pretrained(tmp_path)
+    ours = load_pretrained(tmp_path)
     assert ours.config == GPTConfig(**TINY, dropout=0.0, bias=True)
     np.testing.assert_allclose(our_logits(ours), hf_logits(hf, theirs), rtol=1e-4, atol=1e-4)
     last, _ = ours(IDX)  # without targets: the last position only
@@ -111,7 +111,7 @@ def test_loads_a_transformers_gpt2_with_the_same_logits(hf, tmp_path):
 def test_loads_a_gpt2model_save_without_prefix_or_head(hf, tmp_path):
     theirs = hf_model(hf)
     theirs.transformer.save_pretrained(tmp_path, safe_serialization=True)  # GPT2Model: `h.0...`, no lm_head
-    np.testing.assert_allclose(our_logits(GPT.from_pretrained(tmp_path)), hf_logits(hf, theirs),
+    np.testing.assert_allclose(our_logits(load_pretrained(tmp_path)), hf_logits(hf, theirs),
                                rtol=1e-4, atol=1e-4)
 
 
@@ -121,7 +121,7 @@ def test_loads_a_sharded_checkpoint(hf, tmp_path):
     theirs.save_pretrained(tmp_path / "shards", safe_serialization=True, max_shard_size="20KB")
     assert (tmp_path / "shards" / "model.safetensors.index.json").exists()
     assert len(list((tmp_path / "shards").glob("model-*.safetensors"))) > 1
-    assert_same_weights(GPT.from_pretrained(tmp_path / "shards"), GPT.from_pretrained(tmp_path / "one"))
+    assert_same_weights(load_pretrained(tmp_path / "shards"), load_pretrained(tmp_path / "one"))
 
 
 @pytest.mark.parametrize("half", ["float16", "bfloat16"])
@@ -129,7 +129,7 @@ def test_loads_half_precision_weights_exactly(hf, tmp_path, half):
     _, torch = hf
     theirs = hf_model(hf).to(getattr(torch, half))
     theirs.save_pretrained(tmp_path, safe_serialization=True)
-    ours = GPT.from_pretrained(tmp_path)
+    ours = load_pretrained(tmp_path)
     assert ours.transformer.wte.weight.dtype == np.float32
     expected = {name: p.float().numpy() for name, p in theirs.state_dict().items()}
     for name, array in ours.state_dict().items():
@@ -165,8 +165,8 @@ def test_saved_files_look_like_transformers_own(saved):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_round_trip_is_bit_exact(tmp_path, dtype):
     model = our_model().to(dtype)
-    model.save_pretrained(tmp_path)
-    loaded = GPT.from_pretrained(tmp_path, dtype=dtype)
+    save_pretrained(model, tmp_path)
+    loaded = load_pretrained(tmp_path, dtype=dtype)
     assert_same_weights(loaded, model)
     assert loaded.lm_head.weight is loaded.transformer.wte.weight             # still tied
     np.testing.assert_array_equal(our_logits(loaded), our_logits(model))
@@ -188,7 +188,7 @@ def test_float16_file_and_old_style_names(saved):
     old["h.0.attn.bias"] = np.tril(np.ones((1, 1, 16, 16), np.float32))
     old["h.0.attn.masked_bias"] = np.array(-1e4, np.float32)
     save_file(old, directory / "model.safetensors", metadata={"format": "pt"})
-    loaded = GPT.from_pretrained(directory)
+    loaded = load_pretrained(directory)
     np.testing.assert_array_equal(loaded.transformer.wpe.weight.numpy(),
                                   tensors["transformer.wpe.weight"].astype(np.float16).astype(np.float32))
 
@@ -198,7 +198,7 @@ def test_loading_does_not_move_the_random_stream(saved):
     rng.manual_seed(7)
     expected = rng.generator("cpu").random(3)
     rng.manual_seed(7)
-    GPT.from_pretrained(directory)
+    load_pretrained(directory)
     np.testing.assert_array_equal(rng.generator("cpu").random(3), expected)
 
 
@@ -270,7 +270,7 @@ def test_a_broken_checkpoint_raises_a_clear_error_and_changes_nothing(saved, cas
     rng.manual_seed(3)
     state = rng.get_state()
     with pytest.raises(error, match=message):
-        GPT.from_pretrained(directory)
+        load_pretrained(directory)
     assert rng.get_state() == state
     assert {p.name: p.read_bytes() for p in directory.iterdir()} == files
 
@@ -283,17 +283,17 @@ def test_a_missing_shard_is_named(saved):
     weight_map["transformer.ln_f.bias"] = "model-00002-of-00002.safetensors"
     (directory / "model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
     with pytest.raises(FileNotFoundError, match=r"model-00002-of-00002\.safetensors: not found"):
-        GPT.from_pretrained(directory)
+        load_pretrained(directory)
 
 
 def test_only_float32_or_float64_models(saved):
     with pytest.raises(TypeError, match="float16 is not supported"):
-        GPT.from_pretrained(saved[1], dtype=np.float16)
+        load_pretrained(saved[1], dtype=np.float16)
 
 
 def test_saving_needs_biases(tmp_path):
     with pytest.raises(ValueError, match="bias=False"):
-        our_model(bias=False).save_pretrained(tmp_path)
+        save_pretrained(our_model(bias=False), tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -301,13 +301,13 @@ def failing(*args, **kwargs):
     raise OSError("disk full")
 
 
-@pytest.mark.parametrize("target", ["tinygrad_llm.pretrained.save_file", "os.replace"])
+@pytest.mark.parametrize("target", ["tinygrad_llm.recipes.pretrained.save_file", "os.replace"])
 def test_crash_while_saving_keeps_the_previous_save(saved, monkeypatch, target):
     old, directory = saved
     files = {p.name: p.read_bytes() for p in directory.iterdir()}
     monkeypatch.setattr(target, failing)
     with pytest.raises(OSError, match=re.escape("disk full")):
-        our_model(seed=5).save_pretrained(directory)
+        save_pretrained(our_model(seed=5), directory)
     monkeypatch.undo()
     assert {p.name: p.read_bytes() for p in directory.iterdir()} == files  # no stray *.tmp either
-    assert_same_weights(GPT.from_pretrained(directory), old)
+    assert_same_weights(load_pretrained(directory), old)

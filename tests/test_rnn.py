@@ -5,9 +5,10 @@ import math
 import numpy as np
 import pytest
 
-from tinygrad_llm import Tensor, rng
-from tinygrad_llm.gradcheck import gradcheck
-from tinygrad_llm.rnn import GRU, LSTM, RNN, CharLSTM, GRUCell, LSTMCell, RNNCell, detach_state
+from tinygrad_llm import Tensor
+from tinygrad_llm.engine import rng
+from tinygrad_llm.engine.gradcheck import gradcheck
+from tinygrad_llm.models.rnn import GRU, LSTM, RNN, CharLSTM, GRUCell, LSTMCell, RNNCell, detach_state
 
 from conftest import tolerances
 
@@ -222,8 +223,9 @@ def test_char_lstm_shapes_and_generate():
 def test_char_lstm_learns_shakespeare(shakespeare):
     """A tiny CharLSTM trained with truncated BPTT on a slice of Tiny Shakespeare gets well below the loss of a
     uniform guess, ln(vocab)."""
-    from tinygrad_llm.data import CharTokenizer, load_text, resolve_dataset
     from tinygrad_llm.optim import AdamW
+    from tinygrad_llm.text.char import CharTokenizer
+    from tinygrad_llm.text.datasets import load_text, resolve_dataset
 
     text = load_text(resolve_dataset())[:20000]
     tokenizer = CharTokenizer.from_text(text)

@@ -2,11 +2,11 @@
 nothing of a stop string is ever streamed."""
 import pytest
 
-from tinygrad_llm import rng
-from tinygrad_llm.checkpoint import save_checkpoint
-from tinygrad_llm.data import CharTokenizer
-from tinygrad_llm.model import GPT, GPTConfig
-from tinygrad_llm.sample import _settled_length, sample
+from tinygrad_llm.engine import rng
+from tinygrad_llm.models.gpt import GPT, GPTConfig
+from tinygrad_llm.recipes.checkpoint import save_checkpoint
+from tinygrad_llm.recipes.sample import _settled_length, sample
+from tinygrad_llm.text.char import CharTokenizer
 
 TEXT = "abc de\nfg\n\nhij.\n"
 
@@ -62,11 +62,12 @@ def test_bad_sampling_options_are_refused(ckpt):
 def test_sampling_a_hugging_face_gpt2_directory(tmp_path):
     """A GPT-2 directory (weights, config, vocab.json, merges.txt), as our save_pretrained and BPE save write it
     and as GPT-2's own files are laid out, samples like a checkpoint."""
-    from tinygrad_llm.tokenizers import BPETokenizer
+    from tinygrad_llm.recipes.pretrained import save_pretrained
+    from tinygrad_llm.text.bpe import BPETokenizer
     tokenizer = BPETokenizer.train(TEXT, 262)
     rng.manual_seed(0)
     model = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, block_size=8, n_layer=1, n_head=1, n_embd=8))
-    model.save_pretrained(tmp_path)
+    save_pretrained(model, tmp_path)
     tokenizer.save(tmp_path)
     first = sample(tmp_path, prompt="abc", max_new_tokens=5, seed=4)
     assert first == sample(tmp_path, prompt="abc", max_new_tokens=5, seed=4) and first[0].startswith("abc")

@@ -6,10 +6,11 @@ import itertools
 import numpy as np
 import pytest
 
-from conftest import gradcheck_parameters
-from tinygrad_llm import rng
+from tinygrad_llm.engine import rng
+from tinygrad_llm.models.seq2seq import ReverseTask, Seq2Seq, Seq2SeqConfig, exact_match
 from tinygrad_llm.optim import AdamW, clip_grad_norm_
-from tinygrad_llm.seq2seq import ReverseTask, Seq2Seq, Seq2SeqConfig, exact_match
+
+from conftest import gradcheck_parameters
 
 TINY = dict(src_vocab_size=7, tgt_vocab_size=9, max_len=8, n_layer=2, n_head=2, n_embd=16)
 PAD, BOS, EOS = 0, 1, 2

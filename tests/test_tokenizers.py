@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tinygrad_llm.data import DATA_FILENAME
-from tinygrad_llm.tokenizers import BYTE_TO_CHAR, GPT2_SPLIT, BPETokenizer, count_chunks, token_to_string
+from tinygrad_llm.text.bpe import BYTE_TO_CHAR, GPT2_SPLIT, BPETokenizer, count_chunks, token_to_string
+from tinygrad_llm.text.datasets import DATA_FILENAME
 
 EOT = "<|endoftext|>"
 

@@ -12,14 +12,15 @@ import pathlib
 import numpy as np
 import pytest
 
-from tinygrad_llm import rng
 from tinygrad_llm.__main__ import main
-from tinygrad_llm.checkpoint import load_checkpoint
-from tinygrad_llm.config import TrainConfig
-from tinygrad_llm.data import TextDataset, CharTokenizer, load_text, resolve_dataset
-from tinygrad_llm.model import GPT, GPTConfig
+from tinygrad_llm.engine import rng
+from tinygrad_llm.models.gpt import GPT, GPTConfig
 from tinygrad_llm.optim import clip_grad_norm_, set_lr
-from tinygrad_llm.train import TRAIN_STREAM, batch_generator, build_optimizer, train
+from tinygrad_llm.recipes.checkpoint import load_checkpoint
+from tinygrad_llm.recipes.config import TrainConfig
+from tinygrad_llm.recipes.train import build_optimizer, train
+from tinygrad_llm.text.char import CharTokenizer
+from tinygrad_llm.text.datasets import TRAIN_STREAM, TextDataset, batch_generator, load_text, resolve_dataset
 
 TINY = dict(batch_size=4, block_size=16, n_layer=2, n_head=2, n_embd=32, warmup_iters=10, lr_decay_iters=100,
             eval_iters=2, log_interval=1)

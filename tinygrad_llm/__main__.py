@@ -3,7 +3,7 @@
 import argparse
 import sys
 
-from .config import FIELDS, PRESETS
+from .recipes.config import FIELDS, PRESETS
 
 
 def _train_parser(commands):
@@ -48,11 +48,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         if args.command == "train":
-            from .train import train
+            from .recipes.train import train
             overrides = {name: getattr(args, name) for name in FIELDS if getattr(args, name) is not None}
             train(PRESETS[args.preset].updated(**overrides), resume=args.resume, progress=not args.no_progress)
         else:
-            from .sample import sample
+            from .recipes.sample import sample
 
             shown = 0  # the sample being printed
 

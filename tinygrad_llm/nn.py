@@ -8,9 +8,10 @@ import math
 
 import numpy as np
 
-from . import backend, functional as F, rng
-from .ops import embedding
-from .tensor import Tensor
+from .engine import backend, rng
+from .engine import functional as F
+from .engine.ops import embedding
+from .engine.tensor import Tensor
 
 
 class Module:
@@ -134,7 +135,7 @@ def _random_parameter(shape, draw):
     return Tensor(data, requires_grad=True)
 
 
-def _uniform(shape, bound):
+def uniform_parameter(shape, bound):
     """A float32 parameter drawn uniformly from [-bound, bound] with the engine's seeded generator."""
     return _random_parameter(shape, lambda generator, shape: generator.uniform(-bound, bound, shape))
 
@@ -145,8 +146,8 @@ class Linear(Module):
 
     def __init__(self, in_features, out_features, bias=True):
         bound = 1 / math.sqrt(in_features)
-        self.weight = _uniform((out_features, in_features), bound)
-        self.bias = _uniform((out_features,), bound) if bias else None
+        self.weight = uniform_parameter((out_features, in_features), bound)
+        self.bias = uniform_parameter((out_features,), bound) if bias else None
 
     def forward(self, x):
         return F.linear(x, self.weight, self.bias)

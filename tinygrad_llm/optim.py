@@ -16,10 +16,10 @@ import math
 
 import numpy as np
 
-from . import backend
-from .cuda import adamw as adamw_kernel
-from .cuda.functions import wanted as kernel_wanted
-from .tensor import Tensor
+from .engine import backend
+from .engine.cuda import adamw as adamw_kernel
+from .engine.cuda.fused import wanted as kernel_wanted
+from .engine.tensor import Tensor
 
 
 class Optimizer:

@@ -17,13 +17,13 @@ import collections
 
 import numpy as np
 
-from . import backend, nn, rng
-from .checkpoint import load_checkpoint, model_from_checkpoint
-from .data import tokenizer_from_dict
-from .functional import cross_entropy
-from .model import GPT
-from .optim import AdamW
-from .tensor import no_grad
+from .. import nn
+from ..engine import backend, rng
+from ..engine.functional import cross_entropy
+from ..engine.tensor import no_grad
+from ..models.gpt import GPT
+from ..optim import AdamW
+from .checkpoint import load_checkpoint, model_from_checkpoint, tokenizer_from_dict
 
 POOLINGS = ("last", "mean")
 

@@ -35,9 +35,10 @@ import numpy as np
 from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
 
-from . import backend, nn
+from .. import nn
+from ..engine import backend
+from ..models.gpt import GPT, GPTConfig
 from .checkpoint import replace_atomically
-from .model import GPT, GPTConfig
 
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"

@@ -24,7 +24,6 @@ with D = rowsum(dO ∘ O) (= rowsum(P ∘ dP)) computed once beforehand. Derivat
 """
 import numpy as np
 
-
 # ---------------------------------------------------------------- the pieces every kernel shares
 
 def load_tile(x, row0, rows):

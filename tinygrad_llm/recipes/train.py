@@ -12,21 +12,14 @@ import math
 import time
 from pathlib import Path
 
-import numpy as np
-
-from . import backend, rng
+from ..engine import backend, rng
+from ..engine.tensor import no_grad
+from ..models.gpt import GPT, GPTConfig
+from ..optim import AdamW, clip_grad_norm_, set_lr, warmup_cosine_lr
+from ..text.bpe import BPETokenizer
+from ..text.char import CharTokenizer
+from ..text.datasets import EVAL_STREAM, TRAIN_STREAM, TextDataset, batch_generator, load_text, resolve_dataset
 from .checkpoint import load_checkpoint, restore, save_checkpoint
-from .data import TextDataset, CharTokenizer, load_text, resolve_dataset
-from .model import GPT, GPTConfig
-from .optim import AdamW, clip_grad_norm_, set_lr, warmup_cosine_lr
-from .tokenizers import BPETokenizer
-from .tensor import no_grad
-
-TRAIN_STREAM, EVAL_STREAM = 0, 1  # the two families of batch generators: (seed, stream, iteration)
-
-
-def batch_generator(seed, stream, iteration):
-    return np.random.default_rng([seed, stream, iteration])
 
 
 def build_tokenizer(cfg, text, log):

@@ -24,8 +24,10 @@ from typing import Optional
 from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
 
-from . import nn
-from .model import GPT, GPTConfig
+from .. import nn
+from ..models.gpt import GPT, GPTConfig
+from ..text.bpe import BPETokenizer
+from ..text.char import CharTokenizer
 
 FORMAT = 1
 METADATA_KEY = "tinygrad_llm"
@@ -156,3 +158,10 @@ def model_from_checkpoint(checkpoint):
     model.to(str(checkpoint.model_state["transformer.wte.weight"].dtype))  # float32 or float64
     restore(checkpoint, model)
     return model
+
+
+def tokenizer_from_dict(d):
+    """The tokenizer a checkpoint saved (its `to_dict()`): a CharTokenizer or a byte-level BPETokenizer."""
+    if d.get("type") == "bpe":
+        return BPETokenizer.from_dict(d)
+    return CharTokenizer.from_dict(d)

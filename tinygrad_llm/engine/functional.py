@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from . import backend, composed, rng
-from .cuda import functions as kernels
+from .cuda import fused as kernels
 from .ops import reduce_row_losses, row_loss_grads, unbroadcast
 from .tensor import Function, Tensor
 

@@ -27,11 +27,12 @@ import math
 
 import numpy as np
 
-from . import backend, functional as F, nn
-from .nn import _uniform
-from .ops import stack
-from .tensor import Tensor, no_grad
-
+from .. import nn
+from ..engine import backend
+from ..engine import functional as F
+from ..engine.ops import stack
+from ..engine.tensor import Tensor, no_grad
+from .sampling import sample_next
 
 # ---------------------------------------------------------------- one time step
 # Each step function takes `xw`, the input's projection x W_ihᵀ + b_ih already computed, so that a layer can
@@ -94,10 +95,10 @@ class _Cell(nn.Module):
         self.input_size, self.hidden_size = input_size, hidden_size
         bound = 1 / math.sqrt(hidden_size)
         G = self.gates * hidden_size
-        self.weight_ih = _uniform((G, input_size), bound)
-        self.weight_hh = _uniform((G, hidden_size), bound)
-        self.bias_ih = _uniform((G,), bound) if bias else None
-        self.bias_hh = _uniform((G,), bound) if bias else None
+        self.weight_ih = nn.uniform_parameter((G, input_size), bound)
+        self.weight_hh = nn.uniform_parameter((G, hidden_size), bound)
+        self.bias_ih = nn.uniform_parameter((G,), bound) if bias else None
+        self.bias_hh = nn.uniform_parameter((G,), bound) if bias else None
 
     def _check_input(self, x):
         if x.ndim != 2 or x.shape[1] != self.input_size:
@@ -163,10 +164,10 @@ class _Recurrent(nn.Module):
         G = self.gates * hidden_size
         for layer in range(num_layers):
             fan_in = input_size if layer == 0 else hidden_size
-            setattr(self, f"weight_ih_l{layer}", _uniform((G, fan_in), bound))
-            setattr(self, f"weight_hh_l{layer}", _uniform((G, hidden_size), bound))
-            setattr(self, f"bias_ih_l{layer}", _uniform((G,), bound) if bias else None)
-            setattr(self, f"bias_hh_l{layer}", _uniform((G,), bound) if bias else None)
+            setattr(self, f"weight_ih_l{layer}", nn.uniform_parameter((G, fan_in), bound))
+            setattr(self, f"weight_hh_l{layer}", nn.uniform_parameter((G, hidden_size), bound))
+            setattr(self, f"bias_ih_l{layer}", nn.uniform_parameter((G,), bound) if bias else None)
+            setattr(self, f"bias_hh_l{layer}", nn.uniform_parameter((G,), bound) if bias else None)
 
     def _weights(self, layer):
         """(weight_ih, weight_hh, bias_ih, bias_hh) of one layer."""
@@ -264,7 +265,6 @@ class CharLSTM(nn.Module):
     def generate(self, idx, max_new_tokens, temperature=1.0, generator=None):
         """idx (B, T) followed by max_new_tokens sampled ids -> (B, T + max_new_tokens). The prompt is read
         once; after that each step feeds only the newest id and the carried state."""
-        from .model import sample_next  # the GPT's sampler: temperature, then one draw per row
         generator = np.random.default_rng() if generator is None else generator
         idx = np.asarray(idx)
         logits, _, state = self(idx)

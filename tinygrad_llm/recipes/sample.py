@@ -6,17 +6,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoint import load_checkpoint, model_from_checkpoint
-from .data import tokenizer_from_dict
-from .model import GPT
-from .tokenizers import BPETokenizer
+from ..text.bpe import BPETokenizer
+from .checkpoint import load_checkpoint, model_from_checkpoint, tokenizer_from_dict
+from .pretrained import load_pretrained
 
 
 def load_for_sampling(path):
     """(model, tokenizer) from one of our checkpoints (a .safetensors file), or from a Hugging Face GPT-2
     directory (config.json, model.safetensors, vocab.json, merges.txt), such as GPT-2's own weights."""
     if Path(path).is_dir():
-        return GPT.from_pretrained(path), BPETokenizer.load(path)
+        return load_pretrained(path), BPETokenizer.load(path)
     checkpoint = load_checkpoint(path)
     return model_from_checkpoint(checkpoint), tokenizer_from_dict(checkpoint.meta["tokenizer"])
 

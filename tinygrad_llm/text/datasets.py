@@ -1,9 +1,9 @@
-"""The data: finding Tiny Shakespeare, a character tokenizer, and random training batches.
+"""The data: finding Tiny Shakespeare, and random training batches of a tokenized text.
 
     text = load_text(resolve_dataset(args.data))    # args.data: None, or any UTF-8 text file
-    tokenizer = CharTokenizer.from_text(text)       # 65 characters for Tiny Shakespeare
+    tokenizer = CharTokenizer.from_text(text)       # text/char.py: 65 characters for Tiny Shakespeare
     dataset = TextDataset(text, tokenizer)          # first 90% of the ids train, last 10% validate
-    x, y = dataset.get_batch("train", 32, 128, np.random.default_rng(0))  # (32, 128) each; y[t] = x[t + 1]
+    x, y = dataset.get_batch("train", 32, 128, batch_generator(seed, TRAIN_STREAM, 0))  # (32, 128); y[t] = x[t + 1]
 """
 import hashlib
 import os
@@ -13,66 +13,18 @@ import urllib.request
 
 import numpy as np
 
-from .tokenizers import BPETokenizer, checked_ids
-
 DATA_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
 DATA_SIZE = 1_115_394  # bytes
 DATA_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
 DATA_FILENAME = "tinyshakespeare.txt"
 DATA_ENV = "TINYGRAD_LLM_DATA"  # a directory holding DATA_FILENAME
+TRAIN_STREAM, EVAL_STREAM = 0, 1  # the two families of batch generators: (seed, stream, iteration)
 
 
-class CharTokenizer:
-    """Maps each character of a fixed vocabulary to an id (its index in the sorted vocabulary) and back."""
-
-    def __init__(self, chars):
-        """`chars`: the vocabulary, one distinct character per id, in id order."""
-        self.chars = list(chars)  # id -> character
-        self.ids = {c: i for i, c in enumerate(self.chars)}  # character -> id
-        if len(self.ids) != len(self.chars) or any(len(c) != 1 for c in self.chars):
-            raise ValueError("CharTokenizer: the vocabulary must be distinct single characters")
-
-    @classmethod
-    def from_text(cls, text):
-        """The tokenizer whose vocabulary is every character that occurs in `text`, sorted."""
-        return cls(sorted(set(text)))
-
-    @property
-    def vocab_size(self):
-        """How many ids there are: ids run from 0 to vocab_size - 1."""
-        return len(self.chars)
-
-    def encode(self, text):
-        """The ids of the characters of `text`, an int64 array of shape (len(text),)."""
-        try:
-            return np.array([self.ids[c] for c in text], dtype=np.int64)  # (N,)
-        except KeyError as err:
-            char = err.args[0]
-            raise ValueError(f"CharTokenizer.encode: character {char!r} at position {text.index(char)} is not "
-                             f"in the vocabulary of {self.vocab_size} characters") from None
-
-    def decode(self, ids):
-        """The text spelled by `ids`, a 1-D sequence of ints (a list or an array of shape (N,))."""
-        ids = checked_ids(ids, self.vocab_size, "CharTokenizer.decode")  # (N,)
-        return "".join(self.chars[i] for i in ids.tolist())
-
-    def to_dict(self):
-        """A JSON-friendly description, saved with every checkpoint so sampling uses the same ids."""
-        return {"type": "char", "chars": list(self.chars)}
-
-    @classmethod
-    def from_dict(cls, d):
-        """The tokenizer that `to_dict` described."""
-        if d.get("type") != "char":
-            raise ValueError(f"CharTokenizer.from_dict: expected type 'char', got {d.get('type')!r}")
-        return cls(d["chars"])
-
-
-def tokenizer_from_dict(d):
-    """The tokenizer a checkpoint saved (its `to_dict()`): a CharTokenizer or a byte-level BPETokenizer."""
-    if d.get("type") == "bpe":
-        return BPETokenizer.from_dict(d)
-    return CharTokenizer.from_dict(d)
+def batch_generator(seed, stream, iteration):
+    """The random generator of one iteration's batches: seeded by (seed, stream, iteration), so the batches of any
+    iteration can be drawn again (a resumed run continues bit for bit) without replaying the ones before it."""
+    return np.random.default_rng([seed, stream, iteration])
 
 
 def default_cache_dir():

@@ -7,7 +7,7 @@ Dimensions:  B batch, T sequence length (≤ max_len), C = n_embd, V = vocab_siz
     MLM:  x ─▶ dense, gelu, ln_mlm ─▶ decoder (weight tied to tok, its own bias) ─▶ mlm_logits (B, T, V)
     NSP:  x[:, 0] ([CLS]) ─▶ pooler (dense, tanh) ─▶ nsp_head ─▶ nsp_logits (B, 2)
 
-The blocks are seq2seq's EncoderBlock (pre-LayerNorm, self-attention over every real token, in both
+The blocks are the encoder's EncoderBlock (models/transformer.py, shared with seq2seq) (pre-LayerNorm, self-attention over every real token, in both
 directions). An input is a pair of segments
 
     [CLS] A [SEP] B [SEP] [PAD] ...       segment ids 0 for [CLS] A [SEP], 1 for B [SEP] (and the pads)
@@ -21,10 +21,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import backend, functional as F, nn
-from .model import init_gpt2_weights, token_ids
-from .seq2seq import EncoderBlock
-from .tensor import Tensor, no_grad
+from .. import nn
+from ..engine import backend
+from ..engine import functional as F
+from ..engine.tensor import Tensor, no_grad
+from .transformer import EncoderBlock, init_gpt2_weights, token_ids
 
 PAD_ID, CLS_ID, SEP_ID, MASK_ID = 0, 1, 2, 3
 N_SPECIAL = 4            # character id c is token id c + N_SPECIAL

@@ -37,17 +37,7 @@ from collections import Counter, defaultdict
 import numpy as np
 import regex  # the standard `re` has no \p{L} (any letter) or \p{N} (any digit)
 
-def checked_ids(ids, vocab_size, where):
-    """`ids` (a list or array) as a 1-D int64 array (N,), or a ValueError naming `where`, the position and the id
-    when an id is outside 0 .. vocab_size - 1 (every tokenizer's decode starts with this)."""
-    ids = np.asarray(ids, dtype=np.int64)
-    if ids.ndim != 1:
-        raise ValueError(f"{where}: expected a 1-D sequence of ids, got shape {ids.shape}")
-    bad = np.flatnonzero((ids < 0) | (ids >= vocab_size))
-    if bad.size:
-        raise ValueError(f"{where}: id {ids[bad[0]]} at position {bad[0]} is out of range [0, {vocab_size})")
-    return ids
-
+from .tokenizer import checked_ids
 
 GPT2_SPLIT_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 GPT2_SPLIT = regex.compile(GPT2_SPLIT_PATTERN)

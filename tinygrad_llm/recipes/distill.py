@@ -12,11 +12,12 @@ its size comparable to the cross-entropy's whatever T is (Hinton et al., 2015).
 """
 import numpy as np
 
-from . import functional as F, rng
-from .model import GPT
-from .optim import AdamW, clip_grad_norm_
-from .tensor import Tensor, no_grad
-from .train import EVAL_STREAM, TRAIN_STREAM, batch_generator
+from ..engine import functional as F
+from ..engine import rng
+from ..engine.tensor import Tensor, no_grad
+from ..models.gpt import GPT
+from ..optim import AdamW, clip_grad_norm_
+from ..text.datasets import EVAL_STREAM, TRAIN_STREAM, batch_generator
 
 
 def kl_divergence(student_logits, teacher_logits, temperature=1.0):

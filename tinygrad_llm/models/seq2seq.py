@@ -21,9 +21,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import backend, functional as F, nn
-from .model import MLP, init_gpt2_weights, token_ids
-from .tensor import Tensor, no_grad
+from .. import nn
+from ..engine import backend
+from ..engine import functional as F
+from ..engine.tensor import Tensor, no_grad
+from .transformer import DecoderBlock, EncoderBlock, init_gpt2_weights, token_ids
 
 
 @dataclass
@@ -52,60 +54,6 @@ class Seq2SeqConfig:
             if not 0 <= getattr(self, name) < self.tgt_vocab_size:
                 raise ValueError(f"Seq2SeqConfig: {name} {getattr(self, name)} is not a target token id "
                                  f"(tgt_vocab_size {self.tgt_vocab_size})")
-
-
-class MultiHeadAttention(nn.Module):
-    """Self-attention (keys and values from x itself) or cross-attention (from `memory`), with separate
-    projections for the queries (q_proj) and for the keys and values (kv_proj, one matmul for both)."""
-
-    def __init__(self, config):
-        self.n_head, self.dropout = config.n_head, config.dropout
-        self.q_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
-        self.kv_proj = nn.Linear(config.n_embd, 2 * config.n_embd, bias=config.bias)
-        self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
-        self.resid_dropout = nn.Dropout(config.dropout)
-
-    def forward(self, x, memory=None, attn_mask=None, is_causal=False):
-        """x (B, Tq, C), memory (B, Tk, C) or None (then memory = x) -> (B, Tq, C).
-        attn_mask: bool, True where a query may attend to a key, broadcastable to (B, nh, Tq, Tk)."""
-        memory = x if memory is None else memory
-        B, Tq, C = x.shape
-        Tk, hs = memory.shape[1], C // self.n_head
-        q = self.q_proj(x).reshape(B, Tq, self.n_head, hs).transpose(1, 2)        # (B, nh, Tq, hs)
-        k, v = self.kv_proj(memory).split(C, axis=2)                                # 2 × (B, Tk, C)
-        k = k.reshape(B, Tk, self.n_head, hs).transpose(1, 2)                      # (B, nh, Tk, hs)
-        v = v.reshape(B, Tk, self.n_head, hs).transpose(1, 2)                      # (B, nh, Tk, hs)
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=is_causal,
-                                           dropout_p=self.dropout if self.training else 0.0)  # (B, nh, Tq, hs)
-        y = y.transpose(1, 2).reshape(B, Tq, C)                                    # (B, Tq, C)
-        return self.resid_dropout(self.c_proj(y))
-
-
-class EncoderBlock(nn.Module):
-    def __init__(self, config):
-        self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
-        self.attn = MultiHeadAttention(config)
-        self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
-        self.mlp = MLP(config)
-
-    def forward(self, x, src_mask):                              # (B, Ts, C), mask (B, 1, 1, Ts) -> (B, Ts, C)
-        x = x + self.attn(self.ln_1(x), attn_mask=src_mask)      # bidirectional: every real source token
-        return x + self.mlp(self.ln_2(x))
-
-
-class DecoderBlock(nn.Module):
-    def __init__(self, config):
-        self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
-        self.self_attn = MultiHeadAttention(config)
-        self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
-        self.cross_attn = MultiHeadAttention(config)
-        self.ln_3 = nn.LayerNorm(config.n_embd, bias=config.bias)
-        self.mlp = MLP(config)
-
-    def forward(self, x, memory, src_mask):                      # x (B, Tt, C), memory (B, Ts, C) -> (B, Tt, C)
-        x = x + self.self_attn(self.ln_1(x), is_causal=True)     # position t sees targets 0..t
-        x = x + self.cross_attn(self.ln_2(x), memory, attn_mask=src_mask)  # and every real source token
-        return x + self.mlp(self.ln_3(x))
 
 
 class Seq2Seq(nn.Module):

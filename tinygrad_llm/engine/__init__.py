@@ -1,0 +1,12 @@
+"""The engine: arrays, the graph, and the ops that autograd differentiates. It knows no layer, model or file.
+
+Read in this order:
+    backend.py     which array module holds the numbers (NumPy on "cpu", CuPy on "cuda"); the dtype rule
+    tensor.py      Tensor, Function and the backward walk (the chain rule, applied in reverse topological order)
+    ops.py         the primitive ops, each a Function with its forward, backward, wrapper and Tensor method together
+    functional.py  the fused ops (linear, softmax, cross-entropy, layer norm, attention, dropout, GELU), whose
+                   backward is derived by hand; composed.py builds the same functions from primitives, to compare
+    gradcheck.py   proves a backward right with central differences
+    rng.py         the seeded random numbers (dropout masks)
+    cuda/          the same fused ops on the GPU: our kernels (kernels/*.cu), compiled and launched through CuPy
+"""

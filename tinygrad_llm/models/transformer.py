@@ -1,0 +1,162 @@
+"""The parts every transformer here is built from: attention, the MLP, three kinds of block, GPT-2's
+initialisation and the check of token ids.
+
+Dimensions:  B batch, T (Tq, Tk) sequence lengths, C = n_embd, nh = n_head, hs = C / nh.
+
+    Block (GPT, decoder-only):   x = x + attn(ln_1(x), causal);  x = x + mlp(ln_2(x))
+    EncoderBlock (seq2seq, BERT): x = x + attn(ln_1(x), pad mask);  x = x + mlp(ln_2(x))
+    DecoderBlock (seq2seq):      x = x + self_attn(ln_1(x), causal);  x = x + cross_attn(ln_2(x), memory, pad mask);
+                                 x = x + mlp(ln_3(x))
+
+All are pre-LayerNorm, as GPT-2: each sub-layer reads a normalised copy of the residual stream and adds its
+result back. A config is any object with n_embd, n_head, dropout and bias (GPTConfig, Seq2SeqConfig, BertConfig).
+"""
+import numpy as np
+
+from .. import nn
+from ..engine import backend, rng
+from ..engine import functional as F
+from ..engine.ops import concat
+from ..engine.tensor import Tensor
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, config):
+        self.n_head, self.dropout = config.n_head, config.dropout
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)  # q, k, v in one matmul
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
+        self.resid_dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x, cache=None):
+        """x (B, T, C) -> (B, T, C). With `cache` (a dict), keys and values of earlier positions are read from
+        it and this call's are appended, so generation computes each position once."""
+        B, T, C = x.shape
+        hs = C // self.n_head
+        q, k, v = self.c_attn(x).split(C, axis=2)                              # 3 × (B, T, C)
+        q = q.reshape(B, T, self.n_head, hs).transpose(1, 2)                  # (B, nh, T, hs)
+        k = k.reshape(B, T, self.n_head, hs).transpose(1, 2)                  # (B, nh, T, hs)
+        v = v.reshape(B, T, self.n_head, hs).transpose(1, 2)                  # (B, nh, T, hs)
+        past = 0
+        if cache is not None:
+            if "k" in cache:
+                past = cache["k"].shape[2]
+                k, v = concat([cache["k"], k], axis=2), concat([cache["v"], v], axis=2)  # (B, nh, past+T, hs)
+            cache["k"], cache["v"] = k, v
+        # query t (at position past + t) may see keys 0 .. past + t
+        mask = None if past == 0 else np.tri(T, past + T, k=past, dtype=bool)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=past == 0,
+                                           dropout_p=self.dropout if self.training else 0.0)  # (B, nh, T, hs)
+        y = y.transpose(1, 2).reshape(B, T, C)                                # (B, T, C)
+        return self.resid_dropout(self.c_proj(y))
+
+
+class MLP(nn.Module):
+    def __init__(self, config):
+        self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
+        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x):                                                     # (B, T, C) -> (B, T, C)
+        return self.dropout(self.c_proj(F.gelu(self.c_fc(x), approximate="tanh")))
+
+
+class Block(nn.Module):
+    def __init__(self, config):
+        self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.attn = CausalSelfAttention(config)
+        self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.mlp = MLP(config)
+
+    def forward(self, x, cache=None):                                         # (B, T, C) -> (B, T, C)
+        x = x + self.attn(self.ln_1(x), cache)
+        return x + self.mlp(self.ln_2(x))
+
+
+class MultiHeadAttention(nn.Module):
+    """Self-attention (keys and values from x itself) or cross-attention (from `memory`), with separate
+    projections for the queries (q_proj) and for the keys and values (kv_proj, one matmul for both)."""
+
+    def __init__(self, config):
+        self.n_head, self.dropout = config.n_head, config.dropout
+        self.q_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
+        self.kv_proj = nn.Linear(config.n_embd, 2 * config.n_embd, bias=config.bias)
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
+        self.resid_dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x, memory=None, attn_mask=None, is_causal=False):
+        """x (B, Tq, C), memory (B, Tk, C) or None (then memory = x) -> (B, Tq, C).
+        attn_mask: bool, True where a query may attend to a key, broadcastable to (B, nh, Tq, Tk)."""
+        memory = x if memory is None else memory
+        B, Tq, C = x.shape
+        Tk, hs = memory.shape[1], C // self.n_head
+        q = self.q_proj(x).reshape(B, Tq, self.n_head, hs).transpose(1, 2)        # (B, nh, Tq, hs)
+        k, v = self.kv_proj(memory).split(C, axis=2)                                # 2 × (B, Tk, C)
+        k = k.reshape(B, Tk, self.n_head, hs).transpose(1, 2)                      # (B, nh, Tk, hs)
+        v = v.reshape(B, Tk, self.n_head, hs).transpose(1, 2)                      # (B, nh, Tk, hs)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=is_causal,
+                                           dropout_p=self.dropout if self.training else 0.0)  # (B, nh, Tq, hs)
+        y = y.transpose(1, 2).reshape(B, Tq, C)                                    # (B, Tq, C)
+        return self.resid_dropout(self.c_proj(y))
+
+
+class EncoderBlock(nn.Module):
+    def __init__(self, config):
+        self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.attn = MultiHeadAttention(config)
+        self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.mlp = MLP(config)
+
+    def forward(self, x, src_mask):                              # (B, Ts, C), mask (B, 1, 1, Ts) -> (B, Ts, C)
+        x = x + self.attn(self.ln_1(x), attn_mask=src_mask)      # bidirectional: every real source token
+        return x + self.mlp(self.ln_2(x))
+
+
+class DecoderBlock(nn.Module):
+    def __init__(self, config):
+        self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.self_attn = MultiHeadAttention(config)
+        self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.cross_attn = MultiHeadAttention(config)
+        self.ln_3 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.mlp = MLP(config)
+
+    def forward(self, x, memory, src_mask):                      # x (B, Tt, C), memory (B, Ts, C) -> (B, Tt, C)
+        x = x + self.self_attn(self.ln_1(x), is_causal=True)     # position t sees targets 0..t
+        x = x + self.cross_attn(self.ln_2(x), memory, attn_mask=src_mask)  # and every real source token
+        return x + self.mlp(self.ln_3(x))
+
+
+def token_ids(ids, device, vocab_size, max_len, who, max_len_name="max_len", start=0):
+    """ids (a Tensor, an array or nested lists) as an integer array (B, T) on `device`; a ValueError that names
+    `who` when ids is not 2-D, when start + T (start: the position of ids[:, 0]) exceeds max_len, or when an id
+    lies outside 0 .. vocab_size - 1. The input check of every model here (GPT, Seq2Seq, Bert)."""
+    ids = backend.to_device(ids.data if isinstance(ids, Tensor) else np.asarray(ids), device)
+    if ids.ndim != 2:
+        raise ValueError(f"{who} ids must be (B, T), got shape {ids.shape}")
+    if start + ids.shape[1] > max_len:
+        raise ValueError(f"{who} ids: a sequence of length {start + ids.shape[1]} is longer than {max_len_name} "
+                         f"{max_len}")
+    if ids.size and (ids.min() < 0 or ids.max() >= vocab_size):
+        raise ValueError(f"{who} ids must be in 0..{vocab_size - 1} (vocab_size {vocab_size}), got min {ids.min()} "
+                         f"max {ids.max()}")
+    return ids
+
+
+def init_gpt2_weights(model, residual_std):
+    """GPT-2's initialisation, drawn from the engine's generator: N(0, 0.02) for matrices and embeddings, zero
+    biases, unit LayerNorm gains, and N(0, residual_std) for the c_proj matrices that write into the residual
+    stream. With residual_std = 0.02/sqrt(k·n_layer), k terms per block, the stream's variance does not grow
+    with depth. Inside nn.skip_init it does nothing (the weights are about to be read in)."""
+    if nn.skipping_init():
+        return
+    generator = rng.generator("cpu")
+    for name, p in model.named_parameters():
+        owner = name.rpartition(".")[0].rpartition(".")[2]  # the module holding p: "ln_1", "ln_f", "c_fc", ...
+        if name.endswith("c_proj.weight"):
+            p.data[...] = generator.normal(0.0, residual_std, p.shape)
+        elif p.ndim == 2:
+            p.data[...] = generator.normal(0.0, 0.02, p.shape)
+        elif owner.startswith("ln_") and name.endswith(".weight"):
+            p.data[...] = 1.0
+        else:
+            p.data[...] = 0.0

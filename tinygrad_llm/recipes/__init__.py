@@ -1,0 +1,10 @@
+"""The programs on top: what a user runs (`python -m tinygrad_llm train|sample`) and the files they read and write.
+
+    config.py       the training presets and every option as a dataclass field (each one a command-line flag)
+    train.py        the training loop: evaluation, metrics, checkpoints, resume
+    sample.py       text from a checkpoint or a GPT-2 directory, streamed
+    checkpoint.py   our checkpoint format (one safetensors file: weights, optimizer moments, metadata)
+    pretrained.py   Hugging Face GPT-2 directories in and out
+    finetune.py     a classification head on a pretrained GPT
+    distill.py      knowledge distillation from a teacher GPT into a student
+"""
