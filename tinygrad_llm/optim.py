@@ -17,8 +17,8 @@ import math
 import numpy as np
 
 from .engine import backend
-from .engine.cuda import adamw as adamw_kernel
-from .engine.cuda.fused import wanted as kernel_wanted
+from .engine.cuda import adamw
+from .engine.cuda.fused import kernels_wanted
 from .engine.tensor import Tensor
 
 
@@ -253,8 +253,8 @@ class Adam(Optimizer):
             state["exp_avg_sq"] = xp.zeros_like(p.data)  # v
         state["step"] += 1
         t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
-        if kernel_wanted(p.data):  # on the GPU (float32): the same step, fused in one kernel
-            adamw_kernel.step(p.data, g, m, v, lr=lr, beta1=b1, beta2=b2, eps=eps, weight_decay=wd, step=t,
+        if kernels_wanted(p.data):  # on the GPU (float32): the same step, fused in one kernel
+            adamw.step(p.data, g, m, v, lr=lr, beta1=b1, beta2=b2, eps=eps, weight_decay=wd, step=t,
                               decoupled=self.decoupled_weight_decay)
             return
 

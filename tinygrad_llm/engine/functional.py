@@ -4,8 +4,8 @@ Built from primitives, softmax would be five graph nodes, each saving its own ar
 saves one array and whose backward is one line of algebra, derived in its docstring. Every op here has a twin in
 composed.py built from primitives only; the tests show both give the same values and gradients, and
 `with fused(False):` makes these functions run the twins, so the two can be compared anywhere (a whole GPT too).
-On a CuPy array the public functions below hand the call to our CUDA kernels (cuda/functions.py) where one fits;
-the Functions here are array code and run on CuPy too (tinygrad_llm.cuda.loader.enabled = False forces that).
+On a CuPy array the public functions below hand the call to our CUDA kernels (cuda/fused.py) where one fits;
+the Functions here are array code and run on CuPy too (cuda.loader.enabled = False forces that).
 
 Names and argument order are PyTorch's (torch.nn.functional). Notation: `g` = dL/d(out).
 """
@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from . import backend, composed, rng
-from .cuda import fused as kernels
+from .cuda.fused import CudaAttentionOp, CudaCrossEntropyOp, CudaGeluTanhOp, CudaLayerNormOp, kernels_wanted
 from .ops import reduce_row_losses, row_loss_grads, unbroadcast
 from .tensor import Function, Tensor
 
@@ -61,7 +61,7 @@ def _check_linear_shapes(x, weight, bias):
         raise ValueError(f"linear: bias has shape {bias.shape}, expected ({weight.shape[0]},) for weight {weight.shape}")
 
 
-class Linear(Function):
+class LinearOp(Function):
     """y = x @ Wᵀ + b.   x (..., in), W (out, in), b (out,) -> y (..., out)
     dx = g @ W;   dW = gᵀ @ x summed over all leading axes;   db = g summed over all leading axes.
     The leading axes are flattened into one, N = B·T rows: one large matmul runs several times faster than a
@@ -90,12 +90,12 @@ def linear(x, weight, bias=None):
     _check_linear_shapes(x, weight, bias)
     if not _use_fused:
         return composed.linear(x, weight, bias)
-    return Linear.apply(x, weight, bias)
+    return LinearOp.apply(x, weight, bias)
 
 
 # ---------------------------------------------------------------- softmax, log_softmax
 
-class Softmax(Function):
+class SoftmaxOp(Function):
     """y_i = e^(x_i) / sum_j e^(x_j) along `dim`.
     dy_i/dx_k = y_i (δ_ik - y_k), so  dx_k = sum_i g_i y_i (δ_ik - y_k) = y_k (g_k - sum_i g_i y_i)."""
 
@@ -114,10 +114,10 @@ class Softmax(Function):
 def softmax(x, dim=-1):
     if not _use_fused:
         return composed.softmax(x, dim)
-    return Softmax.apply(x, dim=dim)
+    return SoftmaxOp.apply(x, dim=dim)
 
 
-class LogSoftmax(Function):
+class LogSoftmaxOp(Function):
     """y_i = x_i - log sum_j e^(x_j) along `dim`.
     dy_i/dx_k = δ_ik - softmax_k, so  dx_k = g_k - softmax_k * sum_i g_i."""
 
@@ -136,7 +136,7 @@ class LogSoftmax(Function):
 def log_softmax(x, dim=-1):
     if not _use_fused:
         return composed.log_softmax(x, dim)
-    return LogSoftmax.apply(x, dim=dim)
+    return LogSoftmaxOp.apply(x, dim=dim)
 
 
 # ---------------------------------------------------------------- cross-entropy
@@ -158,7 +158,7 @@ def _check_cross_entropy_inputs(logits, targets, ignore_index, reduction):
                          f"(valid: 0..{n_classes - 1}, or ignore_index={ignore_index})")
 
 
-class CrossEntropy(Function):
+class CrossEntropyOp(Function):
     """loss_r = -log softmax(x_r)[t_r] = logsumexp(x_r) - x_r[t_r] for each row r whose target is not ignored;
     then the mean over those rows (or their sum, or none).
     d loss_r / d x_rc = softmax(x_r)_c - [c == t_r]   (probabilities minus the one-hot target),
@@ -197,9 +197,9 @@ def cross_entropy(logits, targets, ignore_index=-100, reduction="mean"):
     _check_cross_entropy_inputs(logits, targets, ignore_index, reduction)
     if not _use_fused:
         return composed.cross_entropy(logits, targets, ignore_index, reduction)
-    if kernels.wanted(logits.data) and logits.ndim == 2:
-        return kernels.CrossEntropyKernel.apply(logits, targets, ignore_index=ignore_index, reduction=reduction)
-    return CrossEntropy.apply(logits, targets, ignore_index=ignore_index, reduction=reduction)
+    if kernels_wanted(logits.data) and logits.ndim == 2:
+        return CudaCrossEntropyOp.apply(logits, targets, ignore_index=ignore_index, reduction=reduction)
+    return CrossEntropyOp.apply(logits, targets, ignore_index=ignore_index, reduction=reduction)
 
 
 # ---------------------------------------------------------------- layer norm
@@ -225,7 +225,7 @@ def _column_sum(a):
     return backend.xp(a).ones(a.shape[0], dtype=a.dtype) @ a
 
 
-class LayerNorm(Function):
+class LayerNormOp(Function):
     """Over the trailing axes (M elements, one row per position):  μ = mean(x),  σ² = mean((x-μ)²),
     r = 1/sqrt(σ² + eps),  x̂ = (x - μ) r,  y = x̂ w + b.
     Backward:  dw = sum over rows of g x̂;   db = sum over rows of g;   and with d = g w (= dL/dx̂),
@@ -267,9 +267,9 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     axes = _check_layer_norm_shapes(x, normalized_shape, weight, bias)
     if not _use_fused:
         return composed.layer_norm(x, axes, weight, bias, eps)
-    if kernels.wanted(x.data) and len(axes) == 1:
-        return kernels.LayerNormKernel.apply(x, weight, bias, eps=eps)
-    return LayerNorm.apply(x, weight, bias, n_normalized=len(axes), eps=eps)
+    if kernels_wanted(x.data) and len(axes) == 1:
+        return CudaLayerNormOp.apply(x, weight, bias, eps=eps)
+    return LayerNormOp.apply(x, weight, bias, n_normalized=len(axes), eps=eps)
 
 
 # ---------------------------------------------------------------- attention
@@ -288,7 +288,7 @@ def attention_bias(q_len, k_len, attn_mask, is_causal, like):
     return bias
 
 
-class ScaledDotProductAttention(Function):
+class AttentionOp(Function):
     """O = dropout(P) V,  P = softmax(S) row-wise,  S = s Q Kᵀ + mask,  s = scale (1/sqrt(D) by default).
     q (..., Tq, D), k (..., Tk, D), v (..., Tk, Dv) -> (..., Tq, Dv)
 
@@ -351,15 +351,15 @@ def scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=0.0, is_caus
     bias = attention_bias(q.shape[-2], k.shape[-2], attn_mask, is_causal, like=q.data)
     if not _use_fused:
         return composed.scaled_dot_product_attention(q, k, v, bias, dropout_p, scale)
-    if kernels.wanted(q.data) and attn_mask is None and dropout_p == 0 and q.shape == k.shape == v.shape \
+    if kernels_wanted(q.data) and attn_mask is None and dropout_p == 0 and q.shape == k.shape == v.shape \
             and q.shape[-1] in (32, 64, 128):
-        return kernels.AttentionKernel.apply(q, k, v, is_causal=is_causal, scale=scale)
-    return ScaledDotProductAttention.apply(q, k, v, bias, dropout_p=dropout_p, scale=scale)
+        return CudaAttentionOp.apply(q, k, v, is_causal=is_causal, scale=scale)
+    return AttentionOp.apply(q, k, v, bias, dropout_p=dropout_p, scale=scale)
 
 
 # ---------------------------------------------------------------- dropout
 
-class Dropout(Function):
+class DropoutOp(Function):
     """y = x ∘ M / (1-p), M a random 0/1 mask keeping each element with probability 1-p
     (dividing by 1-p keeps the expected value of y equal to x).   dx = g ∘ M / (1-p)."""
 
@@ -381,7 +381,7 @@ def dropout(x, p=0.5, training=True):
         return x
     if not _use_fused:
         return composed.dropout(x, p)
-    return Dropout.apply(x, p=p)
+    return DropoutOp.apply(x, p=p)
 
 
 # ---------------------------------------------------------------- GELU
@@ -390,7 +390,7 @@ SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
 GELU_CUBIC = 0.044715
 
 
-class Gelu(Function):
+class GeluOp(Function):
     """Exact:  y = x Φ(x),  Φ(x) = (1 + erf(x/√2))/2 the normal CDF;   dy/dx = Φ(x) + x φ(x),  φ(x) = e^(-x²/2)/√(2π).
     Tanh approximation (GPT-2's):  y = x s,  s = (1 + tanh u)/2,  u = √(2/π) (x + 0.044715 x³);
         dy/dx = s + x ds/du du/dx,   ds/du = (1 - tanh² u)/2 = 2 s (1 - s),   du/dx = √(2/π) (1 + 3·0.044715 x²)
@@ -441,7 +441,7 @@ def gelu(x, approximate="none"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
     if not _use_fused:
         return composed.gelu(x, approximate)
-    if kernels.wanted(x.data) and approximate == "tanh":
-        return kernels.GeluTanhKernel.apply(x)
-    return Gelu.apply(x, approximate=approximate)
+    if kernels_wanted(x.data) and approximate == "tanh":
+        return CudaGeluTanhOp.apply(x)
+    return GeluOp.apply(x, approximate=approximate)
 

@@ -1,11 +1,16 @@
-"""Primitive ops: each a Function with its forward and backward side by side.
+"""Primitive ops. Each op is one recipe, kept together in one place:
+
+    class ExpOp(Function)      forward (what it computes, saving what backward needs) and backward (the chain
+                               rule for this op); the docstring states the derivative
+    def exp(x)                 the function users call, named as PyTorch's
+    Tensor.exp = exp           the Tensor method or operator (`x.exp()`, `a + b`), attached right after it
 
 Notation in the docstrings: `g` is dL/d(out), the gradient arriving from above; each backward returns
 dL/d(input) = g * d(out)/d(input) (summed over whatever the input was broadcast to or gathered into).
 Shapes: `x` is the input's shape, `out` the output's.
 
-The user-facing functions at the bottom are named like PyTorch's (`sum`, `max`, `pow`), so inside this module
-Python's own are spelled `builtins.sum` and `builtins.max`.
+The functions are named like PyTorch's (`sum`, `max`, `pow`), so inside this module Python's own are spelled
+`builtins.sum` and `builtins.max`.
 """
 import builtins
 import math
@@ -48,7 +53,7 @@ def _operands(a, b):
 
 # ---------------------------------------------------------------- elementwise, two inputs (broadcasting)
 
-class Add(Function):
+class AddOp(Function):
     """out = a + b.   da = g,  db = g   (each summed back to its own shape)."""
 
     def forward(ctx, a, b):
@@ -60,7 +65,15 @@ class Add(Function):
         return unbroadcast(g, ctx.shapes[0]), unbroadcast(g, ctx.shapes[1])
 
 
-class Sub(Function):
+def add(a, b):
+    return AddOp.apply(*_operands(a, b))
+
+
+Tensor.__add__ = add
+Tensor.__radd__ = lambda self, other: add(other, self)
+
+
+class SubOp(Function):
     """out = a - b.   da = g,  db = -g."""
 
     def forward(ctx, a, b):
@@ -72,7 +85,15 @@ class Sub(Function):
         return unbroadcast(g, ctx.shapes[0]), unbroadcast(-g, ctx.shapes[1])
 
 
-class Mul(Function):
+def sub(a, b):
+    return SubOp.apply(*_operands(a, b))
+
+
+Tensor.__sub__ = sub
+Tensor.__rsub__ = lambda self, other: sub(other, self)
+
+
+class MulOp(Function):
     """out = a * b.   da = g * b,  db = g * a."""
 
     def forward(ctx, a, b):
@@ -87,7 +108,15 @@ class Mul(Function):
         return da, db
 
 
-class Div(Function):
+def mul(a, b):
+    return MulOp.apply(*_operands(a, b))
+
+
+Tensor.__mul__ = mul
+Tensor.__rmul__ = lambda self, other: mul(other, self)
+
+
+class DivOp(Function):
     """out = a / b.   da = g / b,  db = -g * a / b^2 = -g * out / b."""
 
     def forward(ctx, a, b):
@@ -103,7 +132,15 @@ class Div(Function):
         return da, db
 
 
-class Pow(Function):
+def div(a, b):
+    return DivOp.apply(*_operands(a, b))
+
+
+Tensor.__truediv__ = div
+Tensor.__rtruediv__ = lambda self, other: div(other, self)
+
+
+class PowOp(Function):
     """out = a ** b.   da = g * b * a^(b-1),  db = g * out * ln(a)   (db needs a > 0)."""
 
     def forward(ctx, a, b):
@@ -120,7 +157,15 @@ class Pow(Function):
         return da, db
 
 
-class Maximum(Function):
+def pow(a, b):
+    return PowOp.apply(*_operands(a, b))
+
+
+Tensor.__pow__ = pow
+Tensor.__rpow__ = lambda self, other: pow(other, self)
+
+
+class MaximumOp(Function):
     """out = max(a, b) elementwise.   The gradient goes to the larger input; on a tie it is split in half."""
 
     def forward(ctx, a, b):
@@ -134,9 +179,13 @@ class Maximum(Function):
         return unbroadcast(g * share_a, a.shape), unbroadcast(g * (1 - share_a), b.shape)
 
 
+def maximum(a, b):
+    return MaximumOp.apply(*_operands(a, b))
+
+
 # ---------------------------------------------------------------- elementwise, one input
 
-class Neg(Function):
+class NegOp(Function):
     """out = -x.   dx = -g."""
 
     def forward(ctx, x):
@@ -146,7 +195,14 @@ class Neg(Function):
         return -g
 
 
-class Exp(Function):
+def neg(x):
+    return NegOp.apply(x)
+
+
+Tensor.__neg__ = neg
+
+
+class ExpOp(Function):
     """out = e^x.   dx = g * out."""
 
     def forward(ctx, x):
@@ -159,7 +215,14 @@ class Exp(Function):
         return g * out
 
 
-class Log(Function):
+def exp(x):
+    return ExpOp.apply(x)
+
+
+Tensor.exp = exp
+
+
+class LogOp(Function):
     """out = ln x.   dx = g / x."""
 
     def forward(ctx, x):
@@ -171,7 +234,14 @@ class Log(Function):
         return g / x
 
 
-class Sqrt(Function):
+def log(x):
+    return LogOp.apply(x)
+
+
+Tensor.log = log
+
+
+class SqrtOp(Function):
     """out = sqrt(x).   dx = g / (2 * out)."""
 
     def forward(ctx, x):
@@ -184,7 +254,14 @@ class Sqrt(Function):
         return g / (2 * out)
 
 
-class Tanh(Function):
+def sqrt(x):
+    return SqrtOp.apply(x)
+
+
+Tensor.sqrt = sqrt
+
+
+class TanhOp(Function):
     """out = tanh x.   dx = g * (1 - out^2)."""
 
     def forward(ctx, x):
@@ -197,7 +274,14 @@ class Tanh(Function):
         return g * (1 - out * out)
 
 
-class Sigmoid(Function):
+def tanh(x):
+    return TanhOp.apply(x)
+
+
+Tensor.tanh = tanh
+
+
+class SigmoidOp(Function):
     """out = 1 / (1 + e^-x).   dx = g * out * (1 - out)."""
 
     def forward(ctx, x):
@@ -213,7 +297,14 @@ class Sigmoid(Function):
         return g * out * (1 - out)
 
 
-class Erf(Function):
+def sigmoid(x):
+    return SigmoidOp.apply(x)
+
+
+Tensor.sigmoid = sigmoid
+
+
+class ErfOp(Function):
     """out = erf x = (2/sqrt(pi)) * integral_0^x e^(-t^2) dt.   dx = g * (2/sqrt(pi)) * e^(-x^2)."""
 
     def forward(ctx, x):
@@ -225,7 +316,14 @@ class Erf(Function):
         return g * (2 / math.sqrt(math.pi)) * backend.xp(x).exp(-x * x)
 
 
-class Relu(Function):
+def erf(x):
+    return ErfOp.apply(x)
+
+
+Tensor.erf = erf
+
+
+class ReluOp(Function):
     """out = max(x, 0).   dx = g where x > 0, else 0."""
 
     def forward(ctx, x):
@@ -237,7 +335,14 @@ class Relu(Function):
         return g * positive
 
 
-class To(Function):
+def relu(x):
+    return ReluOp.apply(x)
+
+
+Tensor.relu = relu
+
+
+class ToOp(Function):
     """out = x on another device or in another float dtype.   dx = g converted back."""
 
     def forward(ctx, x, target):
@@ -250,9 +355,22 @@ class To(Function):
         return backend.to_device(g, ctx.device).astype(ctx.dtype, copy=False), None
 
 
+def to(x, target):
+    """A copy of `x` on device `target` ('cpu'/'cuda') or in float dtype `target`; gradients flow back."""
+    if target in backend.DEVICES:
+        if target == x.device:
+            return x
+    elif backend.check_float_dtype(target, "to") == x.dtype:
+        return x
+    return ToOp.apply(x, target)
+
+
+Tensor.to = to
+
+
 # ---------------------------------------------------------------- matmul
 
-class Matmul(Function):
+class MatmulOp(Function):
     """out = a @ b, batched over leading axes, which broadcast.  (..., n, k) @ (..., k, m) -> (..., n, m)
     da = g @ b^T,  db = a^T @ g   (each summed over the batch axes it was broadcast along).
     A 1-d operand is treated as a row (for a) or a column (for b), as NumPy does."""
@@ -277,6 +395,13 @@ class Matmul(Function):
         return da, db
 
 
+def matmul(a, b):
+    return MatmulOp.apply(a, b)
+
+
+Tensor.__matmul__ = matmul
+
+
 # ---------------------------------------------------------------- reductions
 
 def _normalize_axes(op, axis, ndim):
@@ -298,7 +423,7 @@ def _keepdims_shape(shape, axes):
     return tuple(1 if i in axes else n for i, n in enumerate(shape))
 
 
-class Sum(Function):
+class SumOp(Function):
     """out = sum of x over `axis`.   dx = g broadcast back over the summed axes."""
 
     def forward(ctx, x, axis=None, keepdims=False):
@@ -311,7 +436,14 @@ class Sum(Function):
         return backend.xp(g).broadcast_to(g, ctx.shape)
 
 
-class Mean(Function):
+def sum(x, axis=None, keepdims=False):
+    return SumOp.apply(x, axis=axis, keepdims=keepdims)
+
+
+Tensor.sum = sum
+
+
+class MeanOp(Function):
     """out = mean of x over `axis` (N elements each).   dx = g / N broadcast back."""
 
     def forward(ctx, x, axis=None, keepdims=False):
@@ -325,7 +457,14 @@ class Mean(Function):
         return backend.xp(g).broadcast_to(g, ctx.shape)
 
 
-class Max(Function):
+def mean(x, axis=None, keepdims=False):
+    return MeanOp.apply(x, axis=axis, keepdims=keepdims)
+
+
+Tensor.mean = mean
+
+
+class MaxOp(Function):
     """out = max of x over `axis`.   dx = g at the positions holding the max, 0 elsewhere;
     where several positions tie for the max, they share g equally (as torch.amax does)."""
 
@@ -343,7 +482,14 @@ class Max(Function):
         return g * is_max / is_max.sum(axis=ctx.axes, keepdims=True).astype(g.dtype)
 
 
-class Var(Function):
+def max(x, axis=None, keepdims=False):
+    return MaxOp.apply(x, axis=axis, keepdims=keepdims)
+
+
+Tensor.max = max
+
+
+class VarOp(Function):
     """out = sum((x - mean)^2) / (N - correction) over `axis`.   dx = g * 2 (x - mean) / (N - correction).
     (The mean's own dependence on x drops out because sum(x - mean) = 0.)  correction=1 is the unbiased
     estimate, PyTorch's default; correction=0 is NumPy's."""
@@ -364,9 +510,16 @@ class Var(Function):
         return g * centered * (2 / ctx.denominator)
 
 
-# ---------------------------------------------------------------- movement
+def var(x, axis=None, keepdims=False, correction=1):
+    return VarOp.apply(x, axis=axis, keepdims=keepdims, correction=correction)
 
-class Reshape(Function):
+
+Tensor.var = var
+
+
+# ---------------------------------------------------------------- movement and indexing
+
+class ReshapeOp(Function):
     """out = x viewed with a new shape (same elements, same order).   dx = g reshaped back."""
 
     def forward(ctx, x, shape):
@@ -380,7 +533,15 @@ class Reshape(Function):
         return g.reshape(ctx.shape)
 
 
-class Permute(Function):
+def reshape(x, *shape):
+    shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+    return ReshapeOp.apply(x, shape=shape)
+
+
+Tensor.reshape = reshape
+
+
+class PermuteOp(Function):
     """out = x with its axes reordered: out.shape[i] = x.shape[axes[i]].   dx = g permuted by the inverse order."""
 
     def forward(ctx, x, axes):
@@ -391,6 +552,26 @@ class Permute(Function):
 
     def backward(ctx, g):
         return g.transpose(np.argsort([a % g.ndim for a in ctx.axes]))
+
+
+def permute(x, *axes):
+    axes = tuple(axes[0]) if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
+    return PermuteOp.apply(x, axes=axes)
+
+
+Tensor.permute = permute
+
+
+def transpose(x, axis0=-2, axis1=-1):
+    """Swap two axes (the last two by default)."""
+    axis0, axis1 = (_normalize_axes("transpose", a, x.ndim)[0] for a in (axis0, axis1))
+    axes = list(range(x.ndim))
+    axes[axis0], axes[axis1] = axes[axis1], axes[axis0]
+    return PermuteOp.apply(x, axes=tuple(axes))
+
+
+Tensor.transpose = transpose
+Tensor.T = property(lambda self: transpose(self))
 
 
 def _index_arrays(index):
@@ -405,7 +586,7 @@ def _has_array(index):
     return any(hasattr(p, "shape") or isinstance(p, list) for p in parts)
 
 
-class GetItem(Function):
+class GetItemOp(Function):
     """out = x[index], with slices, integers, None, Ellipsis and integer arrays (NumPy's rules).
     dx = zeros of x's shape with g added at the indexed positions (scatter-add: an element picked twice by an
     integer array receives both gradients). Returned as an IndexedGrad, which the backward walk writes into one
@@ -422,7 +603,14 @@ class GetItem(Function):
         return IndexedGrad(ctx.shape, ctx.index, g, repeats=_has_array(ctx.index))
 
 
-class Concat(Function):
+def getitem(x, index):
+    return GetItemOp.apply(x, index=_index_arrays(index))
+
+
+Tensor.__getitem__ = getitem
+
+
+class ConcatOp(Function):
     """out = the inputs joined along `axis`.   d(input i) = the slice of g that input i occupies."""
 
     def forward(ctx, *xs, axis=0):
@@ -438,7 +626,11 @@ class Concat(Function):
         return tuple(backend.xp(g).split(g, ctx.boundaries, axis=ctx.axis))
 
 
-class Stack(Function):
+def concat(tensors, axis=0):
+    return ConcatOp.apply(*tensors, axis=axis)
+
+
+class StackOp(Function):
     """out = the inputs (all of one shape) stacked along a new `axis`.   d(input i) = g taken at index i."""
 
     def forward(ctx, *xs, axis=0):
@@ -451,7 +643,29 @@ class Stack(Function):
         return tuple(g.take(i, axis=ctx.axis) for i in range(g.shape[ctx.axis]))
 
 
-class Where(Function):
+def stack(tensors, axis=0):
+    return StackOp.apply(*tensors, axis=axis)
+
+
+def split(x, split_size, axis=-1):
+    """Pieces of `split_size` along `axis` (the last may be shorter), as PyTorch's split; a list of sizes
+    gives pieces of those sizes."""
+    length = x.shape[axis]
+    if not isinstance(split_size, (list, tuple)) and split_size < 1:
+        raise ValueError(f"split: split_size must be at least 1, got {split_size}")
+    sizes = list(split_size) if isinstance(split_size, (list, tuple)) else \
+        [split_size] * (length // split_size) + ([length % split_size] if length % split_size else [])
+    if builtins.sum(sizes) != length:
+        raise ValueError(f"split: sizes {sizes} do not add up to {length}, the length of axis {axis} of {x.shape}")
+    starts = np.cumsum([0] + sizes[:-1])
+    lead = (slice(None),) * (axis % x.ndim)
+    return [getitem(x, lead + (slice(int(s), int(s) + n),)) for s, n in zip(starts, sizes)]
+
+
+Tensor.split = split
+
+
+class WhereOp(Function):
     """out = a where cond else b.   da = g where cond (else 0),  db = g where not cond.  cond gets no gradient."""
 
     def forward(ctx, cond, a, b):
@@ -469,7 +683,25 @@ class Where(Function):
         return None, da, db
 
 
-class Embedding(Function):
+def where(cond, a, b):
+    """a where cond else b; either of a, b may be a Python number."""
+    cond = cond.data if isinstance(cond, Tensor) else cond
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        raise TypeError(f"where: a or b must be a Tensor (they give the result its dtype and device), got "
+                        f"{type(a).__name__} and {type(b).__name__}; for plain arrays use numpy.where")
+    like = a if isinstance(a, Tensor) else b
+    return WhereOp.apply(cond, as_tensor(a, like=like), as_tensor(b, like=like))
+
+
+def masked_fill(x, mask, value):
+    """x with `value` wherever `mask` is true (mask broadcasts against x)."""
+    return where(mask, value, x)
+
+
+Tensor.masked_fill = masked_fill
+
+
+class EmbeddingOp(Function):
     """out[..., :] = weight[idx[...], :].  (V, C) weight, integer idx of any shape -> (*idx.shape, C)
     dweight = scatter-add of g into the rows named by idx (a row used k times receives the sum of k gradients)."""
 
@@ -489,8 +721,14 @@ class Embedding(Function):
         return dweight, None
 
 
+def embedding(idx, weight):
+    """Rows of `weight` (V, C) picked by integer `idx` (any shape) -> (*idx.shape, C). PyTorch's argument order."""
+    idx = idx.data if isinstance(idx, Tensor) else backend.xp(weight.data).asarray(idx)
+    return EmbeddingOp.apply(weight, idx)
+
+
 # ---------------------------------------------------------------- reducing per-row losses
-# shared by the fused cross-entropy (functional.py) and its CUDA twin (cuda/functions.py)
+# shared by the fused cross-entropy (functional.py) and its CUDA twin (cuda/fused.py)
 
 def reduce_row_losses(losses, keep, reduction):
     """Per-row losses (M,) -> (the loss returned, the number of rows averaged over): all rows for "none", their
@@ -509,191 +747,3 @@ def row_loss_grads(g, keep, reduction, count):
     if reduction == "none":
         return g.reshape(-1) * keep
     return keep * (g / g.dtype.type(count) if reduction == "mean" else g)
-
-
-# ---------------------------------------------------------------- the functions users call
-
-def add(a, b):
-    return Add.apply(*_operands(a, b))
-
-
-def sub(a, b):
-    return Sub.apply(*_operands(a, b))
-
-
-def mul(a, b):
-    return Mul.apply(*_operands(a, b))
-
-
-def div(a, b):
-    return Div.apply(*_operands(a, b))
-
-
-def pow(a, b):
-    return Pow.apply(*_operands(a, b))
-
-
-def maximum(a, b):
-    return Maximum.apply(*_operands(a, b))
-
-
-def matmul(a, b):
-    return Matmul.apply(a, b)
-
-
-def neg(x):
-    return Neg.apply(x)
-
-
-def exp(x):
-    return Exp.apply(x)
-
-
-def log(x):
-    return Log.apply(x)
-
-
-def sqrt(x):
-    return Sqrt.apply(x)
-
-
-def tanh(x):
-    return Tanh.apply(x)
-
-
-def sigmoid(x):
-    return Sigmoid.apply(x)
-
-
-def relu(x):
-    return Relu.apply(x)
-
-
-def erf(x):
-    return Erf.apply(x)
-
-
-def to(x, target):
-    """A copy of `x` on device `target` ('cpu'/'cuda') or in float dtype `target`; gradients flow back."""
-    if target in backend.DEVICES:
-        if target == x.device:
-            return x
-    elif backend.check_float_dtype(target, "to") == x.dtype:
-        return x
-    return To.apply(x, target)
-
-
-def sum(x, axis=None, keepdims=False):
-    return Sum.apply(x, axis=axis, keepdims=keepdims)
-
-
-def mean(x, axis=None, keepdims=False):
-    return Mean.apply(x, axis=axis, keepdims=keepdims)
-
-
-def max(x, axis=None, keepdims=False):
-    return Max.apply(x, axis=axis, keepdims=keepdims)
-
-
-def var(x, axis=None, keepdims=False, correction=1):
-    return Var.apply(x, axis=axis, keepdims=keepdims, correction=correction)
-
-
-def reshape(x, *shape):
-    shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
-    return Reshape.apply(x, shape=shape)
-
-
-def permute(x, *axes):
-    axes = tuple(axes[0]) if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
-    return Permute.apply(x, axes=axes)
-
-
-def transpose(x, axis0=-2, axis1=-1):
-    """Swap two axes (the last two by default)."""
-    axis0, axis1 = (_normalize_axes("transpose", a, x.ndim)[0] for a in (axis0, axis1))
-    axes = list(range(x.ndim))
-    axes[axis0], axes[axis1] = axes[axis1], axes[axis0]
-    return Permute.apply(x, axes=tuple(axes))
-
-
-def getitem(x, index):
-    return GetItem.apply(x, index=_index_arrays(index))
-
-
-def concat(tensors, axis=0):
-    return Concat.apply(*tensors, axis=axis)
-
-
-def stack(tensors, axis=0):
-    return Stack.apply(*tensors, axis=axis)
-
-
-def split(x, split_size, axis=-1):
-    """Pieces of `split_size` along `axis` (the last may be shorter), as PyTorch's split; a list of sizes
-    gives pieces of those sizes."""
-    length = x.shape[axis]
-    if not isinstance(split_size, (list, tuple)) and split_size < 1:
-        raise ValueError(f"split: split_size must be at least 1, got {split_size}")
-    sizes = list(split_size) if isinstance(split_size, (list, tuple)) else \
-        [split_size] * (length // split_size) + ([length % split_size] if length % split_size else [])
-    if builtins.sum(sizes) != length:
-        raise ValueError(f"split: sizes {sizes} do not add up to {length}, the length of axis {axis} of {x.shape}")
-    starts = np.cumsum([0] + sizes[:-1])
-    lead = (slice(None),) * (axis % x.ndim)
-    return [getitem(x, lead + (slice(int(s), int(s) + n),)) for s, n in zip(starts, sizes)]
-
-
-def where(cond, a, b):
-    """a where cond else b; either of a, b may be a Python number."""
-    cond = cond.data if isinstance(cond, Tensor) else cond
-    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
-        raise TypeError(f"where: a or b must be a Tensor (they give the result its dtype and device), got "
-                        f"{type(a).__name__} and {type(b).__name__}; for plain arrays use numpy.where")
-    like = a if isinstance(a, Tensor) else b
-    return Where.apply(cond, as_tensor(a, like=like), as_tensor(b, like=like))
-
-
-def masked_fill(x, mask, value):
-    """x with `value` wherever `mask` is true (mask broadcasts against x)."""
-    return where(mask, value, x)
-
-
-def embedding(idx, weight):
-    """Rows of `weight` (V, C) picked by integer `idx` (any shape) -> (*idx.shape, C). PyTorch's argument order."""
-    idx = idx.data if isinstance(idx, Tensor) else backend.xp(weight.data).asarray(idx)
-    return Embedding.apply(weight, idx)
-
-
-# ---------------------------------------------------------------- Tensor methods and operators
-
-Tensor.__add__ = add
-Tensor.__radd__ = lambda self, other: add(other, self)
-Tensor.__sub__ = sub
-Tensor.__rsub__ = lambda self, other: sub(other, self)
-Tensor.__mul__ = mul
-Tensor.__rmul__ = lambda self, other: mul(other, self)
-Tensor.__truediv__ = div
-Tensor.__rtruediv__ = lambda self, other: div(other, self)
-Tensor.__pow__ = pow
-Tensor.__rpow__ = lambda self, other: pow(other, self)
-Tensor.__neg__ = neg
-Tensor.__matmul__ = matmul
-Tensor.__getitem__ = getitem
-Tensor.exp = exp
-Tensor.log = log
-Tensor.sqrt = sqrt
-Tensor.tanh = tanh
-Tensor.sigmoid = sigmoid
-Tensor.relu = relu
-Tensor.erf = erf
-Tensor.sum = sum
-Tensor.mean = mean
-Tensor.max = max
-Tensor.var = var
-Tensor.reshape = reshape
-Tensor.permute = permute
-Tensor.transpose = transpose
-Tensor.split = split
-Tensor.masked_fill = masked_fill
-Tensor.T = property(lambda self: transpose(self))

@@ -117,11 +117,6 @@ class Tensor:
         """The same data, cut from the graph (shares memory)."""
         return Tensor(self.data)
 
-    def to(self, target):
-        """A copy on another device ('cpu', 'cuda') or with another float dtype. Stays in the graph."""
-        from .ops import to  # the conversion is an op: its backward converts the gradient back
-        return to(self, target)
-
     def retain_grad(self):
         """Keep `.grad` on this intermediate tensor after backward (leaves always keep theirs)."""
         if not self.requires_grad:
@@ -136,6 +131,22 @@ class Tensor:
         `grad` is dL/d(self); it may be omitted only when self holds one element (then it is 1).
         Gradients add onto what `.grad` already holds, as in PyTorch: call `zero_grad` between steps.
         """
+        sums = GradientSums(self, self._output_gradient(grad))
+        for tensor in reversed(self._topological_order()):    # each tensor after every op that used it
+            g = sums.pop(tensor)                              # dL/d(tensor), summed over all its uses
+            if g is None:
+                continue                                      # self does not depend on it
+            if tensor.is_leaf or tensor._retains_grad:
+                tensor._accumulate_grad(g)                    # the gradients users read
+            if tensor.is_leaf:
+                continue
+            for parent, parent_grad in tensor._ctx.input_gradients(g):
+                sums.add(parent, parent_grad)                 # the chain rule: dL/d(input) from dL/d(output)
+            if not retain_graph:
+                tensor._ctx.free()                            # its saved arrays are needed no more
+
+    def _output_gradient(self, grad):
+        """dL/d(self) as an array of self's shape and dtype: 1 for a one-element output, else `grad`, checked."""
         if not self.requires_grad:
             raise RuntimeError("backward: this tensor does not require grad and has no graph "
                                "(were its inputs created with requires_grad=True, outside no_grad?)")
@@ -144,47 +155,15 @@ class Tensor:
             if self.size != 1:
                 raise RuntimeError(f"backward: a gradient can be implied only for a one-element output, "
                                    f"this one has shape {self.shape}; pass grad= of that shape")
-            grad = xp.ones_like(self.data)
-        else:
-            grad = xp.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=self.dtype)
-            if grad.shape != self.shape:
-                raise ValueError(f"backward: grad has shape {grad.shape}, the output has shape {self.shape}")
-
-        order = self._topological_order()  # raises before anything changes if the graph was freed
-        grads = {id(self): grad}
-        ours = set()  # ids whose gradient buffer this walk allocated: later gradients may be added into it in place
-        for tensor in reversed(order):
-            g = grads.pop(id(tensor), None)
-            ours.discard(id(tensor))
-            if g is None:
-                continue
-            if isinstance(g, IndexedGrad):
-                g = g.dense()
-            ctx = tensor._ctx
-            if ctx is None or tensor._retains_grad:
-                tensor._accumulate_grad(g)
-            if ctx is None:
-                continue
-            input_grads = ctx.backward(g)
-            if not isinstance(input_grads, tuple):
-                input_grads = (input_grads,)
-            for parent, parent_grad in zip(ctx.parents, input_grads):
-                if parent is None or parent_grad is None or not parent.requires_grad:
-                    continue
-                if parent_grad.shape != parent.shape:
-                    raise RuntimeError(f"{ctx.name}.backward returned a gradient of shape {parent_grad.shape} "
-                                       f"for an input of shape {parent.shape}")
-                key = id(parent)
-                if key in grads:
-                    grads[key] = _add_gradients(grads[key], parent_grad, in_place=key in ours)
-                    ours.add(key)
-                else:
-                    grads[key] = parent_grad  # not ours: an op may hand one array to several inputs
-            if not retain_graph:
-                ctx.free()
+            return xp.ones_like(self.data)
+        grad = xp.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=self.dtype)
+        if grad.shape != self.shape:
+            raise ValueError(f"backward: grad has shape {grad.shape}, the output has shape {self.shape}")
+        return grad
 
     def _topological_order(self):
-        """Tensors that lead to self, each after all of its inputs (iterative depth-first post-order)."""
+        """Tensors that lead to self, each after all of its inputs (iterative depth-first post-order). Found in full
+        before the walk starts, so a graph an earlier backward freed raises before any gradient changes."""
         order, visited = [], set()
         stack = [(self, False)]
         while stack:
@@ -255,6 +234,33 @@ class IndexedGrad:
         return array
 
 
+class GradientSums:
+    """The gradients the backward walk has collected for tensors it has not reached yet: dL/d(tensor) is the sum of
+    what every use of the tensor hands back (x * x uses x twice). The bookkeeping that keeps summing cheap:
+    - an op may hand one array to several inputs (add gives g to both), so an array an op returned is never
+      written into; the first sum goes to a new buffer that the walk owns, and later terms are added into it;
+    - a slice's gradient arrives as an IndexedGrad and is written into that buffer, never made full-size alone."""
+
+    def __init__(self, output, grad):
+        self.sums = {id(output): grad}
+        self.owned = set()  # ids whose buffer this walk allocated: later terms may be added into it in place
+
+    def add(self, tensor, grad):
+        """One more term of dL/d(tensor)."""
+        key = id(tensor)
+        if key not in self.sums:
+            self.sums[key] = grad
+            return
+        self.sums[key] = _add_gradients(self.sums[key], grad, in_place=key in self.owned)
+        self.owned.add(key)
+
+    def pop(self, tensor):
+        """The finished dL/d(tensor) as an array (None when nothing flowed to it); every use of it has been seen."""
+        self.owned.discard(id(tensor))
+        g = self.sums.pop(id(tensor), None)
+        return g.dense() if isinstance(g, IndexedGrad) else g
+
+
 def _add_gradients(total, new, in_place):
     """total + new, two gradients of one tensor, either of them possibly an IndexedGrad. `in_place` says total is a
     buffer the walk allocated, free to take the sum; any other array may be shared (Add hands its one gradient to
@@ -288,7 +294,8 @@ class Function:
 
     @property
     def name(self):
-        return type(self).__name__.lower()
+        """The op's name in messages: the class name without its "Op", in lower case (LayerNormOp: "layernorm")."""
+        return type(self).__name__.removesuffix("Op").lower()
 
     def save_for_backward(self, *arrays):
         self.saved = arrays
@@ -303,6 +310,18 @@ class Function:
 
     def backward(self, grad):
         raise NotImplementedError
+
+    def input_gradients(self, grad):
+        """(input, dL/d(input)) for each input that requires grad: this op's backward applied to grad = dL/d(out),
+        each gradient checked against its input's shape (a wrong backward fails here, naming the op)."""
+        grads = self.backward(grad)
+        for parent, parent_grad in zip(self.parents, grads if isinstance(grads, tuple) else (grads,)):
+            if parent is None or parent_grad is None or not parent.requires_grad:
+                continue
+            if parent_grad.shape != parent.shape:
+                raise RuntimeError(f"{self.name}.backward returned a gradient of shape {parent_grad.shape} "
+                                   f"for an input of shape {parent.shape}")
+            yield parent, parent_grad
 
     @classmethod
     def apply(cls, *inputs, **options):

@@ -1,8 +1,8 @@
 """Fused Functions that run our CUDA kernels, the GPU twins of the fused Functions in functional.py.
 
-Same math and the same derivatives (the derivations are in functional.py's docstrings, and the kernels' own
-comments): forward launches the forward kernel and saves what the backward kernel needs, backward launches it.
-functional.py hands a call here when `wanted(array)`: the input is a CuPy array and kernels are enabled; where a
+Same math and the same derivatives (derived step by step in docs/, stated in functional.py's docstrings and the
+kernels' own comments): forward launches the forward kernel and saves what the backward kernel needs, backward launches it.
+functional.py hands a call here when `kernels_wanted(array)`: a float32 CuPy array, kernels enabled; where a
 kernel cannot take the call (an attention mask, dropout inside attention, exact GELU), the array code of the
 Function in functional.py runs on CuPy instead, as it does everywhere with `loader.enabled = False`.
 """
@@ -14,14 +14,16 @@ from ..tensor import Function
 from . import attention, cross_entropy, gelu, layernorm, loader
 
 
-def wanted(array):
+def kernels_wanted(array):
     """True for a float32 CuPy array while kernels are enabled (see loader.enabled); the kernels are float32
     (attention also bf16, through its own launcher), so float64 on the GPU runs the array code."""
     return loader.enabled and array.dtype == np.float32 and backend.device_of(array) == "cuda"
 
 
-class LayerNormKernel(Function):
-    """layer_norm over the last axis; kernels/layernorm.cu (one warp per row). Saves mean and rstd per row."""
+class CudaLayerNormOp(Function):
+    """layer_norm over the last axis; kernels/layernorm.cu (one warp per row), derived in docs/layernorm.md.
+    Saves the input rows, the weight, and mean and rstd per row; backward rebuilds x̂ = (x - mean)·rstd from them
+    (2 numbers per row kept instead of x̂'s C)."""
 
     def forward(ctx, x, weight=None, bias=None, eps=1e-5):
         rows = x.reshape(-1, x.shape[-1])                                     # (N, C)
@@ -38,9 +40,10 @@ class LayerNormKernel(Function):
                 dbias if ctx.needs_input_grad[2] else None)
 
 
-class CrossEntropyKernel(Function):
-    """cross_entropy of (N, C) logits; kernels/cross_entropy.cu. Forward keeps only the logsumexp per row;
-    backward writes (softmax - onehot) · dL/dloss_row in one pass."""
+class CudaCrossEntropyOp(Function):
+    """cross_entropy of (N, C) logits; kernels/cross_entropy.cu, derived in docs/cross_entropy.md. Forward keeps the
+    logits and the logsumexp per row, never the softmax; backward writes (softmax - onehot) · dL/dloss_row in one
+    pass, recomputing softmax = e^(x - lse)."""
 
     def forward(ctx, logits, targets, ignore_index=-100, reduction="mean"):
         losses, lse = cross_entropy.forward(logits, targets, ignore_index)   # (N,), (N,)
@@ -57,8 +60,8 @@ class CrossEntropyKernel(Function):
         return dlogits, None
 
 
-class GeluTanhKernel(Function):
-    """GELU, tanh approximation; kernels/gelu.cu. Saves x, recomputes tanh in backward."""
+class CudaGeluTanhOp(Function):
+    """GELU, tanh approximation; kernels/gelu.cu, derived in docs/gelu.md. Saves x, recomputes tanh in backward."""
 
     def forward(ctx, x):
         ctx.save_for_backward(x)
@@ -69,9 +72,9 @@ class GeluTanhKernel(Function):
         return gelu.backward(x, g)
 
 
-class AttentionKernel(Function):
-    """Causal or full attention with Tq = Tk, no mask, no dropout; kernels/attention.cu (FlashAttention-2).
-    Saves O and the row logsumexp, never the T×T probabilities."""
+class CudaAttentionOp(Function):
+    """Causal or full attention with Tq = Tk, no mask, no dropout; kernels/attention.cu (FlashAttention-2), derived
+    in docs/attention.md. Saves q, k, v, O and the row logsumexp, never the T×T probabilities."""
 
     def forward(ctx, q, k, v, is_causal=False, scale=None):
         ctx.is_causal, ctx.scale = is_causal, scale
