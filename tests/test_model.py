@@ -1,4 +1,4 @@
-"""Tests of the GPT (tinygrad_llm/model.py) and the Module machinery it stands on: nanoGPT's names and shapes,
+"""Tests of the GPT (tinygrad_llm/models/gpt.py) and the Module machinery it stands on: nanoGPT's names and shapes,
 GPT-2's initialisation, state dicts, exact agreement with a PyTorch reference, gradcheck of the whole model,
 the KV cache, sampling options and input errors."""
 import math
@@ -11,6 +11,7 @@ import pytest
 from tinygrad_llm import nn
 from tinygrad_llm.engine import rng
 from tinygrad_llm.models.gpt import GPT, GPTConfig
+from tinygrad_llm.models.transformer import init_gpt2_weights
 
 from conftest import gradcheck_parameters
 
@@ -92,6 +93,20 @@ def test_gpt2_initialisation():
             assert np.all(data == 1), name
         else:
             assert np.all(data == 0), name  # biases
+
+
+def test_a_layer_norm_gets_unit_gain_whatever_its_name():
+    """The initialisation finds LayerNorms by their type: a gain held under any attribute name starts at 1 and its
+    bias at 0 (a LayerNorm not called ln_* used to get gain 0, which zeroes everything after it)."""
+    class Head(nn.Module):
+        def __init__(self):
+            self.norm = nn.LayerNorm(8)
+            self.proj = nn.Linear(8, 8)
+
+    head = Head()
+    init_gpt2_weights(head, residual_std=0.01)
+    assert np.all(head.norm.weight.numpy() == 1) and np.all(head.norm.bias.numpy() == 0)
+    assert np.all(head.proj.bias.numpy() == 0) and head.proj.weight.numpy().std() > 0.005
 
 
 def test_skip_init_draws_nothing_and_ends_with_its_block():

@@ -146,17 +146,18 @@ def init_gpt2_weights(model, residual_std):
     """GPT-2's initialisation, drawn from the engine's generator: N(0, 0.02) for matrices and embeddings, zero
     biases, unit LayerNorm gains, and N(0, residual_std) for the c_proj matrices that write into the residual
     stream. With residual_std = 0.02/sqrt(k·n_layer), k terms per block, the stream's variance does not grow
-    with depth. Inside nn.skip_init it does nothing (the weights are about to be read in)."""
+    with depth. LayerNorm gains are found by their module's type, whatever its attribute is called; the residual
+    projections by nanoGPT's name, c_proj. Inside nn.skip_init it does nothing (the weights are about to be read in)."""
     if nn.skipping_init():
         return
     generator = rng.generator("cpu")
+    layer_norm_gains = {id(m.weight) for m in model.modules() if isinstance(m, nn.LayerNorm)}
     for name, p in model.named_parameters():
-        owner = name.rpartition(".")[0].rpartition(".")[2]  # the module holding p: "ln_1", "ln_f", "c_fc", ...
         if name.endswith("c_proj.weight"):
             p.data[...] = generator.normal(0.0, residual_std, p.shape)
         elif p.ndim == 2:
             p.data[...] = generator.normal(0.0, 0.02, p.shape)
-        elif owner.startswith("ln_") and name.endswith(".weight"):
+        elif id(p) in layer_norm_gains:
             p.data[...] = 1.0
         else:
             p.data[...] = 0.0
