@@ -2,7 +2,7 @@
 
     python examples/05_char_lstm.py
 
-The LSTM cell (tinygrad_llm/rnn.py, lstm_step), per time step, with x (B, I), h and c (B, H):
+The LSTM cell (tinygrad_llm/models/rnn.py, lstm_step), per time step, with x (B, I), h and c (B, H):
 
     i, f, g, o = split(x W_ihᵀ + b_ih + h W_hhᵀ + b_hh)      four (B, H) blocks, PyTorch's order
     i, f, o = σ(i), σ(f), σ(o)                               gates in (0, 1): input, forget, output

@@ -1,7 +1,7 @@
 // adamw.cu: one fused Adam / AdamW step over the n float32 elements of a parameter, updating p, m and v in place.
 //
 // NumPy twin: tinygrad_llm.optim.Adam._update (AdamW: decoupled = 1; Adam with L2 weight decay: decoupled = 0).
-// Launcher:   tinygrad_llm/cuda/adamw.py.
+// Launcher:   tinygrad_llm/engine/cuda/adamw.py.
 //
 // The NumPy step reads and writes whole arrays about ten times (each `m *= b1`, `m += ...` is a pass over memory);
 // here each element is read once (p, g, m, v) and written once (p, m, v): 7 floats of traffic per element.

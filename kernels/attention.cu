@@ -1,9 +1,10 @@
 // kernels/attention.cu — fused causal / non-causal attention: FlashAttention-2, forward and backward,
 // in float32 (CUDA cores) and in bfloat16 with float32 accumulation (tensor cores, WMMA).
 //
-// NumPy tile twin: tinygrad_llm/attention_tiles.py runs exactly these loops on the CPU, tile by tile (same tiles,
-// same loop order, same masking, same m / l / LSE / D bookkeeping); read it first, then this file.
-// Launchers: tinygrad_llm/cuda/attention.py (shapes, dtypes, launch shapes, bf16 conversion).
+// NumPy tile twin: tinygrad_llm/engine/cuda/attention_tiles.py runs exactly these loops on the CPU, tile by tile
+// (given this file's tile sizes, as the tests give them: same loop order, same masking, same m / l / LSE / D
+// bookkeeping); read it first, then this file.
+// Launchers: tinygrad_llm/engine/cuda/attention.py (shapes, dtypes, launch shapes, bf16 conversion).
 //
 // ---------------------------------------------------------------------------------------------------------------
 // What it computes, for each of the BH = batch·heads independent heads (every matrix contiguous, row-major):
@@ -94,10 +95,10 @@ constexpr int BLOCK_N = BLOCK_M;                   // key / value rows per tile
 constexpr int THREADS = 128;                       // threads per block (the launcher uses the same number)
 constexpr int WARPS = THREADS / 32;
 
-// The launcher sizes its grids from its own copy of BLOCK (tinygrad_llm/cuda/attention.py, block_size) and passes
+// The launcher sizes its grids from its own copy of BLOCK (tinygrad_llm/engine/cuda/attention.py, block_size) and passes
 // it as -DEXPECTED_BLOCK; if the two ever disagree, compilation stops here instead of rows being left unwritten.
 #ifdef EXPECTED_BLOCK
-static_assert(EXPECTED_BLOCK == BLOCK_M, "tinygrad_llm/cuda/attention.py block_size() disagrees with BLOCK_M");
+static_assert(EXPECTED_BLOCK == BLOCK_M, "tinygrad_llm/engine/cuda/attention.py block_size() disagrees with BLOCK_M");
 #endif
 
 // Every "for n < X / THREADS" loop below gives each thread exactly X / THREADS elements: no thread idles, no tail.

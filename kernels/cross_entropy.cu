@@ -1,7 +1,7 @@
 // cross_entropy.cu: softmax + cross-entropy fused, over the rows of (M, V) float32 logits, forward and backward.
 //
-// NumPy twin: tinygrad_llm.functional.CrossEntropy (same math; its docstring derives the backward).
-// Launcher:   tinygrad_llm/cuda/cross_entropy.py.
+// NumPy twin: tinygrad_llm.engine.functional.CrossEntropyOp (same math; docs/cross_entropy.md derives it).
+// Launcher:   tinygrad_llm/engine/cuda/cross_entropy.py.
 //
 // Legend:  M rows (one per prediction, B·T for a GPT), V classes (the vocabulary), t = the target class of a row.
 //

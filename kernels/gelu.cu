@@ -1,7 +1,8 @@
 // gelu.cu: GELU, tanh approximation (GPT-2's), elementwise over n float32 numbers, forward and backward.
 //
-// NumPy twin: tinygrad_llm.functional.Gelu with approximate="tanh" (same math; its docstring derives the backward).
-// Launcher:   tinygrad_llm/cuda/gelu.py.
+// NumPy twin: tinygrad_llm.engine.functional.GeluOp with approximate="tanh" (same math; docs/gelu.md derives the
+// backward).
+// Launcher:   tinygrad_llm/engine/cuda/gelu.py.
 //
 // Forward:   y = 0.5·x·(1 + tanh u),   u = √(2/π)·(x + 0.044715·x³)
 // Backward:  with t = tanh u, and d tanh u / du = 1 - t²:

@@ -1,7 +1,7 @@
 // layernorm.cu: layer normalization over the last axis of an (N, C) float32 array, forward and backward.
 //
-// NumPy twin: tinygrad_llm.functional.LayerNorm (same math; its docstring derives the backward).
-// Launcher:   tinygrad_llm/cuda/layernorm.py.
+// NumPy twin: tinygrad_llm.engine.functional.LayerNormOp (same math; docs/layernorm.md derives the backward).
+// Launcher:   tinygrad_llm/engine/cuda/layernorm.py.
 //
 // Legend:  N rows (B·T positions), C columns (the normalized features), one row = one position.
 //

@@ -1,5 +1,5 @@
-"""The NumPy tile twin of kernels/attention.cu (tinygrad_llm/attention_tiles.py) computes exactly our attention:
-forward, LSE and backward against tinygrad_llm.engine.functional.scaled_dot_product_attention, in float64 to 1e-10,
+"""The NumPy tile twin of kernels/attention.cu (tinygrad_llm/engine/cuda/attention_tiles.py) computes exactly our
+attention: forward, LSE and backward against engine.functional.scaled_dot_product_attention, in float64 to 1e-10,
 with one tile and with many, T a multiple of the tiles and not, causal and not."""
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""Tests of the BERT encoder (tinygrad_llm/bert.py): the corruption's statistics, packing pairs, padding that
+"""Tests of the BERT encoder (tinygrad_llm/models/bert.py): the corruption's statistics, packing pairs, padding that
 really is ignored, the tied MLM decoder, gradcheck of the whole model, and a short pretraining run."""
 import numpy as np
 import pytest

@@ -1,6 +1,6 @@
 """Tests for our CUDA kernels (kernels/layernorm.cu, cross_entropy.cu, gelu.cu, adamw.cu) through their launchers in
-tinygrad_llm/engine/cuda/, each against its CPU twin: the fused op of tinygrad_llm.engine.functional run in float64 on the same
-float32 inputs, or the optimizer of tinygrad_llm.optim.
+tinygrad_llm/engine/cuda/, each against its CPU twin: the fused op of engine.functional run in float64 on the
+same float32 inputs, or the optimizer of tinygrad_llm.optim.
 
 They need CuPy and a usable GPU: the `cp` fixture skips them cleanly otherwise. Only the import test runs everywhere.
 Tolerance: |gpu - ref| <= 1e-4 + 1e-5·|ref| (float32 kernels against a float64 reference).
@@ -48,7 +48,7 @@ def test_launchers_import_without_cupy():
 # ---------------------------------------------------------------- layer norm
 
 def layer_norm_reference(x, w, b, dy, eps):
-    """Values and gradients of functional.LayerNorm in float64 on the same (float32) numbers."""
+    """Values and gradients of functional.LayerNormOp in float64 on the same (float32) numbers."""
     xt = Tensor(x.astype(np.float64), requires_grad=True)
     wt = None if w is None else Tensor(w.astype(np.float64), requires_grad=True)
     bt = None if b is None else Tensor(b.astype(np.float64), requires_grad=True)
@@ -138,7 +138,7 @@ def cross_entropy_case(n_rows, n_classes, ignore_index, seed=0):
 
 
 def cross_entropy_reference(logits, targets, row_grads, ignore_index):
-    """Per-row losses, row logsumexp and dlogits of functional.CrossEntropy in float64 (reduction 'none', so the
+    """Per-row losses, row logsumexp and dlogits of functional.CrossEntropyOp in float64 (reduction 'none', so the
     incoming gradient is one number per row: row_grads)."""
     x = Tensor(logits.astype(np.float64), requires_grad=True)
     losses = F.cross_entropy(x, targets, ignore_index=ignore_index, reduction="none")

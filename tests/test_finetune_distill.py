@@ -1,5 +1,5 @@
-"""Tests of fine-tuning (tinygrad_llm/finetune.py: GPTClassifier, the speaker task) and distillation
-(tinygrad_llm/distill.py: distillation_loss, student training)."""
+"""Tests of fine-tuning (tinygrad_llm/recipes/finetune.py: GPTClassifier, the speaker task) and distillation
+(tinygrad_llm/recipes/distill.py: distillation_loss, student training)."""
 import numpy as np
 import pytest
 

@@ -1,4 +1,4 @@
-"""Tests of tinygrad_llm/rnn.py: gradcheck of every cell and layer (through time, w.r.t. input, initial state
+"""Tests of tinygrad_llm/models/rnn.py: gradcheck of every cell and layer (through time, w.r.t. input, initial state
 and weights), exact agreement with torch.nn's recurrent modules, truncated BPTT, and a CharLSTM that learns."""
 import math
 

@@ -1,4 +1,4 @@
-"""Tests of the encoder–decoder transformer (tinygrad_llm/seq2seq.py): shapes, padding that really is ignored,
+"""Tests of the encoder–decoder transformer (tinygrad_llm/models/seq2seq.py): shapes, padding that really is ignored,
 the causal decoder, gradcheck of the whole model, greedy and beam search against brute force, the reversal
 task's batches, and learning to reverse strings."""
 import itertools

@@ -1,4 +1,4 @@
-"""Tests of training (tinygrad_llm/train.py) and the command line (tinygrad_llm/__main__.py): the loss falls,
+"""Tests of training (tinygrad_llm/recipes/train.py) and the command line (tinygrad_llm/__main__.py): the loss falls,
 `--resume` continues bit for bit, every output file is written, gradient accumulation, sampling, clear errors.
 
 Every run is a tiny GPT on Tiny Shakespeare for at most a few hundred steps (milliseconds each). The dataset is

@@ -125,7 +125,7 @@ class skip_init:
 
 
 def skipping_init():
-    """True inside `skip_init`: initialisers (model.init_gpt2_weights, ...) then leave parameters alone."""
+    """True inside `skip_init`: initialisers (models.transformer.init_gpt2_weights, ...) leave parameters alone."""
     return _skipping_init
 
 

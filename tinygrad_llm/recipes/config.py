@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, fields, replace
 @dataclass(frozen=True)
 class TrainConfig:
     # data
-    data: str = ""                       # a UTF-8 text file; empty: Tiny Shakespeare (see data.py for where from)
+    data: str = ""                       # a UTF-8 text file; empty: Tiny Shakespeare (text/datasets.py: where from)
     tokenizer: str = "char"              # "char": one token per character; "bpe": byte-level BPE trained on the data
     bpe_vocab_size: int = 1024           # the BPE vocabulary to train (256 bytes + merges); "bpe" only
     batch_size: int = 12

@@ -146,7 +146,7 @@ def load_lm(path):
 
 
 def pretrain(cfg):
-    """Train a language model as the TrainConfig `cfg` says (tinygrad_llm.train.train, quietly); returns
+    """Train a language model as the TrainConfig `cfg` says (recipes.train.train, quietly); returns
     (GPT, tokenizer) from the run's last checkpoint."""
     from .train import train  # imported here: training pulls in tqdm and matplotlib
     train(cfg, progress=False, log=lambda line: None)

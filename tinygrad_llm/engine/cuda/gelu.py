@@ -1,7 +1,7 @@
 """Launcher for kernels/gelu.cu: GELU with the tanh approximation, elementwise on a float32 CuPy array of any shape.
 
 The math and the launch shape are explained at the top of kernels/gelu.cu; the CPU twin is
-tinygrad_llm.functional.Gelu with approximate="tanh". CuPy is imported lazily, so this module imports on a machine
+engine.functional.GeluOp with approximate="tanh". CuPy is imported lazily, so this module imports on a machine
 without CuPy or a GPU.
 """
 import numpy as np
