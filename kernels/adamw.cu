@@ -3,7 +3,7 @@
 // NumPy twin: tinygrad_llm.optim.Adam._update (AdamW: decoupled = 1; Adam with L2 weight decay: decoupled = 0).
 // Launcher:   tinygrad_llm/engine/cuda/adamw.py.
 //
-// The NumPy step reads and writes whole arrays about ten times (each `m *= b1`, `m += ...` is a pass over memory);
+// The NumPy step makes about 14 passes over whole arrays (each `m *= b1`, `m += ...` reads and writes memory);
 // here each element is read once (p, g, m, v) and written once (p, m, v): 7 floats of traffic per element.
 //
 // For step t, with bias_correction1 = 1 - beta1^t and bias_correction2 = 1 - beta2^t:
@@ -13,7 +13,8 @@
 //     m = beta1·m + (1 - beta1)·g                                   running mean of g
 //     v = beta2·v + (1 - beta2)·g·g                                 running mean of g²
 //     p = p - (lr / bias_correction1)·m / (sqrt(v) / sqrt(bias_correction2) + eps)
-// The same operations in the same order as optim.py (which follows torch.optim).
+// The same array operations in the same order as optim.py (which follows torch.optim); the scalars lr/bc1,
+// sqrt(bc2) and 1 - lr·weight_decay are formed in float32 here, in float64 there, so the two agree to rounding.
 //
 // The host computes 1 - beta1, 1 - beta2 and the bias corrections in float64 and passes them rounded to float32,
 // as NumPy does. Computed here from the float32 betas they would be wrong in the 5th digit: beta2 = 0.999 is stored

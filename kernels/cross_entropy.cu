@@ -11,7 +11,8 @@
 //     loss = lse - x_t = log Σ_c exp(x_c - max) - (x_t - max)
 // A row whose target equals ignore_index gets loss 0 (the caller leaves it out of the mean). A target outside
 // 0..V-1 that is not ignore_index gets loss NaN: the kernel never reads outside the row, and the NaN shows up in
-// the loss instead of a silent wrong number (the CPU op raises an IndexError before it gets here).
+// the loss instead of a silent wrong number (F.cross_entropy checks the targets and raises an IndexError before
+// either path runs; only a direct call of the launcher can get here).
 //
 // Backward: d loss / d x_c = softmax(x)_c - [c == t], and softmax(x)_c = exp(x_c - lse), so with g_r = dL/dloss_r
 //     dlogits_rc = (exp(x_rc - lse_r) - [c == t_r]) · g_r          (0 for an ignored row, whatever g_r)

@@ -11,8 +11,8 @@
 //     rstd = 1 / sqrt(var + eps)
 //     x̂    = (x - mean) · rstd
 //     y    = x̂ · w + b                  (w, b of shape (C,); either may be absent: w = 1, b = 0)
-// The kernel saves mean and rstd (N floats each). Backward rebuilds x̂ = (x - mean)·rstd from x: two numbers per
-// row instead of the N·C numbers of x̂.
+// The kernel saves mean and rstd (N floats each). Backward rebuilds x̂ = (x - mean)·rstd from x: 2·N numbers kept
+// instead of the N·C numbers of x̂.
 //
 // Backward, with g = dL/dy and d = g·w (= dL/dx̂):
 //     dx = rstd · (d - mean(d) - x̂ · mean(d·x̂))       means over the C columns of the row

@@ -255,7 +255,7 @@ class Adam(Optimizer):
         t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
         if kernels_wanted(p.data):  # on the GPU (float32): the same step, fused in one kernel
             adamw.step(p.data, g, m, v, lr=lr, beta1=b1, beta2=b2, eps=eps, weight_decay=wd, step=t,
-                              decoupled=self.decoupled_weight_decay)
+                       decoupled=self.decoupled_weight_decay)
             return
 
         if wd != 0:
@@ -263,12 +263,14 @@ class Adam(Optimizer):
                 p.data *= 1 - lr * wd
             else:
                 g = g + wd * p.data  # a new array: p.grad itself is left as backward made it
+        # m = b1 m + (1 - b1) g,  v = b2 v + (1 - b2) g²: the moments, updated in place (docs/adamw.md)
         m *= b1
         m += (1 - b1) * g
         v *= b2
         v += (1 - b2) * g * g
         bias_correction1 = 1 - b1 ** t
         bias_correction2 = 1 - b2 ** t
+        # p -= lr/(1 - b1^t) · m / (sqrt(v)/sqrt(1 - b2^t) + eps), torch.optim's order of operations
         step_size = lr / bias_correction1
         denom = xp.sqrt(v)
         denom /= math.sqrt(bias_correction2)

@@ -1,9 +1,10 @@
 """Fused ops: one Function each, whose backward is derived by hand for the whole formula.
 
 Built from primitives, softmax would be five graph nodes, each saving its own arrays; fused, it is one node that
-saves one array and whose backward is one line of algebra, derived in its docstring. Every op here has a twin in
-composed.py built from primitives only; the tests show both give the same values and gradients, and
-`with fused(False):` makes these functions run the twins, so the two can be compared anywhere (a whole GPT too).
+saves one array and whose backward is one line of algebra, stated in its docstring and derived step by step in
+docs/ (one page per op). Every op here has a twin in composed.py built from primitives only; the tests show both
+give the same values and gradients, and `with fused(False):` makes these functions run the twins, so the two can
+be compared anywhere (a whole GPT too).
 On a CuPy array the public functions below hand the call to our CUDA kernels (cuda/fused.py) where one fits;
 the Functions here are array code and run on CuPy too (cuda.loader.enabled = False forces that).
 
@@ -65,7 +66,7 @@ class LinearOp(Function):
     """y = x @ Wᵀ + b.   x (..., in), W (out, in), b (out,) -> y (..., out)
     dx = g @ W;   dW = gᵀ @ x summed over all leading axes;   db = g summed over all leading axes.
     The leading axes are flattened into one, N = B·T rows: one large matmul runs several times faster than a
-    batch of small ones."""
+    batch of small ones (docs/matmul.md)."""
 
     def forward(ctx, x, weight, bias=None):
         x2 = x.reshape(-1, x.shape[-1])                           # (N, in)
@@ -163,7 +164,8 @@ class CrossEntropyOp(Function):
     then the mean over those rows (or their sum, or none).
     d loss_r / d x_rc = softmax(x_r)_c - [c == t_r]   (probabilities minus the one-hot target),
     so dx_r = g_r * (softmax(x_r) - onehot(t_r)), with g_r = g / (number of rows kept) for the mean.
-    Forward keeps only the logsumexp per row; backward recomputes softmax = e^(x - lse)."""
+    Forward keeps the logits (as (M, C) rows) and the logsumexp per row, never the softmax; backward recomputes
+    softmax = e^(x - lse). Derived in docs/cross_entropy.md."""
 
     def forward(ctx, logits, targets, ignore_index=-100, reduction="mean"):
         xp = backend.xp(logits)
@@ -183,6 +185,7 @@ class CrossEntropyOp(Function):
         x, lse, t_safe, keep = ctx.saved
         xp = backend.xp(x)
         g_rows = row_loss_grads(g, keep, ctx.reduction, ctx.count)[:, None]       # (M, 1)
+        # dx = (softmax(x) - onehot(t)) · g_row, built in one buffer (docs/cross_entropy.md)
         dx = xp.exp(x - lse)                                                    # softmax, (M, C)
         dx[xp.arange(x.shape[0]), t_safe] -= 1                                   # minus the one-hot target
         dx *= g_rows
@@ -237,6 +240,7 @@ class LayerNormOp(Function):
         xp = backend.xp(x)
         ctx.shape, ctx.normalized_shape = x.shape, x.shape[x.ndim - n_normalized:]
         rows = x.reshape(-1, int(np.prod(ctx.normalized_shape)))               # (N, M)
+        # x̂ = (x - μ) r,  r = 1/sqrt(σ² + eps): x̂ and r each built in one buffer (docs/layernorm.md)
         xhat = rows - _row_mean(rows)                                         # x - μ
         r = _row_mean(xhat * xhat)                                            # σ², (N, 1)
         r += x.dtype.type(eps)                                                # keep x's dtype
@@ -255,6 +259,7 @@ class LayerNormOp(Function):
         dw = _column_sum(g * xhat).reshape(ctx.normalized_shape) if ctx.needs_input_grad[1] else None
         db = _column_sum(g).reshape(ctx.normalized_shape) if ctx.needs_input_grad[2] else None
         d = g * weight.reshape(-1) if weight is not None else g               # dL/dx̂
+        # dx = r (d - mean(d) - x̂ mean(d x̂)), built in one buffer
         dx = xhat * _row_mean(d * xhat)                                       # x̂ mean(d x̂)
         backend.xp(g).subtract(d, dx, out=dx)
         dx -= _row_mean(d)
@@ -299,13 +304,15 @@ class AttentionOp(Function):
         dQ = s dS K,   dK = s dSᵀ Q
     Forward keeps P itself. On the CPU that is cheap, B·nh·T² floats, and recomputing P in backward would cost
     another matmul and exp. (The CUDA kernel cannot afford T×T memory: like FlashAttention it keeps the row
-    logsumexp L instead and recomputes P = exp(S - L) tile by tile.) Every step works in place on one T×T buffer.
+    logsumexp L instead and recomputes P = exp(S - L) tile by tile.) Forward builds P in place in one T×T buffer;
+    backward needs one more, for dS (and, with dropout, a temporary for P').
     A row that may attend to nothing gives O = 0 and zero gradients."""
 
     def forward(ctx, q, k, v, bias, dropout_p=0.0, scale=None):
         xp = backend.xp(q)
         # in q's dtype: a NumPy float64 scale (1 / np.sqrt(D)) must not turn float32 scores into float64
         ctx.scale = scale = q.dtype.type(1 / math.sqrt(q.shape[-1]) if scale is None else scale)
+        # P = softmax(s Q Kᵀ + bias), row by row: the scores become P in one buffer (docs/attention.md)
         p = q @ k.swapaxes(-1, -2)                                     # (..., Tq, Tk)
         p *= scale
         p += bias                                                      # S
@@ -325,6 +332,7 @@ class AttentionOp(Function):
         q, k, v, p, keep, out = ctx.saved
         xp = backend.xp(q)
         dv = (p * keep if keep is not None else p).swapaxes(-1, -2) @ d_out  # P'ᵀ dO, (..., Tk, Dv)
+        # s dS = s P ∘ (dP - rowsum(dO ∘ O)), built in one buffer
         ds = d_out @ v.swapaxes(-1, -2)                                  # dP' = dO Vᵀ, (..., Tq, Tk)
         if keep is not None:
             ds *= keep                                                   # dP
@@ -403,6 +411,7 @@ class GeluOp(Function):
         xp = backend.xp(x)
         ctx.approximate = approximate
         if approximate == "tanh":
+            # s = (1 + tanh(√(2/π) (x + 0.044715 x³)))/2, built in one buffer (docs/gelu.md)
             s = x * x
             s *= SQRT_2_OVER_PI * GELU_CUBIC
             s += SQRT_2_OVER_PI
@@ -421,6 +430,7 @@ class GeluOp(Function):
         xp = backend.xp(x)
         if ctx.approximate == "tanh":
             s = saved
+            # g · dy/dx = g · s (1 + (1 - s) · x · 2√(2/π) (1 + 3·0.044715 x²)), built in one buffer
             dy_dx = x * x
             dy_dx *= 2 * SQRT_2_OVER_PI * 3 * GELU_CUBIC
             dy_dx += 2 * SQRT_2_OVER_PI

@@ -373,7 +373,7 @@ Tensor.to = to
 class MatmulOp(Function):
     """out = a @ b, batched over leading axes, which broadcast.  (..., n, k) @ (..., k, m) -> (..., n, m)
     da = g @ b^T,  db = a^T @ g   (each summed over the batch axes it was broadcast along).
-    A 1-d operand is treated as a row (for a) or a column (for b), as NumPy does."""
+    A 1-d operand is treated as a row (for a) or a column (for b), as NumPy does. Index form: docs/matmul.md."""
 
     def forward(ctx, a, b):
         if a.ndim == 0 or b.ndim == 0:
