@@ -136,14 +136,15 @@ class Tensor:
             g = sums.pop(tensor)                              # dL/d(tensor), summed over all its uses
             if g is None:
                 continue                                      # self does not depend on it
-            if tensor.is_leaf or tensor._retains_grad:
+            op = tensor._ctx                                  # the op that made it; None for a leaf
+            if op is None or tensor._retains_grad:
                 tensor._accumulate_grad(g)                    # the gradients users read
-            if tensor.is_leaf:
+            if op is None:
                 continue
-            for parent, parent_grad in tensor._ctx.input_gradients(g):
+            for parent, parent_grad in op.input_gradients(g):
                 sums.add(parent, parent_grad)                 # the chain rule: dL/d(input) from dL/d(output)
             if not retain_graph:
-                tensor._ctx.free()                            # its saved arrays are needed no more
+                op.free()                                     # its saved arrays are needed no more
 
     def _output_gradient(self, grad):
         """dL/d(self) as an array of self's shape and dtype: 1 for a one-element output, else `grad`, checked."""
