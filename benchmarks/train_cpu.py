@@ -1,16 +1,22 @@
-"""Training speed on the CPU: ms/iter and tokens/s of our GPT, and of the same model in PyTorch eager.
+"""Training speed on the CPU: ms per training step of our GPT and of the same model in PyTorch eager.
 
-Both models start from the same weights and see the same batches. The two alternate in rounds of --round steps
-(ours ×10, torch ×10, ours ×10, ...) so that both see the same machine noise, while neither's idle thread pool
-(OpenBLAS's, OpenMP's, which spin for a while after each call) competes with the other's step. Medians are
-reported, and the ratio ours/PyTorch (< 1 means we are faster).
+Each engine runs in a process of its own, and the processes alternate (ours, PyTorch, ours, PyTorch, ...) for
+--rounds rounds, so that both see the same machine noise while neither's thread pool (OpenBLAS's and PyTorch's spin
+for a while after each call) slows the other down. Every process builds the model from the same seed (PyTorch's
+copies our initial weights), trains on the same batches, times --steps steps after --warmup untimed ones, and reports
+which BLAS kernels it runs (threadpoolctl). Printed: the median step of each engine over all its timed steps, the
+ratio of the medians (< 1: we are faster) and each round's ratio.
 
-    python benchmarks/train_cpu.py                       # the shakespeare-char-cpu preset, 50 timed steps
-    python benchmarks/train_cpu.py --steps 20 --preset shakespeare-char
+OPENBLAS_CORETYPE pins OpenBLAS's kernels (some machines set it); unset it, and OPENBLAS_L2_SIZE, for the run:
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/train_cpu.py             # shakespeare-char-cpu
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/train_cpu.py --preset shakespeare-char --steps 10
 """
 import argparse
+import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 
@@ -21,82 +27,121 @@ from tinygrad_llm.models.gpt import GPT, GPTConfig
 from tinygrad_llm.optim import AdamW
 from tinygrad_llm.recipes.config import PRESETS
 
-
-def our_step(model, optimizer, x, y):
-    _, loss = model(x, y)
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
-    return loss.item()
+ENGINES = ("ours", "pytorch")
 
 
-def torch_step(torch, model, optimizer, x, y):
-    _, loss = model(torch.from_numpy(x), torch.from_numpy(y))
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-    return loss.item()
-
-
-def main():
-    backend.reuse_freed_memory()  # see its docstring; PyTorch, in the same process, benefits as much
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", default="shakespeare-char-cpu", choices=sorted(PRESETS))
-    parser.add_argument("--steps", type=int, default=50, help="timed steps per framework")
-    parser.add_argument("--warmup", type=int, default=5, help="untimed steps first")
-    parser.add_argument("--round", type=int, default=10, help="steps of one framework before switching")
-    parser.add_argument("--no-torch", action="store_true", help="time ours only")
-    args = parser.parse_args()
-
-    preset = PRESETS[args.preset]
+def build(preset_name):
+    """The preset and our model at its shape, from seed 0, without dropout."""
+    preset = PRESETS[preset_name]
     config = GPTConfig(vocab_size=65, block_size=preset.block_size, n_layer=preset.n_layer, n_head=preset.n_head,
                        n_embd=preset.n_embd, dropout=0.0, bias=preset.bias)
-    B, T = preset.batch_size, preset.block_size
     rng.manual_seed(0)
-    model = GPT(config)
-    optimizer = AdamW(model.parameters(), lr=preset.learning_rate, betas=(preset.beta1, preset.beta2),
-                      weight_decay=preset.weight_decay)
-    data = np.random.default_rng(0)
-    batches = [data.integers(0, config.vocab_size, (2, B, T)) for _ in range(args.warmup + args.steps)]
+    return preset, GPT(config)
 
-    torch = None
-    if not args.no_torch:
-        try:
-            import torch
-        except ImportError:
-            print("torch is not installed: timing ours only")
-    if torch is not None:
-        sys.path.insert(0, os.path.dirname(__file__))
+
+def batches(preset, n):
+    """The (x, y) token batches of n steps, the same in every process."""
+    data = np.random.default_rng(0)
+    return [data.integers(0, 65, (2, preset.batch_size, preset.block_size)) for _ in range(n)]
+
+
+def blas_info():
+    """What threadpoolctl sees in this process: library, version, kernel (OpenBLAS's architecture), threads."""
+    from threadpoolctl import threadpool_info
+    return [{key: pool.get(key) for key in ("internal_api", "version", "architecture", "num_threads")}
+            for pool in threadpool_info()]
+
+
+def worker(engine, preset_name, warmup, steps):
+    """Train `steps + warmup` steps with one engine; print one JSON line: step times, the last loss, BLAS info."""
+    preset, model = build(preset_name)
+    if engine == "ours":
+        backend.reuse_freed_memory()  # what our trainer does (recipes/train.py): freed blocks stay mapped
+        optimizer = AdamW(model.parameters(), lr=preset.learning_rate, betas=(preset.beta1, preset.beta2),
+                          weight_decay=preset.weight_decay)
+
+        def step(x, y):
+            _, loss = model(x, y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            return loss.item()
+    else:
+        import torch
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         from torch_gpt import torch_gpt_like
-        reference = torch_gpt_like(model)
+        reference = torch_gpt_like(model)  # our initial weights
         torch_optimizer = torch.optim.AdamW(reference.parameters(), lr=preset.learning_rate,
                                             betas=(preset.beta1, preset.beta2), weight_decay=preset.weight_decay)
 
-    print(f"preset {args.preset}: n_layer {config.n_layer}, n_head {config.n_head}, n_embd {config.n_embd}, "
-          f"block {T}, batch {B}; {model.num_params() / 1e6:.2f}M parameters; numpy {np.__version__}"
-          + (f", torch {torch.__version__} ({torch.get_num_threads()} threads)" if torch is not None else "")
-          # OpenBLAS's kernels set our matmul speed: a pinned OPENBLAS_CORETYPE may hide AVX-512 (RESULTS.md)
-          + f"; OPENBLAS_CORETYPE {os.environ.get('OPENBLAS_CORETYPE', 'unset (OpenBLAS chooses)')}")
-    ours, theirs = [], []
-    for first in range(0, len(batches), args.round):
-        for x, y in batches[first:first + args.round]:
-            start = time.perf_counter()
-            loss = our_step(model, optimizer, x, y)
-            ours.append(time.perf_counter() - start)
-        if torch is None:
-            continue
-        for x, y in batches[first:first + args.round]:
-            start = time.perf_counter()
-            torch_loss = torch_step(torch, reference, torch_optimizer, x, y)
-            theirs.append(time.perf_counter() - start)
-        if first == 0:
-            print(f"loss after {min(args.round, len(batches))} steps: ours {loss:.6f}, torch {torch_loss:.6f}")
-    ours_ms = 1000 * statistics.median(ours[args.warmup:])
-    print(f"ours:    {ours_ms:7.1f} ms/iter  {B * T / ours_ms * 1000:9.0f} tokens/s  (median of {args.steps})")
-    if torch is not None:
-        torch_ms = 1000 * statistics.median(theirs[args.warmup:])
-        print(f"pytorch: {torch_ms:7.1f} ms/iter  {B * T / torch_ms * 1000:9.0f} tokens/s  (median of {args.steps})")
-        print(f"ratio ours/pytorch: {ours_ms / torch_ms:.2f}x")
+        def step(x, y):
+            _, loss = reference(torch.from_numpy(x), torch.from_numpy(y))
+            torch_optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch_optimizer.step()
+            return loss.item()
+    times = []
+    for x, y in batches(preset, warmup + steps):
+        start = time.perf_counter()
+        loss = step(x, y)
+        times.append(time.perf_counter() - start)
+    print(json.dumps({"engine": engine, "times": times[warmup:], "loss": loss, "blas": blas_info()}))
+
+
+def run_worker(engine, args):
+    command = [sys.executable, __file__, "--worker", engine, "--preset", args.preset, "--warmup", str(args.warmup),
+               "--steps", str(args.steps)]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"the {engine} process failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", default="shakespeare-char-cpu", choices=sorted(PRESETS))
+    parser.add_argument("--rounds", type=int, default=3, help="processes per engine, alternated (default 3)")
+    parser.add_argument("--steps", type=int, default=30, help="timed steps per process (default 30)")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed steps first, per process (default 5)")
+    parser.add_argument("--no-torch", action="store_true", help="time ours only")
+    parser.add_argument("--worker", choices=ENGINES, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    try:
+        import threadpoolctl  # noqa: F401 (checked here, before any process starts)
+    except ImportError:
+        sys.exit("benchmarks/train_cpu.py reports the BLAS kernels with threadpoolctl: pip install -e '.[bench]'")
+    if args.worker:
+        return worker(args.worker, args.preset, args.warmup, args.steps)
+
+    engines = ENGINES[:1] if args.no_torch else ENGINES
+    preset = PRESETS[args.preset]
+    print(f"preset {args.preset}: n_layer {preset.n_layer}, n_head {preset.n_head}, n_embd {preset.n_embd}, "
+          f"block {preset.block_size}, batch {preset.batch_size}; numpy {np.__version__}; "
+          f"{args.rounds} rounds x {args.steps} timed steps per engine, one process each, alternated")
+    for variable in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+        print(f"  {variable}: {os.environ.get(variable, 'unset')}")
+    times = {engine: [] for engine in engines}
+    round_medians = []
+    for r in range(args.rounds):
+        medians = {}
+        for engine in engines:
+            result = run_worker(engine, args)
+            times[engine] += result["times"]
+            medians[engine] = 1000 * statistics.median(result["times"])
+            if r == 0:
+                pools = "; ".join(f"{p['internal_api']} {p['version']} {p['architecture'] or ''} "
+                                  f"{p['num_threads']} threads" for p in result["blas"])
+                print(f"  {engine} process: {pools}; loss after {args.warmup + args.steps} steps {result['loss']:.6f}")
+        round_medians.append(medians)
+        print(f"round {r + 1}: " + ", ".join(f"{e} {m:.1f} ms" for e, m in medians.items())
+              + (f", ratio {medians['ours'] / medians['pytorch']:.2f}x" if len(medians) == 2 else ""))
+    B, T = preset.batch_size, preset.block_size
+    overall = {engine: 1000 * statistics.median(t) for engine, t in times.items()}
+    for engine, ms in overall.items():
+        print(f"{engine:8s} {ms:7.1f} ms/iter  {B * T / ms * 1000:9.0f} tokens/s  (median of {len(times[engine])})")
+    if len(overall) == 2:
+        print(f"ratio ours/pytorch: {overall['ours'] / overall['pytorch']:.2f}x (rounds: "
+              + ", ".join(f"{m['ours'] / m['pytorch']:.2f}" for m in round_medians) + ")")
 
 
 if __name__ == "__main__":
