@@ -21,6 +21,9 @@ from ..engine.tensor import Tensor
 
 
 class CausalSelfAttention(nn.Module):
+    """The GPT's attention: q, k and v from one matmul (c_attn), each position sees itself and the positions before
+    it, the heads joined by c_proj; an optional KV cache for generation."""
+
     def __init__(self, config):
         self.n_head, self.dropout = config.n_head, config.dropout
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)  # q, k, v in one matmul
@@ -51,6 +54,8 @@ class CausalSelfAttention(nn.Module):
 
 
 class MLP(nn.Module):
+    """y = c_proj(gelu(c_fc(x))): 4·C hidden units, GPT-2's tanh GELU."""
+
     def __init__(self, config):
         self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
         self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
@@ -61,6 +66,8 @@ class MLP(nn.Module):
 
 
 class Block(nn.Module):
+    """The GPT's block: causal self-attention, then the MLP, each on a LayerNorm of the residual stream."""
+
     def __init__(self, config):
         self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
         self.attn = CausalSelfAttention(config)
@@ -100,6 +107,8 @@ class MultiHeadAttention(nn.Module):
 
 
 class EncoderBlock(nn.Module):
+    """An encoder block (seq2seq, BERT): attention over every real token in both directions, then the MLP."""
+
     def __init__(self, config):
         self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
         self.attn = MultiHeadAttention(config)
@@ -112,6 +121,8 @@ class EncoderBlock(nn.Module):
 
 
 class DecoderBlock(nn.Module):
+    """A decoder block (seq2seq): causal self-attention, cross-attention to the encoder's memory, then the MLP."""
+
     def __init__(self, config):
         self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
         self.self_attn = MultiHeadAttention(config)
