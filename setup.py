@@ -12,7 +12,8 @@ setup(
     packages=find_packages(include=["tinygrad_llm", "tinygrad_llm.*"]) + ["tinygrad_llm.kernels"],
     # the CUDA sources live in kernels/ at the top of the repository and install as tinygrad_llm/kernels/
     package_dir={"tinygrad_llm.kernels": "kernels"},
-    package_data={"tinygrad_llm.kernels": ["*.cu", "*.cuh"]},
+    # kernels/host/*.h run the same sources on the mock CUDA device (tinygrad_llm/engine/cuda/mock/)
+    package_data={"tinygrad_llm.kernels": ["*.cu", "*.cuh", "host/*.h"]},
     # safetensors for checkpoints, tqdm for progress, matplotlib for the loss curve
     # regex for GPT-2's pre-tokenizer pattern (\p{L}, \p{N}), which the standard re module cannot express
     install_requires=["numpy>=1.24", "safetensors>=0.4", "tqdm>=4", "matplotlib>=3.5", "regex>=2022"],

@@ -1,4 +1,5 @@
-"""A non-editable `pip install .` must ship the CUDA sources, and the loader must find them there."""
+"""A non-editable `pip install .` must ship the CUDA sources (and the mock device's headers), and the loader
+must find them there."""
 import importlib.util
 import os
 import subprocess
@@ -17,11 +18,13 @@ def test_pip_install_ships_the_kernels(tmp_path):
                               "--target", str(target), str(ROOT)], capture_output=True, text=True)
     if install.returncode != 0:
         pytest.fail(f"pip install . failed:\n{install.stderr[-3000:]}")
-    shipped = sorted(p.name for p in (target / "tinygrad_llm" / "kernels").glob("*.cu"))
-    assert shipped == sorted(p.name for p in (ROOT / "kernels").glob("*.cu")) and "attention.cu" in shipped
+    installed = target / "tinygrad_llm" / "kernels"
+    for pattern in ("*.cu", "host/*.h"):   # the kernels, and the headers that run them on the mock device
+        shipped = sorted(p.name for p in installed.glob(pattern))
+        assert shipped and shipped == sorted(p.name for p in (ROOT / "kernels").glob(pattern)), pattern
     # the installed loader, run away from the source tree, finds the installed copies
-    found = subprocess.run([sys.executable, "-c", "from tinygrad_llm.engine.cuda.loader import kernels_dir; print(kernels_dir())"],
-                           capture_output=True, text=True, cwd=tmp_path,
+    code = "from tinygrad_llm.engine.cuda.sources import kernels_dir; print(kernels_dir())"
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
                            env={**os.environ, "PYTHONPATH": str(target)})
     assert found.returncode == 0, found.stderr
     assert Path(found.stdout.strip()) == target / "tinygrad_llm" / "kernels"

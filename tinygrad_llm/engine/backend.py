@@ -2,7 +2,8 @@
 
 Op code never branches on the device. It asks an array for its module (`xp = backend.xp(x)`) and calls
 `xp.exp`, `xp.matmul`, ... which NumPy and CuPy both provide with the same meaning. This file is the only
-place that knows CuPy exists, so the GPU path slots in without touching any op.
+place that picks CuPy (or, with $TINYGRAD_LLM_MOCK_CUDA set, the mock device's stand-in for it, cuda/mock/), so the
+GPU path slots in without touching any op.
 
 Dtype rule (one rule, everywhere): floating tensors meeting in one op must share a dtype. float32 mixed with
 float64 raises a `TypeError` naming the op, instead of silently upcasting like NumPy: a silent upcast would
@@ -10,6 +11,7 @@ double memory and time, or quietly make a float64 gradient check run in float32.
 dtype of the tensor they meet. Convert explicitly with `tensor.to(np.float64)`.
 """
 import ctypes
+import os
 
 import numpy as np
 
@@ -55,26 +57,42 @@ def check_float_dtype(dtype, where):
     return dtype
 
 
-_CUPY = None
+MOCK_ENV = "TINYGRAD_LLM_MOCK_CUDA"  # "1": device 'cuda' is the mock device (engine/cuda/mock/), for tests
+_CUDA = None  # (cupy, cupyx) once found
 
 
-def _cupy():
-    """Import CuPy once, saying exactly what is missing when it cannot be used."""
-    global _CUPY
-    if _CUPY is None:
+def mock_cuda_enabled():
+    return os.environ.get(MOCK_ENV, "") not in ("", "0")
+
+
+def _cuda_modules():
+    """(cupy, cupyx), imported once, saying exactly what is missing when they cannot be used; the mock device's
+    stand-ins when $TINYGRAD_LLM_MOCK_CUDA is set."""
+    global _CUDA
+    if _CUDA is None:
+        if mock_cuda_enabled():
+            from .cuda.mock import cupy, cupyx
+            _CUDA = cupy, cupyx
+            return _CUDA
+        instead = f"; without a GPU, {MOCK_ENV}=1 runs device 'cuda' on the mock device (kernels run on the host)"
         try:
             import cupy
+            import cupyx
         except ImportError as e:
-            raise RuntimeError("device 'cuda' needs CuPy, which is not installed: "
-                               "pip install 'tinygrad_llm[cuda]' (cupy-cuda12x or cupy-cuda13x)") from e
+            raise RuntimeError("device 'cuda' needs CuPy, which is not installed: pip install 'tinygrad_llm[cuda]' "
+                               "(cupy-cuda12x or cupy-cuda13x)" + instead) from e
         try:
             count = cupy.cuda.runtime.getDeviceCount()
         except Exception as e:  # CuPy raises CUDARuntimeError when there is no driver
-            raise RuntimeError(f"device 'cuda': CuPy is installed but no CUDA GPU is usable ({e})") from e
+            raise RuntimeError(f"device 'cuda': CuPy is installed but no CUDA GPU is usable ({e})" + instead) from e
         if count == 0:
-            raise RuntimeError("device 'cuda': CuPy is installed but this machine has no CUDA GPU")
-        _CUPY = cupy
-    return _CUPY
+            raise RuntimeError("device 'cuda': CuPy is installed but this machine has no CUDA GPU" + instead)
+        _CUDA = cupy, cupyx
+    return _CUDA
+
+
+def _cupy():
+    return _cuda_modules()[0]
 
 
 def scatter_add_rows(target, idx, rows):
@@ -82,8 +100,7 @@ def scatter_add_rows(target, idx, rows):
     target (V, C), idx (N,) integers, rows (N, C). NumPy's `np.add.at` does this one element at a time; sorting
     idx once and summing each run of equal ids with `np.add.reduceat` is several times faster."""
     if xp(target) is not np:
-        import cupyx
-        cupyx.scatter_add(target, idx, rows)
+        _cuda_modules()[1].scatter_add(target, idx, rows)
         return target
     order = np.argsort(idx, kind="stable")
     ids, starts = np.unique(idx[order], return_index=True)
@@ -95,8 +112,7 @@ def erf(x):
     """Elementwise error function. NumPy has none, so use SciPy's where installed, else the exact `math.erf`
     elementwise (slow, but only exact GELU needs it; the GPT uses the tanh approximation)."""
     if xp(x) is not np:
-        import cupyx.scipy.special
-        return cupyx.scipy.special.erf(x)
+        return _cuda_modules()[1].scipy.special.erf(x)
     try:
         from scipy.special import erf as scipy_erf
     except ImportError:

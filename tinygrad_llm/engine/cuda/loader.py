@@ -1,31 +1,15 @@
-"""Finding, compiling (once) and launching the kernels in kernels/*.cu."""
+"""Compiling (once) and launching the kernels in kernels/*.cu."""
 import functools
-from pathlib import Path
 
 import numpy as np
 
 from .. import backend
+from .sources import kernel_source
 
 INT32_MAX = 2**31 - 1  # the kernels count elements with 32-bit ints
 
 # Fused kernels are used for CuPy arrays unless switched off (to compare with the composed CuPy path).
 enabled = True
-
-
-def kernels_dir():
-    """Where the .cu files are: tinygrad_llm/kernels/ in an installed package (setup.py ships them there), or
-    kernels/ beside the package in a source checkout (and an editable install)."""
-    package = Path(__file__).resolve().parent.parent
-    for candidate in (package / "kernels", package.parent / "kernels"):
-        if (candidate / "attention.cu").is_file():
-            return candidate
-    raise FileNotFoundError(f"the CUDA kernel sources (kernels/*.cu) are neither in {package / 'kernels'} nor in "
-                            f"{package.parent / 'kernels'}; reinstall the package (pip install .)")
-
-
-def kernel_source(filename):
-    """The text of kernels/<filename>."""
-    return (kernels_dir() / filename).read_text()
 
 
 @functools.lru_cache(maxsize=None)
@@ -40,14 +24,18 @@ def get_kernel(filename, name, options=()):
 
 
 def launch(kernel, grid, block, args, shared_mem=0):
-    """Launch and check: a bad launch (too many threads, too much shared memory) raises here, naming the kernel,
-    instead of surfacing later at an unrelated synchronisation."""
+    """Launch and check: a bad launch (too many threads, too much shared memory, an argument the mock device
+    refuses) raises here, naming the kernel, instead of surfacing later at an unrelated synchronisation."""
     cupy = backend.module_for("cuda")
-    kernel(grid, block, args, shared_mem=shared_mem)
+    name = getattr(kernel, "name", None) or getattr(getattr(kernel, "kernel", None), "name", kernel)
+    where = f"with grid {grid}, block {block}, {shared_mem} bytes of shared memory"
+    try:
+        kernel(grid, block, args, shared_mem=shared_mem)
+    except cupy.cuda.driver.CUDADriverError as e:
+        raise RuntimeError(f"CUDA kernel {name} failed {where}: {e}") from e
     error = cupy.cuda.runtime.getLastError()
     if error != 0:
-        raise RuntimeError(f"CUDA kernel {kernel.kernel.name if hasattr(kernel, 'kernel') else kernel} failed to "
-                           f"launch with grid {grid}, block {block}, {shared_mem} bytes of shared memory: "
+        raise RuntimeError(f"CUDA kernel {name} failed to launch {where}: "
                            f"{cupy.cuda.runtime.getErrorString(error).decode()}")
 
 
