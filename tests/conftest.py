@@ -1,13 +1,47 @@
 """Shared test helpers. Tests that compare with PyTorch take the `torch` fixture: it skips them cleanly where
-torch is not installed (CI installs it, so there they run)."""
+torch is not installed (CI installs it, so there they run).
+
+Where the GPU tests run: `--cuda=auto` (the default) on a real GPU where CuPy finds one, else on the mock CUDA
+device (tinygrad_llm/engine/cuda/mock/: our kernels executed on the host), which is how CI runs them; `--cuda=mock`
+always on the mock device, `--cuda=real` only on a real GPU (they skip without one)."""
 import os
 import pathlib
+import shutil
 
 import numpy as np
 import pytest
 
 from tinygrad_llm import Tensor
+from tinygrad_llm.engine import backend
 from tinygrad_llm.text.datasets import DATA_ENV, DATA_FILENAME
+
+
+def pytest_addoption(parser):
+    parser.addoption("--cuda", choices=("auto", "mock", "real"), default="auto",
+                     help="where the GPU tests run: a real GPU, the mock CUDA device, or auto (a real GPU if usable, "
+                          "else the mock device)")
+
+
+def real_gpu_usable():
+    try:
+        import cupy
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:  # no CuPy, no driver, no device
+        return False
+
+
+def pytest_configure(config):
+    choice = config.getoption("--cuda")
+    if choice == "mock" or (choice == "auto" and not backend.mock_cuda_enabled() and not real_gpu_usable()
+                            and shutil.which(os.environ.get("CXX", "g++"))):
+        os.environ[backend.MOCK_ENV] = "1"
+    elif choice == "real":
+        os.environ.pop(backend.MOCK_ENV, None)
+
+
+def pytest_report_header(config):
+    where = "the mock device (kernels executed on the host)" if backend.mock_cuda_enabled() else "a real GPU, if any"
+    return f"GPU tests: {where}"
 
 
 def find_shakespeare():

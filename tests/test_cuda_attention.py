@@ -10,7 +10,9 @@ from tinygrad_llm import Tensor
 from tinygrad_llm.engine import backend
 from tinygrad_llm.engine.cuda import attention
 
-SHAPES = [(T, D) for T in (64, 100, 256) for D in (32, 64)]
+# every head dim the kernels are compiled for; T of one row, just under and over one tile (32 rows at D <= 64, 16 at
+# D = 128: 33 is three tiles there), several tiles with a ragged last one, and one long sequence
+SHAPES = [(T, D) for T in (1, 31, 33, 97) for D in (32, 64, 128)] + [(256, 64)]
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +94,24 @@ def test_bf16_kernels_within_twice_the_error_of_plain_bf16(cupy, causal, T, D):
         err = np.abs(cupy.asnumpy(got) - ref).max()
         plain_err = np.abs(cupy.asnumpy(plain) - ref).max()
         assert err <= 2 * plain_err + 1e-6, f"{name}: flash bf16 error {err:.3g} > 2 × plain bf16 error {plain_err:.3g}"
+
+
+def bf16_relative_bias(cupy, T=97, D=64):
+    """The mean signed relative error of the bf16 forward's O against float64, toward larger magnitudes
+    (positive) or smaller (negative). Rounding to nearest errs both ways alike, so this averages out near 0 over
+    many elements; rounding toward zero always errs toward smaller magnitudes, by a quarter of an ulp on average
+    (2^-9 relative), and more through P's rounding too."""
+    q, k, v, d_o = (attention.from_bf16(attention.to_bf16(x)) for x in inputs(T, D, seed=2))
+    want = reference(q, k, v, d_o, causal=True)[0]
+    o, _ = attention.forward(*(cupy.asarray(x) for x in (q, k, v)), True, precision="bf16")
+    big = np.abs(want) > 0.05                      # relative errors of tiny values are all noise
+    return float(np.mean(((cupy.asnumpy(o) - want) * np.sign(want) / np.abs(want))[big]))
+
+
+def test_bf16_output_is_rounded_to_nearest(cupy):
+    if int(cupy.cuda.Device().compute_capability) < 80:
+        pytest.skip("bf16 tensor-core kernels need compute capability 8.0+")
+    assert abs(bf16_relative_bias(cupy)) < 2.0 ** -11
 
 
 def test_launcher_rejects_what_the_kernel_cannot_do(cupy):
