@@ -139,6 +139,9 @@ def main():
     parser.add_argument("--skip-gpt", action="store_true")
     parser.add_argument("--skip-attention", action="store_true")
     args = parser.parse_args()
+    if backend.mock_cuda_enabled():
+        sys.exit(f"benchmarks/gpu.py times a real GPU; {backend.MOCK_ENV} is set, and the mock device runs kernels on "
+                 f"the host, where timings mean nothing")
     cupy = backend.module_for("cuda")
     import torch
     props = cupy.cuda.runtime.getDeviceProperties(0)

@@ -1,7 +1,8 @@
 """Fused Functions that run our CUDA kernels, the GPU twins of the fused Functions in functional.py.
 
 Same math and the same derivatives (derived step by step in docs/, stated in functional.py's docstrings and the
-kernels' own comments): forward launches the forward kernel and saves what the backward kernel needs, backward launches it.
+kernels' own comments): forward launches the forward kernel and saves what the backward kernel needs, backward
+launches it.
 functional.py hands a call here when `kernels_wanted(array)`: a float32 CuPy array, kernels enabled; where a
 kernel cannot take the call (an attention mask, dropout inside attention, exact GELU), the array code of the
 Function in functional.py runs on CuPy instead, as it does everywhere with `loader.enabled = False`.
