@@ -7,8 +7,10 @@ GPU path slots in without touching any op.
 
 Dtype rule (one rule, everywhere): floating tensors meeting in one op must share a dtype. float32 mixed with
 float64 raises a `TypeError` naming the op, instead of silently upcasting like NumPy: a silent upcast would
-double memory and time, or quietly make a float64 gradient check run in float32. Python numbers adopt the
-dtype of the tensor they meet. Convert explicitly with `tensor.to(np.float64)`.
+double memory and time, or quietly make a float64 gradient check run in float32. Convert explicitly with
+`tensor.to(np.float64)`. Everything else follows PyTorch's type promotion (`promote` below): bool < integer <
+floating, the highest kind present wins, a Python number only decides the kind (an integer tensor times 0.5 is
+float32, a float32 tensor times 2 stays float32).
 """
 import ctypes
 import os
@@ -48,6 +50,32 @@ def to_device(array, device):
     if device == "cpu":
         return array.get()
     return module_for(device).asarray(array)
+
+
+def _kind(value):
+    """0 bool, 1 integer, 2 floating: the order of PyTorch's type categories."""
+    if isinstance(value, (bool, np.bool_)):
+        return 0
+    if isinstance(value, (int, np.integer)):
+        return 1
+    if isinstance(value, (float, np.floating)):
+        return 2
+    return {"b": 0, "i": 1, "u": 1, "f": 2}[value.dtype.kind]
+
+
+def promote(*values):
+    """The dtype an op on `values` (arrays, and Python or NumPy numbers) computes in, as PyTorch decides it: the
+    highest kind among all values (bool < integer < floating); within that kind, the arrays' dtypes decide
+    (integers promote: int32 with int64 is int64; floats are left to the float rule, so the first float array's
+    dtype is returned and apply() raises if another differs); with no array of that kind, its default: bool, int64,
+    or DEFAULT_FLOAT. A number never widens an array of its own kind: float32 * 2.5 stays float32."""
+    kind = max(_kind(v) for v in values)
+    arrays = [v for v in values if hasattr(v, "dtype") and not np.isscalar(v) and _kind(v) == kind]
+    if not arrays:
+        return np.dtype((np.bool_, np.int64, DEFAULT_FLOAT)[kind])
+    if kind == 2:
+        return arrays[0].dtype
+    return np.result_type(*[a.dtype for a in arrays])
 
 
 def check_float_dtype(dtype, where):

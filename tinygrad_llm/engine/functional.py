@@ -16,7 +16,7 @@ import numpy as np
 
 from . import backend, composed, rng
 from .cuda.fused import CudaAttentionOp, CudaCrossEntropyOp, CudaGeluTanhOp, CudaLayerNormOp, kernels_wanted
-from .ops import reduce_row_losses, row_loss_grads, unbroadcast
+from .ops import normalize_axes, reduce_row_losses, row_loss_grads, unbroadcast
 from .tensor import Function, Tensor
 
 _use_fused = True
@@ -43,6 +43,14 @@ def _softmax_parts(x, axis):
     xp = backend.xp(x)
     shifted = x - x.max(axis=axis, keepdims=True)
     return shifted, xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+def _check_floating(op, *tensors):
+    """Fused ops compute in floats only: an integer or bool input is an error naming the op (PyTorch's ops raise
+    too; NumPy would silently compute in float64)."""
+    for t in tensors:
+        if t is not None and t.dtype.kind != "f":
+            raise TypeError(f"{op}: needs floating inputs, got {t.dtype} {t.shape}; convert with .to(np.float32)")
 
 
 def _row_sum(a, weight=1):
@@ -88,6 +96,7 @@ class LinearOp(Function):
 
 def linear(x, weight, bias=None):
     """x (..., in), weight (out, in), bias (out,) or None -> (..., out)"""
+    _check_floating("linear", x, weight, bias)
     _check_linear_shapes(x, weight, bias)
     if not _use_fused:
         return composed.linear(x, weight, bias)
@@ -113,6 +122,8 @@ class SoftmaxOp(Function):
 
 
 def softmax(x, dim=-1):
+    _check_floating("softmax", x)
+    dim = normalize_axes("softmax", dim, x.ndim)[0]
     if not _use_fused:
         return composed.softmax(x, dim)
     return SoftmaxOp.apply(x, dim=dim)
@@ -135,6 +146,8 @@ class LogSoftmaxOp(Function):
 
 
 def log_softmax(x, dim=-1):
+    _check_floating("log_softmax", x)
+    dim = normalize_axes("log_softmax", dim, x.ndim)[0]
     if not _use_fused:
         return composed.log_softmax(x, dim)
     return LogSoftmaxOp.apply(x, dim=dim)
@@ -196,6 +209,7 @@ class CrossEntropyOp(Function):
 
 def cross_entropy(logits, targets, ignore_index=-100, reduction="mean"):
     """logits (N, C) or (N, C, d1..dk), integer targets (N,) or (N, d1..dk) -> scalar (or per-row losses)."""
+    _check_floating("cross_entropy", logits)
     targets = targets.data if isinstance(targets, Tensor) else backend.xp(logits.data).asarray(targets)
     _check_cross_entropy_inputs(logits, targets, ignore_index, reduction)
     if not _use_fused:
@@ -269,6 +283,7 @@ class LayerNormOp(Function):
 
 def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     """x (..., *normalized_shape), weight and bias normalized_shape or None -> same shape as x"""
+    _check_floating("layer_norm", x, weight, bias)
     axes = _check_layer_norm_shapes(x, normalized_shape, weight, bias)
     if not _use_fused:
         return composed.layer_norm(x, axes, weight, bias, eps)
@@ -353,6 +368,7 @@ def _check_attention_shapes(q, k, v):
 
 def scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None):
     """q (B, H, Tq, D), k (B, H, Tk, D), v (B, H, Tk, Dv) -> (B, H, Tq, Dv); any leading axes work."""
+    _check_floating("scaled_dot_product_attention", q, k, v)
     _check_attention_shapes(q, k, v)
     if not 0 <= dropout_p < 1:
         raise ValueError(f"scaled_dot_product_attention: dropout_p must be in [0, 1), got {dropout_p}")
@@ -383,6 +399,7 @@ class DropoutOp(Function):
 
 def dropout(x, p=0.5, training=True):
     """Identity when not training or p == 0 (no random numbers drawn)."""
+    _check_floating("dropout", x)
     if not 0 <= p < 1:
         raise ValueError(f"dropout: p must be in [0, 1), got {p}")
     if not training or p == 0:
@@ -393,6 +410,11 @@ def dropout(x, p=0.5, training=True):
 
 
 # ---------------------------------------------------------------- GELU
+
+def _square(x):
+    """x * x in a new array, also for a 0-d x (NumPy would hand back a scalar, which out= cannot write into)."""
+    return backend.xp(x).multiply(x, x, out=backend.xp(x).empty_like(x))
+
 
 SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
 GELU_CUBIC = 0.044715
@@ -412,7 +434,7 @@ class GeluOp(Function):
         ctx.approximate = approximate
         if approximate == "tanh":
             # s = (1 + tanh(√(2/π) (x + 0.044715 x³)))/2, built in one buffer (docs/gelu.md)
-            s = x * x
+            s = _square(x)
             s *= SQRT_2_OVER_PI * GELU_CUBIC
             s += SQRT_2_OVER_PI
             s *= x                                   # u = √(2/π) (x + 0.044715 x³)
@@ -431,7 +453,7 @@ class GeluOp(Function):
         if ctx.approximate == "tanh":
             s = saved
             # g · dy/dx = g · s (1 + (1 - s) · x · 2√(2/π) (1 + 3·0.044715 x²)), built in one buffer
-            dy_dx = x * x
+            dy_dx = _square(x)
             dy_dx *= 2 * SQRT_2_OVER_PI * 3 * GELU_CUBIC
             dy_dx += 2 * SQRT_2_OVER_PI
             dy_dx *= x                               # x · 2√(2/π) (1 + 3·0.044715 x²)
@@ -449,6 +471,7 @@ def gelu(x, approximate="none"):
     """approximate='none' (exact, with erf) or 'tanh' (GPT-2's), as PyTorch."""
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    _check_floating("gelu", x)
     if not _use_fused:
         return composed.gelu(x, approximate)
     if kernels_wanted(x.data) and approximate == "tanh":

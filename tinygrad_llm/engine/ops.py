@@ -38,17 +38,49 @@ def _broadcast_shape(op, *shapes):
         raise ValueError(f"{op}: shapes {' and '.join(map(str, shapes))} cannot be broadcast together") from None
 
 
-def as_tensor(value, like):
-    """`value` as a Tensor; a Python number takes the dtype and device of the tensor `like` it meets."""
-    if isinstance(value, Tensor):
+def promoted(op, *values, floating_result=False):
+    """`values` (Tensors, at least one, Python numbers, NumPy arrays) as Tensors of the one dtype the op computes in
+    (backend.promote: PyTorch's rule). Numbers become tensors on the device of the first tensor; a NumPy array
+    counts as a tensor of its dtype (on the CPU only: on a GPU it would be a hidden copy in every op); integer and
+    bool tensors are converted (they carry no gradient); float tensors never are (mixing float32 and float64
+    raises, in Function.apply). floating_result=True: the op's result is floating whatever its inputs (true
+    division): integers and bools compute in the default float dtype, as in PyTorch."""
+    like = next(v for v in values if isinstance(v, Tensor))
+    values = [_constant(op, v, like) for v in values]
+    dtype = backend.promote(*[v.data if isinstance(v, Tensor) else v for v in values])
+    if floating_result and dtype.kind != "f":
+        dtype = backend.DEFAULT_FLOAT
+    xp = backend.xp(like.data)
+    out = []
+    for v in values:
+        if not isinstance(v, Tensor):
+            v = Tensor(xp.asarray(v, dtype=dtype))
+        elif v.dtype != dtype and v.dtype.kind != "f":
+            v = Tensor(v.data.astype(dtype))
+        out.append(v)
+    return out
+
+
+def _constant(op, value, like):
+    """A value that is not a Tensor, as promoted() takes it: a number as it is, an array as a Tensor of its dtype."""
+    if isinstance(value, (Tensor, bool, int, float, np.generic)):
         return value
-    return Tensor(backend.xp(like.data).asarray(value, dtype=like.dtype))
+    if isinstance(value, (np.ndarray, list, tuple)):
+        if like.device != "cpu":
+            raise TypeError(f"{op}: a host array {np.shape(value)} cannot meet a tensor on {like.device}; make it a "
+                            f"Tensor on that device first (Tensor(array, device={like.device!r}))")
+        return Tensor(np.asarray(value))
+    raise TypeError(f"{op}: cannot combine a Tensor with {type(value).__name__}")
 
 
-def _operands(a, b):
-    """Both operands of a binary op as Tensors (either may be a Python number)."""
-    a = as_tensor(a, like=b)
-    return a, as_tensor(b, like=a)
+def as_floating(op, x):
+    """x for an op that computes in floats (exp, log, ...): an integer or bool tensor as the default float dtype
+    (PyTorch gives torch.exp(int tensor) in float32; NumPy would give float64)."""
+    if x.dtype.kind == "f":
+        return x
+    if x.dtype.kind not in "biu":
+        raise TypeError(f"{op}: unsupported dtype {x.dtype}")
+    return Tensor(x.data.astype(backend.DEFAULT_FLOAT))
 
 
 # ---------------------------------------------------------------- elementwise, two inputs (broadcasting)
@@ -66,7 +98,7 @@ class AddOp(Function):
 
 
 def add(a, b):
-    return AddOp.apply(*_operands(a, b))
+    return AddOp.apply(*promoted("add", a, b))
 
 
 Tensor.__add__ = add
@@ -86,7 +118,10 @@ class SubOp(Function):
 
 
 def sub(a, b):
-    return SubOp.apply(*_operands(a, b))
+    if any(isinstance(v, (bool, np.bool_)) or getattr(v, "dtype", None) == bool for v in (a, b)):
+        raise TypeError("sub: subtraction with a bool operand is not supported (as in PyTorch); for booleans use "
+                        "logical operations, or convert the tensor first")
+    return SubOp.apply(*promoted("sub", a, b))
 
 
 Tensor.__sub__ = sub
@@ -109,7 +144,7 @@ class MulOp(Function):
 
 
 def mul(a, b):
-    return MulOp.apply(*_operands(a, b))
+    return MulOp.apply(*promoted("mul", a, b))
 
 
 Tensor.__mul__ = mul
@@ -133,7 +168,7 @@ class DivOp(Function):
 
 
 def div(a, b):
-    return DivOp.apply(*_operands(a, b))
+    return DivOp.apply(*promoted("div", a, b, floating_result=True))
 
 
 Tensor.__truediv__ = div
@@ -141,10 +176,15 @@ Tensor.__rtruediv__ = lambda self, other: div(other, self)
 
 
 class PowOp(Function):
-    """out = a ** b.   da = g * b * a^(b-1),  db = g * out * ln(a)   (db needs a > 0)."""
+    """out = a ** b.   da = g * b * a^(b-1),  db = g * out * ln(a)   (db needs a > 0).
+    Where b = 0, out = 1 whatever a is, so da = 0 (the formula would give 0 * 0^-1 = NaN at a = 0); where a = 0 and
+    b >= 0, db = 0 (the formula would give out * ln 0 = 0 * -inf). Both as PyTorch."""
 
     def forward(ctx, a, b):
         _broadcast_shape("pow", a.shape, b.shape)
+        if a.dtype.kind in "iu" and (b < 0).any():
+            raise ValueError("pow: integers to negative integer powers are not allowed (the result would not be an "
+                             "integer; PyTorch truncates it); convert to float first")
         out = a ** b
         ctx.save_for_backward(a, b, out)
         return out
@@ -152,13 +192,21 @@ class PowOp(Function):
     def backward(ctx, g):
         a, b, out = ctx.saved
         xp = backend.xp(a)
-        da = unbroadcast(g * b * a ** (b - 1), a.shape) if ctx.needs_input_grad[0] else None
-        db = unbroadcast(g * out * xp.log(a), b.shape) if ctx.needs_input_grad[1] else None
+        zero = g.dtype.type(0)
+        da = db = None
+        with np.errstate(divide="ignore", invalid="ignore"):   # 0^-1 and ln 0 where they are replaced by 0 right away
+            if ctx.needs_input_grad[0]:
+                da = unbroadcast(xp.where(b == 0, zero, g * b * a ** (b - 1)), a.shape)
+            if ctx.needs_input_grad[1]:
+                db = unbroadcast(xp.where((a == 0) & (b >= 0), zero, g * out * xp.log(a)), b.shape)
         return da, db
 
 
 def pow(a, b):
-    return PowOp.apply(*_operands(a, b))
+    a, b = promoted("pow", a, b)
+    if a.dtype == bool:
+        raise TypeError("pow: not defined for two bool operands (as in PyTorch)")
+    return PowOp.apply(a, b)
 
 
 Tensor.__pow__ = pow
@@ -180,7 +228,7 @@ class MaximumOp(Function):
 
 
 def maximum(a, b):
-    return MaximumOp.apply(*_operands(a, b))
+    return MaximumOp.apply(*promoted("maximum", a, b))
 
 
 # ---------------------------------------------------------------- elementwise, one input
@@ -216,7 +264,7 @@ class ExpOp(Function):
 
 
 def exp(x):
-    return ExpOp.apply(x)
+    return ExpOp.apply(as_floating("exp", x))
 
 
 Tensor.exp = exp
@@ -235,7 +283,7 @@ class LogOp(Function):
 
 
 def log(x):
-    return LogOp.apply(x)
+    return LogOp.apply(as_floating("log", x))
 
 
 Tensor.log = log
@@ -255,7 +303,7 @@ class SqrtOp(Function):
 
 
 def sqrt(x):
-    return SqrtOp.apply(x)
+    return SqrtOp.apply(as_floating("sqrt", x))
 
 
 Tensor.sqrt = sqrt
@@ -275,7 +323,7 @@ class TanhOp(Function):
 
 
 def tanh(x):
-    return TanhOp.apply(x)
+    return TanhOp.apply(as_floating("tanh", x))
 
 
 Tensor.tanh = tanh
@@ -298,7 +346,7 @@ class SigmoidOp(Function):
 
 
 def sigmoid(x):
-    return SigmoidOp.apply(x)
+    return SigmoidOp.apply(as_floating("sigmoid", x))
 
 
 Tensor.sigmoid = sigmoid
@@ -317,7 +365,7 @@ class ErfOp(Function):
 
 
 def erf(x):
-    return ErfOp.apply(x)
+    return ErfOp.apply(as_floating("erf", x))
 
 
 Tensor.erf = erf
@@ -396,7 +444,7 @@ class MatmulOp(Function):
 
 
 def matmul(a, b):
-    return MatmulOp.apply(a, b)
+    return MatmulOp.apply(*promoted("matmul", a, b))
 
 
 Tensor.__matmul__ = matmul
@@ -404,7 +452,7 @@ Tensor.__matmul__ = matmul
 
 # ---------------------------------------------------------------- reductions
 
-def _normalize_axes(op, axis, ndim):
+def normalize_axes(op, axis, ndim):
     """`axis` (None, int or tuple) as a sorted tuple of non-negative axes; a clear error when out of range."""
     if axis is None:
         return tuple(range(ndim))
@@ -427,7 +475,7 @@ class SumOp(Function):
     """out = sum of x over `axis`.   dx = g broadcast back over the summed axes."""
 
     def forward(ctx, x, axis=None, keepdims=False):
-        ctx.axes = _normalize_axes("sum", axis, x.ndim)
+        ctx.axes = normalize_axes("sum", axis, x.ndim)
         ctx.shape = x.shape
         return x.sum(axis=ctx.axes, keepdims=keepdims)
 
@@ -447,7 +495,7 @@ class MeanOp(Function):
     """out = mean of x over `axis` (N elements each).   dx = g / N broadcast back."""
 
     def forward(ctx, x, axis=None, keepdims=False):
-        ctx.axes = _normalize_axes("mean", axis, x.ndim)
+        ctx.axes = normalize_axes("mean", axis, x.ndim)
         ctx.shape = x.shape
         return x.mean(axis=ctx.axes, keepdims=keepdims)
 
@@ -457,7 +505,14 @@ class MeanOp(Function):
         return backend.xp(g).broadcast_to(g, ctx.shape)
 
 
+def _floating_only(op, x):
+    if x.dtype.kind != "f":
+        raise TypeError(f"{op}: needs a floating tensor, got {x.dtype} (as PyTorch: convert it with "
+                        f".to(np.float32) first)")
+
+
 def mean(x, axis=None, keepdims=False):
+    _floating_only("mean", x)
     return MeanOp.apply(x, axis=axis, keepdims=keepdims)
 
 
@@ -469,9 +524,9 @@ class MaxOp(Function):
     where several positions tie for the max, they share g equally (as torch.amax does)."""
 
     def forward(ctx, x, axis=None, keepdims=False):
-        ctx.axes = _normalize_axes("max", axis, x.ndim)
-        if x.size == 0:
-            raise ValueError(f"max: cannot reduce an empty tensor of shape {x.shape}")
+        ctx.axes = normalize_axes("max", axis, x.ndim)
+        if any(x.shape[a] == 0 for a in ctx.axes):
+            raise ValueError(f"max: cannot reduce axis {axis} of shape {x.shape}: it is empty (a max needs an element)")
         out = x.max(axis=ctx.axes, keepdims=True)
         ctx.save_for_backward(x == out)
         return out if keepdims else out.squeeze(ctx.axes)
@@ -495,7 +550,7 @@ class VarOp(Function):
     estimate, PyTorch's default; correction=0 is NumPy's."""
 
     def forward(ctx, x, axis=None, keepdims=False, correction=1):
-        ctx.axes = _normalize_axes("var", axis, x.ndim)
+        ctx.axes = normalize_axes("var", axis, x.ndim)
         centered = x - x.mean(axis=ctx.axes, keepdims=True)
         ctx.denominator = int(np.prod([x.shape[a] for a in ctx.axes])) - correction
         if ctx.denominator <= 0:
@@ -511,6 +566,7 @@ class VarOp(Function):
 
 
 def var(x, axis=None, keepdims=False, correction=1):
+    _floating_only("var", x)
     return VarOp.apply(x, axis=axis, keepdims=keepdims, correction=correction)
 
 
@@ -564,7 +620,7 @@ Tensor.permute = permute
 
 def transpose(x, axis0=-2, axis1=-1):
     """Swap two axes (the last two by default)."""
-    axis0, axis1 = (_normalize_axes("transpose", a, x.ndim)[0] for a in (axis0, axis1))
+    axis0, axis1 = (normalize_axes("transpose", a, x.ndim)[0] for a in (axis0, axis1))
     axes = list(range(x.ndim))
     axes[axis0], axes[axis1] = axes[axis1], axes[axis0]
     return PermuteOp.apply(x, axes=tuple(axes))
@@ -615,7 +671,7 @@ class ConcatOp(Function):
 
     def forward(ctx, *xs, axis=0):
         shapes = [x.shape for x in xs]
-        ctx.axis = _normalize_axes("concat", axis, xs[0].ndim)[0]
+        ctx.axis = normalize_axes("concat", axis, xs[0].ndim)[0]
         for s in shapes:
             if len(s) != len(shapes[0]) or any(a != b for i, (a, b) in enumerate(zip(s, shapes[0])) if i != ctx.axis):
                 raise ValueError(f"concat: shapes {shapes} differ outside axis {axis}")
@@ -627,7 +683,7 @@ class ConcatOp(Function):
 
 
 def concat(tensors, axis=0):
-    return ConcatOp.apply(*tensors, axis=axis)
+    return ConcatOp.apply(*promoted("concat", *tensors), axis=axis)
 
 
 class StackOp(Function):
@@ -636,7 +692,7 @@ class StackOp(Function):
     def forward(ctx, *xs, axis=0):
         if len({x.shape for x in xs}) != 1:
             raise ValueError(f"stack: all inputs must have one shape, got {[x.shape for x in xs]}")
-        ctx.axis = _normalize_axes("stack", axis, xs[0].ndim + 1)[0]
+        ctx.axis = normalize_axes("stack", axis, xs[0].ndim + 1)[0]
         return backend.xp(xs[0]).stack(xs, axis=ctx.axis)
 
     def backward(ctx, g):
@@ -644,12 +700,13 @@ class StackOp(Function):
 
 
 def stack(tensors, axis=0):
-    return StackOp.apply(*tensors, axis=axis)
+    return StackOp.apply(*promoted("stack", *tensors), axis=axis)
 
 
 def split(x, split_size, axis=-1):
     """Pieces of `split_size` along `axis` (the last may be shorter), as PyTorch's split; a list of sizes
     gives pieces of those sizes."""
+    axis = normalize_axes("split", axis, x.ndim)[0]
     length = x.shape[axis]
     if not isinstance(split_size, (list, tuple)) and split_size < 1:
         raise ValueError(f"split: split_size must be at least 1, got {split_size}")
@@ -684,18 +741,18 @@ class WhereOp(Function):
 
 
 def where(cond, a, b):
-    """a where cond else b; either of a, b may be a Python number."""
+    """a where cond else b; either of a, b may be a Python number (the two promote as in a binary op)."""
     cond = cond.data if isinstance(cond, Tensor) else cond
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         raise TypeError(f"where: a or b must be a Tensor (they give the result its dtype and device), got "
                         f"{type(a).__name__} and {type(b).__name__}; for plain arrays use numpy.where")
-    like = a if isinstance(a, Tensor) else b
-    return WhereOp.apply(cond, as_tensor(a, like=like), as_tensor(b, like=like))
+    return WhereOp.apply(cond, *promoted("where", a, b))
 
 
 def masked_fill(x, mask, value):
-    """x with `value` wherever `mask` is true (mask broadcasts against x)."""
-    return where(mask, value, x)
+    """x with `value` wherever `mask` is true (mask broadcasts against x); the result keeps x's dtype, as in
+    PyTorch (the value is converted to it)."""
+    return where(mask, Tensor(backend.xp(x.data).asarray(value, dtype=x.dtype)), x)
 
 
 Tensor.masked_fill = masked_fill
