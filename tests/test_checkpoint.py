@@ -1,14 +1,21 @@
-"""Tests for tinygrad_llm.recipes.checkpoint: exact round trips, resuming training, clear errors, atomic saving."""
+"""Tests for tinygrad_llm.recipes.checkpoint: exact round trips, resuming training, clear errors, atomic saving, and
+what a checkpoint proves about itself (checksums, one copy of the tied embedding, finite weights, every field of
+its header checked before a model is built). test_checkpoint_fuzz.py damages checkpoints at random."""
+import json
 import os
 
 import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
+from tinygrad_llm.__main__ import main
 from tinygrad_llm.engine import rng
 from tinygrad_llm.models.gpt import GPT, GPTConfig
 from tinygrad_llm.optim import SGD, AdamW
-from tinygrad_llm.recipes.checkpoint import load_checkpoint, model_from_checkpoint, restore, save_checkpoint
+from tinygrad_llm.recipes.checkpoint import load_checkpoint, load_lm, model_from_checkpoint, restore, save_checkpoint
+from tinygrad_llm.recipes.checkpoint_schema import CHECKSUM_KEY, METADATA_KEY, CheckpointError
+
+from checkpoint_files import CHARS, read_checkpoint, rewrite, tiny_optimizer, write_consistently, write_tiny_checkpoint
 
 CONFIG = dict(vocab_size=11, block_size=8, n_layer=2, n_head=2, n_embd=16)
 
@@ -51,7 +58,7 @@ def test_round_trip_is_exact_and_training_resumes_identically(tmp_path):
     model = make_model()
     optimizer = AdamW(model.parameters(), lr=1e-2, betas=(0.9, 0.95), weight_decay=0.1)
     train(model, optimizer, 3)
-    meta = {"iter": 3, "best_val_loss": 2.5, "tokenizer": {"type": "char", "chars": list("abc")},
+    meta = {"iter": 3, "best_val_loss": 2.5, "tokenizer": {"type": "char", "chars": list("abcdefghijk")},
             "rng": rng.get_state()}  # the PCG64 state holds 128-bit integers
     path = tmp_path / "sub" / "dir" / "ckpt.safetensors"  # parent directories are created
     save_checkpoint(path, model, optimizer, meta=meta)
@@ -109,7 +116,7 @@ def test_corrupt_file(trained, damage):
     data = path.read_bytes()
     path.write_bytes({"truncated": data[:len(data) // 2], "garbage": b"not a checkpoint\n" * 50,
                       "empty": b""}[damage])
-    with pytest.raises(ValueError, match=r"ckpt.safetensors is not a readable checkpoint.*truncated or corrupt"):
+    with pytest.raises(CheckpointError, match=r"ckpt.safetensors: not a readable checkpoint.*truncated or corrupt"):
         load_checkpoint(path)
 
 
@@ -182,3 +189,208 @@ def test_crash_while_saving_keeps_the_previous_checkpoint(trained, monkeypatch, 
     ckpt = load_checkpoint(path)
     assert ckpt.meta == {"iter": 3}
     assert_same_state(ckpt.model_state, old)
+
+
+# ---- integrity: checksums, the tie, finite weights (issue 14) ----
+
+@pytest.fixture
+def tiny(tmp_path):
+    """The path of a checkpoint as training writes one (checkpoint_files.write_tiny_checkpoint)."""
+    path = tmp_path / "tiny.safetensors"
+    write_tiny_checkpoint(path)
+    return path
+
+
+def data_offsets(path):
+    """{tensor name: (first byte, end) in the file} from the safetensors header."""
+    raw = path.read_bytes()
+    n = int.from_bytes(raw[:8], "little")
+    entries = json.loads(raw[8:8 + n])
+    return {name: (8 + n + e["data_offsets"][0], 8 + n + e["data_offsets"][1])
+            for name, e in entries.items() if name != "__metadata__"}
+
+
+def test_the_tied_embedding_is_stored_once_and_the_tie_recorded(tiny):
+    header, tensors = read_checkpoint(tiny)
+    assert "lm_head.weight" not in tensors and "transformer.wte.weight" in tensors
+    assert header["tied"] == {"lm_head.weight": "transformer.wte.weight"}
+    model, _ = load_lm(tiny)
+    assert model.lm_head.weight is model.transformer.wte.weight
+
+
+def test_a_second_copy_of_the_tied_embedding_is_refused(tiny):
+    """Format 1 stored both names, and which copy won depended on PYTHONHASHSEED (set order in load_state_dict)."""
+    rewrite(tiny, lambda header, t: t.update({"lm_head.weight": t["transformer.wte.weight"] + 1}))
+    with pytest.raises(CheckpointError, match=r"tiny.safetensors: .*lm_head.weight: not a parameter of this GPT "
+                                              r"\(it is transformer.wte.weight, stored once\)"):
+        load_checkpoint(tiny)
+
+
+@pytest.mark.parametrize("name", ["transformer.h.1.mlp.c_fc.weight", "optimizer.state.0.exp_avg_sq"])
+def test_a_flipped_bit_in_a_tensor_is_found_and_named(tiny, name):
+    """Format 1 loaded it silently."""
+    first, end = data_offsets(tiny)[name]
+    raw = bytearray(tiny.read_bytes())
+    raw[(first + end) // 2] ^= 0x04
+    tiny.write_bytes(bytes(raw))
+    with pytest.raises(CheckpointError, match=rf"tiny.safetensors: {name}: its bytes do not match its checksum"):
+        load_checkpoint(tiny)
+
+
+def test_an_edited_header_is_found(tiny):
+    raw = tiny.read_bytes()
+    assert raw.count(b'\\"iter\\": 2') == 1
+    tiny.write_bytes(raw.replace(b'\\"iter\\": 2', b'\\"iter\\": 3'))  # valid JSON, valid schema, wrong
+    with pytest.raises(CheckpointError, match="header entry does not match its checksum"):
+        load_checkpoint(tiny)
+
+
+def test_nan_weights_are_refused_unless_asked_for(tiny, capsys):
+    """Format 1 loaded them, and a resumed run trained NaN to the end with exit status 0."""
+    def poison(header, t):
+        t["transformer.wpe.weight"][3, 1] = np.nan
+        t["optimizer.state.1.exp_avg"][0, 0] = np.inf
+    rewrite(tiny, poison)
+    with pytest.raises(CheckpointError, match=r"tiny.safetensors: NaN or infinite values in optimizer.state.1.exp_avg "
+                                              r"\(1\), transformer.wpe.weight \(1\).*allow_nonfinite=True, or "
+                                              r"sample's --allow-nonfinite"):
+        load_checkpoint(tiny)
+    model, _ = load_lm(tiny, allow_nonfinite=True)  # to look at
+    assert np.isnan(model.transformer.wpe.weight.numpy()[3, 1])
+    assert main(["sample", "--ckpt", str(tiny), "--max-new-tokens", "2"]) == 2
+    assert "--allow-nonfinite" in capsys.readouterr().err
+
+
+def test_a_format_1_checkpoint_is_named_as_such(tiny):
+    header, tensors = read_checkpoint(tiny)
+    save_file(tensors, tiny, metadata={METADATA_KEY: json.dumps({**header, "format": 1})})  # no checksum
+    with pytest.raises(CheckpointError, match=r"tiny.safetensors: .*format 1, without checksums.*reads format 2"):
+        load_checkpoint(tiny)
+
+
+# ---- the header's schema, checked before any tensor is read or model built (issue 14) ----
+
+def edit(where, value):
+    """An edit of the header at the dotted path `where` ("model_config.n_layer", "optimizer.params.0"): set it to
+    `value`, or delete it for DELETE."""
+    def apply(header, tensors):
+        *parents, last = where.split(".")
+        node = header
+        for key in parents:
+            node = node[int(key) if isinstance(node, list) else key]
+        key = int(last) if isinstance(node, list) else last
+        if value is DELETE:
+            del node[key]
+        else:
+            node[key] = value
+    return apply
+
+
+DELETE = object()
+
+
+def tensors_edit(change):
+    return lambda header, tensors: change(tensors)
+
+
+def renamed(old, new):
+    return tensors_edit(lambda t: t.update({new: t.pop(old)}))
+
+
+M = "optimizer.state.0."  # the moments of parameter 0 (transformer.wte.weight)
+BAD_HEADERS = {
+    # what format 1 did with it: KeyError 'model_config'
+    "no model_config": (edit("model_config", DELETE), "the header lacks model_config"),
+    # ZeroDivisionError
+    "n_head 0": (edit("model_config.n_head", 0), r"n_head is 0, outside the sizes this GPT accepts"),
+    "n_head 3": (edit("model_config.n_head", 3), "n_embd 8 is not divisible by n_head 3"),
+    # TypeError
+    "vocab_size a string": (edit("model_config.vocab_size", "11"), "model_config.vocab_size must be an integer"),
+    "n_embd 1e300": (edit("model_config.n_embd", 1e300), "model_config.n_embd must be an integer"),
+    # allocated gigabytes, and hung
+    "n_layer 1e9": (edit("model_config.n_layer", 10 ** 9), "n_layer is 1000000000, outside the sizes"),
+    "n_layer 3": (edit("model_config.n_layer", 3), "n_layer is 3, but the file holds layers 0 to 1"),
+    "vocab_size 12": (edit("model_config.vocab_size", 12), r"wte.weight has shape \(11, 8\) in the file, but "
+                                                           r"\(vocab_size, n_embd\) is \(12, 8\)"),
+    "block_size 9": (edit("model_config.block_size", 9), r"wpe.weight has shape \(8, 8\)"),
+    "dropout 1.5": (edit("model_config.dropout", 1.5), r"model_config.dropout must be a number in \[0, 1\)"),
+    "bias a string": (edit("model_config.bias", "yes"), "model_config.bias must be true or false"),
+    "extra field": (edit("model_config.n_kv_head", 2), "model_config must hold exactly"),
+    "format 3": (edit("format", 3), "checkpoint format 3; this version reads format 2 only"),
+    "tie edited": (edit("tied", {}), "tied is {}; a GPT ties exactly"),
+    "iter -1": (edit("iter", -1), "iter is -1; an iteration is an integer from 0 to 2"),
+    "best_val_loss a string": (edit("best_val_loss", "low"), "best_val_loss is 'low'; a loss is a float"),
+    "rng damaged": (edit("rng.cpu.state", "x"), "rng is not a random generator's state"),
+    "tokenizer shortened": (edit("tokenizer.chars", list(CHARS[:-1])), "tokenizer: 10 tokens, but "
+                                                                         "model_config.vocab_size is 11"),
+    "tokenizer not a list": (edit("tokenizer.chars", 5), "tokenizer: CharTokenizer.from_dict: chars must be"),
+    # the optimizer's state: format 1 took these, failing later with a bare KeyError or resetting Adam's moments
+    "step -1": (edit("optimizer.steps.0", -1), r"optimizer.steps\['0'\] is -1; a step count is an integer from 0"),
+    "step 2.5": (edit("optimizer.steps.0", 2.5), r"optimizer.steps\['0'\] is 2.5"),
+    "step true": (edit("optimizer.steps.0", True), r"optimizer.steps\['0'\] is True"),
+    "step missing": (edit("optimizer.steps.0", DELETE), r"parameter 0 \(transformer.wte.weight\) holds "
+                                                        r"\['exp_avg', 'exp_avg_sq'\]; it must hold exactly"),
+    "step of no parameter": (edit("optimizer.steps.99", 1), r"optimizer.steps\['99'\]: '99' is not a parameter "
+                                                            r"index"),
+    "moment renamed": (renamed(M + "exp_avg", M + "exp_avgX"), r"holds \['exp_avgX', 'exp_avg_sq', 'step'\]"),
+    "moment missing": (tensors_edit(lambda t: t.pop(M + "exp_avg_sq")), r"holds \['exp_avg', 'step'\]"),
+    "moment extra": (tensors_edit(lambda t: t.update({M + "max_exp_avg_sq": t[M + "exp_avg"]})),
+                     "max_exp_avg_sq"),
+    "moment of no parameter": (renamed(M + "exp_avg", "optimizer.state.99.exp_avg"),
+                               "optimizer.state.99.exp_avg: '99' is not a parameter index"),
+    "moment not a name": (renamed(M + "exp_avg", "optimizer.state.x"), "optimizer.state.x: not a name of "
+                                                                       "optimizer state"),
+    "moment of ints": (tensors_edit(lambda t: t.update({M + "exp_avg": t[M + "exp_avg"].astype(np.int64)})),
+                       r"optimizer.state.0.exp_avg: I64 of shape \(11, 8\); the state of transformer.wte.weight "
+                       r"is float32 of shape \(11, 8\)"),
+    "moment of another shape": (tensors_edit(lambda t: t.update({M + "exp_avg": t[M + "exp_avg"][:5].copy()})),
+                                r"optimizer.state.0.exp_avg: F32 of shape \(5, 8\)"),
+    "optimizer class": (edit("optimizer.class", "Lion"), "optimizer.class is 'Lion'; known: Adam, AdamW, SGD"),
+    "optimizer params": (edit("optimizer.params.0", "transformer.wte.bias"), "optimizer.params must list"),
+    "groups out of order": (lambda h, t: h["optimizer"]["param_groups"].reverse(), "param_groups' params must "
+                                                                                   "number the"),
+    "lr a string": (edit("optimizer.param_groups.0.lr", "fast"), r"param_groups\[0\].lr is 'fast'"),
+    "no optimizer, moments": (edit("optimizer", None), "optimizer state, but the header has no optimizer"),
+}
+
+
+def test_the_header_error_cases_are_distinct():
+    assert len({message for _, message in BAD_HEADERS.values()}) == len(BAD_HEADERS)
+
+
+@pytest.mark.parametrize("case", BAD_HEADERS)
+def test_a_wrong_header_is_refused_naming_file_and_field(tiny, case, monkeypatch):
+    change, message = BAD_HEADERS[case]
+    rewrite(tiny, change)
+    original = tiny.read_bytes()
+    monkeypatch.setattr(GPT, "__init__", lambda *a, **k: pytest.fail("a model was built"))
+    with pytest.raises(CheckpointError, match=message) as caught:
+        load_checkpoint(tiny)
+    assert str(caught.value).startswith(f"{tiny}: ")
+    assert tiny.read_bytes() == original
+
+
+def test_json_that_does_not_parse_is_named(tiny):
+    """Format 1 raised the decoder's message with no file name."""
+    header, tensors = read_checkpoint(tiny)
+    write_consistently(tiny, header, tensors, text=json.dumps(header)[:-1])
+    with pytest.raises(CheckpointError, match=r"tiny.safetensors: the 'tinygrad_llm' header entry is not valid JSON"):
+        load_checkpoint(tiny)
+
+
+def test_every_tensor_must_have_a_checksum(tiny):
+    header, tensors = read_checkpoint(tiny)
+    header["checksums"].pop("transformer.wpe.weight")
+    write_consistently(tiny, header, tensors, text=json.dumps(header))  # the JSON as it is: one checksum short
+    with pytest.raises(CheckpointError, match="tiny.safetensors: checksums must list every tensor"):
+        load_checkpoint(tiny)
+
+
+def test_an_optimizer_over_other_parameters_is_refused(tiny):
+    ckpt = load_checkpoint(tiny)
+    model = make_model(**{k: v for k, v in ckpt.model_config.items() if k in CONFIG})
+    params = model.parameters()
+    shuffled = AdamW([{"params": params[1:], "weight_decay": 0.1}, {"params": params[:1], "weight_decay": 0.0}])
+    with pytest.raises(CheckpointError, match=r"tiny.safetensors: the optimizer given is over other parameters"):
+        restore(ckpt, model, shuffled)
+    restore(ckpt, model, tiny_optimizer(model))  # the same parameters in the same order load

@@ -12,7 +12,8 @@ from safetensors.numpy import load_file, save_file
 
 from tinygrad_llm.engine import rng
 from tinygrad_llm.models.gpt import GPT, GPTConfig
-from tinygrad_llm.recipes.pretrained import gpt2_shapes, load_pretrained, save_pretrained
+from tinygrad_llm.recipes.gpt_tensors import gpt2_shapes
+from tinygrad_llm.recipes.pretrained import load_pretrained, save_pretrained
 
 TINY = dict(vocab_size=101, block_size=16, n_layer=2, n_head=2, n_embd=32)
 HF_TINY = dict(vocab_size=101, n_positions=16, n_layer=2, n_head=2, n_embd=32, activation_function="gelu_new",
@@ -224,8 +225,10 @@ BROKEN_WEIGHTS = {
                     ValueError, re.escape(f"{C_FC}: expected shape (32, 128) in the file, got (32, 126)")),
     "wrong dtype": (lambda d: rewrite(d, lambda t: t.update({C_FC: t[C_FC].astype(np.int32)})),
                     ValueError, f"{C_FC}: dtype I32 in the file"),
-    "unexpected": (lambda d: rewrite(d, lambda t: t.update({"transformer.h.2.ln_1.weight": np.ones(32, np.float32)})),
-                   ValueError, "transformer.h.2.ln_1.weight: unexpected tensor"),
+    "unexpected": (lambda d: rewrite(d, lambda t: t.update({"transformer.h.1.ln_3.weight": np.ones(32, np.float32)})),
+                   ValueError, "transformer.h.1.ln_3.weight: unexpected tensor"),
+    "a layer too many": (lambda d: rewrite(d, lambda t: t.update({"transformer.h.2.ln_1.weight": np.ones(32)})),
+                         ValueError, "n_layer is 2, but the file holds layers 0 to 2"),
     "twice": (lambda d: rewrite(d, lambda t: t.update({"h.0.ln_1.bias": t["transformer.h.0.ln_1.bias"]})),
               ValueError, "stored twice"),
     "untied head": (lambda d: rewrite(d, lambda t: t.update({"lm_head.weight": t["transformer.wte.weight"] + 1})),
@@ -257,7 +260,16 @@ BROKEN_CONFIGS = {
     "n_inner": (edit_config(n_inner=100), ValueError, "n_inner is 100"),
     "no n_layer": (edit_config(n_layer=None), ValueError, "n_layer must be an integer, got None"),
     "bad sizes": (edit_config(n_head=3), ValueError, "n_embd 32 is not divisible by n_head 3"),
-    "sizes disagree": (edit_config(n_layer=3), ValueError, "transformer.h.2.ln_1.weight: missing"),
+    "sizes disagree": (edit_config(n_layer=3), ValueError, r"config\.json with .*model\.safetensors: n_layer is 3, "
+                                                           r"but the file holds layers 0 to 1"),
+    "vocab disagrees": (edit_config(vocab_size=100), ValueError, r"wte.weight has shape \(101, 32\) in the file, "
+                                                                 r"but \(vocab_size, n_embd\) is \(100, 32\)"),
+    "n_positions disagrees": (edit_config(n_positions=17), ValueError, r"\(n_positions, n_embd\) is \(17, 32\)"),
+    # n_layer 10**9 allocated gigabytes and hung; 58 TiB were asked for with a large n_embd
+    "n_layer 1e9": (edit_config(n_layer=10 ** 9), ValueError, "n_layer is 1000000000, outside the sizes"),
+    "n_embd huge": (edit_config(n_embd=2 ** 40, n_head=1), ValueError, "n_embd is 1099511627776, outside"),
+    "a number of 5000 digits": (lambda d: (d / "config.json").write_text('{"n_layer": ' + "9" * 5000 + "}"),
+                                ValueError, r"config\.json: not valid JSON"),
 }
 
 
@@ -283,6 +295,29 @@ def test_a_missing_shard_is_named(saved):
     weight_map["transformer.ln_f.bias"] = "model-00002-of-00002.safetensors"
     (directory / "model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
     with pytest.raises(FileNotFoundError, match=r"model-00002-of-00002\.safetensors: not found"):
+        load_pretrained(directory)
+
+
+@pytest.mark.parametrize("shard", ["../outside.safetensors", "../../x", "/tmp/x.safetensors", "sub/x.safetensors",
+                                   "..", ""])
+def test_a_shard_outside_the_directory_is_refused(saved, tmp_path, shard):
+    """Before: `../../x` was followed outside the model's directory."""
+    _, directory = saved
+    (directory / "model.safetensors").rename(tmp_path / "outside.safetensors")  # a valid file, where it points
+    weight_map = {name: shard for name in load_file(tmp_path / "outside.safetensors")}
+    (directory / "model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
+    with pytest.raises(ValueError, match=rf"model\.safetensors\.index\.json: the shard {re.escape(repr(shard))} of "
+                                         rf".* is not a file name in"):
+        load_pretrained(directory)
+
+
+@pytest.mark.parametrize("index", ['{"weight_map": {"a": 3}}', '{"weight_map": []}', '[1]', '{"a": 1}', "{"])
+def test_a_broken_index_is_named(saved, index):
+    _, directory = saved
+    (directory / "model.safetensors").unlink()
+    (directory / "model.safetensors.index.json").write_text(index)
+    with pytest.raises(ValueError, match=r"model\.safetensors\.index\.json: (not a safetensors index|expected a "
+                                         r"JSON object|not valid JSON)"):
         load_pretrained(directory)
 
 

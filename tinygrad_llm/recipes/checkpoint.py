@@ -1,17 +1,23 @@
-"""Checkpoints: a model, its optimizer and the trainer's bookkeeping in one safetensors file.
+"""Checkpoints: a model, its optimizer and the trainer's bookkeeping in one safetensors file that proves its integrity.
 
     save_checkpoint("out/ckpt.safetensors", model, optimizer, meta={"iter": 500, "rng": rng.get_state()})
     ckpt = load_checkpoint("out/ckpt.safetensors")
     restore(ckpt, model, optimizer)               # resume training exactly where it stopped
     model = model_from_checkpoint(ckpt)           # or rebuild the model alone, to sample from it
+    model, tokenizer = load_lm("out/best.safetensors")   # both, as sampling and fine-tuning want them
 
-The file holds the model's arrays under their state_dict names (`transformer.wte.weight`, ...), the optimizer's
-per-parameter arrays as `optimizer.state.{index}.{key}` (`optimizer.state.3.exp_avg`), and one header entry,
-METADATA_KEY, whose value is JSON: the format version, the model config, the optimizer's class, options and step
-counts, and the trainer's `meta` (anything JSON can hold: iteration, tokenizer, RNG state, ...).
+The file holds each model parameter once under its state_dict name (`transformer.wte.weight`, ...; the tied
+`lm_head.weight` is not stored again, the header records the tie), the optimizer's per-parameter arrays as
+`optimizer.state.{index}.{key}` (`optimizer.state.3.exp_avg`), and one header entry of JSON: the format version,
+the model config, a CRC-32 per tensor, the optimizer's class, parameter names, options and step counts, and the
+trainer's `meta` (iteration, tokenizer, RNG state, ...), itself under a checksum. checkpoint_schema.py says what
+each field must be; loading checks all of it from the header before reading a tensor, then each tensor's
+checksum, and refuses NaN or inf weights unless allow_nonfinite. Every error names the file, and the field or the
+tensor.
 
 Saving is atomic: the file is written under a temporary name beside `path`, forced to disk, then renamed over
-`path` in one step, so a crash while saving leaves the previous checkpoint as it was.
+`path` in one step, so a crash while saving leaves the previous checkpoint as it was (a kill also leaves the
+temporary file, which `remove_temporaries` clears).
 """
 import contextlib
 import dataclasses
@@ -19,6 +25,7 @@ import json
 import os
 import pathlib
 import tempfile
+import zlib
 from typing import Optional
 
 from safetensors import SafetensorError, safe_open
@@ -26,47 +33,59 @@ from safetensors.numpy import save_file
 
 from .. import nn
 from ..models.gpt import GPT, GPTConfig
-from ..text.bpe import BPETokenizer
-from ..text.char import CharTokenizer
+from .checkpoint_schema import (CHECKSUM_KEY, FORMAT, METADATA_KEY, OPTIMIZER_PREFIX, RESERVED, CheckpointError,
+                                MissingCheckpointError, check_header, check_tensors, checksum)
+from .gpt_tensors import LM_HEAD, TIED
 
-FORMAT = 1
-METADATA_KEY = "tinygrad_llm"
-OPTIMIZER_PREFIX = "optimizer.state."
-RESERVED = ("format", "model_config", "optimizer")  # header keys that `meta` may not use
+TEMPORARY_SUFFIX = ".tmp"  # replace_atomically's files are `{name}.{random}.tmp`
 
 
 @dataclasses.dataclass
 class Checkpoint:
     """What load_checkpoint read: `model_state` and `optimizer_state` are ready for the load_state_dict
-    methods (`optimizer_state` is None when no optimizer was saved); `meta` is the trainer's dict."""
+    methods (`optimizer_state` is None when no optimizer was saved; `model_state` names a tied parameter under
+    each of its names, one array); `meta` is the trainer's dict, `tokenizer` the one it describes (or None)."""
     path: pathlib.Path
     model_config: dict
     model_state: dict
     optimizer_class: Optional[str]
+    optimizer_params: Optional[list]
     optimizer_state: Optional[dict]
     meta: dict
+    tokenizer: object = None
 
 
 def save_checkpoint(path, model, optimizer=None, meta=None):
-    """Write `model` (a GPT), `optimizer` (optional) and `meta` (a JSON-friendly dict) to `path`, atomically."""
+    """Write `model` (a GPT), `optimizer` (optional, over some of the model's parameters) and `meta` (a
+    JSON-friendly dict) to `path`, atomically."""
     meta = dict(meta or {})
     clash = sorted(set(meta) & set(RESERVED))
     if clash:
         raise ValueError(f"save_checkpoint: meta may not use the reserved key(s) {clash}")
-    tensors = model.state_dict()
-    header = {"format": FORMAT, "model_config": model.config.to_dict(), "optimizer": None, **meta}
+    names = {id(p): name for name, p in model.named_parameters()}  # a tied parameter under its first name only
+    state = model.state_dict()
+    tied = {name: names[id(p)] for name, p in model.named_parameters(with_duplicates=True) if names[id(p)] != name}
+    if tied != TIED:
+        raise ValueError(f"save_checkpoint: the model's tied parameters are {tied}; a GPT's are {TIED}")
+    tensors = {name: state[name] for name in names.values()}
+    header = {"format": FORMAT, "model_config": model.config.to_dict(), "tied": tied, "optimizer": None}
     if optimizer is not None:
-        state = optimizer.state_dict()
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        if any(id(p) not in names for p in params):
+            raise ValueError("save_checkpoint: the optimizer holds a tensor that is not a parameter of the model")
+        saved = optimizer.state_dict()
         steps = {}
-        for index, entry in state["state"].items():
+        for index, entry in saved["state"].items():
             for key, value in entry.items():
                 if key == "step":
                     steps[index] = value
                 else:
                     tensors[f"{OPTIMIZER_PREFIX}{index}.{key}"] = value
-        header["optimizer"] = {"class": type(optimizer).__name__, "param_groups": state["param_groups"],
-                               "steps": steps}
-    metadata = {METADATA_KEY: json.dumps(header)}
+        header["optimizer"] = {"class": type(optimizer).__name__, "params": [names[id(p)] for p in params],
+                               "param_groups": saved["param_groups"], "steps": steps}
+    header["checksums"] = {name: checksum(array) for name, array in tensors.items()}
+    text = json.dumps({**header, **meta})
+    metadata = {METADATA_KEY: text, CHECKSUM_KEY: str(zlib.crc32(text.encode("utf-8")))}
     replace_atomically(pathlib.Path(path), lambda tmp: save_file(tensors, tmp, metadata=metadata))
 
 
@@ -75,7 +94,7 @@ def replace_atomically(path, write):
     leaves the old file or the new one, never half of one. On any exception, KeyboardInterrupt included, the
     temporary file is removed and `path` is left untouched. (pretrained.py writes its files with this too.)"""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=TEMPORARY_SUFFIX)
     os.close(fd)
     try:
         write(tmp)
@@ -88,66 +107,90 @@ def replace_atomically(path, write):
         raise
 
 
-def load_checkpoint(path):
-    """Read a checkpoint written by save_checkpoint; a missing, corrupt or foreign file raises a clear error."""
+def remove_temporaries(directory, names):
+    """Delete the temporary files that replace_atomically left in `directory` for the files `names` when its
+    process was killed mid-write; returns their paths. (Only while no process may be writing them.)"""
+    removed = []
+    for name in names:
+        for tmp in pathlib.Path(directory).glob(f"{name}.*{TEMPORARY_SUFFIX}"):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
+def load_checkpoint(path, allow_nonfinite=False):
+    """Read a checkpoint written by save_checkpoint. A missing, damaged, edited or foreign file raises a
+    CheckpointError (MissingCheckpointError for none) naming it and what is wrong; so do NaN or infinite weights
+    or moments, unless `allow_nonfinite` (to look at a run that diverged)."""
     path = pathlib.Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no checkpoint at {path}: checkpoints are written by "
-                                f"`python -m tinygrad_llm train`")
+    if not path.is_file():
+        raise MissingCheckpointError(path, "no checkpoint here: checkpoints are written by "
+                                           "`python -m tinygrad_llm train`")
     try:
         with safe_open(path, framework="np") as f:
-            header = (f.metadata() or {}).get(METADATA_KEY)
-            arrays = {name: f.get_tensor(name) for name in f.keys()}
+            stored = {name: (f.get_slice(name).get_dtype(), tuple(f.get_slice(name).get_shape()))
+                      for name in f.keys()}
+            header = check_header(f.metadata(), stored, path)  # all of it, before any tensor is read
+            arrays = {name: f.get_tensor(name) for name in stored}
     except SafetensorError as err:
-        raise ValueError(f"{path} is not a readable checkpoint: {err} (truncated or corrupt?)") from None
-    if header is None:
-        raise ValueError(f"{path} is a safetensors file but not a tinygrad_llm checkpoint "
-                         f"(its header has no {METADATA_KEY!r} entry)")
-    header = json.loads(header)
-    if header.get("format") != FORMAT:
-        raise ValueError(f"{path} has checkpoint format {header.get('format')}; this version reads format "
-                         f"{FORMAT}")
-    del header["format"]
-    model_config, saved = header.pop("model_config"), header.pop("optimizer")
+        raise CheckpointError(path, f"not a readable checkpoint: {err} (truncated or corrupt?)") from None
+    check_tensors(arrays, header, path, allow_nonfinite)
     model_state = {name: array for name, array in arrays.items() if not name.startswith(OPTIMIZER_PREFIX)}
-    optimizer_state = None
+    model_state.update({alias: model_state[name] for alias, name in TIED.items()})  # one array, each name
+    saved, optimizer_state = header.optimizer, None
     if saved is not None:
-        state = {int(index): {"step": step} for index, step in saved["steps"].items()}
+        state = {index: {"step": step} for index, step in saved["steps"].items()}
         for name, array in arrays.items():
             if name.startswith(OPTIMIZER_PREFIX):
                 index, key = name[len(OPTIMIZER_PREFIX):].split(".", 1)
                 state.setdefault(int(index), {})[key] = array
         # JSON turned the betas tuples into lists; the optimizers keep tuples
-        groups = [{k: tuple(v) if k == "betas" else v for k, v in group.items()}
-                  for group in saved["param_groups"]]
-        optimizer_state = {"state": state, "param_groups": groups}
-    optimizer_class = None if saved is None else saved["class"]
-    return Checkpoint(path, model_config, model_state, optimizer_class, optimizer_state, meta=header)
+        groups = [{k: tuple(v) if k == "betas" else v for k, v in group.items()} for group in saved["param_groups"]]
+        optimizer_state = {"state": dict(sorted(state.items())), "param_groups": groups}
+    return Checkpoint(path, header.config.to_dict(), model_state, saved and saved["class"], saved and saved["params"],
+                      optimizer_state, header.meta, header.tokenizer)
 
 
 def restore(checkpoint, model, optimizer=None):
     """Load the checkpoint's weights into `model` and, when both exist, its state into `optimizer`.
 
-    The model config and optimizer class are checked first, the load_state_dict methods check names, shapes
-    and dtypes before writing, and a failing optimizer load puts the old weights back: an error leaves model
+    The model config, the optimizer's class and its parameters (the model's, by name, in the saved order) are
+    checked first, the load_state_dict methods check names, shapes, dtypes and options before writing, and a
+    failing optimizer load puts the old weights back: an error (a CheckpointError naming the file) leaves model
     and optimizer as they were. Without saved optimizer state, `optimizer` is left as it is."""
+    path = checkpoint.path
     theirs, ours = checkpoint.model_config, model.config.to_dict()
     differ = [k for k in {**theirs, **ours} if theirs.get(k) != ours.get(k)]
     if differ:
-        raise ValueError(f"{checkpoint.path}: checkpoint was trained with "
-                         f"{', '.join(f'{k}={theirs.get(k)!r}' for k in differ)}, this model has "
-                         f"{', '.join(f'{k}={ours.get(k)!r}' for k in differ)}")
+        raise CheckpointError(path, f"checkpoint was trained with "
+                                    f"{', '.join(f'{k}={theirs.get(k)!r}' for k in differ)}, this model has "
+                                    f"{', '.join(f'{k}={ours.get(k)!r}' for k in differ)}")
     load_optimizer = optimizer is not None and checkpoint.optimizer_state is not None
-    if load_optimizer and checkpoint.optimizer_class != type(optimizer).__name__:
-        raise ValueError(f"{checkpoint.path}: checkpoint holds {checkpoint.optimizer_class} state, "
-                         f"the optimizer given is {type(optimizer).__name__}")
+    if load_optimizer:
+        if checkpoint.optimizer_class != type(optimizer).__name__:
+            raise CheckpointError(path, f"checkpoint holds {checkpoint.optimizer_class} state, the optimizer "
+                                        f"given is {type(optimizer).__name__}")
+        names = {id(p): name for name, p in model.named_parameters()}
+        given = [names.get(id(p), "a tensor not of this model") for group in optimizer.param_groups
+                 for p in group["params"]]
+        saved = checkpoint.optimizer_params
+        if given != saved:
+            i = next((i for i, (a, b) in enumerate(zip(given, saved)) if a != b), min(len(given), len(saved)))
+            raise CheckpointError(path, f"the optimizer given is over other parameters than the checkpoint's "
+                                        f"({len(given)} and {len(saved)}; at position {i}: {given[i:i + 1]} and "
+                                        f"{saved[i:i + 1]}): build it over the same ones, in the same order")
     previous = model.state_dict()
-    model.load_state_dict(checkpoint.model_state, strict=True)
+    try:
+        model.load_state_dict(checkpoint.model_state, strict=True)
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(path, str(err)) from None
     if load_optimizer:
         try:
             optimizer.load_state_dict(checkpoint.optimizer_state)
-        except BaseException:
+        except BaseException as err:
             model.load_state_dict(previous)  # all or nothing: undo the weights too
+            if isinstance(err, ValueError):
+                raise CheckpointError(path, str(err)) from None
             raise
 
 
@@ -155,13 +198,15 @@ def model_from_checkpoint(checkpoint):
     """A GPT built from the checkpoint's config, in its dtype, holding its weights (to sample or evaluate)."""
     with nn.skip_init():  # every weight is read from the checkpoint next
         model = GPT(GPTConfig(**checkpoint.model_config))
-    model.to(str(checkpoint.model_state["transformer.wte.weight"].dtype))  # float32 or float64
+    model.to(str(checkpoint.model_state[TIED[LM_HEAD]].dtype))  # float32 or float64, one for all (checked)
     restore(checkpoint, model)
     return model
 
 
-def tokenizer_from_dict(d):
-    """The tokenizer a checkpoint saved (its `to_dict()`): a CharTokenizer or a byte-level BPETokenizer."""
-    if d.get("type") == "bpe":
-        return BPETokenizer.from_dict(d)
-    return CharTokenizer.from_dict(d)
+def load_lm(path, allow_nonfinite=False):
+    """(GPT, tokenizer) from a checkpoint written by `python -m tinygrad_llm train`, to sample or fine-tune."""
+    checkpoint = load_checkpoint(path, allow_nonfinite)
+    if checkpoint.tokenizer is None:
+        raise CheckpointError(checkpoint.path, "no tokenizer in its metadata, so its ids cannot be read as text "
+                                               "(checkpoints written by `python -m tinygrad_llm train` hold one)")
+    return model_from_checkpoint(checkpoint), checkpoint.tokenizer

@@ -23,7 +23,7 @@ from ..engine.functional import cross_entropy
 from ..engine.tensor import no_grad
 from ..models.gpt import GPT
 from ..optim import AdamW
-from .checkpoint import load_checkpoint, model_from_checkpoint, tokenizer_from_dict
+from .checkpoint import load_lm
 
 POOLINGS = ("last", "mean")
 
@@ -138,12 +138,6 @@ def accuracy(model, split, batch_size=256):
 
 
 # ---------------------------------------------------------------- pretrained vs from scratch
-
-def load_lm(path):
-    """(GPT, tokenizer) from a checkpoint written by `python -m tinygrad_llm train`."""
-    checkpoint = load_checkpoint(path)
-    return model_from_checkpoint(checkpoint), tokenizer_from_dict(checkpoint.meta["tokenizer"])
-
 
 def pretrain(cfg):
     """Train a language model as the TrainConfig `cfg` says (recipes.train.train, quietly); returns

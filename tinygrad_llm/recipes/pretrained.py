@@ -19,8 +19,10 @@ GPT2LMHeadModel with it: both load, and so do sharded saves (model.safetensors.i
 come from config.json, so any GPT-2 size is the same code.
 
 Everything is checked before a model is built: config fields our model hard-codes (GELU's tanh approximation,
-LayerNorm eps 1e-5, tied embeddings, ...), then every tensor's presence, name, shape and dtype from the files'
-headers, so a wrong file fails with one error listing every problem and no half-loaded model. Tensors may be
+LayerNorm eps 1e-5, tied embeddings, ...), shard names (files of the directory, nothing outside it), the sizes
+against bounds and against the tensors the files list (gpt_tensors.check_sizes: a config's `n_layer` allocates
+nothing before it is confirmed), then every tensor's presence, name, shape and dtype from the files' headers, so a
+wrong file fails with one error listing every problem and no half-loaded model. Tensors may be
 float32, float16, bfloat16 or float64 in the file and are converted to the requested dtype (float16 and bfloat16
 to float32 exactly; bfloat16, which NumPy lacks, is decoded from the raw bytes, without torch). A truncated file
 or a damaged header is detected; changed bytes inside the data are not (safetensors has no checksums). Only
@@ -39,6 +41,7 @@ from .. import nn
 from ..engine import backend
 from ..models.gpt import GPT, GPTConfig
 from .checkpoint import replace_atomically
+from .gpt_tensors import CONV1D, LM_HEAD, PREFIX, check_sizes, gpt2_shapes
 
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
@@ -55,11 +58,9 @@ FIXED = {
     "add_cross_attention": (False,),
     "tie_word_embeddings": (True,),                             # lm_head is wte
 }
-SIZES = ("vocab_size", "n_positions", "n_layer", "n_head", "n_embd")
-CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")  # (in, out)
+HF_SIZES = {"vocab_size": "vocab_size", "n_positions": "block_size", "n_layer": "n_layer", "n_head": "n_head",
+            "n_embd": "n_embd"}  # config.json's name -> GPTConfig's
 BUFFER = re.compile(r"h\.\d+\.attn\.(bias|masked_bias)")  # causal-mask buffers in old checkpoints, not weights
-PREFIX = "transformer."
-LM_HEAD = "lm_head.weight"
 FILE_DTYPES = ("F32", "F16", "BF16", "F64")  # safetensors' names of the float types we read
 GPT2_EOS = 50256  # GPT-2's <|endoftext|> token id
 MAX_LISTED = 12   # problems listed in one error
@@ -84,6 +85,8 @@ def load_pretrained(path, dtype=np.float32):
     stored = _read_headers([source] if weight_map is None else sorted(set(weight_map.values())))
     if weight_map is not None:
         _check_index(source, weight_map, stored)
+    check_sizes(dataclasses.asdict(config), {name: entry.shape for name, entry in stored.items()},
+                f"{directory / CONFIG} with {source}", names={ours: theirs for theirs, ours in HF_SIZES.items()})
     plan = _match(stored, config, source)
     if LM_HEAD in plan:
         _check_tied(plan)
@@ -102,22 +105,17 @@ def read_config(path):
     """GPTConfig from a GPT-2 config.json, after checking the fields whose values our GPT hard-codes."""
     if not path.is_file():
         raise FileNotFoundError(f"{path}: not found; a Hugging Face GPT-2 directory holds {CONFIG} and {WEIGHTS}")
-    try:
-        hf = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(f"{path}: not valid JSON ({err})") from None
-    if not isinstance(hf, dict):
-        raise ValueError(f"{path}: expected a JSON object, got {type(hf).__name__}")
+    hf = _read_json(path)
     for field, allowed in FIXED.items():
         value = hf.get(field, allowed[0])
         if value not in allowed:
-            raise ValueError(f"{path}: {field} is {value!r}, but this GPT supports only "
+            raise ValueError(f"{path}: {field} is {value!r:.80}, but this GPT supports only "
                              f"{' or '.join(map(repr, allowed))}")
-    for field in SIZES:
+    for field in HF_SIZES:
         if type(hf.get(field)) is not int:
-            raise ValueError(f"{path}: {field} must be an integer, got {hf.get(field)!r}")
+            raise ValueError(f"{path}: {field} must be an integer, got {hf.get(field)!r:.80}")
     if hf.get("n_inner") not in (None, 4 * hf["n_embd"]):
-        raise ValueError(f"{path}: n_inner is {hf['n_inner']!r}, but this GPT's MLP has 4 * n_embd = "
+        raise ValueError(f"{path}: n_inner is {hf['n_inner']!r:.80}, but this GPT's MLP has 4 * n_embd = "
                          f"{4 * hf['n_embd']} hidden units")
     try:
         return GPTConfig(vocab_size=hf["vocab_size"], block_size=hf["n_positions"], n_layer=hf["n_layer"],
@@ -133,17 +131,33 @@ def _weight_files(directory):
     if single.is_file():
         return single, None
     if index.is_file():
-        try:
-            weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
-            return index, {name: directory / shard for name, shard in weight_map.items()}
-        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError) as err:
-            raise ValueError(f"{index}: not a safetensors index (a JSON object with a \"weight_map\"): "
-                             f"{err!r}") from None
+        weight_map = _read_json(index).get("weight_map")
+        if not isinstance(weight_map, dict) or not all(isinstance(shard, str) for shard in weight_map.values()):
+            raise ValueError(f"{index}: not a safetensors index (a JSON object whose \"weight_map\" maps tensor "
+                             f"names to shard file names)")
+        for name, shard in weight_map.items():
+            # a shard is a file name in this directory: `../x` or `/x` would read any file the user can. (Checked
+            # by name, not by resolving: Hugging Face's cache makes every file a link into another folder.)
+            if pathlib.PurePath(shard).name != shard or shard in ("", ".", "..") or "\\" in shard:
+                raise ValueError(f"{index}: the shard {shard!r:.80} of {name!r:.80} is not a file name in "
+                                 f"{directory}")
+        return index, {name: directory / shard for name, shard in weight_map.items()}
     if (directory / "pytorch_model.bin").exists():
         raise FileNotFoundError(f"{directory}: holds pytorch_model.bin, a pickle, which this loader never opens "
                                 f"(unpickling can run code); convert it once with transformers: "
                                 f"GPT2LMHeadModel.from_pretrained(d).save_pretrained(d, safe_serialization=True)")
     raise FileNotFoundError(f"{directory}: no {WEIGHTS} (nor {INDEX} with its shards)")
+
+
+def _read_json(path):
+    """The JSON object in the file at `path`, or a ValueError naming it."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as err:  # ValueError: bad JSON, or a 5,000-digit number
+        raise ValueError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{path}: expected a JSON object, got {type(value).__name__}")
+    return value
 
 
 def _read_headers(files):
@@ -171,23 +185,6 @@ def _check_index(index, weight_map, stored):
              if name not in stored or stored[name].file != shard]
     if wrong:
         raise ValueError(f"{index}: these tensors are not in the shards it names: {', '.join(wrong[:MAX_LISTED])}")
-
-
-def gpt2_shapes(config):
-    """{name: shape} of every GPT-2 weight as Hugging Face stores it, names without the `transformer.` prefix
-    (lm_head aside): Conv1D weights are (in, out), the transposes of ours."""
-    V, P, C = config.vocab_size, config.block_size, config.n_embd
-    layer = {"ln_1.weight": (C,), "ln_1.bias": (C,),
-             "attn.c_attn.weight": (C, 3 * C), "attn.c_attn.bias": (3 * C,),
-             "attn.c_proj.weight": (C, C), "attn.c_proj.bias": (C,),
-             "ln_2.weight": (C,), "ln_2.bias": (C,),
-             "mlp.c_fc.weight": (C, 4 * C), "mlp.c_fc.bias": (4 * C,),
-             "mlp.c_proj.weight": (4 * C, C), "mlp.c_proj.bias": (C,)}
-    shapes = {"wte.weight": (V, C), "wpe.weight": (P, C)}
-    for i in range(config.n_layer):
-        shapes.update({f"h.{i}.{name}": shape for name, shape in layer.items()})
-    shapes.update({"ln_f.weight": (C,), "ln_f.bias": (C,)})
-    return shapes
 
 
 def _match(stored, config, source):

@@ -7,28 +7,32 @@ from pathlib import Path
 import numpy as np
 
 from ..text.bpe import BPETokenizer
-from .checkpoint import load_checkpoint, model_from_checkpoint, tokenizer_from_dict
+from .checkpoint import load_lm
 from .pretrained import load_pretrained
 
 
-def load_for_sampling(path):
-    """(model, tokenizer) from one of our checkpoints (a .safetensors file), or from a Hugging Face GPT-2
-    directory (config.json, model.safetensors, vocab.json, merges.txt), such as GPT-2's own weights."""
-    if Path(path).is_dir():
-        return load_pretrained(path), BPETokenizer.load(path)
-    checkpoint = load_checkpoint(path)
-    return model_from_checkpoint(checkpoint), tokenizer_from_dict(checkpoint.meta["tokenizer"])
+def load_for_sampling(path, allow_nonfinite=False):
+    """(model, tokenizer) from one of our checkpoints (a .safetensors file; NaN or inf weights refused unless
+    `allow_nonfinite`), or from a Hugging Face GPT-2 directory (config.json, model.safetensors, vocab.json,
+    merges.txt), such as GPT-2's own weights."""
+    if not Path(path).is_dir():
+        return load_lm(path, allow_nonfinite)
+    model, tokenizer = load_pretrained(path), BPETokenizer.load(path)
+    if tokenizer.vocab_size != model.config.vocab_size:
+        raise ValueError(f"{path}: vocab.json holds {tokenizer.vocab_size} tokens, config.json's vocab_size is "
+                         f"{model.config.vocab_size}: the tokenizer is not this model's")
+    return model, tokenizer
 
 
 def sample(ckpt, prompt="\n", max_new_tokens=500, temperature=0.8, top_k=200, top_p=None, seed=1337,
-           num_samples=1, use_cache=True, device="cpu", stop=(), on_text=None):
+           num_samples=1, use_cache=True, device="cpu", stop=(), on_text=None, allow_nonfinite=False):
     """Generate `num_samples` continuations of `prompt` from `ckpt` (see load_for_sampling); returns them as
     strings (prompt included).
 
     stop: strings that end a sample; the text stops just before the first one. on_text(i, piece): called with the
     prompt, then each new piece of sample i as soon as it is known (streaming); text that might still become a stop
     string, or that ends inside a multi-byte character, is held back until the next token decides."""
-    model, tokenizer = load_for_sampling(ckpt)
+    model, tokenizer = load_for_sampling(ckpt, allow_nonfinite)
     model.to(device).eval()
     if not prompt:
         raise ValueError("sample: the prompt must hold at least one character")

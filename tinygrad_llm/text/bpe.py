@@ -269,8 +269,17 @@ class BPETokenizer:
     def from_dict(cls, d):
         """The tokenizer that `to_dict` described."""
         if d.get("type") != "bpe":
-            raise ValueError(f"BPETokenizer.from_dict: expected type 'bpe', got {d.get('type')!r}")
-        return cls({token: i for i, token in enumerate(d["tokens"])}, [tuple(pair) for pair in d["merges"]])
+            raise ValueError(f"BPETokenizer.from_dict: expected type 'bpe', got {d.get('type')!r:.40}")
+        tokens, merges = d.get("tokens"), d.get("merges")
+        if not isinstance(tokens, list) or not all(isinstance(token, str) for token in tokens):
+            raise ValueError("BPETokenizer.from_dict: tokens must be a list of strings")
+        if not isinstance(merges, list) or not all(isinstance(pair, list) and len(pair) == 2 and
+                                                   all(isinstance(token, str) for token in pair) for pair in merges):
+            raise ValueError("BPETokenizer.from_dict: merges must be a list of [left, right] pairs of strings")
+        vocab = {token: i for i, token in enumerate(tokens)}
+        if len(vocab) != len(tokens):
+            raise ValueError("BPETokenizer.from_dict: a token is listed twice")
+        return cls(vocab, [tuple(pair) for pair in merges])
 
 
 def check_merge(left, right, vocab, ordinary, where):

@@ -51,5 +51,8 @@ class CharTokenizer:
     def from_dict(cls, d):
         """The tokenizer that `to_dict` described."""
         if d.get("type") != "char":
-            raise ValueError(f"CharTokenizer.from_dict: expected type 'char', got {d.get('type')!r}")
-        return cls(d["chars"])
+            raise ValueError(f"CharTokenizer.from_dict: expected type 'char', got {d.get('type')!r:.40}")
+        chars = d.get("chars")
+        if not isinstance(chars, list) or not all(isinstance(c, str) for c in chars):
+            raise ValueError(f"CharTokenizer.from_dict: chars must be a list of characters, got {chars!r:.40}")
+        return cls(chars)
