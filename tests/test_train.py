@@ -1,5 +1,6 @@
 """Tests of training (tinygrad_llm/recipes/train.py) and the command line (tinygrad_llm/__main__.py): the loss falls,
-`--resume` continues bit for bit, every output file is written, gradient accumulation, sampling, clear errors.
+`--resume` continues bit for bit, every output file is written, gradient accumulation, sampling, clear errors, and
+the out-dir's rules (a run is refused, locked, or tidied after a kill; test_kill.py kills real runs).
 
 Every run is a tiny GPT on Tiny Shakespeare for at most a few hundred steps (milliseconds each). The dataset is
 found through $TINYGRAD_LLM_DATA (CI sets it), else ../shared/data beside the repository; without it the tests
@@ -7,7 +8,10 @@ that need it are skipped: no test downloads anything.
 """
 import json
 import math
+import os
 import pathlib
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -18,6 +22,7 @@ from tinygrad_llm.models.gpt import GPT, GPTConfig
 from tinygrad_llm.optim import clip_grad_norm_, set_lr
 from tinygrad_llm.recipes.checkpoint import load_checkpoint
 from tinygrad_llm.recipes.config import TrainConfig
+from tinygrad_llm.recipes.run_dir import claim_out_dir
 from tinygrad_llm.recipes.train import build_optimizer, train
 from tinygrad_llm.text.char import CharTokenizer
 from tinygrad_llm.text.datasets import TRAIN_STREAM, TextDataset, batch_generator, load_text, resolve_dataset
@@ -215,3 +220,97 @@ def test_resuming_with_another_model_shape_names_the_difference(shakespeare, tmp
 def test_resume_without_a_checkpoint_is_a_clear_error(shakespeare, tmp_path, capsys):
     err = error_of(capsys, ["train", *flags(tmp_path, max_iters=2), "--resume", "--no-progress"])
     assert str(tmp_path / "last.safetensors") in err
+
+
+# ---- the out-dir: runs never clobber each other (issue 14) ----
+
+def snapshot(directory):
+    return {p.name: p.read_bytes() for p in pathlib.Path(directory).iterdir()}
+
+
+def test_a_new_run_refuses_a_directory_holding_a_run(shakespeare, tmp_path, capsys):
+    """Before: the second run replaced the first's best.safetensors by an untrained model and truncated its
+    metrics."""
+    assert main(["train", *flags(tmp_path, max_iters=4, eval_interval=2), "--no-progress"]) == 0
+    before = snapshot(tmp_path)
+    err = error_of(capsys, ["train", *flags(tmp_path, max_iters=2, eval_interval=1), "--no-progress"])
+    assert f"{tmp_path} holds a previous run (last.safetensors, best.safetensors, metrics.jsonl)" in err
+    assert "--resume" in err and "--overwrite" in err
+    assert snapshot(tmp_path) == before
+    err = error_of(capsys, ["train", *flags(tmp_path, max_iters=2), "--resume", "--overwrite", "--no-progress"])
+    assert "give one of them" in err and snapshot(tmp_path) == before
+
+    assert main(["train", *flags(tmp_path, max_iters=2, eval_interval=1), "--overwrite", "--no-progress"]) == 0
+    assert [r["iter"] for r in records(tmp_path) if "val_loss" in r] == [0, 1, 2]  # the old lines are gone
+    assert load_checkpoint(tmp_path / "best.safetensors").meta["iter"] <= 2
+
+
+def test_nothing_is_written_before_the_run_is_known_to_start(shakespeare, tmp_path, capsys):
+    short = tmp_path / "short.txt"
+    short.write_text("to be, or not to be")
+    for argv in (flags(tmp_path / "a", data=short), flags(tmp_path / "b", n_embd=30, n_head=4),
+                 [*flags(tmp_path / "c"), "--resume"]):
+        error_of(capsys, ["train", *argv, "--max-iters", "2", "--no-progress"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["short.txt"]
+
+
+def test_a_second_run_on_the_same_directory_fails_at_once(shakespeare, tmp_path, capsys):
+    """Before: two runs interleaved metrics.jsonl and left the worse model as best."""
+    with claim_out_dir(tmp_path, resume=False, overwrite=False, log=quiet):  # a run holding the directory
+        err = error_of(capsys, ["train", *flags(tmp_path, max_iters=2), "--no-progress"])
+        assert f"{tmp_path} is in use by another run (pid {os.getpid()}, which holds {tmp_path / 'train.lock'})" in err
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["train.lock"]
+    assert not (tmp_path / "train.lock").exists()  # released with the run
+
+
+def test_a_lock_left_by_a_killed_run_is_taken_over(shakespeare, tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (tmp_path / "train.lock").write_text(f"{dead.pid}\n")
+    lines = []
+    train(config(tmp_path, max_iters=2, eval_interval=1), progress=False, log=lines.append)
+    assert f"took over {tmp_path / 'train.lock'}, left by pid {dead.pid}, which is no longer running" in lines
+    assert not (tmp_path / "train.lock").exists()
+
+
+def test_a_resume_repairs_what_a_kill_left(shakespeare, tmp_path):
+    """A kill leaves a torn last metrics line (before: every later resumed run failed at its very end, in
+    plot_losses), lines logged after the last checkpoint, and the temporary file of a save; resume removes them
+    all and the metrics read as one uninterrupted run's."""
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    train(config(straight, max_iters=30, eval_interval=10), progress=False, log=quiet)
+    train(config(killed, max_iters=20, eval_interval=10), progress=False, log=quiet)
+    with open(killed / "metrics.jsonl", "a") as f:  # what the killed run had written past iteration 20
+        f.write(json.dumps({"iter": 20, "loss": 9.0}) + "\n" + json.dumps({"iter": 21, "loss": 9.0}) + "\n")
+        f.write('{"iter": 22, "loss": 2.1')
+    (killed / "last.safetensors.k2x9ab.tmp").mkdir()  # replace_atomically's folder, and the writer's own file
+    (killed / "last.safetensors.k2x9ab.tmp" / ".tmpQ8aZ1w").write_bytes(b"half a checkpoint")
+    lines = []
+    train(config(killed, max_iters=30, eval_interval=10), resume=True, progress=False, log=lines.append)
+    assert any("dropped 3 line(s) of metrics.jsonl" in line for line in lines)
+    assert any("last.safetensors.k2x9ab.tmp, left by a run killed while writing it" in line for line in lines)
+    assert not list(killed.glob("*.tmp"))
+    assert [without_timing(r) for r in records(killed)] == [without_timing(r) for r in records(straight)]
+
+
+def test_a_damaged_metrics_line_before_the_end_is_named(shakespeare, tmp_path, capsys):
+    train(config(tmp_path, max_iters=4, eval_interval=2), progress=False, log=quiet)
+    lines = (tmp_path / "metrics.jsonl").read_text().split("\n")
+    lines[2] = "garbage"
+    (tmp_path / "metrics.jsonl").write_text("\n".join(lines))
+    err = error_of(capsys, ["train", *flags(tmp_path, max_iters=6, eval_interval=2), "--resume", "--no-progress"])
+    assert f"{tmp_path / 'metrics.jsonl'} line 3: not a metrics record" in err
+
+
+def test_resume_falls_back_to_best_when_last_was_never_written(shakespeare, tmp_path):
+    """A kill between saving best and last at the first evaluation leaves best alone."""
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    train(config(straight, max_iters=20, eval_interval=10), progress=False, log=quiet)
+    train(config(killed, max_iters=10, eval_interval=10), progress=False, log=quiet)
+    assert load_checkpoint(killed / "best.safetensors").meta["iter"] == 10  # the loss fell: best is as last
+    (killed / "last.safetensors").unlink()
+    lines = []
+    train(config(killed, max_iters=20, eval_interval=10), resume=True, progress=False, log=lines.append)
+    assert any(line.startswith("resuming from best.safetensors at iteration 10") for line in lines)
+    a, b = load_checkpoint(straight / "last.safetensors"), load_checkpoint(killed / "last.safetensors")
+    assert all(np.array_equal(a.model_state[k], b.model_state[k]) for k in a.model_state)

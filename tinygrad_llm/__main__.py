@@ -11,7 +11,10 @@ def _train_parser(commands):
                                  description="Train a character-level GPT. Every setting of the preset can be "
                                              "overridden by its flag.")
     parser.add_argument("--preset", default="shakespeare-char-cpu", choices=sorted(PRESETS))
-    parser.add_argument("--resume", action="store_true", help="continue from OUT_DIR/last.safetensors")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in OUT_DIR from last.safetensors (or best.safetensors)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="delete the run in OUT_DIR (checkpoints, metrics) and start again")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     for name, field in FIELDS.items():
         flag = "--" + name.replace("_", "-")
@@ -38,6 +41,8 @@ def _sample_parser(commands):
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--stop", action="append", default=[], metavar="TEXT",
                         help="end a sample before this text (repeatable), e.g. --stop $'\\n\\n'")
+    parser.add_argument("--allow-nonfinite", action="store_true",
+                        help="load a checkpoint holding NaN or infinite weights (refused by default), to debug it")
 
 
 def main(argv=None):
@@ -50,7 +55,8 @@ def main(argv=None):
         if args.command == "train":
             from .recipes.train import train
             overrides = {name: getattr(args, name) for name in FIELDS if getattr(args, name) is not None}
-            train(PRESETS[args.preset].updated(**overrides), resume=args.resume, progress=not args.no_progress)
+            train(PRESETS[args.preset].updated(**overrides), resume=args.resume, overwrite=args.overwrite,
+                  progress=not args.no_progress)
         else:
             from .recipes.sample import sample
 
@@ -64,7 +70,8 @@ def main(argv=None):
                 print(piece, end="", flush=True)
 
             sample(args.ckpt, args.prompt, args.max_new_tokens, args.temperature, args.top_k, args.top_p, args.seed,
-                   args.num_samples, use_cache=not args.no_cache, device=args.device, stop=args.stop, on_text=show)
+                   args.num_samples, use_cache=not args.no_cache, device=args.device, stop=args.stop, on_text=show,
+                   allow_nonfinite=args.allow_nonfinite)
             print()
     except (ValueError, FileNotFoundError, RuntimeError, KeyError) as e:
         # bad input: a one-line message naming the problem, not a traceback

@@ -17,13 +17,13 @@ tensor.
 
 Saving is atomic: the file is written under a temporary name beside `path`, forced to disk, then renamed over
 `path` in one step, so a crash while saving leaves the previous checkpoint as it was (a kill also leaves the
-temporary file, which `remove_temporaries` clears).
+temporary folder, which `remove_temporaries` clears).
 """
-import contextlib
 import dataclasses
 import json
 import os
 import pathlib
+import shutil
 import tempfile
 import zlib
 from typing import Optional
@@ -37,7 +37,7 @@ from .checkpoint_schema import (CHECKSUM_KEY, FORMAT, METADATA_KEY, OPTIMIZER_PR
                                 MissingCheckpointError, check_header, check_tensors, checksum)
 from .gpt_tensors import LM_HEAD, TIED
 
-TEMPORARY_SUFFIX = ".tmp"  # replace_atomically's files are `{name}.{random}.tmp`
+TEMPORARY_SUFFIX = ".tmp"  # replace_atomically's folders are `{name}.{random}.tmp`
 
 
 @dataclasses.dataclass
@@ -90,30 +90,33 @@ def save_checkpoint(path, model, optimizer=None, meta=None):
 
 
 def replace_atomically(path, write):
-    """write(temporary path) beside `path`, force the bytes to disk, then rename over `path` in one step: a crash
-    leaves the old file or the new one, never half of one. On any exception, KeyboardInterrupt included, the
-    temporary file is removed and `path` is left untouched. (pretrained.py writes its files with this too.)"""
+    """write(temporary path) inside a temporary folder beside `path`, force the bytes to disk, then rename over
+    `path` in one step: a crash leaves the old file or the new one, never half of one. On any exception,
+    KeyboardInterrupt included, the folder is removed and `path` is left untouched. The folder holds whatever the
+    writer makes (safetensors writes a `.tmpXXXXXX` of its own beside its target), so a kill leaves one thing,
+    `{name}.{random}.tmp`, which remove_temporaries clears. (pretrained.py and run_dir.py write with this too.)"""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=TEMPORARY_SUFFIX)
-    os.close(fd)
+    folder = tempfile.mkdtemp(dir=path.parent, prefix=path.name + ".", suffix=TEMPORARY_SUFFIX)
+    tmp = os.path.join(folder, path.name)
     try:
         write(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())  # the bytes reach the disk before the rename makes them the file
         os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def remove_temporaries(directory, names):
-    """Delete the temporary files that replace_atomically left in `directory` for the files `names` when its
-    process was killed mid-write; returns their paths. (Only while no process may be writing them.)"""
+    """Delete what replace_atomically left in `directory` for the files `names` when its process was killed
+    mid-write; returns the paths removed. (Only while no process may be writing them.)"""
     removed = []
     for name in names:
         for tmp in pathlib.Path(directory).glob(f"{name}.*{TEMPORARY_SUFFIX}"):
-            tmp.unlink(missing_ok=True)
+            if tmp.is_dir():
+                shutil.rmtree(tmp)
+            else:  # versions before the folder left the file itself
+                tmp.unlink()
             removed.append(tmp)
     return removed
 

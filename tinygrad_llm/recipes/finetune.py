@@ -140,10 +140,10 @@ def accuracy(model, split, batch_size=256):
 # ---------------------------------------------------------------- pretrained vs from scratch
 
 def pretrain(cfg):
-    """Train a language model as the TrainConfig `cfg` says (recipes.train.train, quietly); returns
-    (GPT, tokenizer) from the run's last checkpoint."""
+    """Train a language model as the TrainConfig `cfg` says (recipes.train.train, quietly, replacing a run that
+    cfg.out_dir holds: an example run again trains again); returns (GPT, tokenizer) from its last checkpoint."""
     from .train import train  # imported here: training pulls in tqdm and matplotlib
-    train(cfg, progress=False, log=lambda line: None)
+    train(cfg, overwrite=True, progress=False, log=lambda line: None)
     return load_lm(f"{cfg.out_dir}/last.safetensors")
 
 

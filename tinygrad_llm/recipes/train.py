@@ -5,12 +5,16 @@
          ─▶ every eval_interval: train/val loss ─▶ last.safetensors (always), best.safetensors (if val improved)
 
 Every random draw is reproducible: the batch of iteration i comes from a generator seeded with (seed, i), and
-dropout's generator state is saved in each checkpoint, so `--resume` continues bit for bit.
+dropout's generator state is saved in each checkpoint, so `--resume` continues bit for bit. A run owns its out-dir
+while it lives (run_dir.py): it is locked, and a previous run there is continued (`--resume`) or deleted
+(`--overwrite`), never overwritten by accident; a kill at any moment leaves checkpoints that load, and resumes.
 """
 import json
 import math
 import time
 from pathlib import Path
+
+import numpy as np
 
 from ..engine import backend, rng
 from ..engine.tensor import no_grad
@@ -20,6 +24,8 @@ from ..text.bpe import BPETokenizer
 from ..text.char import CharTokenizer
 from ..text.datasets import EVAL_STREAM, TRAIN_STREAM, TextDataset, batch_generator, load_text, resolve_dataset
 from .checkpoint import load_checkpoint, restore, save_checkpoint
+from .checkpoint_schema import CheckpointError
+from .run_dir import METRICS, check_out_dir, claim_out_dir, trim_metrics
 
 
 def build_tokenizer(cfg, text, log):
@@ -66,35 +72,55 @@ def evaluate(model, dataset, cfg, iteration):
     return losses
 
 
-def train(cfg, resume=False, progress=True, log=None):
+def train(cfg, resume=False, overwrite=False, progress=True, log=None):
     """Train a GPT as `cfg` says; returns {"best_val_loss", "iterations", "seconds", "out_dir"}.
+    `resume`: continue the run in cfg.out_dir from its last checkpoint (else its best); `overwrite`: delete the
+    run there and start again; with neither, a directory holding a run is refused (run_dir.py).
     `log` receives every line of news (default: printed above the progress bar)."""
     from tqdm import tqdm  # imported here: only training draws a progress bar
 
     log = tqdm.write if log is None else log
-    backend.reuse_freed_memory()  # the same large temporaries every step: keep them mapped (see backend.py)
     out_dir = Path(cfg.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    check_out_dir(out_dir, resume, overwrite)  # refused at once, before any work
+    # everything else that can be refused is checked before the directory is touched
     text = load_text(resolve_dataset(cfg.data or None))
     tokenizer = build_tokenizer(cfg, text, log)
     dataset = TextDataset(text, tokenizer)
+    for split in dataset.splits:  # each split holds a block (the dataset's own check, on a throwaway draw)
+        dataset.get_batch(split, 1, cfg.block_size, np.random.default_rng(0))
     model_config = GPTConfig(vocab_size=tokenizer.vocab_size, block_size=cfg.block_size, n_layer=cfg.n_layer,
                              n_head=cfg.n_head, n_embd=cfg.n_embd, dropout=cfg.dropout, bias=cfg.bias)
-    rng.manual_seed(cfg.seed)
-    model = GPT(model_config).to(cfg.device)  # built on the CPU (the same weights on every device), then moved
-    optimizer = build_optimizer(model, cfg)
-    start, best_val = 0, math.inf
-    if resume:
-        start, best_val = _resume(out_dir / "last.safetensors", model, optimizer, tokenizer)
-        log(f"resuming from iteration {start} (best val loss so far {best_val:.4f})")
-    if start >= cfg.max_iters:
-        log(f"nothing to do: the checkpoint is at iteration {start}, max_iters is {cfg.max_iters}")
-    log(f"{model.num_params() / 1e6:.2f}M parameters; {tokenizer.vocab_size} tokens; "
-        f"{len(dataset.splits['train']):,} train ids, {len(dataset.splits['val']):,} val ids")
+    backend.reuse_freed_memory()  # the same large temporaries every step: keep them mapped (see backend.py)
+    with claim_out_dir(out_dir, resume, overwrite, log) as resume_from:
+        rng.manual_seed(cfg.seed)
+        model = GPT(model_config).to(cfg.device)  # built on the CPU (the same weights on every device), then moved
+        optimizer = build_optimizer(model, cfg)
+        start, best_val = 0, math.inf
+        if resume:
+            start, best_val = _resume(resume_from, model, optimizer, tokenizer)
+            dropped = trim_metrics(out_dir, start)
+            log(f"resuming from {resume_from.name} at iteration {start} (best val loss so far {best_val:.4f})" +
+                (f"; dropped {dropped} line(s) of {METRICS} logged after it" if dropped else ""))
+        if start >= cfg.max_iters:
+            log(f"nothing to do: the checkpoint is at iteration {start}, max_iters is {cfg.max_iters}")
+        log(f"{model.num_params() / 1e6:.2f}M parameters; {tokenizer.vocab_size} tokens; "
+            f"{len(dataset.splits['train']):,} train ids, {len(dataset.splits['val']):,} val ids")
+        began = time.perf_counter()
+        best_val = _loop(model, optimizer, dataset, tokenizer, cfg, out_dir, start, best_val, resume, progress,
+                         log)
+        elapsed = time.perf_counter() - began
+        plot_losses(out_dir / METRICS, out_dir / "loss.png")
+    log(f"done in {elapsed:.1f} s; best val loss {best_val:.4f}; checkpoints and loss.png in {out_dir}")
+    return {"best_val_loss": best_val, "iterations": cfg.max_iters, "seconds": elapsed, "out_dir": str(out_dir)}
+
+
+def _loop(model, optimizer, dataset, tokenizer, cfg, out_dir, start, best_val, resume, progress, log):
+    """Iterations start .. cfg.max_iters: a step each, an evaluation and checkpoints every eval_interval, a line
+    of metrics per logged step and evaluation; returns the best validation loss."""
+    from tqdm import tqdm
 
     tokens_per_iter = cfg.batch_size * cfg.block_size * cfg.gradient_accumulation_steps
-    began = time.perf_counter()
-    with open(out_dir / "metrics.jsonl", "a" if resume else "w") as metrics, \
+    with open(out_dir / METRICS, "a") as metrics, \
             tqdm(total=cfg.max_iters, initial=start, disable=not progress, unit="it", dynamic_ncols=True) as bar:
         for iteration in range(start, cfg.max_iters + 1):
             evaluation_due = iteration % cfg.eval_interval == 0 or iteration == cfg.max_iters
@@ -118,10 +144,7 @@ def train(cfg, resume=False, progress=True, log=None):
             if iteration % cfg.log_interval == 0:
                 _write(metrics, {"iter": iteration, "loss": loss, "lr": lr, "ms_per_iter": 1000 * seconds,
                                  "tokens_per_s": tokens_per_iter / seconds})
-    elapsed = time.perf_counter() - began
-    plot_losses(out_dir / "metrics.jsonl", out_dir / "loss.png")
-    log(f"done in {elapsed:.1f} s; best val loss {best_val:.4f}; checkpoints and loss.png in {out_dir}")
-    return {"best_val_loss": best_val, "iterations": cfg.max_iters, "seconds": elapsed, "out_dir": str(out_dir)}
+    return best_val
 
 
 def train_step(model, optimizer, dataset, cfg, iteration):
@@ -143,13 +166,17 @@ def train_step(model, optimizer, dataset, cfg, iteration):
 
 
 def _resume(path, model, optimizer, tokenizer):
-    """Load the last checkpoint into model and optimizer; returns (iteration, best val loss)."""
+    """Load the checkpoint at `path` into model and optimizer, and the dropout generator's state; returns
+    (iteration, best val loss). Everything is checked before anything changes."""
     checkpoint = load_checkpoint(path)
+    for key in ("iter", "best_val_loss", "rng", "tokenizer"):
+        if key not in checkpoint.meta:
+            raise CheckpointError(path, f"no {key!r} in its metadata: not a checkpoint of a training run")
     if checkpoint.meta["tokenizer"] != tokenizer.to_dict():
-        raise ValueError(f"{path}: the checkpoint's tokenizer differs from this dataset's; resume with the data "
-                         f"it was trained on")
+        raise CheckpointError(path, "the checkpoint's tokenizer differs from this dataset's; resume with the data "
+                                    "it was trained on")
     restore(checkpoint, model, optimizer)
-    rng.set_state(checkpoint.meta["rng"])
+    rng.set_state(checkpoint.meta["rng"])  # checked by load_checkpoint
     return checkpoint.meta["iter"], checkpoint.meta["best_val_loss"]
 
 

@@ -1,0 +1,132 @@
+"""A training run's out-dir: one run at a time, and nothing an earlier run saved is lost by accident.
+
+    check_out_dir(out_dir, resume, overwrite)               # read only: refuses at once, before any work
+    ...                                                     # load the data, check the config
+    with claim_out_dir(out_dir, resume, overwrite, log) as resume_from:    # the directory is this run's now
+        ...                                                 # on resume, load resume_from, trim_metrics(...)
+
+- A new run refuses a directory that holds a previous run's files (checkpoints, metrics.jsonl) unless told to
+  continue it (`--resume`) or to delete them (`--overwrite`).
+- The lock: `train.lock`, held with flock(2) for as long as the run lives, holds its pid. A second run on the same
+  directory fails at once, naming that pid. The kernel drops the lock of a process that dies, so a lock file left
+  by a killed run is free to take, and is taken over (and said so).
+- What a kill leaves is tidied at the next start, under the lock: replace_atomically's temporary folders, and on
+  resume the lines of metrics.jsonl past the checkpoint (a torn last line among them). Resuming takes
+  last.safetensors, or best.safetensors where a kill came before the first last was written.
+"""
+import contextlib
+import fcntl
+import json
+import os
+from pathlib import Path
+
+from .checkpoint import remove_temporaries, replace_atomically
+
+LOCK = "train.lock"
+CHECKPOINTS = ("last.safetensors", "best.safetensors")  # resume prefers the first
+METRICS = "metrics.jsonl"
+RUN_FILES = (*CHECKPOINTS, METRICS, "loss.png")  # what a run writes
+
+
+def check_out_dir(out_dir, resume, overwrite):
+    """Refuse `out_dir` unless it suits the flags (reads only); returns the checkpoint to resume from, or None."""
+    out_dir = Path(out_dir)
+    if resume and overwrite:
+        raise ValueError(f"--resume continues the run in {out_dir}, --overwrite deletes it: give one of them")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"--out-dir {out_dir} is a file, not a directory")
+    held = [name for name in (*CHECKPOINTS, METRICS) if (out_dir / name).exists()]
+    if resume:
+        for name in CHECKPOINTS:
+            if (out_dir / name).is_file():
+                return out_dir / name
+        killed = " (metrics.jsonl is there: the run was stopped before its first checkpoint; start again " \
+                 "with --overwrite)" if METRICS in held else ""
+        raise FileNotFoundError(f"nothing to resume in {out_dir}: neither {out_dir / CHECKPOINTS[0]} nor "
+                                f"{CHECKPOINTS[1]} exists{killed}")
+    if held and not overwrite:
+        raise ValueError(f"{out_dir} holds a previous run ({', '.join(held)}): continue it with --resume, or "
+                         f"delete it and start again with --overwrite")
+    return None
+
+
+@contextlib.contextmanager
+def claim_out_dir(out_dir, resume, overwrite, log):
+    """Make `out_dir` this run's for the `with` block: create it, lock it, check it again (another run may have
+    written there since check_out_dir), remove what a killed run left, and with `overwrite` the previous run.
+    Yields the checkpoint to resume from (None unless `resume`)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lock = _lock(out_dir / LOCK, log)
+    try:
+        resume_from = check_out_dir(out_dir, resume, overwrite)
+        for tmp in remove_temporaries(out_dir, RUN_FILES):
+            log(f"removed {tmp}, left by a run killed while writing it")
+        if overwrite:
+            for name in RUN_FILES:
+                (out_dir / name).unlink(missing_ok=True)
+        yield resume_from
+    finally:
+        (out_dir / LOCK).unlink(missing_ok=True)  # while still locked: a run that opened it sees it gone (_lock)
+        os.close(lock)
+
+
+def _lock(path, log):
+    """Take the lock file `path` (creating it), write our pid in it, return its descriptor; or raise, naming the
+    pid of the live run that holds it."""
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            raise ValueError(f"{path.parent} is in use by another run (pid {holder}, which holds {path}): wait "
+                             f"for it to end, or give another --out-dir") from None
+        # The holder before us unlinks the file before unlocking it: if `path` is no longer the file we locked,
+        # we locked a deleted file, and try again on the new one.
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(path))
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    previous = os.read(fd, 32).decode("ascii", "replace").strip()
+    if previous:
+        log(f"took over {path}, left by pid {previous}, which is no longer running")
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def trim_metrics(out_dir, iteration):
+    """Before resuming at `iteration`: keep the lines of metrics.jsonl that the checkpoint had seen (steps before
+    it, evaluations up to it), so the resumed run's lines carry on as one run's would. Drops what a kill left
+    behind it: a torn last line, and lines the resumed run logs again. A damaged line before the end is an error
+    naming it. Returns how many lines were dropped."""
+    path = Path(out_dir) / METRICS
+    if not path.exists():
+        return 0
+    text = path.read_text(encoding="utf-8", errors="replace")
+    lines = text.split("\n")
+    kept = []
+    for number, line in enumerate(lines, start=1):
+        if not line:
+            continue
+        try:
+            record = json.loads(line)
+            step = record["iter"]
+            if type(step) is not int:
+                raise TypeError
+        except (ValueError, KeyError, TypeError):
+            if number == len(lines):  # the last line, with no newline after it: torn by a kill
+                continue
+            raise ValueError(f"{path} line {number}: not a metrics record ({line[:60]!r}); move the file away to "
+                             f"resume without it") from None
+        if step < iteration or (step == iteration and "val_loss" in record):
+            kept.append(line)
+    dropped = sum(1 for line in lines if line) - len(kept)
+    if dropped or text and not text.endswith("\n"):  # appending after a line with no newline would join two lines
+        replace_atomically(path, lambda tmp: Path(tmp).write_text("".join(line + "\n" for line in kept)))
+    return dropped
