@@ -71,3 +71,21 @@ def test_sampling_a_hugging_face_gpt2_directory(tmp_path):
     tokenizer.save(tmp_path)
     first = sample(tmp_path, prompt="abc", max_new_tokens=5, seed=4)
     assert first == sample(tmp_path, prompt="abc", max_new_tokens=5, seed=4) and first[0].startswith("abc")
+
+
+def test_a_tokenizer_that_is_not_the_models_is_refused(tmp_path):
+    """A character list one short, or a GPT-2 directory whose vocab.json is not its model's: before, both sampled
+    text through the wrong ids, with exit status 0."""
+    from tinygrad_llm.recipes.pretrained import save_pretrained
+    from tinygrad_llm.text.bpe import BPETokenizer
+    short = tmp_path / "short.safetensors"
+    rng.manual_seed(0)
+    save_checkpoint(short, GPT(GPTConfig(vocab_size=6, block_size=8, n_layer=1, n_head=1, n_embd=8)),
+                    meta={"tokenizer": CharTokenizer("abcde").to_dict()})
+    with pytest.raises(ValueError, match=r"short.safetensors: tokenizer: 5 tokens, but model_config.vocab_size is 6"):
+        sample(short, prompt="a")
+    tokenizer = BPETokenizer.train(TEXT, 262)
+    save_pretrained(GPT(GPTConfig(vocab_size=263, block_size=8, n_layer=1, n_head=1, n_embd=8)), tmp_path / "gpt")
+    tokenizer.save(tmp_path / "gpt")
+    with pytest.raises(ValueError, match=r"gpt: vocab.json holds 262 tokens, config.json's vocab_size is 263"):
+        sample(tmp_path / "gpt", prompt="a")

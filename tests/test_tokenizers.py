@@ -2,6 +2,7 @@
 transformers and, where a package ships it, GPT-2's own vocabulary), special tokens, and the errors."""
 import json
 import pathlib
+import re
 from collections import Counter
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tinygrad_llm.text import bpe
 from tinygrad_llm.text.bpe import BYTE_TO_CHAR, GPT2_SPLIT, BPETokenizer, count_chunks, token_to_string
 from tinygrad_llm.text.datasets import DATA_FILENAME
 
@@ -328,3 +330,47 @@ def test_loading_errors_name_the_file_and_line(tokenizer, tmp_path):
 def test_from_dict_rejects_other_types():
     with pytest.raises(ValueError, match="expected type 'bpe', got 'char'"):
         BPETokenizer.from_dict({"type": "char", "chars": ["a"]})
+
+
+# ---- consistency of the files, and a bounded cache (issue 14) ----
+
+@pytest.mark.parametrize("cut", [1, 7, 60])
+def test_a_truncated_merges_file_is_detected(tokenizer, tmp_path, cut):
+    """Before: the tokens of the lost merges passed for special tokens, and the tokenizer encoded and decoded
+    wrong text with no error."""
+    vocab_path, merges_path = tokenizer.save(tmp_path)
+    lines = merges_path.read_text(encoding="utf-8").split("\n")[:-1]
+    merges_path.write_text("\n".join(lines[:-cut]) + "\n", encoding="utf-8")
+    lost = "".join(lines[-cut].split(" "))  # the first merge cut off: what it made is in vocab.json, unmade
+    with pytest.raises(ValueError, match=rf"merges.txt: .*{re.escape(repr(lost))} is two tokens of the vocabulary "
+                                         rf"joined .* but no merge makes it: is merges.txt truncated\?"):
+        BPETokenizer.from_files(vocab_path, merges_path)
+
+
+def test_a_special_token_may_not_be_two_tokens_joined():
+    """The rule that finds a truncated merges.txt: a token no merge makes is special, so it must not be two tokens
+    of the vocabulary joined (else a lost merge could pass for one)."""
+    with pytest.raises(ValueError, match=r"'ab' is two tokens of the vocabulary joined \('a', 'b'\)"):
+        BPETokenizer.train(CORPUS, vocab_size=300, special_tokens=("ab",))
+    assert BPETokenizer.train(CORPUS, vocab_size=300, special_tokens=(EOT, "<|pad|>")).special_tokens.keys() == \
+        {EOT, "<|pad|>"}
+
+
+def test_from_dict_checks_its_fields(tokenizer):
+    d = tokenizer.to_dict()
+    for broken, message in [({**d, "tokens": "abc"}, "tokens must be a list of strings"),
+                            ({**d, "merges": [["a"]]}, "merges must be a list of"),
+                            ({**d, "tokens": d["tokens"] + d["tokens"][:1]}, "listed twice"),
+                            ({**d, "merges": d["merges"][:-3]}, "no merge makes it")]:
+        with pytest.raises(ValueError, match=message):
+            BPETokenizer.from_dict(broken)
+
+
+def test_the_encode_cache_is_bounded_and_encodes_alike(tokenizer, monkeypatch):
+    """Before: every distinct chunk ever encoded was kept."""
+    words = " ".join(f"w{i}x{i * 7919 % 1000}" for i in range(500))  # 500 distinct chunks
+    expected = BPETokenizer.from_dict(tokenizer.to_dict()).encode(words)
+    monkeypatch.setattr(bpe, "CHUNK_CACHE_SIZE", 64)
+    small = BPETokenizer.from_dict(tokenizer.to_dict())
+    assert np.array_equal(small.encode(words), expected) and np.array_equal(small.encode(words), expected)
+    assert small._encode_chunk.cache_info().currsize == 64

@@ -22,11 +22,13 @@ line after a "#version: 0.2" header. A token is written as GPT-2 writes it: each
 character (bytes_to_unicode: a space is "Ġ", a newline "Ċ", printable ASCII stays itself), so transformers'
 GPT2Tokenizer loads our files, and we load GPT-2's (its encoder.json is a vocab.json, its vocab.bpe a merges.txt).
 
-Special tokens ("<|endoftext|>") are whole tokens that no merge makes; they separate documents. By default
+Special tokens ("<|endoftext|>") are whole tokens that no merge makes; they separate documents. None may be two
+tokens of the vocabulary joined: that is what a merge lost from a truncated merges.txt leaves, and it is refused. By default
 `encode` treats their text as ordinary text (as GPT-2's own encoder and tiktoken's encode_ordinary do), so a text
 cannot smuggle in a document boundary; `encode(text, allowed_special="all")`, or a set of their names, turns them
 into their single ids, which is what transformers' GPT2Tokenizer does by default.
 """
+import functools
 import heapq
 import json
 import pathlib
@@ -44,6 +46,7 @@ GPT2_SPLIT = regex.compile(GPT2_SPLIT_PATTERN)
 VOCAB_FILENAME = "vocab.json"
 MERGES_FILENAME = "merges.txt"
 MERGES_HEADER = "#version: 0.2"
+CHUNK_CACHE_SIZE = 2 ** 16  # chunks whose ids encode keeps: the most recently used (a few MB at most)
 
 
 def bytes_to_unicode():
@@ -101,7 +104,7 @@ class BPETokenizer:
         """`vocab`: dict token string -> id, the ids being 0..N-1 (vocab.json's content); `merges`: a list of
         (left, right) token strings in rank order (merges.txt's lines). The vocabulary must hold the 256 byte
         tokens and the result of every merge; its other tokens (neither a byte nor made by a merge, like
-        "<|endoftext|>") are the special tokens."""
+        "<|endoftext|>") are the special tokens, none of them two tokens of the vocabulary joined (check_unmade)."""
         self.tokens = sorted(vocab, key=vocab.get)  # id -> token string
         if sorted(vocab.values()) != list(range(len(vocab))):
             missing = sorted(set(range(len(vocab))) - set(vocab.values()))
@@ -119,11 +122,14 @@ class BPETokenizer:
             self._ranks[vocab[left], vocab[right]] = rank
             self._merged_ids[vocab[left], vocab[right]] = vocab[left + right]
         self.special_tokens = {token: i for token, i in vocab.items() if token not in ordinary}  # name -> id
+        for token in self.special_tokens:
+            check_unmade(token, vocab)
         # id -> bytes: an ordinary token's GPT-2 string stands for bytes; a special token is its text in UTF-8
         self._bytes = [token.encode("utf-8") if token in self.special_tokens else string_to_token(token)
                        for token in self.tokens]
         self._byte_ids = [vocab[char] for char in BYTE_TO_CHAR]  # byte value -> id
-        self._cache = {}  # chunk of text -> its ids: most chunks (words) recur; it grows with the distinct ones
+        # chunk of text -> its ids: most chunks (words) recur, and the bound keeps memory flat on any text
+        self._encode_chunk = functools.lru_cache(maxsize=CHUNK_CACHE_SIZE)(self._merge_chunk)
 
     @property
     def vocab_size(self):
@@ -196,17 +202,15 @@ class BPETokenizer:
                     ids.extend(self._encode_chunk(chunk))
         return np.array(ids, dtype=np.int64)  # (N,)
 
-    def _encode_chunk(self, chunk):
-        """The ids of one pre-split chunk: its bytes, then merges by lowest rank (cached per chunk)."""
-        ids = self._cache.get(chunk)
-        if ids is None:
-            ids = [self._byte_ids[b] for b in chunk.encode("utf-8")]
-            while len(ids) > 1:
-                pair = min(zip(ids, ids[1:]), key=lambda p: self._ranks.get(p, float("inf")))
-                if pair not in self._ranks:
-                    break  # no adjacent pair is a merge: done
-                ids = merge_pair(ids, pair, self._merged_ids[pair])
-            self._cache[chunk] = ids
+    def _merge_chunk(self, chunk):
+        """The ids of one pre-split chunk: its bytes, then merges by lowest rank (encode calls it through
+        _encode_chunk, its cache)."""
+        ids = [self._byte_ids[b] for b in chunk.encode("utf-8")]
+        while len(ids) > 1:
+            pair = min(zip(ids, ids[1:]), key=lambda p: self._ranks.get(p, float("inf")))
+            if pair not in self._ranks:
+                break  # no adjacent pair is a merge: done
+            ids = merge_pair(ids, pair, self._merged_ids[pair])
         return ids
 
     def decode(self, ids):
@@ -292,6 +296,17 @@ def check_merge(left, right, vocab, ordinary, where):
             raise ValueError(f"{where}: the token {token!r} is neither a byte nor made by a merge")
     if left + right not in vocab:
         raise ValueError(f"{where}: the merged token {left + right!r} is not in the vocabulary")
+
+
+def check_unmade(token, vocab):
+    """Raise ValueError unless `token`, which no merge makes, is not two tokens of `vocab` joined. Such a token is
+    what a merge lost from merges.txt leaves behind (it made the token, which vocab.json still holds), and it would
+    pass for a special token: encoded as its literal text, decoded wrong, silently."""
+    for cut in range(1, len(token)):
+        if token[:cut] in vocab and token[cut:] in vocab:
+            raise ValueError(f"the token {token!r} is two tokens of the vocabulary joined ({token[:cut]!r}, "
+                             f"{token[cut:]!r}) but no merge makes it: is merges.txt truncated? (A special token "
+                             f"must not be two tokens joined.)")
 
 
 def read_text(path):
