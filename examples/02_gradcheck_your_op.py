@@ -1,6 +1,7 @@
 """Write your own op, then prove its backward with gradcheck (central differences in float64).
 
-An op is one recipe in three parts, the way every op in tinygrad_llm/engine/ops.py is written:
+An op is one recipe in three parts, the way every op in tinygrad_llm/engine/ (ops.py, reductions.py, movement.py)
+is written:
     1. a Function class: forward computes the output and saves what backward needs; backward applies the chain
        rule for this op, turning dL/d(out) into dL/d(input); the docstring states the derivative
     2. the function users call

@@ -71,9 +71,9 @@ def test_lm_head_is_tied_to_wte_and_counted_once():
     assert sum(p is wte for p in params) == 1
     assert len({id(p) for p in params}) == len(params)
     assert "lm_head.weight" not in dict(model.named_parameters())  # listed under its first name only
-    total = sum(p.size for p in params)
+    total = sum(p.numel() for p in params)
     assert model.num_params(non_embedding=False) == total
-    assert model.num_params() == total - model.transformer.wpe.weight.size  # nanoGPT: wpe not counted
+    assert model.num_params() == total - model.transformer.wpe.weight.numel()  # nanoGPT: wpe not counted
 
 
 def test_gpt2_initialisation():

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, mutually_broadcastable_shapes
 
+import tinygrad_llm.engine.movement as movement
 import tinygrad_llm.engine.ops as ops
 from tinygrad_llm import Tensor
 from tinygrad_llm.engine.gradcheck import gradcheck
@@ -143,32 +144,32 @@ CASES = [
     Case("getitem-ndarray", lambda x: x[np.array([[1, 1], [0, 2]])], ((3, 2),),
          lambda t, x: x[t.tensor([[1, 1], [0, 2]])]),
     # joining and splitting, along a middle axis
-    Case("concat", lambda a, b, c: ops.concat([a, b, c], axis=1), ((2, 1, 3), (2, 4, 3), (2, 2, 3)),
+    Case("concat", lambda a, b, c: movement.concat([a, b, c], axis=1), ((2, 1, 3), (2, 4, 3), (2, 2, 3)),
          lambda t, a, b, c: t.cat([a, b, c], dim=1)),
-    Case("concat-negative-axis", lambda a, b: ops.concat([a, b], axis=-1), ((2, 3), (2, 1)),
+    Case("concat-negative-axis", lambda a, b: movement.concat([a, b], axis=-1), ((2, 3), (2, 1)),
          lambda t, a, b: t.cat([a, b], dim=-1)),
-    Case("stack", lambda a, b, c: ops.stack([a, b, c], axis=1), ((2, 3),) * 3,
+    Case("stack", lambda a, b, c: movement.stack([a, b, c], axis=1), ((2, 3),) * 3,
          lambda t, a, b, c: t.stack([a, b, c], dim=1)),
-    Case("stack-last", lambda a, b: ops.stack([a, b], axis=-1), ((2, 3),) * 2,
+    Case("stack-last", lambda a, b: movement.stack([a, b], axis=-1), ((2, 3),) * 2,
          lambda t, a, b: t.stack([a, b], dim=-1)),
     # split: reassemble the pieces in reverse, so each piece's gradient must land in its own place
-    Case("split-size", lambda x: ops.concat(x.split(2, axis=1)[::-1], axis=1), ((2, 5, 3),),
+    Case("split-size", lambda x: movement.concat(x.split(2, axis=1)[::-1], axis=1), ((2, 5, 3),),
          lambda t, x: t.cat(x.split(2, dim=1)[::-1], dim=1)),
-    Case("split-sizes", lambda x: ops.split(x, [1, 3], axis=1)[1] * 2.0, ((2, 4, 3),),
+    Case("split-sizes", lambda x: movement.split(x, [1, 3], axis=1)[1] * 2.0, ((2, 4, 3),),
          lambda t, x: t.split(x, [1, 3], dim=1)[1] * 2.0),
     # where / masked_fill with a broadcasting condition
-    Case("where", lambda a, b: ops.where(COND, a, b), ((3, 4), (4,)),
+    Case("where", lambda a, b: movement.where(COND, a, b), ((3, 4), (4,)),
          lambda t, a, b: t.where(_t(t, COND), a, b)),
-    Case("where-cond-widens", lambda a, b: ops.where(COND_WIDE, a, b), ((3, 1), ()),
+    Case("where-cond-widens", lambda a, b: movement.where(COND_WIDE, a, b), ((3, 1), ()),
          lambda t, a, b: t.where(_t(t, COND_WIDE), a, b)),
-    Case("where-tensor-cond-scalar", lambda a: ops.where(Tensor(COND), a, -2.0), ((3, 4),),
+    Case("where-tensor-cond-scalar", lambda a: movement.where(Tensor(COND), a, -2.0), ((3, 4),),
          lambda t, a: t.where(_t(t, COND), a, -2.0)),
     Case("masked_fill", lambda x: x.masked_fill(MASK, -1.5), ((3, 4),),
          lambda t, x: x.masked_fill(_t(t, MASK), -1.5)),
     # embedding with repeated indices
-    Case("embedding", lambda w: ops.embedding(IDX, w), ((5, 3),),
+    Case("embedding", lambda w: movement.embedding(IDX, w), ((5, 3),),
          lambda t, w: t.nn.functional.embedding(_t(t, IDX), w)),
-    Case("embedding-tensor-idx", lambda w: ops.embedding(Tensor(IDX[0]), w), ((5, 2),),
+    Case("embedding-tensor-idx", lambda w: movement.embedding(Tensor(IDX[0]), w), ((5, 2),),
          lambda t, w: t.nn.functional.embedding(_t(t, IDX[0]), w)),
 ]
 
@@ -349,26 +350,26 @@ ERRORS = [  # (name, call, exception, fragments the message must contain)
     ("add-broadcast", lambda: _x(2, 3) + _x(4), ValueError, ["add", "(2, 3)", "(4,)"]),
     ("mul-broadcast", lambda: _x(2, 3) * _x(2, 2), ValueError, ["mul", "(2, 3)", "(2, 2)"]),
     ("maximum-broadcast", lambda: ops.maximum(_x(3), _x(2)), ValueError, ["maximum", "(3,)", "(2,)"]),
-    ("where-broadcast", lambda: ops.where(np.ones(4, bool), _x(3), _x(3)), ValueError, ["where", "(4,)", "(3,)"]),
+    ("where-broadcast", lambda: movement.where(np.ones(4, bool), _x(3), _x(3)), ValueError, ["where", "(4,)", "(3,)"]),
     ("add-dtypes", lambda: _x(2) + _x(2, dtype=np.float32), TypeError, ["add", "float64", "float32"]),
     ("matmul-dtypes", lambda: _x(2, 2, dtype=np.float32) @ _x(2, 2), TypeError, ["matmul", "float32", "float64"]),
-    ("concat-dtypes", lambda: ops.concat([_x(2), _x(2, dtype=np.float32)]), TypeError, ["concat", "float32"]),
+    ("concat-dtypes", lambda: movement.concat([_x(2), _x(2, dtype=np.float32)]), TypeError, ["concat", "float32"]),
     ("reshape-size", lambda: _x(2, 3).reshape(4, 2), ValueError, ["reshape", "(2, 3)", "(4, 2)"]),
     ("getitem-range", lambda: _x(3, 4)[3], IndexError, ["getitem", "(3, 4)"]),
     ("getitem-array-range", lambda: _x(3, 4)[:, [0, 4]], IndexError, ["getitem", "(3, 4)"]),
-    ("embedding-range", lambda: ops.embedding(np.array([1, 10]), _x(10, 4)), IndexError,
+    ("embedding-range", lambda: movement.embedding(np.array([1, 10]), _x(10, 4)), IndexError,
      ["embedding", "10", "(10, 4)"]),
-    ("embedding-negative", lambda: ops.embedding(np.array([-1]), _x(10, 4)), IndexError, ["embedding", "-1"]),
-    ("embedding-float-idx", lambda: ops.embedding(np.array([1.0]), _x(10, 4)), TypeError, ["embedding", "float"]),
+    ("embedding-negative", lambda: movement.embedding(np.array([-1]), _x(10, 4)), IndexError, ["embedding", "-1"]),
+    ("embedding-float-idx", lambda: movement.embedding(np.array([1.0]), _x(10, 4)), TypeError, ["embedding", "float"]),
     ("var-no-dof", lambda: _x(1, 3).var(axis=0), ValueError, ["var", "degrees of freedom", "(1, 3)"]),
     ("sum-axis-range", lambda: _x(2, 3).sum(axis=2), ValueError, ["sum", "axis 2"]),
-    ("concat-shapes", lambda: ops.concat([_x(2, 3), _x(2, 4)], axis=0), ValueError, ["concat", "(2, 3)", "(2, 4)"]),
-    ("stack-shapes", lambda: ops.stack([_x(2, 3), _x(3, 2)]), ValueError, ["stack", "(2, 3)", "(3, 2)"]),
+    ("concat-shapes", lambda: movement.concat([_x(2, 3), _x(2, 4)], axis=0), ValueError, ["concat", "(2, 3)", "(2, 4)"]),
+    ("stack-shapes", lambda: movement.stack([_x(2, 3), _x(3, 2)]), ValueError, ["stack", "(2, 3)", "(3, 2)"]),
     ("split-sizes", lambda: _x(2, 5).split([2, 2], axis=1), ValueError, ["split", "(2, 5)"]),
     ("split-zero", lambda: _x(2, 5).split(0, axis=1), ValueError, ["split", "at least 1", "0"]),
     ("sum-axis-twice", lambda: _x(2, 3, 4).sum(axis=(1, -2)), ValueError, ["sum", "(1, -2)", "twice"]),
     ("max-axis-twice", lambda: _x(2, 3).max(axis=(0, 0)), ValueError, ["max", "(0, 0)", "twice"]),
-    ("where-no-tensor", lambda: ops.where(np.ones(3, bool), 1.0, 2.0), TypeError, ["where", "float"]),
+    ("where-no-tensor", lambda: movement.where(np.ones(3, bool), 1.0, 2.0), TypeError, ["where", "float"]),
     ("permute-axes", lambda: _x(2, 3).permute(0, 0), ValueError, ["permute", "(2, 3)"]),
     ("permute-out-of-range", lambda: _x(2, 3).permute(0, 3), ValueError, ["permute", "(0, 3)", "(2, 3)"]),
     ("transpose-out-of-range", lambda: _x(2, 3).transpose(0, 5), ValueError, ["transpose", "axis 5"]),
@@ -389,7 +390,7 @@ def test_errors_name_op_and_shapes(call, exception, fragments):
 def test_python_numbers_take_the_tensor_dtype():
     for dtype in (np.float32, np.float64):
         x = tensor(np.ones(3, dtype))
-        for out in (x + 1, 2 * x, x / 3.0, 1.0 - x, x ** 2, 2.0 ** x, ops.where(MASK[0, :3], x, 0.5)):
+        for out in (x + 1, 2 * x, x / 3.0, 1.0 - x, x ** 2, 2.0 ** x, movement.where(MASK[0, :3], x, 0.5)):
             assert out.dtype == dtype
 
 

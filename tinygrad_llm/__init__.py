@@ -1,9 +1,29 @@
-"""tinygrad_llm: a tensor and autograd engine on NumPy (and CuPy), and the GPT built on it."""
-from .engine import ops  # attaches the operators and methods to Tensor
-from .engine.ops import concat, embedding, masked_fill, matmul, maximum, split, stack, where
+"""tinygrad_llm: a tensor and autograd engine on NumPy (and CuPy), and the GPT built on it.
+
+    import tinygrad_llm as tl
+    x = tl.randn(4, 8, requires_grad=True)
+    loss = tl.functional.cross_entropy(tl.nn.Linear(8, 3)(x), tl.tensor([0, 2, 1, 2]))
+    loss.backward()
+
+The front door, PyTorch's names: the Tensor and its functions, tl.nn, tl.optim, tl.functional (also
+tl.nn.functional), tl.gradcheck, dtype names, manual_seed, no_grad. The modules themselves live in the folders
+(engine/, text/, models/, recipes/); inside the package, code imports from them, never from here.
+"""
+import numpy as np
+
+from . import nn, optim
+from .engine import functional, inplace, reductions  # noqa: F401  (inplace and reductions attach Tensor methods)
+from .engine.creation import (arange, full, full_like, ones, ones_like, rand, randint, randn, tensor, zeros,
+                              zeros_like)
+from .engine.gradcheck import GradcheckError, gradcheck
+from .engine.movement import cat, concat, embedding, masked_fill, split, stack, take_along_dim, where
+from .engine.ops import (abs, clamp, clone, eq, erf, exp, ge, gt, le, log, lt, matmul, maximum, minimum, ne, relu,
+                         sigmoid, sqrt, tanh)
+from .engine.reductions import amax, amin, argmax, argmin, max, mean, min, norm, std, sum, topk, var
 from .engine.rng import manual_seed
 from .engine.tensor import Function, Tensor, is_grad_enabled, no_grad
 
+float32, float64, int32, int64, bool = np.float32, np.float64, np.int32, np.int64, np.bool_   # dtype names
+float, double, long = np.float32, np.float64, np.int64
+
 __version__ = "0.1.0"
-__all__ = ["Function", "Tensor", "concat", "embedding", "is_grad_enabled", "manual_seed", "masked_fill", "matmul",
-           "maximum", "no_grad", "ops", "split", "stack", "where"]

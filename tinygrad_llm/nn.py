@@ -10,7 +10,7 @@ import numpy as np
 
 from .engine import backend, rng
 from .engine import functional as F
-from .engine.ops import embedding
+from .engine.movement import embedding
 from .engine.tensor import Tensor
 
 
@@ -59,7 +59,7 @@ class Module:
         return [p for _, p in self.named_parameters()]
 
     def num_params(self):
-        return sum(p.size for p in self.parameters())
+        return sum(p.numel() for p in self.parameters())
 
     # ----- modes and gradients -----
     def train(self, mode=True):

@@ -3,7 +3,9 @@
 Read in this order:
     backend.py     which array module holds the numbers (NumPy on "cpu", CuPy on "cuda"); the dtype rule
     tensor.py      Tensor, Function and the backward walk (the chain rule, applied in reverse topological order)
-    ops.py         the primitive ops, each a Function with its forward, backward, wrapper and Tensor method together
+    ops.py         the primitive ops, each a Function with its forward, backward, function and Tensor method together:
+                   elementwise math, comparisons, conversions, matmul; reductions.py and movement.py hold the rest
+    creation.py    making tensors (zeros, randn, arange, ...);  inplace.py  in-place ops and autograd's checks on them
     functional.py  the fused ops (linear, softmax, cross-entropy, layer norm, attention, dropout, GELU), whose
                    backward is derived by hand; composed.py builds the same functions from primitives, to compare
     gradcheck.py   proves a backward right with central differences

@@ -78,6 +78,13 @@ def promote(*values):
     return np.result_type(*[a.dtype for a in arrays])
 
 
+def buffer_of(array):
+    """The object that owns `array`'s memory: the array itself, or the one it is a view of (NumPy and CuPy keep the
+    owner as `.base`, one hop away). In-place changes are counted per buffer, so every view of it sees them."""
+    inner = getattr(array, "_array", array)   # an array of the mock device holds a NumPy array
+    return inner if inner.base is None else inner.base
+
+
 def check_float_dtype(dtype, where):
     dtype = np.dtype(dtype)
     if dtype not in FLOAT_DTYPES:

@@ -8,7 +8,8 @@ Arguments that functional.py has already checked and converted (axes, masks as a
 import math
 
 from . import backend, rng
-from .ops import erf, tanh, where
+from .movement import where
+from .ops import erf, tanh
 from .tensor import Tensor
 
 

@@ -16,7 +16,8 @@ import numpy as np
 
 from . import backend, composed, rng
 from .cuda.fused import CudaAttentionOp, CudaCrossEntropyOp, CudaGeluTanhOp, CudaLayerNormOp, kernels_wanted
-from .ops import normalize_axes, reduce_row_losses, row_loss_grads, unbroadcast
+from .ops import normalize_axes, unbroadcast
+from .reductions import reduce_row_losses, row_loss_grads
 from .tensor import Function, Tensor
 
 _use_fused = True

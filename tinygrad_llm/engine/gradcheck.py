@@ -57,11 +57,13 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, mode="auto", n_directi
     """Check the gradients of `fn(*inputs)` with respect to every input that requires grad.
 
     fn: takes the inputs, returns one Tensor of any shape; it must be deterministic.
-    inputs: Tensors (the float64 ones with requires_grad=True are checked) or other values passed through.
+    inputs: Tensors (the float64 ones with requires_grad=True are checked) or other values passed through; a single
+    Tensor may be given alone.
     mode: "jacobian", "directions", or "auto" (the full Jacobian when it has at most `jacobian_limit` entries).
     Returns a GradcheckReport; raises GradcheckError on failure unless raise_on_failure=False.
     The caller's tensors are left untouched: fn runs on copies.
     """
+    inputs = [inputs] if isinstance(inputs, Tensor) else inputs   # one tensor, as torch.autograd.gradcheck takes
     inputs = [Tensor(x.data.copy(), requires_grad=x.requires_grad) if isinstance(x, Tensor) else x for x in inputs]
     checked = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
     if not checked:
@@ -71,9 +73,9 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, mode="auto", n_directi
             raise TypeError(f"gradcheck: input {i} is {inputs[i].dtype}; central differences need float64 "
                             f"(convert with .to(np.float64))")
     with no_grad():
-        out_size = _evaluate(fn, inputs).size
+        out_size = _evaluate(fn, inputs).numel()
     if mode == "auto":
-        mode = "jacobian" if out_size * sum(inputs[i].size for i in checked) <= jacobian_limit else "directions"
+        mode = "jacobian" if out_size * sum(inputs[i].numel() for i in checked) <= jacobian_limit else "directions"
     if mode == "jacobian":
         analytic, numeric = _full_jacobians(fn, inputs, checked, out_size, eps)
     elif mode == "directions":
@@ -125,7 +127,7 @@ def _central_difference(fn, inputs, i, direction, eps):
 
 def _full_jacobians(fn, inputs, checked, out_size, eps):
     """J (out_size, input size) per checked input: rows from backward with one-hot w, columns from differences."""
-    analytic = [np.zeros((out_size, inputs[i].size)) for i in checked]
+    analytic = [np.zeros((out_size, inputs[i].numel())) for i in checked]
     for row in range(out_size):
         w = np.zeros(out_size)
         w[row] = 1.0
@@ -133,9 +135,9 @@ def _full_jacobians(fn, inputs, checked, out_size, eps):
             jac[row] = grad.reshape(-1)
     numeric = []
     for i in checked:
-        jac = np.zeros((out_size, inputs[i].size))
-        for col in range(inputs[i].size):
-            u = np.zeros(inputs[i].size)
+        jac = np.zeros((out_size, inputs[i].numel()))
+        for col in range(inputs[i].numel()):
+            u = np.zeros(inputs[i].numel())
             u[col] = 1.0
             jac[:, col] = _central_difference(fn, inputs, i, u.reshape(inputs[i].shape), eps)
         numeric.append(jac)
@@ -146,7 +148,7 @@ def _directional_derivatives(fn, inputs, checked, eps, n_directions, seed):
     """Per checked input, n_directions pairs (w, u): (wᵀJ)·u from backward against wᵀ(J·u) from differences."""
     rng = np.random.default_rng(seed)
     with no_grad():
-        out_size = _evaluate(fn, inputs).size
+        out_size = _evaluate(fn, inputs).numel()
     analytic = [np.zeros(n_directions) for _ in checked]
     numeric = [np.zeros(n_directions) for _ in checked]
     for d in range(n_directions):

@@ -1,4 +1,5 @@
-"""Primitive ops. Each op is one recipe, kept together in one place:
+"""Primitive ops: elementwise arithmetic and math, comparisons, conversions, matmul (movement.py and
+reductions.py hold the rest). Each op is one recipe, kept together in one place:
 
     class ExpOp(Function)      forward (what it computes, saving what backward needs) and backward (the chain
                                rule for this op); the docstring states the derivative
@@ -18,7 +19,7 @@ import math
 import numpy as np
 
 from . import backend
-from .tensor import Function, IndexedGrad, Tensor
+from .tensor import Function, Tensor
 
 
 def unbroadcast(grad, shape):
@@ -36,6 +37,20 @@ def _broadcast_shape(op, *shapes):
         return np.broadcast_shapes(*shapes)
     except ValueError:
         raise ValueError(f"{op}: shapes {' and '.join(map(str, shapes))} cannot be broadcast together") from None
+
+
+def normalize_axes(op, axis, ndim):
+    """`axis` (None, int or tuple) as a sorted tuple of non-negative axes; a clear error when out of range."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    for a in axes:
+        if not -ndim <= a < builtins.max(ndim, 1):
+            raise ValueError(f"{op}: axis {a} is out of range for a tensor with {ndim} axes")
+    normalized = tuple(sorted(a % builtins.max(ndim, 1) for a in axes))
+    if len(set(normalized)) != len(normalized):
+        raise ValueError(f"{op}: axis {axis} names the same axis twice (for a tensor with {ndim} axes)")
+    return normalized
 
 
 def promoted(op, *values, floating_result=False):
@@ -73,10 +88,17 @@ def _constant(op, value, like):
     raise TypeError(f"{op}: cannot combine a Tensor with {type(value).__name__}")
 
 
+def tensor_input(op, x):
+    """x, which must be a Tensor: a clear error for a list or an array passed to a function of tensors."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{op}: expects a Tensor, got {type(x).__name__}")
+    return x
+
+
 def as_floating(op, x):
     """x for an op that computes in floats (exp, log, ...): an integer or bool tensor as the default float dtype
     (PyTorch gives torch.exp(int tensor) in float32; NumPy would give float64)."""
-    if x.dtype.kind == "f":
+    if tensor_input(op, x).dtype.kind == "f":
         return x
     if x.dtype.kind not in "biu":
         raise TypeError(f"{op}: unsupported dtype {x.dtype}")
@@ -231,6 +253,77 @@ def maximum(a, b):
     return MaximumOp.apply(*promoted("maximum", a, b))
 
 
+class MinimumOp(Function):
+    """out = min(a, b) elementwise.   The gradient goes to the smaller input; on a tie it is split in half."""
+
+    def forward(ctx, a, b):
+        _broadcast_shape("minimum", a.shape, b.shape)
+        ctx.save_for_backward(a, b)
+        return backend.xp(a).minimum(a, b)
+
+    def backward(ctx, g):
+        a, b = ctx.saved
+        share_a = backend.xp(g).where(a == b, 0.5, a < b).astype(g.dtype)
+        return unbroadcast(g * share_a, a.shape), unbroadcast(g * (1 - share_a), b.shape)
+
+
+def minimum(a, b):
+    return MinimumOp.apply(*promoted("minimum", a, b))
+
+
+Tensor.maximum = maximum
+Tensor.minimum = minimum
+
+
+# ---------------------------------------------------------------- comparisons and logic (no gradient)
+
+def _compare(name, compare):
+    """A comparison: both operands promoted as in arithmetic, the result a bool tensor outside the graph."""
+    def op(a, b):
+        a, b = promoted(name, a, b)
+        if a.device != b.device:
+            raise RuntimeError(f"{name}: operands are on different devices ({a.device}, {b.device})")
+        _broadcast_shape(name, a.shape, b.shape)
+        return Tensor(compare(a.data, b.data))
+    op.__name__ = name
+    op.__doc__ = f"a {name} b elementwise, as a bool tensor (no gradient: a comparison is flat almost everywhere)."
+    return op
+
+
+eq, ne = _compare("eq", lambda a, b: a == b), _compare("ne", lambda a, b: a != b)
+lt, le = _compare("lt", lambda a, b: a < b), _compare("le", lambda a, b: a <= b)
+gt, ge = _compare("gt", lambda a, b: a > b), _compare("ge", lambda a, b: a >= b)
+for _name, _op in (("eq", eq), ("ne", ne), ("lt", lt), ("le", le), ("gt", gt), ("ge", ge)):
+    setattr(Tensor, f"__{_name}__", _op)
+    setattr(Tensor, _name, _op)
+
+
+def _logical(name, combine):
+    """&, |, ^ on bool or integer tensors (bitwise on integers, as in PyTorch)."""
+    def op(a, b):
+        a, b = promoted(name, a, b)
+        if a.dtype.kind not in "biu":
+            raise TypeError(f"{name}: needs bool or integer tensors, got {a.dtype}")
+        return Tensor(combine(a.data, b.data))
+    return op
+
+
+Tensor.__and__ = Tensor.__rand__ = _logical("and", lambda a, b: a & b)
+Tensor.__or__ = Tensor.__ror__ = _logical("or", lambda a, b: a | b)
+Tensor.__xor__ = Tensor.__rxor__ = _logical("xor", lambda a, b: a ^ b)
+
+
+def logical_not(x):
+    """~x for a bool tensor: True where x is False."""
+    if x.dtype != bool:
+        raise TypeError(f"logical_not: needs a bool tensor, got {x.dtype}")
+    return Tensor(~x.data)
+
+
+Tensor.__invert__ = logical_not
+Tensor.logical_not = logical_not
+
+
 # ---------------------------------------------------------------- elementwise, one input
 
 class NegOp(Function):
@@ -244,7 +337,7 @@ class NegOp(Function):
 
 
 def neg(x):
-    return NegOp.apply(x)
+    return NegOp.apply(tensor_input("neg", x))
 
 
 Tensor.__neg__ = neg
@@ -384,10 +477,61 @@ class ReluOp(Function):
 
 
 def relu(x):
-    return ReluOp.apply(x)
+    return ReluOp.apply(tensor_input("relu", x))
 
 
 Tensor.relu = relu
+
+
+class AbsOp(Function):
+    """out = |x|.   dx = g * sign(x) (0 at x = 0, as PyTorch)."""
+
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return backend.xp(x).abs(x)
+
+    def backward(ctx, g):
+        (x,) = ctx.saved
+        return g * backend.xp(x).sign(x)
+
+
+def abs(x):
+    return AbsOp.apply(tensor_input("abs", x))
+
+
+Tensor.abs = abs
+Tensor.__abs__ = abs
+
+
+class ClampOp(Function):
+    """out = min(max(x, low), high).   dx = g where low <= x <= high, 0 where x was clamped (as PyTorch: the
+    bounds themselves pass the gradient)."""
+
+    def forward(ctx, x, low=None, high=None):
+        inside = backend.xp(x).ones(x.shape, dtype=bool)
+        if low is not None:
+            inside &= x >= low
+        if high is not None:
+            inside &= x <= high
+        ctx.save_for_backward(inside)
+        return backend.xp(x).clip(x, low, high)
+
+    def backward(ctx, g):
+        (inside,) = ctx.saved
+        return g * inside
+
+
+def clamp(x, min=None, max=None):
+    """x with values below `min` raised to it and above `max` lowered to it (either may be None)."""
+    if min is None and max is None:
+        raise ValueError("clamp: give min, max or both")
+    if min is not None and max is not None and min > max:
+        raise ValueError(f"clamp: min {min} is above max {max}")
+    return ClampOp.apply(x, low=min, high=max)
+
+
+Tensor.clamp = clamp
+Tensor.clip = clamp
 
 
 class ToOp(Function):
@@ -414,6 +558,37 @@ def to(x, target):
 
 
 Tensor.to = to
+
+
+class CloneOp(Function):
+    """out = a copy of x.   dx = g."""
+
+    def forward(ctx, x):
+        return x.copy()
+
+    def backward(ctx, g):
+        return g
+
+
+def clone(x):
+    """A copy of x's data that stays in the graph (detach() shares the data and leaves the graph)."""
+    return CloneOp.apply(x)
+
+
+def _cast(x, dtype):
+    """x as another dtype: a float dtype through `to` (in the graph), an integer or bool one outside it."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f":
+        return to(x, dtype)
+    return x if x.dtype == dtype else Tensor(x.data.astype(dtype))
+
+
+Tensor.clone = clone
+Tensor.float = lambda self: _cast(self, np.float32)
+Tensor.double = lambda self: _cast(self, np.float64)
+Tensor.long = lambda self: _cast(self, np.int64)
+Tensor.int = lambda self: _cast(self, np.int32)
+Tensor.bool = lambda self: _cast(self, np.bool_)
 
 
 # ---------------------------------------------------------------- matmul
@@ -448,359 +623,3 @@ def matmul(a, b):
 
 
 Tensor.__matmul__ = matmul
-
-
-# ---------------------------------------------------------------- reductions
-
-def normalize_axes(op, axis, ndim):
-    """`axis` (None, int or tuple) as a sorted tuple of non-negative axes; a clear error when out of range."""
-    if axis is None:
-        return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
-    for a in axes:
-        if not -ndim <= a < builtins.max(ndim, 1):
-            raise ValueError(f"{op}: axis {a} is out of range for a tensor with {ndim} axes")
-    normalized = tuple(sorted(a % builtins.max(ndim, 1) for a in axes))
-    if len(set(normalized)) != len(normalized):
-        raise ValueError(f"{op}: axis {axis} names the same axis twice (for a tensor with {ndim} axes)")
-    return normalized
-
-
-def _keepdims_shape(shape, axes):
-    """`shape` with each reduced axis kept as 1: the shape a reduced gradient broadcasts back from."""
-    return tuple(1 if i in axes else n for i, n in enumerate(shape))
-
-
-class SumOp(Function):
-    """out = sum of x over `axis`.   dx = g broadcast back over the summed axes."""
-
-    def forward(ctx, x, axis=None, keepdims=False):
-        ctx.axes = normalize_axes("sum", axis, x.ndim)
-        ctx.shape = x.shape
-        return x.sum(axis=ctx.axes, keepdims=keepdims)
-
-    def backward(ctx, g):
-        g = g.reshape(_keepdims_shape(ctx.shape, ctx.axes))
-        return backend.xp(g).broadcast_to(g, ctx.shape)
-
-
-def sum(x, axis=None, keepdims=False):
-    return SumOp.apply(x, axis=axis, keepdims=keepdims)
-
-
-Tensor.sum = sum
-
-
-class MeanOp(Function):
-    """out = mean of x over `axis` (N elements each).   dx = g / N broadcast back."""
-
-    def forward(ctx, x, axis=None, keepdims=False):
-        ctx.axes = normalize_axes("mean", axis, x.ndim)
-        ctx.shape = x.shape
-        return x.mean(axis=ctx.axes, keepdims=keepdims)
-
-    def backward(ctx, g):
-        n = int(np.prod([ctx.shape[a] for a in ctx.axes]))
-        g = g.reshape(_keepdims_shape(ctx.shape, ctx.axes)) / n
-        return backend.xp(g).broadcast_to(g, ctx.shape)
-
-
-def _floating_only(op, x):
-    if x.dtype.kind != "f":
-        raise TypeError(f"{op}: needs a floating tensor, got {x.dtype} (as PyTorch: convert it with "
-                        f".to(np.float32) first)")
-
-
-def mean(x, axis=None, keepdims=False):
-    _floating_only("mean", x)
-    return MeanOp.apply(x, axis=axis, keepdims=keepdims)
-
-
-Tensor.mean = mean
-
-
-class MaxOp(Function):
-    """out = max of x over `axis`.   dx = g at the positions holding the max, 0 elsewhere;
-    where several positions tie for the max, they share g equally (as torch.amax does)."""
-
-    def forward(ctx, x, axis=None, keepdims=False):
-        ctx.axes = normalize_axes("max", axis, x.ndim)
-        if any(x.shape[a] == 0 for a in ctx.axes):
-            raise ValueError(f"max: cannot reduce axis {axis} of shape {x.shape}: it is empty (a max needs an element)")
-        out = x.max(axis=ctx.axes, keepdims=True)
-        ctx.save_for_backward(x == out)
-        return out if keepdims else out.squeeze(ctx.axes)
-
-    def backward(ctx, g):
-        (is_max,) = ctx.saved
-        g = g.reshape(_keepdims_shape(is_max.shape, ctx.axes))
-        return g * is_max / is_max.sum(axis=ctx.axes, keepdims=True).astype(g.dtype)
-
-
-def max(x, axis=None, keepdims=False):
-    return MaxOp.apply(x, axis=axis, keepdims=keepdims)
-
-
-Tensor.max = max
-
-
-class VarOp(Function):
-    """out = sum((x - mean)^2) / (N - correction) over `axis`.   dx = g * 2 (x - mean) / (N - correction).
-    (The mean's own dependence on x drops out because sum(x - mean) = 0.)  correction=1 is the unbiased
-    estimate, PyTorch's default; correction=0 is NumPy's."""
-
-    def forward(ctx, x, axis=None, keepdims=False, correction=1):
-        ctx.axes = normalize_axes("var", axis, x.ndim)
-        centered = x - x.mean(axis=ctx.axes, keepdims=True)
-        ctx.denominator = int(np.prod([x.shape[a] for a in ctx.axes])) - correction
-        if ctx.denominator <= 0:
-            raise ValueError(f"var: {ctx.denominator + correction} elements with correction={correction} "
-                             f"leave no degrees of freedom (shape {x.shape}, axis {axis})")
-        ctx.save_for_backward(centered)
-        return (centered * centered).sum(axis=ctx.axes, keepdims=keepdims) / ctx.denominator
-
-    def backward(ctx, g):
-        (centered,) = ctx.saved
-        g = g.reshape(_keepdims_shape(centered.shape, ctx.axes))
-        return g * centered * (2 / ctx.denominator)
-
-
-def var(x, axis=None, keepdims=False, correction=1):
-    _floating_only("var", x)
-    return VarOp.apply(x, axis=axis, keepdims=keepdims, correction=correction)
-
-
-Tensor.var = var
-
-
-# ---------------------------------------------------------------- movement and indexing
-
-class ReshapeOp(Function):
-    """out = x viewed with a new shape (same elements, same order).   dx = g reshaped back."""
-
-    def forward(ctx, x, shape):
-        ctx.shape = x.shape
-        try:
-            return x.reshape(shape)
-        except ValueError:
-            raise ValueError(f"reshape: cannot reshape {x.shape} ({x.size} elements) into {tuple(shape)}") from None
-
-    def backward(ctx, g):
-        return g.reshape(ctx.shape)
-
-
-def reshape(x, *shape):
-    shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
-    return ReshapeOp.apply(x, shape=shape)
-
-
-Tensor.reshape = reshape
-
-
-class PermuteOp(Function):
-    """out = x with its axes reordered: out.shape[i] = x.shape[axes[i]].   dx = g permuted by the inverse order."""
-
-    def forward(ctx, x, axes):
-        if sorted(a + x.ndim if a < 0 else a for a in axes) != list(range(x.ndim)):  # each axis once, in range
-            raise ValueError(f"permute: {tuple(axes)} is not an ordering of the {x.ndim} axes of shape {x.shape}")
-        ctx.axes = axes
-        return x.transpose(axes)
-
-    def backward(ctx, g):
-        return g.transpose(np.argsort([a % g.ndim for a in ctx.axes]))
-
-
-def permute(x, *axes):
-    axes = tuple(axes[0]) if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
-    return PermuteOp.apply(x, axes=axes)
-
-
-Tensor.permute = permute
-
-
-def transpose(x, axis0=-2, axis1=-1):
-    """Swap two axes (the last two by default)."""
-    axis0, axis1 = (normalize_axes("transpose", a, x.ndim)[0] for a in (axis0, axis1))
-    axes = list(range(x.ndim))
-    axes[axis0], axes[axis1] = axes[axis1], axes[axis0]
-    return PermuteOp.apply(x, axes=tuple(axes))
-
-
-Tensor.transpose = transpose
-Tensor.T = property(lambda self: transpose(self))
-
-
-def _index_arrays(index):
-    """A `__getitem__` index with any Tensors in it replaced by their arrays."""
-    if isinstance(index, tuple):
-        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
-    return index.data if isinstance(index, Tensor) else index
-
-
-def _has_array(index):
-    parts = index if isinstance(index, tuple) else (index,)
-    return any(hasattr(p, "shape") or isinstance(p, list) for p in parts)
-
-
-class GetItemOp(Function):
-    """out = x[index], with slices, integers, None, Ellipsis and integer arrays (NumPy's rules).
-    dx = zeros of x's shape with g added at the indexed positions (scatter-add: an element picked twice by an
-    integer array receives both gradients). Returned as an IndexedGrad, which the backward walk writes into one
-    buffer per tensor, so reading many slices of one array costs one array of gradient, not one per slice."""
-
-    def forward(ctx, x, index):
-        ctx.shape, ctx.index = x.shape, index
-        try:
-            return x[index]
-        except IndexError as e:
-            raise IndexError(f"getitem: index {index!r} does not fit shape {x.shape}: {e}") from None
-
-    def backward(ctx, g):
-        return IndexedGrad(ctx.shape, ctx.index, g, repeats=_has_array(ctx.index))
-
-
-def getitem(x, index):
-    return GetItemOp.apply(x, index=_index_arrays(index))
-
-
-Tensor.__getitem__ = getitem
-
-
-class ConcatOp(Function):
-    """out = the inputs joined along `axis`.   d(input i) = the slice of g that input i occupies."""
-
-    def forward(ctx, *xs, axis=0):
-        shapes = [x.shape for x in xs]
-        ctx.axis = normalize_axes("concat", axis, xs[0].ndim)[0]
-        for s in shapes:
-            if len(s) != len(shapes[0]) or any(a != b for i, (a, b) in enumerate(zip(s, shapes[0])) if i != ctx.axis):
-                raise ValueError(f"concat: shapes {shapes} differ outside axis {axis}")
-        ctx.boundaries = np.cumsum([s[ctx.axis] for s in shapes])[:-1]
-        return backend.xp(xs[0]).concatenate(xs, axis=ctx.axis)
-
-    def backward(ctx, g):
-        return tuple(backend.xp(g).split(g, ctx.boundaries, axis=ctx.axis))
-
-
-def concat(tensors, axis=0):
-    return ConcatOp.apply(*promoted("concat", *tensors), axis=axis)
-
-
-class StackOp(Function):
-    """out = the inputs (all of one shape) stacked along a new `axis`.   d(input i) = g taken at index i."""
-
-    def forward(ctx, *xs, axis=0):
-        if len({x.shape for x in xs}) != 1:
-            raise ValueError(f"stack: all inputs must have one shape, got {[x.shape for x in xs]}")
-        ctx.axis = normalize_axes("stack", axis, xs[0].ndim + 1)[0]
-        return backend.xp(xs[0]).stack(xs, axis=ctx.axis)
-
-    def backward(ctx, g):
-        return tuple(g.take(i, axis=ctx.axis) for i in range(g.shape[ctx.axis]))
-
-
-def stack(tensors, axis=0):
-    return StackOp.apply(*promoted("stack", *tensors), axis=axis)
-
-
-def split(x, split_size, axis=-1):
-    """Pieces of `split_size` along `axis` (the last may be shorter), as PyTorch's split; a list of sizes
-    gives pieces of those sizes."""
-    axis = normalize_axes("split", axis, x.ndim)[0]
-    length = x.shape[axis]
-    if not isinstance(split_size, (list, tuple)) and split_size < 1:
-        raise ValueError(f"split: split_size must be at least 1, got {split_size}")
-    sizes = list(split_size) if isinstance(split_size, (list, tuple)) else \
-        [split_size] * (length // split_size) + ([length % split_size] if length % split_size else [])
-    if builtins.sum(sizes) != length:
-        raise ValueError(f"split: sizes {sizes} do not add up to {length}, the length of axis {axis} of {x.shape}")
-    starts = np.cumsum([0] + sizes[:-1])
-    lead = (slice(None),) * (axis % x.ndim)
-    return [getitem(x, lead + (slice(int(s), int(s) + n),)) for s, n in zip(starts, sizes)]
-
-
-Tensor.split = split
-
-
-class WhereOp(Function):
-    """out = a where cond else b.   da = g where cond (else 0),  db = g where not cond.  cond gets no gradient."""
-
-    def forward(ctx, cond, a, b):
-        _broadcast_shape("where", cond.shape, a.shape, b.shape)
-        ctx.save_for_backward(cond)
-        ctx.shapes = a.shape, b.shape
-        return backend.xp(a).where(cond, a, b)
-
-    def backward(ctx, g):
-        (cond,) = ctx.saved
-        zero = g.dtype.type(0)
-        xp = backend.xp(g)
-        da = unbroadcast(xp.where(cond, g, zero), ctx.shapes[0]) if ctx.needs_input_grad[1] else None
-        db = unbroadcast(xp.where(cond, zero, g), ctx.shapes[1]) if ctx.needs_input_grad[2] else None
-        return None, da, db
-
-
-def where(cond, a, b):
-    """a where cond else b; either of a, b may be a Python number (the two promote as in a binary op)."""
-    cond = cond.data if isinstance(cond, Tensor) else cond
-    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
-        raise TypeError(f"where: a or b must be a Tensor (they give the result its dtype and device), got "
-                        f"{type(a).__name__} and {type(b).__name__}; for plain arrays use numpy.where")
-    return WhereOp.apply(cond, *promoted("where", a, b))
-
-
-def masked_fill(x, mask, value):
-    """x with `value` wherever `mask` is true (mask broadcasts against x); the result keeps x's dtype, as in
-    PyTorch (the value is converted to it)."""
-    return where(mask, Tensor(backend.xp(x.data).asarray(value, dtype=x.dtype)), x)
-
-
-Tensor.masked_fill = masked_fill
-
-
-class EmbeddingOp(Function):
-    """out[..., :] = weight[idx[...], :].  (V, C) weight, integer idx of any shape -> (*idx.shape, C)
-    dweight = scatter-add of g into the rows named by idx (a row used k times receives the sum of k gradients)."""
-
-    def forward(ctx, weight, idx):
-        if idx.dtype.kind not in "iu":
-            raise TypeError(f"embedding: indices must be integers, got dtype {idx.dtype}")
-        bad = idx[(idx < 0) | (idx >= weight.shape[0])]
-        if bad.size:
-            raise IndexError(f"embedding: index {int(bad[0])} is out of range for a table of {weight.shape[0]} rows "
-                             f"(weight {weight.shape}, indices {idx.shape})")
-        ctx.idx, ctx.shape = idx, weight.shape
-        return weight[idx]
-
-    def backward(ctx, g):
-        dweight = backend.xp(g).zeros(ctx.shape, dtype=g.dtype)
-        backend.scatter_add_rows(dweight, ctx.idx.reshape(-1), g.reshape(-1, ctx.shape[1]))
-        return dweight, None
-
-
-def embedding(idx, weight):
-    """Rows of `weight` (V, C) picked by integer `idx` (any shape) -> (*idx.shape, C). PyTorch's argument order."""
-    idx = idx.data if isinstance(idx, Tensor) else backend.xp(weight.data).asarray(idx)
-    return EmbeddingOp.apply(weight, idx)
-
-
-# ---------------------------------------------------------------- reducing per-row losses
-# shared by the fused cross-entropy (functional.py) and its CUDA twin (cuda/fused.py)
-
-def reduce_row_losses(losses, keep, reduction):
-    """Per-row losses (M,) -> (the loss returned, the number of rows averaged over): all rows for "none", their
-    sum for "sum", their mean over the kept (not ignored) rows for "mean" (count None unless "mean")."""
-    if reduction == "none":
-        return losses, None
-    if reduction == "sum":
-        return losses.sum(), None
-    count = int(keep.sum())
-    return losses.sum() / losses.dtype.type(count), count
-
-
-def row_loss_grads(g, keep, reduction, count):
-    """dL/d(loss of each row) (M,) from g = dL/d(the loss returned): g itself per row ("none"), g ("sum"), or
-    g / count ("mean"); 0 for ignored rows."""
-    if reduction == "none":
-        return g.reshape(-1) * keep
-    return keep * (g / g.dtype.type(count) if reduction == "mean" else g)

@@ -10,8 +10,11 @@ it in reverse, handing each Function the sum of the gradients flowing into its o
 has run its saved arrays are freed, so memory falls during the walk and a second backward through the same
 graph raises, unless `retain_graph=True`.
 
-This file knows no particular op: ops.py defines them and attaches the operators (`+`, `@`, ...) to Tensor.
+This file knows no particular op: ops.py, reductions.py and movement.py define them and attach the operators
+(`+`, `@`, ...) and methods to Tensor; inplace.py adds the in-place ones.
 """
+import weakref
+
 import numpy as np
 
 from . import backend
@@ -41,6 +44,27 @@ def is_grad_enabled():
     return _grad_enabled
 
 
+_versions = {}  # id(buffer) -> how many in-place changes it has had (absent: none)
+
+
+def version_of(array):
+    """How many times the buffer holding `array` has been changed in place (by inplace.py's ops)."""
+    return _versions.get(id(backend.buffer_of(array)), 0)
+
+
+def count_in_place_change(array):
+    """One more in-place change of the buffer holding `array`. The count is forgotten with the buffer."""
+    buffer = backend.buffer_of(array)
+    key = id(buffer)
+    if key not in _versions:
+        _versions[key] = 0
+        try:
+            weakref.finalize(buffer, _versions.pop, key, None)
+        except TypeError:   # an owner that takes no weak reference: its count stays (a few bytes)
+            pass
+    _versions[key] += 1
+
+
 class Tensor:
     """An array that remembers how it was made, so that gradients can flow back through it.
 
@@ -63,12 +87,15 @@ class Tensor:
                 data = data.astype(backend.DEFAULT_FLOAT)
         array_module = backend.module_for(device) if device is not None else backend.xp(data)
         self.data = array_module.asarray(data, dtype=dtype)
+        if self.data.dtype.kind not in "biuf":
+            raise TypeError(f"Tensor: holds numbers and booleans only, got dtype {self.data.dtype}")
         if requires_grad and self.data.dtype.kind != "f":
             raise TypeError(f"Tensor: only floating tensors can require grad, got dtype {self.data.dtype}")
         self.requires_grad = bool(requires_grad)
         self.grad = None
         self._ctx = None  # the Function that produced this tensor; None for a leaf
         self._retains_grad = False
+        self._used = False  # whether a recorded op has taken it as an input (inplace.py refuses to change it then)
 
     # ----- what it is -----
     @property
@@ -87,21 +114,71 @@ class Tensor:
     def ndim(self):
         return self.data.ndim
 
-    @property
-    def size(self):
+    def size(self, dim=None):
+        """The shape, as PyTorch's x.size(); with `dim`, the length of that axis."""
+        if dim is None:
+            return self.shape
+        if not -self.ndim <= dim < max(self.ndim, 1):
+            raise IndexError(f"size: dim {dim} is out of range for a tensor with {self.ndim} axes")
+        return self.shape[dim]
+
+    def numel(self):
+        """The number of elements."""
         return self.data.size
+
+    def dim(self):
+        """The number of axes (also .ndim)."""
+        return self.ndim
 
     @property
     def is_leaf(self):
         return self._ctx is None
 
+    @property
+    def _version(self):
+        """How many in-place changes its data's buffer has had (shared by every view of it; see inplace.py)."""
+        return version_of(self.data)
+
     def __len__(self):
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
         return self.shape[0]
 
     def __repr__(self):
-        grad = ", requires_grad=True" if self.requires_grad else ""
-        dev = "" if self.device == "cpu" else f", device={self.device!r}"
-        return f"Tensor({self.numpy()!r}{dev}{grad})"
+        """PyTorch's layout: tensor([...], dtype=..., device=..., requires_grad=True or grad_fn=<Op>); the dtype is
+        shown when it is not the default of its kind (float32, int64, bool)."""
+        body = np.array2string(self.numpy(), separator=", ", prefix="tensor(")
+        extras = []
+        if self.dtype not in (backend.DEFAULT_FLOAT, np.dtype(np.int64), np.dtype(bool)):
+            extras.append(f"dtype={self.dtype}")
+        if self.device != "cpu":
+            extras.append(f"device={self.device!r}")
+        if self._ctx is not None:
+            extras.append(f"grad_fn=<{type(self._ctx).__name__}>")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        return f"tensor({', '.join([body] + extras)})"
+
+    # ----- one element as a Python number: float(t), int(t), bool(t), and `if t:` -----
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __bool__(self):
+        if self.numel() != 1:
+            raise RuntimeError(f"bool: the truth value of a tensor of shape {self.shape} is ambiguous; use "
+                               f"(t).any() or (t).all()")
+        return bool(self.item())
+
+    def __index__(self):
+        if self.dtype.kind not in "iu" or self.numel() != 1:
+            raise TypeError(f"only one-element integer tensors can be used as an index, got {self.dtype} {self.shape}")
+        return int(self.item())
+
+    # Comparisons give bool tensors (ops.py), so a tensor is hashed by identity, as in PyTorch
+    __hash__ = object.__hash__
 
     # ----- leaving the graph -----
     def numpy(self):
@@ -109,13 +186,26 @@ class Tensor:
         return backend.to_device(self.data, "cpu")
 
     def item(self):
-        if self.size != 1:
+        if self.numel() != 1:
             raise ValueError(f"item: only a one-element tensor converts to a Python number, got shape {self.shape}")
         return self.data.item()
+
+    def tolist(self):
+        """The data as (nested) Python lists of numbers."""
+        return self.numpy().tolist()
 
     def detach(self):
         """The same data, cut from the graph (shares memory)."""
         return Tensor(self.data)
+
+    def requires_grad_(self, requires_grad=True):
+        """Mark a leaf as a parameter (or no longer one), in place; returns self, as in PyTorch."""
+        if not self.is_leaf and not requires_grad:
+            raise RuntimeError("requires_grad_: only a leaf's flag can be turned off; use .detach() here")
+        if requires_grad and self.dtype.kind != "f":
+            raise TypeError(f"requires_grad_: only floating tensors can require grad, got dtype {self.dtype}")
+        self.requires_grad = bool(requires_grad)
+        return self
 
     def retain_grad(self):
         """Keep `.grad` on this intermediate tensor after backward (leaves always keep theirs)."""
@@ -153,7 +243,7 @@ class Tensor:
                                "(were its inputs created with requires_grad=True, outside no_grad?)")
         xp = backend.xp(self.data)
         if grad is None:
-            if self.size != 1:
+            if self.numel() != 1:
                 raise RuntimeError(f"backward: a gradient can be implied only for a one-element output, "
                                    f"this one has shape {self.shape}; pass grad= of that shape")
             return xp.ones_like(self.data)
@@ -191,22 +281,6 @@ class Tensor:
         # The first gradient is copied: `g` may be the very array another tensor received (add hands the same
         # gradient to both inputs), and an in-place update of one .grad (clip_grad_norm_) must not change another.
         self.grad = Tensor(g.copy()) if self.grad is None else Tensor(self.grad.data + g)
-
-    # ----- making tensors -----
-    @staticmethod
-    def zeros(*shape, dtype=backend.DEFAULT_FLOAT, device="cpu", requires_grad=False):
-        return Tensor(backend.module_for(device).zeros(shape, dtype=dtype), requires_grad=requires_grad)
-
-    @staticmethod
-    def ones(*shape, dtype=backend.DEFAULT_FLOAT, device="cpu", requires_grad=False):
-        return Tensor(backend.module_for(device).ones(shape, dtype=dtype), requires_grad=requires_grad)
-
-    @staticmethod
-    def randn(*shape, rng=None, dtype=backend.DEFAULT_FLOAT, device="cpu", requires_grad=False):
-        """Standard normal numbers from `rng` (a numpy Generator; a fresh unseeded one if None)."""
-        rng = np.random.default_rng() if rng is None else rng
-        data = backend.to_device(rng.standard_normal(shape).astype(dtype), device)
-        return Tensor(data, requires_grad=requires_grad)
 
 
 class IndexedGrad:
@@ -291,6 +365,7 @@ class Function:
         self.parents = parents  # the inputs: a Tensor, or None where the input was not a tensor
         self.needs_input_grad = tuple(p is not None and p.requires_grad for p in parents)
         self.saved = ()
+        self.saved_versions = ()  # the version of each saved array's buffer when this op ran (set by apply)
         self.freed = False
 
     @property
@@ -315,6 +390,7 @@ class Function:
     def input_gradients(self, grad):
         """(input, dL/d(input)) for each input that requires grad: this op's backward applied to grad = dL/d(out),
         each gradient checked against its input's shape (a wrong backward fails here, naming the op)."""
+        self._check_saved_arrays_unchanged()
         grads = self.backward(grad)
         for parent, parent_grad in zip(self.parents, grads if isinstance(grads, tuple) else (grads,)):
             if parent is None or parent_grad is None or not parent.requires_grad:
@@ -323,6 +399,17 @@ class Function:
                 raise RuntimeError(f"{self.name}.backward returned a gradient of shape {parent_grad.shape} "
                                    f"for an input of shape {parent.shape}")
             yield parent, parent_grad
+
+    def _check_saved_arrays_unchanged(self):
+        """PyTorch's "modified by an inplace operation" check: if an array this op saved (an input, the output, or a
+        view of either) has been changed in place since the forward, its gradient would be computed from the new
+        numbers; refuse, naming the op."""
+        for array, version in zip(self.saved, self.saved_versions):
+            if array is not None and version_of(array) != version:
+                raise RuntimeError(f"{self.name}.backward: an array this op saved for backward (shape {array.shape}) "
+                                   f"was changed in place after the forward (version {version} is now "
+                                   f"{version_of(array)}), so its gradient would come out wrong. Change a clone() "
+                                   f"of it instead, or compute out of place")
 
     @classmethod
     def apply(cls, *inputs, **options):
@@ -333,6 +420,10 @@ class Function:
         if _grad_enabled and any(ctx.needs_input_grad):
             out.requires_grad = True
             out._ctx = ctx
+            for t in tensors:
+                if t is not None:
+                    t._used = True
+            ctx.saved_versions = tuple(None if a is None else version_of(a) for a in ctx.saved)
         return out
 
 

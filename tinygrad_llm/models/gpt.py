@@ -66,7 +66,7 @@ class GPT(nn.Module):
         """Parameter count; by default without the position embeddings (nanoGPT's convention: the token
         embedding is counted, since it is also the output layer)."""
         n = super().num_params()
-        return n - self.transformer.wpe.weight.size if non_embedding else n
+        return n - self.transformer.wpe.weight.numel() if non_embedding else n
 
     def hidden_states(self, idx, caches=None, start=0):
         """idx (B, T) integer token ids -> the final hidden states (B, T, C): the trunk's output after ln_f, which

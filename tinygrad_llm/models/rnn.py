@@ -30,7 +30,7 @@ import numpy as np
 from .. import nn
 from ..engine import backend
 from ..engine import functional as F
-from ..engine.ops import stack
+from ..engine.movement import stack
 from ..engine.tensor import Tensor, no_grad
 from .sampling import sample_next
 

@@ -16,7 +16,7 @@ import numpy as np
 from .. import nn
 from ..engine import backend, rng
 from ..engine import functional as F
-from ..engine.ops import concat
+from ..engine.movement import concat
 from ..engine.tensor import Tensor
 
 

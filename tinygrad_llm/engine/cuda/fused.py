@@ -10,7 +10,7 @@ Function in functional.py runs on CuPy instead, as it does everywhere with `load
 import numpy as np
 
 from .. import backend
-from ..ops import reduce_row_losses, row_loss_grads
+from ..reductions import reduce_row_losses, row_loss_grads
 from ..tensor import Function
 from . import attention, cross_entropy, gelu, layernorm, loader
 

@@ -26,7 +26,7 @@ HOST_ONLY = {"ctypes", "tofile", "dump", "dumps"}   # NumPy ndarray attributes t
 class ndarray:
     """An array on the mock device: a NumPy array inside, CuPy's rules outside (see the module docstring)."""
 
-    __slots__ = ("_array",)
+    __slots__ = ("_array", "__weakref__")
 
     def __init__(self, shape, dtype=float):
         """cupy.ndarray(shape, dtype): allocated, not initialised (0xFF bytes)."""

@@ -1,0 +1,340 @@
+"""Primitive ops that move and pick elements: reshapes, transposes, indexing, expanding, joining and splitting,
+where, and the embedding lookup. Each op is one recipe, as in ops.py: its Function (forward, backward, derivative),
+its function, its Tensor method.
+
+None of them does arithmetic, so every backward only moves gradients back to where the elements came from:
+reshaped back, permuted back, scattered back into place, or summed where one element was used several times
+(an expanded axis, a tiled copy, an index picked twice).
+"""
+import builtins
+
+import numpy as np
+
+from . import backend
+from .ops import _broadcast_shape, normalize_axes, promoted, unbroadcast
+from .tensor import Function, IndexedGrad, Tensor
+
+
+def _dim(op, dim, axis, default):
+    """PyTorch's `dim` or NumPy's `axis` (an alias): one of the two, not both."""
+    if axis is None:
+        return dim
+    if dim != default:
+        raise TypeError(f"{op}: pass dim or axis, not both")
+    return axis
+
+
+class ReshapeOp(Function):
+    """out = x viewed with a new shape (same elements, same order).   dx = g reshaped back."""
+
+    def forward(ctx, x, shape):
+        ctx.shape = x.shape
+        try:
+            return x.reshape(shape)
+        except ValueError:
+            raise ValueError(f"reshape: cannot reshape {x.shape} ({x.size} elements) into {tuple(shape)}") from None
+
+    def backward(ctx, g):
+        return g.reshape(ctx.shape)
+
+
+def _sizes(sizes):
+    """A shape given as separate ints, or as one tuple or list: f(2, 3) or f((2, 3)), as PyTorch accepts both."""
+    return tuple(sizes[0]) if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)) else tuple(sizes)
+
+
+def reshape(x, *shape):
+    """x with a new shape of as many elements (-1: the one size that fits)."""
+    return ReshapeOp.apply(x, shape=_sizes(shape))
+
+
+Tensor.reshape = reshape
+Tensor.view = reshape   # NumPy arrays need no contiguity for a view: reshape is PyTorch's view and reshape alike
+
+
+def unsqueeze(x, dim):
+    """x with a new axis of length 1 at position `dim` (-1: last)."""
+    dim = normalize_axes("unsqueeze", dim, x.ndim + 1)[0]
+    return reshape(x, x.shape[:dim] + (1,) + x.shape[dim:])
+
+
+def squeeze(x, dim=None):
+    """x without its axes of length 1 (only `dim`, when given and of length 1, as PyTorch)."""
+    axes = normalize_axes("squeeze", dim, x.ndim)
+    return reshape(x, tuple(n for i, n in enumerate(x.shape) if not (i in axes and n == 1)))
+
+
+def flatten(x, start_dim=0, end_dim=-1):
+    """Axes start_dim .. end_dim merged into one."""
+    if x.ndim == 0:
+        return reshape(x, (1,))
+    start, end = (normalize_axes("flatten", d, x.ndim)[0] for d in (start_dim, end_dim))
+    if start > end:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} (shape {x.shape})")
+    return reshape(x, x.shape[:start] + (-1,) + x.shape[end + 1:])
+
+
+Tensor.unsqueeze = unsqueeze
+Tensor.squeeze = squeeze
+Tensor.flatten = flatten
+Tensor.contiguous = lambda self: self   # every array here can be viewed in any shape: nothing to do
+
+
+class PermuteOp(Function):
+    """out = x with its axes reordered: out.shape[i] = x.shape[axes[i]].   dx = g permuted by the inverse order."""
+
+    def forward(ctx, x, axes):
+        if sorted(a + x.ndim if a < 0 else a for a in axes) != list(range(x.ndim)):  # each axis once, in range
+            raise ValueError(f"permute: {tuple(axes)} is not an ordering of the {x.ndim} axes of shape {x.shape}")
+        ctx.axes = axes
+        return x.transpose(axes)
+
+    def backward(ctx, g):
+        return g.transpose(np.argsort([a % g.ndim for a in ctx.axes]))
+
+
+def permute(x, *axes):
+    return PermuteOp.apply(x, axes=_sizes(axes))
+
+
+Tensor.permute = permute
+
+
+def transpose(x, axis0=-2, axis1=-1):
+    """Swap two axes (the last two by default)."""
+    axis0, axis1 = (normalize_axes("transpose", a, x.ndim)[0] for a in (axis0, axis1))
+    axes = list(range(x.ndim))
+    axes[axis0], axes[axis1] = axes[axis1], axes[axis0]
+    return PermuteOp.apply(x, axes=tuple(axes))
+
+
+def t(x):
+    """The transpose of a matrix (a tensor of at most 2 axes, as PyTorch's t())."""
+    if x.ndim > 2:
+        raise ValueError(f"t: expects a tensor of at most 2 axes, got shape {x.shape}; use transpose(dim0, dim1)")
+    return x if x.ndim < 2 else transpose(x, 0, 1)
+
+
+Tensor.transpose = transpose
+Tensor.t = t
+Tensor.T = property(lambda self: transpose(self))
+
+
+def _index_arrays(index):
+    """A `__getitem__` index with any Tensors in it replaced by their arrays."""
+    if isinstance(index, tuple):
+        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
+    return index.data if isinstance(index, Tensor) else index
+
+
+def _has_array(index):
+    parts = index if isinstance(index, tuple) else (index,)
+    return any(hasattr(p, "shape") or isinstance(p, list) for p in parts)
+
+
+class GetItemOp(Function):
+    """out = x[index], with slices, integers, None, Ellipsis and integer arrays (NumPy's rules).
+    dx = zeros of x's shape with g added at the indexed positions (scatter-add: an element picked twice by an
+    integer array receives both gradients). Returned as an IndexedGrad, which the backward walk writes into one
+    buffer per tensor, so reading many slices of one array costs one array of gradient, not one per slice."""
+
+    def forward(ctx, x, index):
+        ctx.shape, ctx.index = x.shape, index
+        try:
+            return x[index]
+        except IndexError as e:
+            raise IndexError(f"getitem: index {index!r} does not fit shape {x.shape}: {e}") from None
+
+    def backward(ctx, g):
+        return IndexedGrad(ctx.shape, ctx.index, g, repeats=_has_array(ctx.index))
+
+
+def getitem(x, index):
+    return GetItemOp.apply(x, index=_index_arrays(index))
+
+
+Tensor.__getitem__ = getitem
+
+
+def take_along_dim(x, indices, dim):
+    """out[..., i, ...] = x[..., indices[..., i, ...], ...] along `dim` (PyTorch's take_along_dim, NumPy's
+    take_along_axis): indices has x's number of axes, and picks one position along dim for each of its entries.
+    The gradient goes back to the picked positions (GetItemOp's scatter-add)."""
+    dim = normalize_axes("take_along_dim", dim, x.ndim)[0]
+    indices = indices.data if isinstance(indices, Tensor) else backend.xp(x.data).asarray(indices)
+    if indices.ndim != x.ndim:
+        raise ValueError(f"take_along_dim: indices {indices.shape} must have as many axes as x {x.shape}")
+    grid = list(backend.xp(indices).indices(indices.shape, sparse=True))
+    grid[dim] = indices
+    return GetItemOp.apply(x, index=tuple(grid))
+
+
+class ExpandOp(Function):
+    """out = x broadcast to `shape` (a view: no copy).   dx = g summed over the axes x was broadcast along."""
+
+    def forward(ctx, x, shape):
+        ctx.shape = x.shape
+        try:
+            return backend.xp(x).broadcast_to(x, shape)
+        except ValueError:
+            raise ValueError(f"expand: shape {x.shape} cannot be expanded to {shape} (only axes of length 1 "
+                             f"grow, and new axes go in front)") from None
+
+    def backward(ctx, g):
+        return unbroadcast(g, ctx.shape)
+
+
+def expand(x, *sizes):
+    """x broadcast to `sizes`; -1 keeps an axis's length (PyTorch's expand)."""
+    sizes = _sizes(sizes)
+    lead = len(sizes) - x.ndim
+    if lead < 0:
+        raise ValueError(f"expand: {sizes} has fewer axes than the tensor's shape {x.shape}")
+    shape = tuple(x.shape[i - lead] if n == -1 and i >= lead else n for i, n in enumerate(sizes))
+    return ExpandOp.apply(x, shape=shape)
+
+
+class RepeatOp(Function):
+    """out = x tiled `repeats[i]` times along each axis i (PyTorch's repeat, NumPy's tile).
+    dx = the sum of g over all the copies: g viewed as (r0, s0, r1, s1, ...) summed over the r axes."""
+
+    def forward(ctx, x, repeats):
+        if len(repeats) < x.ndim or any(r < 0 for r in repeats):
+            raise ValueError(f"repeat: needs one count >= 0 per axis of {x.shape} (or more), got {repeats}")
+        ctx.x_shape, ctx.padded = x.shape, (1,) * (len(repeats) - x.ndim) + x.shape
+        return backend.xp(x).tile(x, repeats)
+
+    def backward(ctx, g):
+        split = [n for r, s in zip(g.shape, ctx.padded) for n in (r // s if s else 0, s)]  # (r0, s0, r1, s1, ...)
+        return g.reshape(split).sum(axis=tuple(range(0, len(split), 2))).reshape(ctx.x_shape)
+
+
+def repeat(x, *repeats):
+    return RepeatOp.apply(x, repeats=_sizes(repeats))
+
+
+Tensor.expand = expand
+Tensor.repeat = repeat
+
+
+class ConcatOp(Function):
+    """out = the inputs joined along `axis`.   d(input i) = the slice of g that input i occupies."""
+
+    def forward(ctx, *xs, axis=0):
+        shapes = [x.shape for x in xs]
+        ctx.axis = normalize_axes("concat", axis, xs[0].ndim)[0]
+        for s in shapes:
+            if len(s) != len(shapes[0]) or any(a != b for i, (a, b) in enumerate(zip(s, shapes[0])) if i != ctx.axis):
+                raise ValueError(f"concat: shapes {shapes} differ outside axis {axis}")
+        ctx.boundaries = np.cumsum([s[ctx.axis] for s in shapes])[:-1]
+        return backend.xp(xs[0]).concatenate(xs, axis=ctx.axis)
+
+    def backward(ctx, g):
+        return tuple(backend.xp(g).split(g, ctx.boundaries, axis=ctx.axis))
+
+
+def concat(tensors, dim=0, *, axis=None):
+    """The tensors joined along `dim` (PyTorch's cat; `axis` as an alias)."""
+    return ConcatOp.apply(*promoted("concat", *tensors), axis=_dim("concat", dim, axis, 0))
+
+
+cat = concat
+
+
+class StackOp(Function):
+    """out = the inputs (all of one shape) stacked along a new `axis`.   d(input i) = g taken at index i."""
+
+    def forward(ctx, *xs, axis=0):
+        if len({x.shape for x in xs}) != 1:
+            raise ValueError(f"stack: all inputs must have one shape, got {[x.shape for x in xs]}")
+        ctx.axis = normalize_axes("stack", axis, xs[0].ndim + 1)[0]
+        return backend.xp(xs[0]).stack(xs, axis=ctx.axis)
+
+    def backward(ctx, g):
+        return tuple(g.take(i, axis=ctx.axis) for i in range(g.shape[ctx.axis]))
+
+
+def stack(tensors, dim=0, *, axis=None):
+    """The tensors (all of one shape) stacked along a new axis `dim`."""
+    return StackOp.apply(*promoted("stack", *tensors), axis=_dim("stack", dim, axis, 0))
+
+
+def split(x, split_size, dim=0, *, axis=None):
+    """Pieces of `split_size` along `dim` (the last may be shorter), as PyTorch's split; a list of sizes
+    gives pieces of those sizes."""
+    axis = normalize_axes("split", _dim("split", dim, axis, 0), x.ndim)[0]
+    length = x.shape[axis]
+    if not isinstance(split_size, (list, tuple)) and split_size < 1:
+        raise ValueError(f"split: split_size must be at least 1, got {split_size}")
+    sizes = list(split_size) if isinstance(split_size, (list, tuple)) else \
+        [split_size] * (length // split_size) + ([length % split_size] if length % split_size else [])
+    if builtins.sum(sizes) != length:
+        raise ValueError(f"split: sizes {sizes} do not add up to {length}, the length of axis {axis} of {x.shape}")
+    starts = np.cumsum([0] + sizes[:-1])
+    lead = (slice(None),) * (axis % x.ndim)
+    return [getitem(x, lead + (slice(int(s), int(s) + n),)) for s, n in zip(starts, sizes)]
+
+
+Tensor.split = split
+
+
+class WhereOp(Function):
+    """out = a where cond else b.   da = g where cond (else 0),  db = g where not cond.  cond gets no gradient."""
+
+    def forward(ctx, cond, a, b):
+        _broadcast_shape("where", cond.shape, a.shape, b.shape)
+        ctx.save_for_backward(cond)
+        ctx.shapes = a.shape, b.shape
+        return backend.xp(a).where(cond, a, b)
+
+    def backward(ctx, g):
+        (cond,) = ctx.saved
+        zero = g.dtype.type(0)
+        xp = backend.xp(g)
+        da = unbroadcast(xp.where(cond, g, zero), ctx.shapes[0]) if ctx.needs_input_grad[1] else None
+        db = unbroadcast(xp.where(cond, zero, g), ctx.shapes[1]) if ctx.needs_input_grad[2] else None
+        return None, da, db
+
+
+def where(cond, a, b):
+    """a where cond else b; either of a, b may be a Python number (the two promote as in a binary op)."""
+    cond = cond.data if isinstance(cond, Tensor) else cond
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        raise TypeError(f"where: a or b must be a Tensor (they give the result its dtype and device), got "
+                        f"{type(a).__name__} and {type(b).__name__}; for plain arrays use numpy.where")
+    return WhereOp.apply(cond, *promoted("where", a, b))
+
+
+def masked_fill(x, mask, value):
+    """x with `value` wherever `mask` is true (mask broadcasts against x); the result keeps x's dtype, as in
+    PyTorch (the value is converted to it)."""
+    return where(mask, Tensor(backend.xp(x.data).asarray(value, dtype=x.dtype)), x)
+
+
+Tensor.masked_fill = masked_fill
+
+
+class EmbeddingOp(Function):
+    """out[..., :] = weight[idx[...], :].  (V, C) weight, integer idx of any shape -> (*idx.shape, C)
+    dweight = scatter-add of g into the rows named by idx (a row used k times receives the sum of k gradients)."""
+
+    def forward(ctx, weight, idx):
+        if idx.dtype.kind not in "iu":
+            raise TypeError(f"embedding: indices must be integers, got dtype {idx.dtype}")
+        bad = idx[(idx < 0) | (idx >= weight.shape[0])]
+        if bad.size:
+            raise IndexError(f"embedding: index {int(bad[0])} is out of range for a table of {weight.shape[0]} rows "
+                             f"(weight {weight.shape}, indices {idx.shape})")
+        ctx.idx, ctx.shape = idx, weight.shape
+        return weight[idx]
+
+    def backward(ctx, g):
+        dweight = backend.xp(g).zeros(ctx.shape, dtype=g.dtype)
+        backend.scatter_add_rows(dweight, ctx.idx.reshape(-1), g.reshape(-1, ctx.shape[1]))
+        return dweight, None
+
+
+def embedding(idx, weight):
+    """Rows of `weight` (V, C) picked by integer `idx` (any shape) -> (*idx.shape, C). PyTorch's argument order."""
+    idx = idx.data if isinstance(idx, Tensor) else backend.xp(weight.data).asarray(idx)
+    return EmbeddingOp.apply(weight, idx)
