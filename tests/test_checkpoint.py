@@ -13,7 +13,7 @@ from tinygrad_llm.engine import rng
 from tinygrad_llm.models.gpt import GPT, GPTConfig
 from tinygrad_llm.optim import SGD, AdamW
 from tinygrad_llm.recipes.checkpoint import load_checkpoint, load_lm, model_from_checkpoint, restore, save_checkpoint
-from tinygrad_llm.recipes.checkpoint_schema import CHECKSUM_KEY, METADATA_KEY, CheckpointError
+from tinygrad_llm.recipes.checkpoint_schema import METADATA_KEY, CheckpointError
 
 from checkpoint_files import CHARS, read_checkpoint, rewrite, tiny_optimizer, write_consistently, write_tiny_checkpoint
 
@@ -320,7 +320,7 @@ BAD_HEADERS = {
     "tie edited": (edit("tied", {}), "tied is {}; a GPT ties exactly"),
     "iter -1": (edit("iter", -1), "iter is -1; an iteration is an integer from 0 to 2"),
     "best_val_loss a string": (edit("best_val_loss", "low"), "best_val_loss is 'low'; a loss is a float"),
-    "rng damaged": (edit("rng.cpu.state", "x"), "rng is not a random generator's state"),
+    "rng damaged": (edit("rng.cpu.state.inc", 2 ** 200), "rng is not the state of the engine's generator"),
     "tokenizer shortened": (edit("tokenizer.chars", list(CHARS[:-1])), "tokenizer: 10 tokens, but "
                                                                          "model_config.vocab_size is 11"),
     "tokenizer not a list": (edit("tokenizer.chars", 5), "tokenizer: CharTokenizer.from_dict: chars must be"),
@@ -346,6 +346,7 @@ BAD_HEADERS = {
     "moment of another shape": (tensors_edit(lambda t: t.update({M + "exp_avg": t[M + "exp_avg"][:5].copy()})),
                                 r"optimizer.state.0.exp_avg: F32 of shape \(5, 8\)"),
     "optimizer class": (edit("optimizer.class", "Lion"), "optimizer.class is 'Lion'; known: Adam, AdamW, SGD"),
+    "optimizer class a list": (edit("optimizer.class", ["AdamW"]), r"optimizer.class is \['AdamW'\]"),
     "optimizer params": (edit("optimizer.params.0", "transformer.wte.bias"), "optimizer.params must list"),
     "groups out of order": (lambda h, t: h["optimizer"]["param_groups"].reverse(), "param_groups' params must "
                                                                                    "number the"),

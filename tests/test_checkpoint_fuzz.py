@@ -19,12 +19,11 @@ import random
 import signal
 
 import numpy as np
-import pytest
 
 from tinygrad_llm.recipes.checkpoint import load_checkpoint, model_from_checkpoint, restore
 from tinygrad_llm.recipes.checkpoint_schema import CheckpointError
 
-from checkpoint_files import read_checkpoint, rewrite, tiny_optimizer, write_tiny_checkpoint
+from checkpoint_files import rewrite, tiny_optimizer, write_tiny_checkpoint
 
 BYTE_CASES = 400
 CONTENT_CASES = 200
@@ -114,9 +113,14 @@ def content_mutation(header, tensors, r):
         return f"{where} removed"
     if kind == "field wrong":
         where, valid = r.choice([("format", ()), ("iter", (0, 10 ** 9)), ("best_val_loss", (1.5,)), ("rng", ()),
-                                 ("train_config", ({},)), ("optimizer", ()), ("tied", ())])
+                                 ("rng.seed", (0, 10 ** 9)), ("rng.cpu.state.inc", ()), ("rng.cpu.uinteger", (0,)),
+                                 ("train_config", ({},)), ("optimizer", ()), ("optimizer.class", ()), ("tied", ())])
         value = r.choice([v for v in WRONG_VALUES if v not in valid])
-        header[where] = value
+        *parents, last = where.split(".")
+        node = header
+        for key in parents:
+            node = node[key]
+        node[last] = value
         return f"{where} = {value!r}"
     if kind == "step":
         index = r.choice(sorted(header["optimizer"]["steps"]))
@@ -167,13 +171,6 @@ def content_mutation(header, tensors, r):
 
 # ---- the test ----
 
-@pytest.fixture
-def original(tmp_path):
-    path = tmp_path / "original.safetensors"
-    write_tiny_checkpoint(path)
-    return path
-
-
 def sha256(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -219,7 +216,9 @@ def watchdog(signum, frame):
     raise AssertionError(f"one load took over {WATCHDOG_S} s: a hang")
 
 
-def test_every_damaged_checkpoint_loads_exactly_or_fails_clearly(original, tmp_path):
+def test_every_damaged_checkpoint_loads_exactly_or_fails_clearly(tmp_path):
+    original = tmp_path / "original.safetensors"
+    write_tiny_checkpoint(original)
     reference = load_everything(original)
     digest = sha256(original)
     raw = original.read_bytes()

@@ -193,7 +193,7 @@ def _optimizer(saved, params, stored, dtype, path):
         raise CheckpointError(path, f"optimizer must be null or hold exactly {', '.join(fields)}; it holds "
                                     f"{sorted(saved) if isinstance(saved, dict) else saved!r:.80}")
     kind, names, groups, steps = saved["class"], saved["params"], saved["param_groups"], saved["steps"]
-    if kind not in STATE_KEYS:
+    if not isinstance(kind, str) or kind not in STATE_KEYS:
         raise CheckpointError(path, f"optimizer.class is {kind!r:.40}; known: {', '.join(STATE_KEYS)}")
     if (not isinstance(names, list) or not all(isinstance(name, str) and name in params for name in names)
             or len(set(names)) != len(names) or not names):
@@ -275,13 +275,19 @@ def _trainer_meta(meta, config, path):
 
 
 def _check_rng(state, path):
-    """rng.get_state()'s dict: the seed and a PCG64 state, tried on a generator of its own (not the engine's)."""
-    try:
-        if not isinstance(state, dict) or sorted(state) != ["cpu", "seed"] or not _is_int(state["seed"]):
-            raise ValueError("expected {seed, cpu}")
-        np.random.PCG64().state = state["cpu"]
-    except (ValueError, TypeError, KeyError) as err:
-        raise CheckpointError(path, f"rng is not a random generator's state ({err})") from None
+    """rng.get_state()'s dict, exactly: the seed, and NumPy's PCG64 state with every integer in its range (NumPy
+    itself would take 1.5 for an integer, and raise OverflowError for one too large)."""
+    def below(value, bound):
+        return _is_int(value) and 0 <= value < bound
+    cpu = state.get("cpu") if isinstance(state, dict) else None
+    pcg = cpu.get("state") if isinstance(cpu, dict) else None
+    if not (isinstance(state, dict) and sorted(state) == ["cpu", "seed"] and below(state["seed"], 2 ** 128)
+            and isinstance(cpu, dict) and sorted(cpu) == ["bit_generator", "has_uint32", "state", "uinteger"]
+            and cpu["bit_generator"] == "PCG64" and below(cpu["has_uint32"], 2) and below(cpu["uinteger"], 2 ** 32)
+            and isinstance(pcg, dict) and sorted(pcg) == ["inc", "state"]
+            and all(below(value, 2 ** 128) for value in pcg.values())):
+        raise CheckpointError(path, "rng is not the state of the engine's generator (rng.get_state(): a seed, and "
+                                    "a PCG64 state)")
 
 
 def tokenizer_from_dict(d):

@@ -23,10 +23,10 @@ character (bytes_to_unicode: a space is "Ġ", a newline "Ċ", printable ASCII st
 GPT2Tokenizer loads our files, and we load GPT-2's (its encoder.json is a vocab.json, its vocab.bpe a merges.txt).
 
 Special tokens ("<|endoftext|>") are whole tokens that no merge makes; they separate documents. None may be two
-tokens of the vocabulary joined: that is what a merge lost from a truncated merges.txt leaves, and it is refused. By default
-`encode` treats their text as ordinary text (as GPT-2's own encoder and tiktoken's encode_ordinary do), so a text
-cannot smuggle in a document boundary; `encode(text, allowed_special="all")`, or a set of their names, turns them
-into their single ids, which is what transformers' GPT2Tokenizer does by default.
+tokens of the vocabulary joined: that is what a merge lost from a truncated merges.txt leaves, and it is refused.
+By default `encode` treats their text as ordinary text (as GPT-2's own encoder and tiktoken's encode_ordinary do),
+so a text cannot smuggle in a document boundary; `encode(text, allowed_special="all")`, or a set of their names,
+turns them into their single ids, which is what transformers' GPT2Tokenizer does by default.
 """
 import functools
 import heapq
