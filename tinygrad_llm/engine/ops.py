@@ -60,6 +60,15 @@ def promoted(op, *values, floating_result=False):
     bool tensors are converted (they carry no gradient); float tensors never are (mixing float32 and float64
     raises, in Function.apply). floating_result=True: the op's result is floating whatever its inputs (true
     division): integers and bools compute in the default float dtype, as in PyTorch."""
+    if len(values) == 2:   # the everyday cases, decided at once: two tensors of one dtype, a float tensor and a number
+        a, b = values
+        if isinstance(a, Tensor) and a.dtype.kind == "f":
+            if isinstance(b, Tensor) and b.dtype == a.dtype:
+                return values
+            if type(b) in (float, int):
+                return a, Tensor(backend.xp(a.data).asarray(b, dtype=a.dtype))
+        elif isinstance(b, Tensor) and b.dtype.kind == "f" and type(a) in (float, int):
+            return Tensor(backend.xp(b.data).asarray(a, dtype=b.dtype)), b
     like = next(v for v in values if isinstance(v, Tensor))
     values = [_constant(op, v, like) for v in values]
     dtype = backend.promote(*[v.data if isinstance(v, Tensor) else v for v in values])

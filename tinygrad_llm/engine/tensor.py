@@ -80,13 +80,16 @@ class Tensor:
     def __init__(self, data, dtype=None, device=None, requires_grad=False):
         if isinstance(data, Tensor):
             data = data.data
-        # exact types: a NumPy float64 scalar is a subclass of float, and must stay float64
-        if (isinstance(data, (list, tuple)) or type(data) in (int, float, bool)) and dtype is None:
-            data = np.asarray(data)
-            if data.dtype.kind == "f":
-                data = data.astype(backend.DEFAULT_FLOAT)
-        array_module = backend.module_for(device) if device is not None else backend.xp(data)
-        self.data = array_module.asarray(data, dtype=dtype)
+        if type(data) is np.ndarray and dtype is None and device is None:
+            self.data = data   # the case of every op's output: nothing to convert
+        else:
+            # exact types: a NumPy float64 scalar is a subclass of float, and must stay float64
+            if (isinstance(data, (list, tuple)) or type(data) in (int, float, bool)) and dtype is None:
+                data = np.asarray(data)
+                if data.dtype.kind == "f":
+                    data = data.astype(backend.DEFAULT_FLOAT)
+            array_module = backend.module_for(device) if device is not None else backend.xp(data)
+            self.data = array_module.asarray(data, dtype=dtype)
         if self.data.dtype.kind not in "biuf":
             raise TypeError(f"Tensor: holds numbers and booleans only, got dtype {self.data.dtype}")
         if requires_grad and self.data.dtype.kind != "f":
@@ -404,7 +407,9 @@ class Function:
         """PyTorch's "modified by an inplace operation" check: if an array this op saved (an input, the output, or a
         view of either) has been changed in place since the forward, its gradient would be computed from the new
         numbers; refuse, naming the op."""
-        for array, version in zip(self.saved, self.saved_versions):
+        if not _versions:
+            return   # nothing has changed in place since this process began
+        for array, version in zip(self.saved, self.saved_versions or (0,) * len(self.saved)):
             if array is not None and version_of(array) != version:
                 raise RuntimeError(f"{self.name}.backward: an array this op saved for backward (shape {array.shape}) "
                                    f"was changed in place after the forward (version {version} is now "
@@ -415,25 +420,34 @@ class Function:
     def apply(cls, *inputs, **options):
         tensors = tuple(x if isinstance(x, Tensor) else None for x in inputs)
         ctx = cls(tensors)
-        _check_inputs(ctx.name, [t for t in tensors if t is not None])
-        out = Tensor(ctx.forward(*(x.data if isinstance(x, Tensor) else x for x in inputs), **options))
+        _check_inputs(ctx, tensors)
+        out = Tensor(ctx.forward(*[x.data if isinstance(x, Tensor) else x for x in inputs], **options))
         if _grad_enabled and any(ctx.needs_input_grad):
             out.requires_grad = True
             out._ctx = ctx
             for t in tensors:
                 if t is not None:
                     t._used = True
-            ctx.saved_versions = tuple(None if a is None else version_of(a) for a in ctx.saved)
+            if _versions:   # while nothing has ever changed in place, every version is 0: nothing to record
+                ctx.saved_versions = tuple(None if a is None else version_of(a) for a in ctx.saved)
         return out
 
 
-def _check_inputs(op, tensors):
-    """One device per op, one float dtype per op (see backend.py for why we raise instead of upcasting)."""
-    devices = {t.device for t in tensors}
-    if len(devices) > 1:
-        shapes = ", ".join(f"{t.device}:{t.shape}" for t in tensors)
-        raise RuntimeError(f"{op}: inputs are on different devices ({shapes}); move them with .to(device)")
-    float_dtypes = {t.dtype for t in tensors if t.dtype.kind == "f"}
-    if len(float_dtypes) > 1:
-        names = ", ".join(f"{t.dtype}{t.shape}" for t in tensors)
-        raise TypeError(f"{op}: inputs mix float dtypes ({names}); convert one with .to(dtype) first")
+def _check_inputs(ctx, tensors):
+    """One device per op, one float dtype per op (see backend.py for why we raise instead of upcasting). Written
+    as one pass, as it runs for every op."""
+    module, first_float = None, None
+    for t in tensors:
+        if t is None:
+            continue
+        if module is None:
+            module = backend.xp(t.data)
+        elif backend.xp(t.data) is not module:
+            given = ", ".join(f"{t.device}:{t.shape}" for t in tensors if t is not None)
+            raise RuntimeError(f"{ctx.name}: inputs are on different devices ({given}); move them with .to(device)")
+        if t.data.dtype.kind == "f":
+            if first_float is None:
+                first_float = t.data.dtype
+            elif t.data.dtype != first_float:
+                given = ", ".join(f"{t.dtype}{t.shape}" for t in tensors if t is not None)
+                raise TypeError(f"{ctx.name}: inputs mix float dtypes ({given}); convert one with .to(dtype) first")
