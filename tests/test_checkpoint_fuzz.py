@@ -113,7 +113,8 @@ def content_mutation(header, tensors, r):
         return f"{where} removed"
     if kind == "field wrong":
         where, valid = r.choice([("format", ()), ("iter", (0, 10 ** 9)), ("best_val_loss", (1.5,)), ("rng", ()),
-                                 ("rng.seed", (0, 10 ** 9)), ("rng.cpu.state.inc", ()), ("rng.cpu.uinteger", (0,)),
+                                 ("rng.seed", (0, 10 ** 9, 2 ** 70)), ("rng.cpu.state.inc", (0, 10 ** 9, 2 ** 70)),
+                                 ("rng.cpu.uinteger", (0, 10 ** 9)),
                                  ("train_config", ({},)), ("optimizer", ()), ("optimizer.class", ()), ("tied", ())])
         value = r.choice([v for v in WRONG_VALUES if v not in valid])
         *parents, last = where.split(".")
