@@ -18,9 +18,9 @@ from conftest import tensor, tolerances, torch_tensor
 
 
 def const(f, array, like=None):
-    """A constant argument: the NumPy array for us, a torch tensor (of `like`'s dtype if given) for torch."""
+    """A constant argument: the NumPy array for us, a torch tensor for torch (both of `like`'s dtype if given)."""
     if f is F:
-        return array
+        return array if like is None else array.astype(like.dtype)
     import torch
     return torch.as_tensor(array, dtype=None if like is None else like.dtype)
 
@@ -62,6 +62,19 @@ CASES = [
     *[case(f"ce-3d-{r}", [(2, 4, 3)], lambda f, x, r=r: f.cross_entropy(x, const(f, T_3D), reduction=r))
       for r in ("mean", "sum", "none")],
     case("ce-ignore-index-2", [(5, 4)], lambda f, x: f.cross_entropy(x, const(f, T_2D % 4), ignore_index=2)),
+    *[case(f"ce-smooth-2d-{r}", [(5, 4)],
+           lambda f, x, r=r: f.cross_entropy(x, const(f, T_2D), reduction=r, label_smoothing=0.2))
+      for r in ("mean", "sum", "none")],
+    *[case(f"ce-smooth-3d-{r}", [(2, 4, 3)],
+           lambda f, x, r=r: f.cross_entropy(x, const(f, T_3D), reduction=r, label_smoothing=0.3))
+      for r in ("mean", "sum", "none")],
+    case("ce-smooth-ignore-index-2", [(5, 4)],
+         lambda f, x: f.cross_entropy(x, const(f, T_2D % 4), ignore_index=2, label_smoothing=0.1)),
+    case("ce-smooth-uniform", [(5, 4)], lambda f, x: f.cross_entropy(x, const(f, T_2D), label_smoothing=1.0)),
+    *[case(f"mse-{r}", [(3, 4), (3, 4)], lambda f, x, y, r=r: f.mse_loss(x, y, reduction=r))
+      for r in ("mean", "sum", "none")],
+    case("mse-3d-constant-target", [(2, 3, 4)],
+         lambda f, x: f.mse_loss(x, const(f, np.linspace(-1, 1, 24).reshape(2, 3, 4), like=x))),
     case("ln-1d-affine", [(3, 5), (5,), (5,)], lambda f, x, w, b: f.layer_norm(x, (5,), w, b)),
     case("ln-1d-plain", [(3, 5)], lambda f, x: f.layer_norm(x, (5,))),
     case("ln-2d-affine", [(2, 3, 4), (3, 4), (3, 4)], lambda f, x, w, b: f.layer_norm(x, (3, 4), w, b)),
@@ -264,6 +277,22 @@ ERRORS = [
     ("attn-kv-length", lambda: F.scaled_dot_product_attention(_ones(2, 3, 4), _ones(2, 5, 4), _ones(2, 6, 4)),
      ValueError, ["scaled_dot_product_attention", "(2, 5, 4)", "(2, 6, 4)"]),
     ("gelu-approximate", lambda: F.gelu(_ones(3), approximate="fast"), ValueError, ["gelu", "'fast'"]),
+    ("ce-label-smoothing", lambda: F.cross_entropy(_ones(3, 4), np.array([0, 1, 2]), label_smoothing=1.5),
+     ValueError, ["cross_entropy", "label_smoothing", "1.5"]),
+    ("ce-negative-label-smoothing", lambda: F.cross_entropy(_ones(3, 4), np.array([0, 1, 2]), label_smoothing=-0.1),
+     ValueError, ["cross_entropy", "label_smoothing", "-0.1"]),
+    ("mse-shape-mismatch", lambda: F.mse_loss(_ones(3, 1), _ones(3)), ValueError, ["mse_loss", "(3, 1)", "(3,)"]),
+    ("mse-bad-reduction", lambda: F.mse_loss(_ones(3), _ones(3), reduction="avg"), ValueError, ["mse_loss", "'avg'"]),
+    ("mse-integer-target", lambda: F.mse_loss(_ones(3), np.array([1, 2, 3])), TypeError, ["mse_loss", "int64"]),
+    ("mse-dtype-mismatch", lambda: F.mse_loss(_ones(3), np.ones(3, np.float32)), TypeError,
+     ["mse_loss", "float64", "float32"]),
+    ("one-hot-float", lambda: F.one_hot(_ones(3)), TypeError, ["one_hot", "float64"]),
+    ("one-hot-too-big", lambda: F.one_hot(np.array([0, 3]), 3), IndexError, ["one_hot", "class 3", "num_classes=3"]),
+    ("one-hot-negative", lambda: F.one_hot(np.array([0, -1])), IndexError, ["one_hot", "class -1"]),
+    ("one-hot-empty", lambda: F.one_hot(np.zeros(0, dtype=np.int64)), ValueError, ["one_hot", "empty", "(0,)"]),
+    ("one-hot-num-classes", lambda: F.one_hot(np.array([0]), 0), ValueError, ["one_hot", "num_classes", "0"]),
+    ("softmax-method-dim", lambda: _ones(2, 3).softmax(2), ValueError, ["softmax", "axis 2", "2 axes"]),
+    ("log-softmax-method-dim", lambda: _ones(2, 3).log_softmax(-3), ValueError, ["log_softmax", "axis -3"]),
 ]
 
 
@@ -275,3 +304,50 @@ def test_clear_errors(call, error, words, fused):
         call()
     for word in words:
         assert word in str(info.value), f"{word!r} not in {str(info.value)!r}"
+
+
+# ---------------------------------------------------------------- 8. relu, one_hot, label smoothing, softmax methods
+
+def test_relu_gradcheck_and_torch(torch):
+    x = np.random.default_rng(0).standard_normal((4, 5))
+    x[np.abs(x) < 0.1] = 0.5                                  # keep central differences away from the kink at 0
+    assert gradcheck(F.relu, [tensor(x)]).passed
+    ours, theirs = tensor(x), torch_tensor(torch, x)
+    F.relu(ours).backward(np.arange(20.0).reshape(4, 5))
+    torch.nn.functional.relu(theirs).backward(torch.arange(20.0, dtype=torch.float64).reshape(4, 5))
+    np.testing.assert_array_equal(F.relu(ours).numpy(), torch.nn.functional.relu(theirs).detach().numpy())
+    np.testing.assert_array_equal(ours.grad.numpy(), theirs.grad.numpy())
+
+
+@pytest.mark.parametrize("indices, num_classes", [([3, 0, 1], -1), ([[0, 2], [1, 1]], 4), ([2], 3), (5, -1)])
+def test_one_hot_matches_torch(indices, num_classes, torch):
+    array = np.array(indices)
+    for given in (array, Tensor(array)):
+        out = F.one_hot(given, num_classes)
+        assert out.dtype == np.int64 and not out.requires_grad
+        np.testing.assert_array_equal(out.numpy(), torch.nn.functional.one_hot(torch.tensor(array), num_classes))
+
+
+def test_label_smoothing_is_the_loss_against_the_smoothed_target():
+    """PyTorch's definition written out: the cross-entropy against q = (1-ε) onehot + ε/C, mean over kept rows."""
+    logits = np.random.default_rng(0).standard_normal((5, 4))
+    eps, keep = 0.25, T_2D != -100
+    q = (1 - eps) * np.eye(4)[np.where(keep, T_2D, 0)] + eps / 4                    # (5, 4)
+    log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    expected = -(q * log_p).sum(axis=1)[keep].mean()
+    for fused in (True, False):
+        with F.fused(fused):
+            loss = F.cross_entropy(Tensor(logits), T_2D, label_smoothing=eps).item()
+        assert abs(loss - expected) < 1e-12 * abs(expected)
+    unsmoothed = F.cross_entropy(Tensor(logits), T_2D).item()
+    assert abs(F.cross_entropy(Tensor(logits), T_2D, label_smoothing=0.0).item() - unsmoothed) == 0
+
+
+def test_softmax_methods_are_the_fused_ops():
+    x = tensor(np.random.default_rng(0).standard_normal((2, 3, 4)))
+    for dim in (0, 1, -1):
+        for method, function in (("softmax", F.softmax), ("log_softmax", F.log_softmax)):
+            out = getattr(x, method)(dim)
+            np.testing.assert_array_equal(out.numpy(), function(x, dim).numpy())
+            assert type(out._ctx) is {"softmax": F.SoftmaxOp, "log_softmax": F.LogSoftmaxOp}[method]
+    np.testing.assert_array_equal(x.softmax(dim=1).numpy(), F.softmax(x, 1).numpy())

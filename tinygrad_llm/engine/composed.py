@@ -29,7 +29,7 @@ def log_softmax(x, dim=-1):
     return shifted - shifted.exp().sum(axis=dim, keepdims=True).log()
 
 
-def cross_entropy(logits, targets, ignore_index=-100, reduction="mean"):
+def cross_entropy(logits, targets, ignore_index=-100, reduction="mean", label_smoothing=0.0):
     """logits (N, C) or (N, C, d1..dk), integer target array (N,) or (N, d1..dk)."""
     xp = backend.xp(logits.data)
     logp = log_softmax(logits, dim=1)                                  # (N, C, d1..dk)
@@ -38,7 +38,10 @@ def cross_entropy(logits, targets, ignore_index=-100, reduction="mean"):
     # pick logp[n, t[n, d..], d..] with one integer array per axis
     index = list(xp.indices(targets.shape, sparse=True))
     picked = logp[(index[0], t_safe) + tuple(index[1:])]              # (N, d1..dk)
-    losses = where(keep, -picked, 0.0)
+    losses = -picked
+    if label_smoothing:  # the target (1-ε) onehot + ε/C: -Σ_c q_c log p_c
+        losses = (1 - label_smoothing) * losses - label_smoothing * logp.mean(axis=1)
+    losses = where(keep, losses, 0.0)
     if reduction == "none":
         return losses
     if reduction == "sum":
@@ -74,3 +77,11 @@ def gelu(x, approximate="none"):
     if approximate == "tanh":
         return 0.5 * x * (1 + tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x * x * x)))
     return x * 0.5 * (1 + erf(x * (1 / math.sqrt(2))))
+
+
+def mse_loss(input, target, reduction="mean"):
+    diff = input - target
+    squares = diff * diff
+    if reduction == "none":
+        return squares
+    return squares.sum() if reduction == "sum" else squares.mean()

@@ -16,7 +16,7 @@ import numpy as np
 
 from . import backend, composed, rng
 from .cuda.fused import CudaAttentionOp, CudaCrossEntropyOp, CudaGeluTanhOp, CudaLayerNormOp, kernels_wanted
-from .ops import normalize_axes, unbroadcast
+from .ops import normalize_axes, relu, unbroadcast  # relu: F.relu (see the end)
 from .reductions import reduce_row_losses, row_loss_grads
 from .tensor import Function, Tensor
 
@@ -156,11 +156,18 @@ def log_softmax(x, dim=-1):
 
 # ---------------------------------------------------------------- cross-entropy
 
-def _check_cross_entropy_inputs(logits, targets, ignore_index, reduction):
-    """PyTorch's layouts: logits (N, C) with targets (N,), or (N, C, d1..dk) with targets (N, d1..dk);
-    integer targets in 0..C-1 or equal to ignore_index; reduction 'mean', 'sum' or 'none'."""
+def _check_reduction(op, reduction):
     if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+        raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+def _check_cross_entropy_inputs(logits, targets, ignore_index, reduction, label_smoothing):
+    """PyTorch's layouts: logits (N, C) with targets (N,), or (N, C, d1..dk) with targets (N, d1..dk);
+    integer targets in 0..C-1 or equal to ignore_index; reduction 'mean', 'sum' or 'none'; label_smoothing in
+    [0, 1]."""
+    _check_reduction("cross_entropy", reduction)
+    if not 0 <= label_smoothing <= 1:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
     if logits.ndim < 2 or targets.shape != logits.shape[:1] + logits.shape[2:]:
         raise ValueError(f"cross_entropy: logits {logits.shape} and targets {targets.shape} do not fit: expected "
                          f"logits (N, C) with targets (N,), or (N, C, d1, ...) with targets (N, d1, ...)")
@@ -178,10 +185,15 @@ class CrossEntropyOp(Function):
     then the mean over those rows (or their sum, or none).
     d loss_r / d x_rc = softmax(x_r)_c - [c == t_r]   (probabilities minus the one-hot target),
     so dx_r = g_r * (softmax(x_r) - onehot(t_r)), with g_r = g / (number of rows kept) for the mean.
+    Label smoothing ε (PyTorch's): the target becomes q = (1-ε) onehot(t) + ε/C, the mixture of the one-hot and the
+    uniform distribution over the C classes, and loss_r = -Σ_c q_c log softmax(x_r)_c
+        = (1-ε) (lse_r - x_r[t_r]) + ε (lse_r - mean_c x_rc) = lse_r - (1-ε) x_r[t_r] - (ε/C) Σ_c x_rc,
+    so d loss_r / d x_rc = softmax(x_r)_c - (1-ε) [c == t_r] - ε/C = softmax(x_r)_c - q_c: probabilities minus the
+    smoothed target (ε = 0 gives back the one-hot line above).
     Forward keeps the logits (as (M, C) rows) and the logsumexp per row, never the softmax; backward recomputes
     softmax = e^(x - lse). Derived in docs/cross_entropy.md."""
 
-    def forward(ctx, logits, targets, ignore_index=-100, reduction="mean"):
+    def forward(ctx, logits, targets, ignore_index=-100, reduction="mean", label_smoothing=0.0):
         xp = backend.xp(logits)
         x = xp.moveaxis(logits, 1, -1).reshape(-1, logits.shape[1])  # (M, C): one row per prediction
         t = targets.reshape(-1)                                  # (M,)
@@ -189,35 +201,44 @@ class CrossEntropyOp(Function):
         t_safe = xp.where(keep, t, 0)                            # a valid index for ignored rows, zeroed below
         shifted, lse = _softmax_parts(x, -1)                     # (M, C), (M, 1)
         rows = xp.arange(x.shape[0])
-        losses = (lse[:, 0] - shifted[rows, t_safe]) * keep     # (M,)
+        losses = lse[:, 0] - shifted[rows, t_safe]               # (M,)  -log p_t
+        if label_smoothing:
+            # (1-ε)(-log p_t) + ε (-mean_c log p_c),  -mean_c log p_c = lse - mean_c(x_c - max)
+            losses = (1 - label_smoothing) * losses + label_smoothing * (lse[:, 0] - shifted.mean(axis=-1))
+        losses = losses * keep
         ctx.save_for_backward(x, lse + x.max(axis=-1, keepdims=True), t_safe, keep)
-        ctx.shape, ctx.reduction = logits.shape, reduction
+        ctx.shape, ctx.reduction, ctx.label_smoothing = logits.shape, reduction, label_smoothing
         loss, ctx.count = reduce_row_losses(losses, keep, reduction)
         return loss.reshape(targets.shape) if reduction == "none" else loss
 
     def backward(ctx, g):
         x, lse, t_safe, keep = ctx.saved
         xp = backend.xp(x)
+        eps = ctx.label_smoothing
         g_rows = row_loss_grads(g, keep, ctx.reduction, ctx.count)[:, None]       # (M, 1)
-        # dx = (softmax(x) - onehot(t)) · g_row, built in one buffer (docs/cross_entropy.md)
+        # dx = (softmax(x) - q) · g_row,  q = (1-ε) onehot(t) + ε/C, built in one buffer (docs/cross_entropy.md)
         dx = xp.exp(x - lse)                                                    # softmax, (M, C)
-        dx[xp.arange(x.shape[0]), t_safe] -= 1                                   # minus the one-hot target
+        dx[xp.arange(x.shape[0]), t_safe] -= 1 - eps                             # minus the one-hot part of q
+        if eps:
+            dx -= eps / x.shape[1]                                               # minus the uniform part of q
         dx *= g_rows
         n, c = ctx.shape[0], ctx.shape[1]
         dx = xp.moveaxis(dx.reshape((n,) + ctx.shape[2:] + (c,)), -1, 1)          # back to (N, C, d1..dk)
         return dx, None
 
 
-def cross_entropy(logits, targets, ignore_index=-100, reduction="mean"):
-    """logits (N, C) or (N, C, d1..dk), integer targets (N,) or (N, d1..dk) -> scalar (or per-row losses)."""
+def cross_entropy(logits, targets, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+    """logits (N, C) or (N, C, d1..dk), integer targets (N,) or (N, d1..dk) -> scalar (or per-row losses).
+    label_smoothing ε in [0, 1] spreads ε of each target's probability evenly over all C classes, as in PyTorch."""
     _check_floating("cross_entropy", logits)
     targets = targets.data if isinstance(targets, Tensor) else backend.xp(logits.data).asarray(targets)
-    _check_cross_entropy_inputs(logits, targets, ignore_index, reduction)
+    _check_cross_entropy_inputs(logits, targets, ignore_index, reduction, label_smoothing)
     if not _use_fused:
-        return composed.cross_entropy(logits, targets, ignore_index, reduction)
-    if kernels_wanted(logits.data) and logits.ndim == 2:
+        return composed.cross_entropy(logits, targets, ignore_index, reduction, label_smoothing)
+    if kernels_wanted(logits.data) and logits.ndim == 2 and not label_smoothing:  # the kernel has no smoothing
         return CudaCrossEntropyOp.apply(logits, targets, ignore_index=ignore_index, reduction=reduction)
-    return CrossEntropyOp.apply(logits, targets, ignore_index=ignore_index, reduction=reduction)
+    return CrossEntropyOp.apply(logits, targets, ignore_index=ignore_index, reduction=reduction,
+                                label_smoothing=label_smoothing)
 
 
 # ---------------------------------------------------------------- layer norm
@@ -479,3 +500,71 @@ def gelu(x, approximate="none"):
         return CudaGeluTanhOp.apply(x)
     return GeluOp.apply(x, approximate=approximate)
 
+
+# ---------------------------------------------------------------- relu, mse_loss, one_hot; softmax as a method
+# F.relu is ops.relu, imported above: a primitive already (one comparison), so there is nothing to fuse.
+
+def _check_target_like_input(op, input, target):
+    if input.shape != target.shape:
+        raise ValueError(f"{op}: input {input.shape} and target {target.shape} differ in shape (PyTorch would "
+                         f"broadcast them, with a warning: almost always a bug); reshape one to match")
+    if input.dtype != target.dtype:
+        raise TypeError(f"{op}: input is {input.dtype}, target {target.dtype}; convert one with .to(dtype)")
+
+
+class MSELossOp(Function):
+    """loss = mean over all N elements of (x - y)², or their sum, or none (the squares themselves).
+    d loss / dx = 2 (x - y) g / N for the mean, 2 (x - y) g for the sum and for none (g then one per element);
+    d loss / dy = -d loss / dx."""
+
+    def forward(ctx, x, y, reduction="mean"):
+        diff = x - y
+        ctx.save_for_backward(diff)
+        ctx.reduction = reduction
+        squares = diff * diff
+        if reduction == "none":
+            return squares
+        total = squares.sum()
+        return total / x.dtype.type(diff.size) if reduction == "mean" else total
+
+    def backward(ctx, g):
+        (diff,) = ctx.saved
+        scale = 2 / diff.size if ctx.reduction == "mean" else 2
+        dx = diff * (g * diff.dtype.type(scale))      # g: a scalar for 'mean' and 'sum', like diff for 'none'
+        return (dx if ctx.needs_input_grad[0] else None), (-dx if ctx.needs_input_grad[1] else None)
+
+
+def mse_loss(input, target, reduction="mean"):
+    """Mean squared error of two tensors of one shape -> a scalar ('mean', 'sum') or input's shape ('none').
+    `target` may also be an array; it must have input's dtype (a float64 array with a float32 input is refused)."""
+    target = target if isinstance(target, Tensor) else Tensor(backend.xp(input.data).asarray(target))
+    _check_floating("mse_loss", input, target)
+    _check_reduction("mse_loss", reduction)
+    _check_target_like_input("mse_loss", input, target)
+    if not _use_fused:
+        return composed.mse_loss(input, target, reduction)
+    return MSELossOp.apply(input, target, reduction=reduction)
+
+
+def one_hot(tensor, num_classes=-1):
+    """Integer class indices (...) -> int64 (..., num_classes): 1 at each index, 0 elsewhere; no gradient.
+    num_classes=-1 takes the largest index + 1, as PyTorch does."""
+    index = tensor.data if isinstance(tensor, Tensor) else np.asarray(tensor)
+    xp = backend.xp(index)
+    if index.dtype.kind not in "iu":
+        raise TypeError(f"one_hot: needs integer class indices, got dtype {index.dtype} {index.shape}")
+    if num_classes == -1:
+        if index.size == 0:
+            raise ValueError(f"one_hot: cannot infer num_classes from an empty tensor {index.shape}; pass it")
+        num_classes = int(index.max()) + 1
+    if num_classes < 1:
+        raise ValueError(f"one_hot: num_classes must be -1 or at least 1, got {num_classes}")
+    bad = index[(index < 0) | (index >= num_classes)]
+    if bad.size:
+        raise IndexError(f"one_hot: class {int(bad[0])} is out of range for num_classes={num_classes} "
+                         f"(indices {index.shape})")
+    return Tensor((index[..., None] == xp.arange(num_classes)).astype(np.int64))   # (..., num_classes)
+
+
+Tensor.softmax = softmax
+Tensor.log_softmax = log_softmax
