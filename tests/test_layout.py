@@ -2,7 +2,7 @@
 layers below it, with no import cycle anywhere (imports inside functions count too). README's table of modules
 lists exactly the modules that exist.
 
-    engine/ (with engine/cuda/) ─▶ nn.py, optim.py ─▶ text/ ─▶ models/ ─▶ recipes/ ─▶ __main__.py, __init__.py
+    engine/ (with engine/cuda/) ─▶ nn.py, optim.py, lr_scheduler.py ─▶ text/ ─▶ models/ ─▶ recipes/ ─▶ __main__.py, __init__.py
 """
 import ast
 import re
@@ -16,7 +16,7 @@ PACKAGE = ROOT / "tinygrad_llm"
 # bottom to top; a module's layer is its first folder (or its own name, for the files at the top of the package)
 LAYERS = [
     {"engine"},                   # arrays, the graph, the ops; engine/cuda is the same ops on the GPU
-    {"nn", "optim"},              # layers, losses, optimizers
+    {"nn", "optim", "lr_scheduler"},  # layers, losses, optimizers, learning-rate schedules
     {"text"},                     # tokenizers and datasets
     {"models"},                   # GPT, BERT, encoder-decoder, RNNs and their shared parts
     {"recipes"},                  # training, sampling, file formats, fine-tuning, distillation

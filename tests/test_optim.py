@@ -286,3 +286,129 @@ def test_constructor_errors():
         SGD(params, lr=0.1, nesterov=True)
     with pytest.raises(ValueError, match="Adam: .*not a leaf"):
         Adam([params[0] * 2])
+
+
+def test_a_frozen_parameter_is_accepted_and_left_alone():
+    from tinygrad_llm.nn import Parameter
+    frozen, live = Parameter(np.ones(3), requires_grad=False), Parameter(np.ones(3))
+    opt = AdamW([frozen, live], lr=0.1)
+    live.grad = Tensor(np.ones(3))
+    opt.step()
+    assert np.array_equal(frozen.data, np.ones(3)) and not np.array_equal(live.data, np.ones(3))
+
+
+# ---------------------------------------------------------------- optim.lr_scheduler against torch.optim.lr_scheduler
+
+SCHEDULES = {
+    "lambda": lambda m, opt: m.LambdaLR(opt, lambda step: 0.97 ** step),
+    "lambda-per-group": lambda m, opt: m.LambdaLR(opt, [lambda step: 1 / (1 + step), lambda step: 0.5 + step % 3]),
+    "linear": lambda m, opt: m.LinearLR(opt, start_factor=0.1, end_factor=0.9, total_iters=37),
+    "cosine": lambda m, opt: m.CosineAnnealingLR(opt, T_max=1000, eta_min=1e-4),
+    "cosine-past-T_max": lambda m, opt: m.CosineAnnealingLR(opt, T_max=170),     # runs 3000 steps: back up, down
+    "warmup-cosine": lambda m, opt: m.SequentialLR(
+        opt, [m.LinearLR(opt, start_factor=0.01, total_iters=100), m.CosineAnnealingLR(opt, T_max=2900)],
+        milestones=[100]),
+    "three-phases": lambda m, opt: m.SequentialLR(
+        opt, [m.LambdaLR(opt, lambda step: (step + 1) / 10), m.LinearLR(opt, start_factor=1.0, end_factor=0.5,
+                                                                          total_iters=40),
+              m.CosineAnnealingLR(opt, T_max=500, eta_min=1e-3)], milestones=[10, 500]),
+}
+
+
+def scheduled_pair(torch, name):
+    """Our SGD and torch's over two parameter groups (lr 0.1 and 0.03), each with the schedule `name`."""
+    ours, theirs = make_params(), [torch.tensor(p.data.copy(), requires_grad=True) for p in make_params()]
+    from tinygrad_llm.optim import lr_scheduler
+    opt = SGD(two_groups(ours, lr=0.03), lr=0.1)
+    topt = torch.optim.SGD(two_groups(theirs, lr=0.03), lr=0.1)
+    return ((ours, opt, SCHEDULES[name](lr_scheduler, opt)),
+            (theirs, topt, SCHEDULES[name](torch.optim.lr_scheduler, topt)))
+
+
+@pytest.mark.parametrize("name", SCHEDULES)
+def test_lr_schedulers_follow_torch_for_3000_steps(name, torch):
+    (ours, opt, scheduler), (theirs, topt, tscheduler) = scheduled_pair(torch, name)
+    rng = np.random.default_rng(0)
+    ours_lrs, torch_lrs = [scheduler.get_last_lr()], [tscheduler.get_last_lr()]
+    for step in range(3000):
+        grads = [rng.standard_normal(shape) for shape in SHAPES]
+        set_grads(ours, grads)
+        for t, g in zip(theirs, grads):
+            t.grad = torch.tensor(g)
+        opt.step()
+        topt.step()
+        scheduler.step()
+        tscheduler.step()
+        ours_lrs.append(scheduler.get_last_lr())
+        torch_lrs.append(tscheduler.get_last_lr())
+        assert [g["lr"] for g in opt.param_groups] == ours_lrs[-1]
+    ours_lrs, torch_lrs = np.array(ours_lrs), np.array(torch_lrs)           # (3001 steps, 2 groups)
+    np.testing.assert_allclose(ours_lrs, torch_lrs, rtol=1e-10, atol=1e-15)
+    assert len(np.unique(ours_lrs[:, 0])) > 10                               # the schedule did change the lr
+    for p, t in zip(ours, theirs):                                           # and SGD followed it
+        np.testing.assert_allclose(p.data, t.detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_lr_scheduler_state_dict_resumes_the_schedule(torch):
+    from tinygrad_llm.optim import lr_scheduler
+    make = SCHEDULES["warmup-cosine"]
+    opt = SGD(make_params(), lr=0.1)
+    scheduler = make(lr_scheduler, opt)
+    for _ in range(150):                                                     # past the milestone
+        scheduler.step()
+    saved_opt, saved = opt.state_dict(), scheduler.state_dict()
+    assert saved["last_epoch"] == 150 and "optimizer" not in saved
+    expected = []
+    for _ in range(10):
+        scheduler.step()
+        expected.append(scheduler.get_last_lr())
+
+    opt2 = SGD(make_params(), lr=0.1)
+    resumed = make(lr_scheduler, opt2)                                       # rebuilt as PyTorch asks, then loaded
+    opt2.load_state_dict(saved_opt)                                          # the groups keep "initial_lr"
+    resumed.load_state_dict(saved)
+    assert resumed.get_last_lr() == [g["lr"] for g in opt2.param_groups] == saved["_last_lr"]
+    again = []
+    for _ in range(10):
+        resumed.step()
+        again.append(resumed.get_last_lr())
+    assert again == expected
+    resumed_by_epoch = lr_scheduler.CosineAnnealingLR(opt2, T_max=50, last_epoch=7)   # "initial_lr" is there now
+    assert resumed_by_epoch.last_epoch == 8
+
+
+def test_lr_scheduler_module_is_reached_as_pytorch_spells_it():
+    import tinygrad_llm.optim.lr_scheduler as by_import
+    from tinygrad_llm import optim
+    from tinygrad_llm.optim.lr_scheduler import CosineAnnealingLR
+    assert optim.lr_scheduler is by_import and by_import.CosineAnnealingLR is CosineAnnealingLR
+
+
+def scheduler_error(make):
+    from tinygrad_llm.optim import lr_scheduler
+    return lambda: make(lr_scheduler, SGD(make_params(), lr=0.1))
+
+
+@pytest.mark.parametrize("make, error, match", [
+    (lambda m, opt: m.LambdaLR(opt, [lambda s: 1, lambda s: 1]), ValueError, "LambdaLR: got 2 lr_lambdas for 1"),
+    (lambda m, opt: m.LambdaLR(opt, 0.5), TypeError, "LambdaLR: lr_lambda must be a function"),
+    (lambda m, opt: m.LinearLR(opt, start_factor=0), ValueError, r"LinearLR: start_factor .*got 0"),
+    (lambda m, opt: m.LinearLR(opt, end_factor=1.5), ValueError, r"LinearLR: end_factor .*got 1.5"),
+    (lambda m, opt: m.LinearLR(opt, total_iters=0), ValueError, "LinearLR: total_iters .*got 0"),
+    (lambda m, opt: m.CosineAnnealingLR(opt, T_max=0), ValueError, "CosineAnnealingLR: T_max .*got 0"),
+    (lambda m, opt: m.CosineAnnealingLR(opt, T_max=10, eta_min=-1), ValueError, "CosineAnnealingLR: eta_min"),
+    (lambda m, opt: m.CosineAnnealingLR(opt, T_max=10, last_epoch=3), KeyError, "initial_lr"),
+    (lambda m, opt: m.CosineAnnealingLR([opt], T_max=10), TypeError, "CosineAnnealingLR: expected an optimizer"),
+    (lambda m, opt: m.SequentialLR(opt, [], []), ValueError, "SequentialLR: got no schedulers"),
+    (lambda m, opt: m.SequentialLR(opt, [m.LinearLR(opt), m.LinearLR(opt)], [5, 6]), ValueError,
+     r"SequentialLR: 2 schedulers need 1 milestone\(s\), got \[5, 6\]"),
+    (lambda m, opt: m.SequentialLR(opt, [m.LinearLR(opt), m.LinearLR(opt), m.LinearLR(opt)], [5, 5]), ValueError,
+     r"SequentialLR: milestones must be increasing .*\[5, 5\]"),
+    (lambda m, opt: m.SequentialLR(opt, [m.LinearLR(SGD(make_params(), lr=1.0))], []), ValueError,
+     r"SequentialLR: scheduler 0 \(LinearLR\) belongs to another optimizer"),
+    (lambda m, opt: m.LinearLR(opt).load_state_dict({"last_epoch": 3}), KeyError,
+     "LinearLR.load_state_dict: keys"),
+])
+def test_lr_scheduler_errors_name_the_scheduler_and_the_argument(make, error, match):
+    with pytest.raises(error, match=match):
+        scheduler_error(make)()

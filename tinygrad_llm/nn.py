@@ -1,9 +1,16 @@
 """Modules: parameters grouped into layers, layers into models (PyTorch's nn.Module, written small).
 
-A Module finds its parameters and sub-modules by looking at its own attributes: a Tensor with requires_grad is a
-parameter, a Module is a child. Names follow the attribute path (`transformer.h.0.attn.c_attn.weight`), so
-state dicts read like PyTorch's and can be mapped onto other checkpoints.
+A Module finds its parameters and sub-modules by looking at its own attributes: an nn.Parameter (or any Tensor
+with requires_grad) is a parameter, a Module is a child. Names follow the attribute path
+(`transformer.h.0.attn.c_attn.weight`), so state dicts read like PyTorch's and can be mapped onto other checkpoints.
+`print(model)` shows the tree as PyTorch does, with the number of parameters of each module.
+
+Hooks, as in PyTorch: `register_forward_hook(hook)` calls hook(module, args, output) after every forward;
+`register_full_backward_hook(hook)` calls hook(module, grad_input, grad_output) once the gradient with respect to
+the module's input is known. Both may return a replacement (of the output; of grad_input) and both return a handle
+whose remove() unregisters the hook.
 """
+import itertools
 import math
 
 import numpy as np
@@ -11,7 +18,24 @@ import numpy as np
 from .engine import backend, rng
 from .engine import functional as F
 from .engine.movement import embedding
-from .engine.tensor import Tensor
+from .engine.ops import sigmoid, tanh
+from .engine.tensor import Function, Tensor, is_grad_enabled
+
+
+class Parameter(Tensor):
+    """A Tensor that a Module counts as one of its parameters (PyTorch's nn.Parameter): Parameter(data,
+    requires_grad=True). It shares the array of `data` (a Tensor or an array; numbers and lists convert as in
+    Tensor). It stays a parameter with requires_grad turned off: a frozen layer is still saved and moved."""
+
+    def __init__(self, data, requires_grad=True):
+        super().__init__(data)
+        if requires_grad and self.dtype.kind != "f":
+            raise TypeError(f"Parameter: only floating data can require grad, got {self.dtype} {self.shape}; "
+                            f"convert it with .to(np.float32) or pass requires_grad=False")
+        self.requires_grad = bool(requires_grad)
+
+    def __repr__(self):
+        return "Parameter containing:\n" + super().__repr__()
 
 
 class Module:
@@ -21,7 +45,15 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not define forward")
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        backward_hooks = list(vars(self).get("_backward_hooks", {}).values()) if is_grad_enabled() else []
+        if backward_hooks:
+            call = _BackwardHookCall(self, backward_hooks, args)
+            args = call.inputs
+        out = self.forward(*args, **kwargs)
+        for hook in list(vars(self).get("_forward_hooks", {}).values()):
+            replaced = hook(self, args, out)
+            out = out if replaced is None else replaced
+        return call.tap_output(out) if backward_hooks else out
 
     # ----- the tree -----
     def named_children(self):
@@ -32,12 +64,30 @@ class Module:
     def children(self):
         return [child for _, child in self.named_children()]
 
+    def named_modules(self, memo=None, prefix="", remove_duplicate=True):
+        """(dotted name, module) for this module (named '' at the root) and every module below it, each parent
+        before its children, in the order they were assigned: PyTorch's order and names. A module reached twice
+        (shared) is listed once, under its first name, unless remove_duplicate=False."""
+        memo = set() if memo is None else memo
+        if remove_duplicate:
+            if self in memo:
+                return
+            memo.add(self)
+        yield prefix, self
+        for name, child in self.named_children():
+            yield from child.named_modules(memo, f"{prefix}.{name}" if prefix else name, remove_duplicate)
+
     def modules(self):
-        """This module and every module below it, depth first."""
-        found = [self]
+        """This module and every module below it, in named_modules' order."""
+        return [module for _, module in self.named_modules()]
+
+    def apply(self, fn):
+        """fn(module) for every module below this one, children first, then for this module (PyTorch's order);
+        returns self. For example `model.apply(init_weights)` with an init_weights that looks at each type."""
         for child in self.children():
-            found += child.modules()
-        return found
+            child.apply(fn)
+        fn(self)
+        return self
 
     def named_parameters(self, prefix="", with_duplicates=False):
         """(dotted name, parameter) pairs. A parameter shared by two modules (tied weights) is listed once,
@@ -50,7 +100,7 @@ class Module:
 
     def _all_parameters(self, prefix):
         for name, value in vars(self).items():
-            if isinstance(value, Tensor) and value.requires_grad:
+            if isinstance(value, Parameter) or (isinstance(value, Tensor) and value.requires_grad):
                 yield prefix + name, value
             elif isinstance(value, Module):
                 yield from value._all_parameters(prefix + name + ".")
@@ -60,6 +110,34 @@ class Module:
 
     def num_params(self):
         return sum(p.numel() for p in self.parameters())
+
+    # ----- hooks -----
+    def register_forward_hook(self, hook):
+        """hook(module, args, output) after every forward; a value it returns replaces the output."""
+        return _HookHandle(self.__dict__.setdefault("_forward_hooks", {}), hook)
+
+    def register_full_backward_hook(self, hook):
+        """hook(module, grad_input, grad_output) during backward, once dL/d(input) is known: grad_input has one entry
+        per Tensor among the positional inputs (None for one that needs no gradient), grad_output is
+        (dL/d(output),). A tuple it returns replaces grad_input. The module must return one Tensor and take at most
+        one input that requires grad (our Functions have one output each, so one tap sees one input's gradient)."""
+        return _HookHandle(self.__dict__.setdefault("_backward_hooks", {}), hook)
+
+    # ----- printing -----
+    def extra_repr(self):
+        """The settings shown inside the parentheses of repr(module), such as "in_features=2, out_features=3"."""
+        return ""
+
+    def __repr__(self):
+        """PyTorch's layout: Name(settings), or Name( one "(name): child" line per child ), the children nested;
+        each module that holds parameters says how many after its first line."""
+        children = [f"({name}): " + repr(child).replace("\n", "\n  ") for name, child in self.named_children()]
+        count = Module.num_params(self)  # Module's own count: a model may define its own (GPT's leaves out wpe)
+        note = f"  # {count:,} parameter{'s' if count != 1 else ''}" if count else ""
+        if not children:
+            return f"{type(self).__name__}({self.extra_repr()}){note}"
+        lines = ([self.extra_repr()] if self.extra_repr() else []) + children
+        return f"{type(self).__name__}({note}\n  " + "\n  ".join(lines) + "\n)"
 
     # ----- modes and gradients -----
     def train(self, mode=True):
@@ -107,6 +185,82 @@ class Module:
             own[name].data[...] = backend.to_device(np.asarray(state_dict[name]), own[name].device)
 
 
+_hook_ids = itertools.count()
+
+
+class _HookHandle:
+    """What register_*_hook returns: remove() unregisters the hook."""
+
+    def __init__(self, hooks, hook):
+        self.hooks, self.id = hooks, next(_hook_ids)
+        hooks[self.id] = hook
+
+    def remove(self):
+        self.hooks.pop(self.id, None)
+
+
+class GradientTapOp(Function):
+    """out = x, an identity whose backward first shows g to `tap`:  dx = tap(g)  (g itself unless the tap
+    replaces it). A module's backward hooks are two taps: one on its output, one on its input."""
+
+    def forward(ctx, x, tap):
+        ctx.tap = tap
+        # a copy: the version check of in-place ops follows tensors, not memory, so a change made in place to the
+        # output (or to the input) must not reach an array that the module's own ops saved for backward
+        return x.copy()
+
+    def backward(ctx, g):
+        return ctx.tap(g)
+
+
+class _BackwardHookCall:
+    """One call of a module that has full backward hooks. Backward reaches the tap on the output first (it notes
+    grad_output), then the module's own ops, then the tap on the input, where the hooks run; with no input that
+    requires grad, they run at the output's tap."""
+
+    def __init__(self, module, hooks, args):
+        self.module, self.hooks, self.grad_output = module, hooks, None
+        self.positions = [i for i, a in enumerate(args) if isinstance(a, Tensor)]  # the entries of grad_input
+        needing = [k for k, i in enumerate(self.positions) if args[i].requires_grad]
+        if len(needing) > 1:
+            raise NotImplementedError(f"register_full_backward_hook: {type(module).__name__} got {len(needing)} "
+                                      f"inputs that require grad; a backward hook supports modules with at most one")
+        self.needing = needing[0] if needing else None
+        inputs = list(args)
+        if self.needing is not None:
+            i = self.positions[self.needing]
+            inputs[i] = GradientTapOp.apply(args[i], tap=self._at_input)
+        self.inputs = tuple(inputs)
+
+    def tap_output(self, out):
+        if not isinstance(out, Tensor):
+            raise TypeError(f"register_full_backward_hook: {type(self.module).__name__}.forward returned a "
+                            f"{type(out).__name__}; a backward hook needs a single Tensor output")
+        return GradientTapOp.apply(out, tap=self._at_output)
+
+    def _at_output(self, g):
+        self.grad_output = g
+        if self.needing is None:
+            self._run_hooks(None)
+        return g
+
+    def _at_input(self, g):
+        return self._run_hooks(g)[self.needing]
+
+    def _run_hooks(self, g):
+        """Call every hook with (grad_input, grad_output) as Tensors; returns grad_input as arrays, as replaced."""
+        grads = [g if k == self.needing else None for k in range(len(self.positions))]
+        for hook in self.hooks:
+            replaced = hook(self.module, tuple(None if a is None else Tensor(a) for a in grads),
+                            (Tensor(self.grad_output),))
+            if replaced is not None:
+                if not isinstance(replaced, tuple) or len(replaced) != len(grads):
+                    raise TypeError(f"backward hook of {type(self.module).__name__}: returned {replaced!r}; "
+                                    f"expected None or a tuple of {len(grads)} gradient(s), like grad_input")
+                grads = [None if r is None else r.data if isinstance(r, Tensor) else r for r in replaced]
+        return grads
+
+
 _skipping_init = False
 
 
@@ -132,11 +286,11 @@ def skipping_init():
 def _random_parameter(shape, draw):
     """A float32 parameter of `shape` filled by draw(generator, shape), or zeros inside skip_init."""
     data = np.zeros(shape, np.float32) if _skipping_init else draw(rng.generator("cpu"), shape).astype(np.float32)
-    return Tensor(data, requires_grad=True)
+    return Parameter(data)
 
 
 def uniform_parameter(shape, bound):
-    """A float32 parameter drawn uniformly from [-bound, bound] with the engine's seeded generator."""
+    """A float32 Parameter drawn uniformly from [-bound, bound] with the engine's seeded generator."""
     return _random_parameter(shape, lambda generator, shape: generator.uniform(-bound, bound, shape))
 
 
@@ -145,6 +299,7 @@ class Linear(Module):
     initialised uniform in ±1/sqrt(in_features) (PyTorch's default; models may re-initialise)."""
 
     def __init__(self, in_features, out_features, bias=True):
+        self.in_features, self.out_features = in_features, out_features
         bound = 1 / math.sqrt(in_features)
         self.weight = uniform_parameter((out_features, in_features), bound)
         self.bias = uniform_parameter((out_features,), bound) if bias else None
@@ -152,28 +307,38 @@ class Linear(Module):
     def forward(self, x):
         return F.linear(x, self.weight, self.bias)
 
+    def extra_repr(self):
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
 
 class Embedding(Module):
     """Row lookup: integer ids (...) -> (..., embedding_dim); weight (num_embeddings, embedding_dim) ~ N(0, 1)."""
 
     def __init__(self, num_embeddings, embedding_dim):
+        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         self.weight = _random_parameter((num_embeddings, embedding_dim),
                                         lambda generator, shape: generator.standard_normal(shape))
 
     def forward(self, idx):
         return embedding(idx, self.weight)
 
+    def extra_repr(self):
+        return f"{self.num_embeddings}, {self.embedding_dim}"
+
 
 class LayerNorm(Module):
     """Normalise the last axis to mean 0, variance 1, then scale by weight (ones) and shift by bias (zeros)."""
 
     def __init__(self, ndim, bias=True, eps=1e-5):
-        self.weight = Tensor(np.ones(ndim, np.float32), requires_grad=True)
-        self.bias = Tensor(np.zeros(ndim, np.float32), requires_grad=True) if bias else None
+        self.weight = Parameter(np.ones(ndim, np.float32))
+        self.bias = Parameter(np.zeros(ndim, np.float32)) if bias else None
         self.eps = eps
 
     def forward(self, x):
         return F.layer_norm(x, self.weight.shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return f"{self.weight.shape}, eps={self.eps}, bias={self.bias is not None}"
 
 
 class Dropout(Module):
@@ -184,6 +349,67 @@ class Dropout(Module):
 
     def forward(self, x):
         return F.dropout(x, self.p, self.training)
+
+    def extra_repr(self):
+        return f"p={self.p}"
+
+
+# ----- activations and losses: their functions as modules, to place in a Sequential -----
+
+class ReLU(Module):
+    """max(x, 0), elementwise."""
+
+    def forward(self, x):
+        return F.relu(x)
+
+
+class GELU(Module):
+    """x Φ(x), exact (approximate='none') or with GPT-2's tanh formula (approximate='tanh'); see F.gelu."""
+
+    def __init__(self, approximate="none"):
+        self.approximate = approximate
+
+    def forward(self, x):
+        return F.gelu(x, self.approximate)
+
+    def extra_repr(self):
+        return f"approximate={self.approximate!r}"
+
+
+class Tanh(Module):
+    """tanh(x), elementwise."""
+
+    def forward(self, x):
+        return tanh(x)
+
+
+class Sigmoid(Module):
+    """1 / (1 + e^-x), elementwise."""
+
+    def forward(self, x):
+        return sigmoid(x)
+
+
+class CrossEntropyLoss(Module):
+    """F.cross_entropy as a module: loss_fn(logits, targets), logits (N, C) or (N, C, d1..dk), integer targets (N,)
+    or (N, d1..dk). The options are keywords only (PyTorch's first positional argument, class weights, is not
+    supported)."""
+
+    def __init__(self, *, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+        self.ignore_index, self.reduction, self.label_smoothing = ignore_index, reduction, label_smoothing
+
+    def forward(self, input, target):
+        return F.cross_entropy(input, target, self.ignore_index, self.reduction, self.label_smoothing)
+
+
+class MSELoss(Module):
+    """F.mse_loss as a module: loss_fn(input, target), both of one shape."""
+
+    def __init__(self, *, reduction="mean"):
+        self.reduction = reduction
+
+    def forward(self, input, target):
+        return F.mse_loss(input, target, self.reduction)
 
 
 class Sequential(Module):

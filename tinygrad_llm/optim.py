@@ -1,8 +1,10 @@
-"""Optimizers (SGD, Adam, AdamW), gradient clipping and the learning-rate schedule.
+"""Optimizers (SGD, Adam, AdamW), gradient clipping and the learning-rate schedule; `optim.lr_scheduler` holds
+PyTorch's schedulers (LambdaLR, LinearLR, CosineAnnealingLR, SequentialLR; tinygrad_llm/lr_scheduler.py).
 
-An optimizer holds the parameters (leaf Tensors with requires_grad=True) and, after `loss.backward()` has filled
-their `.grad`, `step()` moves each parameter a little against its gradient. Parameters are updated IN PLACE
-(`p.data -= ...`), so every reference a model keeps to a parameter's array stays valid.
+An optimizer holds the parameters (leaf Tensors with requires_grad=True, or nn.Parameters, which may be frozen)
+and, after `loss.backward()` has filled their `.grad`, `step()` moves each parameter a little against its gradient.
+Parameters are updated IN PLACE (`p.data -= ...`), so every reference a model keeps to a parameter's array stays
+valid.
 
 The update rules follow torch.optim exactly, down to the order of the floating-point operations, so that in
 float64 our parameters agree with PyTorch's to about 1e-10 relative after many steps (tests/test_optim.py).
@@ -13,13 +15,23 @@ the defaults, e.g. no weight decay for biases and LayerNorm gains:
     AdamW([{"params": matrices, "weight_decay": 0.1}, {"params": vectors, "weight_decay": 0.0}], lr=3e-4)
 """
 import math
+import sys
 
 import numpy as np
 
+from . import lr_scheduler
 from .engine import backend
 from .engine.cuda import adamw
 from .engine.cuda.fused import kernels_wanted
 from .engine.tensor import Tensor
+from .nn import Parameter
+
+# `from tinygrad_llm.optim.lr_scheduler import LambdaLR` works too, as `import os.path` does: optim is a module,
+# so the import system finds its "submodule" in sys.modules
+sys.modules[__name__ + ".lr_scheduler"] = lr_scheduler
+
+# a key that parameter groups may hold besides the optimizer's options: schedulers write it (PyTorch's name)
+_SCHEDULER_KEYS = {"initial_lr"}
 
 
 class Optimizer:
@@ -57,7 +69,7 @@ class Optimizer:
         for i, given in enumerate(groups):
             if "params" not in given:
                 raise ValueError(f"{name}: parameter group {i} has no 'params' key")
-            unknown = sorted(set(given) - set(self.defaults) - {"params"})
+            unknown = sorted(set(given) - set(self.defaults) - {"params"} - _SCHEDULER_KEYS)
             if unknown:
                 raise ValueError(f"{name}: parameter group {i} has unknown option(s) {unknown}; "
                                  f"known options are {sorted(self.defaults)}")
@@ -69,9 +81,10 @@ class Optimizer:
                 where = f"{name}: parameter {j} of group {i}"
                 if not isinstance(p, Tensor):
                     raise TypeError(f"{where} is a {type(p).__name__}, not a Tensor")
-                if not p.requires_grad:
+                if not p.requires_grad and not isinstance(p, Parameter):  # a frozen Parameter waits, unchanged
                     raise ValueError(f"{where} (shape {p.shape}) does not require grad, so it can never be "
-                                     f"updated; create it with requires_grad=True or leave it out")
+                                     f"updated; create it with requires_grad=True (or as an nn.Parameter) or "
+                                     f"leave it out")
                 if not p.is_leaf:
                     raise ValueError(f"{where} (shape {p.shape}) is not a leaf: it was computed from other "
                                      f"tensors; optimize the leaves it came from")
@@ -148,7 +161,7 @@ class Optimizer:
             if len(saved["params"]) != len(group["params"]):
                 raise ValueError(f"{name}.load_state_dict: group {i} has {len(group['params'])} parameters, "
                                  f"the state_dict's group {i} has {len(saved['params'])}")
-            unknown = sorted(set(saved) - set(self.defaults) - {"params"})
+            unknown = sorted(set(saved) - set(self.defaults) - {"params"} - _SCHEDULER_KEYS)
             if unknown:
                 raise ValueError(f"{name}.load_state_dict: group {i} of the state_dict has option(s) {unknown} "
                                  f"that {name} does not know (was it saved from another optimizer?)")
