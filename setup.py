@@ -12,8 +12,10 @@ setup(
     packages=find_packages(include=["tinygrad_llm", "tinygrad_llm.*"]) + ["tinygrad_llm.kernels"],
     # the CUDA sources live in kernels/ at the top of the repository and install as tinygrad_llm/kernels/
     package_dir={"tinygrad_llm.kernels": "kernels"},
-    # kernels/host/*.h run the same sources on the mock CUDA device (tinygrad_llm/engine/cuda/mock/)
-    package_data={"tinygrad_llm.kernels": ["*.cu", "*.cuh", "host/*.h"]},
+    # kernels/host/*.h run the same sources on the mock CUDA device (tinygrad_llm/engine/cuda/mock/); Tiny
+    # Shakespeare, gzipped, is the default dataset (the one data file the package carries: it trains offline)
+    package_data={"tinygrad_llm.kernels": ["*.cu", "*.cuh", "host/*.h"],
+                  "tinygrad_llm.text": ["tinyshakespeare.txt.gz"]},
     # safetensors for checkpoints, tqdm for progress, matplotlib for the loss curve
     # regex for GPT-2's pre-tokenizer pattern (\p{L}, \p{N}), which the standard re module cannot express
     install_requires=["numpy>=1.24", "safetensors>=0.4", "tqdm>=4", "matplotlib>=3.5", "regex>=2022"],

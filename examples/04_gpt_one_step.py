@@ -14,35 +14,9 @@ from tinygrad_llm.optim import AdamW
 from tinygrad_llm.text.char import CharTokenizer
 from tinygrad_llm.text.datasets import TextDataset, load_text, resolve_dataset
 
-# the opening of Tiny Shakespeare, for when the dataset is not on this machine
-FALLBACK = """First Citizen:
-Before we proceed any further, hear me speak.
-
-All:
-Speak, speak.
-
-First Citizen:
-You are all resolved rather to die than to famish?
-
-All:
-Resolved. resolved.
-
-First Citizen:
-First, you know Caius Marcius is chief enemy to the people.
-
-All:
-We know't, we know't.
-
-First Citizen:
-Let us kill him, and we'll have corn at our own price.
-Is't a verdict?
-"""
 
 # ---- data: characters -> ids, and one batch of 8 windows of 32 characters
-try:
-    text = load_text(resolve_dataset(download=False))  # $TINYGRAD_LLM_DATA or the cache; no download
-except (RuntimeError, ValueError):
-    text = FALLBACK
+text = load_text(resolve_dataset())  # the copy of Tiny Shakespeare shipped in the package
 tokenizer = CharTokenizer.from_text(text)
 x, y = TextDataset(text, tokenizer).get_batch("train", 8, 32, np.random.default_rng(0))  # (8, 32) each
 print(f"{len(text):,} characters, vocabulary of {tokenizer.vocab_size}; batch x {x.shape}, y {y.shape}")

@@ -5,7 +5,6 @@ Where the GPU tests run: `--cuda=auto` (the default) on a real GPU where CuPy fi
 device (tinygrad_llm/engine/cuda/mock/: our kernels executed on the host), which is how CI runs them; `--cuda=mock`
 always on the mock device, `--cuda=real` only on a real GPU (they skip without one)."""
 import os
-import pathlib
 import shutil
 
 import numpy as np
@@ -13,7 +12,7 @@ import pytest
 
 from tinygrad_llm import Tensor
 from tinygrad_llm.engine import backend
-from tinygrad_llm.text.datasets import DATA_ENV, DATA_FILENAME
+from tinygrad_llm.text.datasets import DATA_FILENAME, PACKAGED_SHAKESPEARE, read_bytes
 
 
 def pytest_addoption(parser):
@@ -44,23 +43,13 @@ def pytest_report_header(config):
     return f"GPU tests: {where}"
 
 
-def find_shakespeare():
-    """The real Tiny Shakespeare: in $TINYGRAD_LLM_DATA (CI sets it), else ../shared/data beside the repository;
-    None where neither has it (no test downloads anything)."""
-    for directory in (os.environ.get(DATA_ENV), pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"):
-        if directory and (pathlib.Path(directory) / DATA_FILENAME).is_file():
-            return pathlib.Path(directory) / DATA_FILENAME
-    return None
-
-
-@pytest.fixture
-def shakespeare(monkeypatch):
-    """$TINYGRAD_LLM_DATA set to the directory holding Tiny Shakespeare (returned), or the test is skipped."""
-    path = find_shakespeare()
-    if path is None:
-        pytest.skip(f"{DATA_FILENAME} not found (set {DATA_ENV} to the directory holding it)")
-    monkeypatch.setenv(DATA_ENV, str(path.parent))
-    return path.parent
+@pytest.fixture(scope="session")
+def shakespeare(tmp_path_factory):
+    """A directory holding tinyshakespeare.txt, unpacked from the copy the package ships: no test needs the network
+    or a data variable (resolve_dataset() itself finds the packaged copy)."""
+    directory = tmp_path_factory.mktemp("data")
+    (directory / DATA_FILENAME).write_bytes(read_bytes(PACKAGED_SHAKESPEARE))
+    return directory
 
 
 @pytest.fixture

@@ -1,8 +1,11 @@
-"""Tests of tinygrad_llm/text/datasets.py: the tokenizer, finding (and downloading) Tiny Shakespeare, and batches.
+"""Tests of tinygrad_llm/text/datasets.py: the tokenizer, finding Tiny Shakespeare (shipped in the package) and
+other known texts (downloaded), and batches.
 
 No test touches the network or the real home directory: `isolated` points HOME and XDG_CACHE_HOME into tmp_path,
 unsets TINYGRAD_LLM_DATA, and makes `urllib.request.urlopen` fail unless a test serves its own bytes.
 """
+import dataclasses
+import gzip
 import hashlib
 import io
 import json
@@ -18,10 +21,9 @@ from tinygrad_llm.text import datasets
 from tinygrad_llm.text.char import CharTokenizer
 from tinygrad_llm.text.datasets import TextDataset, load_text, resolve_dataset
 
-from conftest import find_shakespeare
-
-SHAKESPEARE = find_shakespeare()  # found before `isolated` unsets the environment variable
-needs_shakespeare = pytest.mark.skipif(SHAKESPEARE is None, reason="tinyshakespeare.txt not found")
+SHAKESPEARE = datasets.read_bytes(datasets.PACKAGED_SHAKESPEARE)  # the shipped copy, uncompressed
+# Tiny Shakespeare as a text the package does not ship: how every other known text is found (cache, download)
+UNPACKAGED = dataclasses.replace(datasets.TINY_SHAKESPEARE, packaged=None)
 
 
 @pytest.fixture(autouse=True)
@@ -86,9 +88,8 @@ def test_decode_out_of_range_id_names_it():
         tokenizer.decode(np.array([-1]))
 
 
-@needs_shakespeare
 def test_tinyshakespeare_has_65_characters_and_splits_like_nanogpt():
-    text = load_text(SHAKESPEARE)
+    text = load_text(resolve_dataset())
     tokenizer = CharTokenizer.from_text(text)
     assert tokenizer.vocab_size == 65
     dataset = TextDataset(text, tokenizer)
@@ -110,10 +111,23 @@ def test_missing_explicit_path_names_it(tmp_path):
         resolve_dataset(missing)
 
 
-@needs_shakespeare
-def test_environment_variable_directory_is_used(monkeypatch):
-    monkeypatch.setenv(datasets.DATA_ENV, str(SHAKESPEARE.parent))
-    assert resolve_dataset(download=False) == SHAKESPEARE
+def test_the_shipped_copy_is_tiny_shakespeare_compressed():
+    assert datasets.PACKAGED_SHAKESPEARE.name == "tinyshakespeare.txt.gz"
+    assert len(SHAKESPEARE) == datasets.DATA_SIZE and hashlib.sha256(SHAKESPEARE).hexdigest() == datasets.DATA_SHA256
+    assert datasets.PACKAGED_SHAKESPEARE.stat().st_size < datasets.DATA_SIZE / 2
+
+
+def test_default_is_the_shipped_copy_with_no_variable_no_cache_and_no_network(tmp_path):
+    path = resolve_dataset()   # `isolated`: no TINYGRAD_LLM_DATA, an empty HOME, no network
+    assert path == datasets.PACKAGED_SHAKESPEARE
+    assert load_text(path) == SHAKESPEARE.decode("utf-8")
+    assert not (tmp_path / "xdg").exists() and not (tmp_path / "home").exists()   # nothing written anywhere
+
+
+def test_environment_variable_directory_is_used_before_the_shipped_copy(tmp_path, monkeypatch):
+    (tmp_path / datasets.DATA_FILENAME).write_bytes(SHAKESPEARE)
+    monkeypatch.setenv(datasets.DATA_ENV, str(tmp_path))
+    assert resolve_dataset(download=False) == tmp_path / datasets.DATA_FILENAME
 
 
 def test_corrupt_file_in_environment_directory_is_an_error(tmp_path, monkeypatch):
@@ -124,41 +138,59 @@ def test_corrupt_file_in_environment_directory_is_an_error(tmp_path, monkeypatch
     assert str(tmp_path / datasets.DATA_FILENAME) in str(error.value)
 
 
-@needs_shakespeare
+@pytest.mark.parametrize("content, words", [
+    (gzip.compress(b"First Citizen:\nA damaged copy.\n"), ["is not Tiny Shakespeare", datasets.DATA_SHA256]),
+    (b"not gzip at all", ["not a readable gzip file"]),
+    (gzip.compress(SHAKESPEARE)[:-100], ["not a readable gzip file"]),                     # cut short
+])
+def test_a_damaged_shipped_copy_is_an_error_naming_it(tmp_path, content, words):
+    damaged = tmp_path / "tinyshakespeare.txt.gz"
+    damaged.write_bytes(content)
+    with pytest.raises(ValueError) as error:
+        resolve_dataset(dataset=dataclasses.replace(datasets.TINY_SHAKESPEARE, packaged=damaged))
+    for word in words + [str(damaged)]:
+        assert word in str(error.value)
+
+
+def test_a_missing_shipped_copy_falls_back_to_the_cache(tmp_path):
+    cache = tmp_path / "my-cache"
+    cache.mkdir()
+    (cache / datasets.DATA_FILENAME).write_bytes(SHAKESPEARE)
+    gone = dataclasses.replace(datasets.TINY_SHAKESPEARE, packaged=tmp_path / "deleted.txt.gz")
+    assert resolve_dataset(dataset=gone, cache_dir=cache, download=False) == cache / datasets.DATA_FILENAME
+
+
 def test_cache_with_correct_checksum_is_used(tmp_path):
     cache = tmp_path / "my-cache"
     cache.mkdir()
-    (cache / datasets.DATA_FILENAME).write_bytes(SHAKESPEARE.read_bytes())
-    assert resolve_dataset(cache_dir=cache, download=False) == cache / datasets.DATA_FILENAME
+    (cache / datasets.DATA_FILENAME).write_bytes(SHAKESPEARE)
+    assert resolve_dataset(dataset=UNPACKAGED, cache_dir=cache, download=False) == cache / datasets.DATA_FILENAME
 
 
-@needs_shakespeare
 def test_default_cache_honours_xdg_cache_home_then_home(tmp_path, monkeypatch):
-    content = SHAKESPEARE.read_bytes()
     in_xdg = tmp_path / "xdg" / "tinygrad_llm" / datasets.DATA_FILENAME
     in_xdg.parent.mkdir(parents=True)
-    in_xdg.write_bytes(content)
-    assert resolve_dataset(download=False) == in_xdg
+    in_xdg.write_bytes(SHAKESPEARE)
+    assert resolve_dataset(dataset=UNPACKAGED, download=False) == in_xdg
     monkeypatch.delenv("XDG_CACHE_HOME")
     in_home = tmp_path / "home" / ".cache" / "tinygrad_llm" / datasets.DATA_FILENAME
     in_home.parent.mkdir(parents=True)
-    in_home.write_bytes(content)
-    assert resolve_dataset(download=False) == in_home
+    in_home.write_bytes(SHAKESPEARE)
+    assert resolve_dataset(dataset=UNPACKAGED, download=False) == in_home
 
 
 def test_corrupt_cache_file_is_an_error_naming_it_and_both_hashes(tmp_path):
     cached = tmp_path / datasets.DATA_FILENAME
     cached.write_bytes(b"First Citizen:\nCorrupted.\n")
     with pytest.raises(ValueError, match="delete it to download again") as error:
-        resolve_dataset(cache_dir=tmp_path)
+        resolve_dataset(dataset=UNPACKAGED, cache_dir=tmp_path)
     assert str(cached) in str(error.value)
     assert datasets.DATA_SHA256 in str(error.value)
     assert hashlib.sha256(cached.read_bytes()).hexdigest() in str(error.value)
 
 
-@needs_shakespeare
 def test_download_is_checked_then_renamed_into_place(tmp_path, monkeypatch):
-    requested = serve(monkeypatch, SHAKESPEARE.read_bytes())
+    requested = serve(monkeypatch, SHAKESPEARE)
     renames = []
     real_replace = os.replace
 
@@ -168,13 +200,23 @@ def test_download_is_checked_then_renamed_into_place(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "replace", spy_replace)
 
     cache = tmp_path / "cache"
-    path = resolve_dataset(cache_dir=cache)
+    path = resolve_dataset(dataset=UNPACKAGED, cache_dir=cache)
     assert requested == [datasets.DATA_URL]
     assert path == cache / datasets.DATA_FILENAME
-    assert path.read_bytes() == SHAKESPEARE.read_bytes()
+    assert path.read_bytes() == SHAKESPEARE
     [(source, destination)] = renames  # written under a temporary name in the same directory, then renamed
     assert destination == path and source.parent == cache and source != path
     assert sorted(cache.iterdir()) == [path]
+
+
+def test_another_known_text_downloads_from_its_own_url(tmp_path, monkeypatch):
+    poems = "Shall I compare thee to a summer's day?\n".encode("utf-8")
+    known = datasets.KnownText("Sonnets", "sonnets.txt", "https://example.org/sonnets.txt", len(poems),
+                               hashlib.sha256(poems).hexdigest())
+    requested = serve(monkeypatch, poems)
+    path = resolve_dataset(dataset=known, cache_dir=tmp_path)
+    assert requested == [known.url] and path == tmp_path / "sonnets.txt" and path.read_bytes() == poems
+    assert resolve_dataset(dataset=known, cache_dir=tmp_path) == path and len(requested) == 1   # cached now
 
 
 def test_download_with_wrong_bytes_is_a_checksum_error_and_leaves_nothing(tmp_path, monkeypatch):
@@ -182,7 +224,7 @@ def test_download_with_wrong_bytes_is_a_checksum_error_and_leaves_nothing(tmp_pa
     serve(monkeypatch, wrong)
     cache = tmp_path / "cache"
     with pytest.raises(ValueError, match="sha256") as error:
-        resolve_dataset(cache_dir=cache)
+        resolve_dataset(dataset=UNPACKAGED, cache_dir=cache)
     assert datasets.DATA_SHA256 in str(error.value)
     assert hashlib.sha256(wrong).hexdigest() in str(error.value)
     assert list(cache.iterdir()) == []
@@ -194,7 +236,7 @@ def test_offline_gives_a_clear_message_and_leaves_nothing(tmp_path, monkeypatch)
     monkeypatch.setattr(urllib.request, "urlopen", offline)
     cache = tmp_path / "cache"
     with pytest.raises(RuntimeError) as error:
-        resolve_dataset(cache_dir=cache)
+        resolve_dataset(dataset=UNPACKAGED, cache_dir=cache)
     message = str(error.value)
     assert "--data" in message and datasets.DATA_ENV in message and datasets.DATA_URL in message
     assert "Name or service not known" in message
@@ -203,7 +245,7 @@ def test_offline_gives_a_clear_message_and_leaves_nothing(tmp_path, monkeypatch)
 
 def test_download_false_does_not_touch_the_network(tmp_path):
     with pytest.raises(RuntimeError, match="--data"):  # `isolated` would fail the test on a network call
-        resolve_dataset(cache_dir=tmp_path, download=False)
+        resolve_dataset(dataset=UNPACKAGED, cache_dir=tmp_path, download=False)
 
 
 # ---- reading the text ----
@@ -212,6 +254,12 @@ def test_load_text_reads_utf8_exactly(tmp_path):
     path = tmp_path / "text.txt"
     path.write_bytes("Ünïcode 🙂\r\nlines\n".encode("utf-8"))
     assert load_text(path) == "Ünïcode 🙂\r\nlines\n"
+
+
+def test_load_text_reads_gzip_files(tmp_path):
+    path = tmp_path / "text.txt.gz"
+    path.write_bytes(gzip.compress("Ünïcode 🙂\n".encode("utf-8")))
+    assert load_text(path) == "Ünïcode 🙂\n"
 
 
 def test_load_text_names_a_file_that_is_not_utf8(tmp_path):

@@ -1,5 +1,5 @@
-"""A non-editable `pip install .` must ship the CUDA sources (and the mock device's headers), and the loader
-must find them there."""
+"""A non-editable `pip install .` must ship the CUDA sources (and the mock device's headers) and Tiny Shakespeare,
+and the installed package must find them there."""
 import importlib.util
 import os
 import subprocess
@@ -28,3 +28,12 @@ def test_pip_install_ships_the_kernels(tmp_path):
                            env={**os.environ, "PYTHONPATH": str(target)})
     assert found.returncode == 0, found.stderr
     assert Path(found.stdout.strip()) == target / "tinygrad_llm" / "kernels"
+    # Tiny Shakespeare, the one data file the package carries: shipped, and the default of an installed package
+    shipped = target / "tinygrad_llm" / "text" / "tinyshakespeare.txt.gz"
+    assert shipped.read_bytes() == (ROOT / "tinygrad_llm" / "text" / "tinyshakespeare.txt.gz").read_bytes()
+    code = ("from tinygrad_llm.text.datasets import load_text, resolve_dataset; "
+            "path = resolve_dataset(download=False); print(path); print(len(load_text(path)))")
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                           env={**os.environ, "PYTHONPATH": str(target), "HOME": str(tmp_path / "home")})
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.split() == [str(shipped), "1115394"]

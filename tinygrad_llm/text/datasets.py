@@ -4,12 +4,20 @@
     tokenizer = CharTokenizer.from_text(text)       # text/char.py: 65 characters for Tiny Shakespeare
     dataset = TextDataset(text, tokenizer)          # first 90% of the ids train, last 10% validate
     x, y = dataset.get_batch("train", 32, 128, batch_generator(seed, TRAIN_STREAM, 0))  # (32, 128); y[t] = x[t + 1]
+
+Tiny Shakespeare ships inside the package (tinyshakespeare.txt.gz beside this file, the one data file the
+package carries), so the default run needs no network. Other texts known by their sha256 (a `KnownText`) are
+found or downloaded by the same function, in the order resolve_dataset's docstring gives.
 """
+import dataclasses
+import gzip
 import hashlib
 import os
 import pathlib
 import tempfile
+import typing
 import urllib.request
+import zlib
 
 import numpy as np
 
@@ -17,8 +25,26 @@ DATA_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tiny
 DATA_SIZE = 1_115_394  # bytes
 DATA_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
 DATA_FILENAME = "tinyshakespeare.txt"
-DATA_ENV = "TINYGRAD_LLM_DATA"  # a directory holding DATA_FILENAME
+DATA_ENV = "TINYGRAD_LLM_DATA"  # a directory holding datasets under their file names (DATA_FILENAME, ...)
+# gzip: its zlib is in every Python build (lzma and bz2 are optional there, and would save only 70-100 KB)
+PACKAGED_SHAKESPEARE = pathlib.Path(__file__).with_name(DATA_FILENAME + ".gz")
 TRAIN_STREAM, EVAL_STREAM = 0, 1  # the two families of batch generators: (seed, stream, iteration)
+
+
+@dataclasses.dataclass(frozen=True)
+class KnownText:
+    """A text file known by its size and sha256, where it can be downloaded from, and the compressed copy inside
+    the package if it ships one. Every copy found is checked against the hash before it is used."""
+    name: str                                       # for messages: "Tiny Shakespeare"
+    filename: str                                   # its name in $TINYGRAD_LLM_DATA and in the cache
+    url: str
+    size: int                                       # bytes, uncompressed
+    sha256: str                                     # of the uncompressed bytes
+    packaged: typing.Optional[pathlib.Path] = None  # a .gz copy shipped with the package
+
+
+TINY_SHAKESPEARE = KnownText("Tiny Shakespeare", DATA_FILENAME, DATA_URL, DATA_SIZE, DATA_SHA256,
+                             packaged=PACKAGED_SHAKESPEARE)
 
 
 def batch_generator(seed, stream, iteration):
@@ -28,57 +54,80 @@ def batch_generator(seed, stream, iteration):
 
 
 def default_cache_dir():
-    """Where a downloaded Tiny Shakespeare is kept: $XDG_CACHE_HOME/tinygrad_llm, else ~/.cache/tinygrad_llm."""
+    """Where downloaded texts are kept: $XDG_CACHE_HOME/tinygrad_llm, else ~/.cache/tinygrad_llm."""
     base = os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache"
     return pathlib.Path(base) / "tinygrad_llm"
 
 
-def check_tinyshakespeare(path, what):
-    """Raise ValueError unless the file at `path` has Tiny Shakespeare's size and sha256 (`what` names it)."""
-    content = pathlib.Path(path).read_bytes()
+def read_bytes(path):
+    """The bytes of the file at `path`, decompressed when its name ends in .gz."""
+    path = pathlib.Path(path)
+    content = path.read_bytes()
+    if path.suffix != ".gz":
+        return content
+    try:
+        return gzip.decompress(content)
+    except (OSError, EOFError, zlib.error) as err:  # not gzip at all, or cut short, or damaged
+        raise ValueError(f"{path} is not a readable gzip file ({err})") from None
+
+
+def check_known_text(path, known, what):
+    """Raise ValueError unless the file at `path` holds `known` (a KnownText): its size and sha256. `what` names
+    the file in the message."""
+    content = read_bytes(path)
     sha256 = hashlib.sha256(content).hexdigest()
-    if len(content) != DATA_SIZE or sha256 != DATA_SHA256:
-        raise ValueError(f"{what} is not Tiny Shakespeare: sha256 {sha256} ({len(content)} bytes), expected "
-                         f"sha256 {DATA_SHA256} ({DATA_SIZE} bytes)")
+    if len(content) != known.size or sha256 != known.sha256:
+        raise ValueError(f"{what} is not {known.name}: sha256 {sha256} ({len(content)} bytes), expected "
+                         f"sha256 {known.sha256} ({known.size} bytes)")
 
 
-def resolve_dataset(path=None, *, cache_dir=None, download=True):
-    """The path of the training text: `path` if given (any UTF-8 text file), else Tiny Shakespeare from
-    $TINYGRAD_LLM_DATA, else from the cache, else downloaded into the cache. Tiny Shakespeare is checksummed."""
+def resolve_dataset(path=None, *, dataset=TINY_SHAKESPEARE, cache_dir=None, download=True):
+    """The path of the training text, the first of:
+      1. `path`, if given: any UTF-8 text file, used as it is;
+      2. $TINYGRAD_LLM_DATA/<dataset.filename>, if that file exists (a copy put there by hand, say offline);
+      3. the copy shipped inside the package (Tiny Shakespeare has one);
+      4. <cache>/<dataset.filename>, downloaded there by an earlier call;
+      5. a download from dataset.url into the cache (unless download=False).
+    Every copy of a known text (2 to 5) is checked against its size and sha256 first; a wrong one is an error
+    naming the file, never skipped silently. load_text reads the path returned (.gz included)."""
     if path is not None:
         path = pathlib.Path(path).expanduser()
         if not path.is_file():
             raise FileNotFoundError(f"dataset file not found: {path}")
         return path
     if os.environ.get(DATA_ENV):
-        in_env_dir = pathlib.Path(os.environ[DATA_ENV]).expanduser() / DATA_FILENAME
+        in_env_dir = pathlib.Path(os.environ[DATA_ENV]).expanduser() / dataset.filename
         if in_env_dir.is_file():
-            check_tinyshakespeare(in_env_dir, f"{in_env_dir} (found via ${DATA_ENV})")
+            check_known_text(in_env_dir, dataset, f"{in_env_dir} (found via ${DATA_ENV})")
             return in_env_dir
-    cached = pathlib.Path(cache_dir or default_cache_dir()).expanduser() / DATA_FILENAME
+    if dataset.packaged is not None and dataset.packaged.is_file():
+        check_known_text(dataset.packaged, dataset, f"the copy shipped with the package, {dataset.packaged} "
+                                                    f"(reinstall tinygrad_llm)")
+        return dataset.packaged
+    cached = pathlib.Path(cache_dir or default_cache_dir()).expanduser() / dataset.filename
     if cached.is_file():
-        check_tinyshakespeare(cached, f"the cached file {cached} (delete it to download again)")
+        check_known_text(cached, dataset, f"the cached file {cached} (delete it to download again)")
         return cached
     how_to = (f"Supply the text in one of these ways: pass --data PATH (any UTF-8 text file); set {DATA_ENV} to "
-              f"a directory holding {DATA_FILENAME}; or fetch {DATA_URL} by hand and save it as {cached}")
+              f"a directory holding {dataset.filename}; or fetch {dataset.url} by hand and save it as {cached}")
     if not download:
-        raise RuntimeError(f"Tiny Shakespeare was not found and downloading is off. {how_to}")
+        raise RuntimeError(f"{dataset.name} was not found and downloading is off. {how_to}")
     try:
-        _download(cached)
+        _download(dataset, cached)
     except OSError as err:  # urllib.error.URLError is an OSError: no network, DNS failure, HTTP error
-        raise RuntimeError(f"Tiny Shakespeare could not be downloaded ({err}). {how_to}") from err
+        raise RuntimeError(f"{dataset.name} could not be downloaded ({err}). {how_to}") from err
     return cached
 
 
-def _download(dest):
-    """Fetch DATA_URL into a temporary file beside `dest`, check it, then rename it to `dest` in one step
+def _download(dataset, dest):
+    """Fetch dataset.url into a temporary file beside `dest`, check it, then rename it to `dest` in one step
     (os.replace), so `dest` never holds a partial or corrupt download."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=DATA_FILENAME + ".", suffix=".part")
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dataset.filename + ".", suffix=".part")
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(DATA_URL, timeout=60) as response:
-            out.write(response.read())  # about 1 MB
-        check_tinyshakespeare(tmp, f"the file downloaded from {DATA_URL}")
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(dataset.url, timeout=60) as response:
+            out.write(response.read())
+        check_known_text(tmp, dataset, f"the file downloaded from {dataset.url}")
         os.replace(tmp, dest)
     except BaseException:
         os.unlink(tmp)
@@ -86,9 +135,10 @@ def _download(dest):
 
 
 def load_text(path):
-    """The content of the file at `path`, decoded as UTF-8 (exactly: line endings are kept as they are)."""
+    """The content of the file at `path` (decompressed if it ends in .gz), decoded as UTF-8 (exactly: line endings
+    are kept as they are)."""
     try:
-        return pathlib.Path(path).read_bytes().decode("utf-8")
+        return read_bytes(path).decode("utf-8")
     except UnicodeDecodeError as err:
         raise ValueError(f"{path} is not UTF-8 text (byte {err.start}: {err.reason})") from None
 
