@@ -72,6 +72,14 @@ def torch_tensor(torch, array, requires_grad=True):
     return torch.tensor(np.array(array), requires_grad=requires_grad)
 
 
+def assert_raises_naming(call, error, words):
+    """call() raises `error`, and every one of `words` (the op, the shapes, the argument) is in its message."""
+    with pytest.raises(error) as info:
+        call()
+    for word in words:
+        assert word in str(info.value), f"{word!r} not in {str(info.value)!r}"
+
+
 def tolerances(dtype):
     """How close our values and gradients must be to PyTorch's: 1e-10 relative in float64, 1e-5 in float32."""
     return dict(rtol=1e-10, atol=1e-12) if np.dtype(dtype) == np.float64 else dict(rtol=1e-5, atol=1e-5)
