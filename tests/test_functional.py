@@ -349,3 +349,22 @@ def test_softmax_methods_are_the_fused_ops():
             np.testing.assert_array_equal(out.numpy(), function(x, dim).numpy())
             assert type(out._ctx) is {"softmax": F.SoftmaxOp, "log_softmax": F.LogSoftmaxOp}[method]
     np.testing.assert_array_equal(x.softmax(dim=1).numpy(), F.softmax(x, 1).numpy())
+
+
+def test_label_smoothing_on_the_gpu_bypasses_the_kernel_and_equals_the_cpu():
+    """The cross-entropy kernel has no smoothing: with label_smoothing > 0 the op's array code runs on CuPy."""
+    from tinygrad_llm.engine import backend
+    try:
+        backend.module_for("cuda")
+    except RuntimeError as e:
+        pytest.skip(f"no usable GPU: {e}")
+    logits = np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)
+    results = {}
+    for device in ("cpu", "cuda"):
+        x = Tensor(logits, device=device, requires_grad=True)
+        loss = F.cross_entropy(x, Tensor(T_2D, device=device), label_smoothing=0.2)
+        loss.backward()
+        results[device] = loss, x.grad.numpy()
+    assert type(results["cuda"][0]._ctx) is F.CrossEntropyOp
+    np.testing.assert_allclose(results["cuda"][0].item(), results["cpu"][0].item(), rtol=1e-6)
+    np.testing.assert_allclose(results["cuda"][1], results["cpu"][1], rtol=1e-6, atol=1e-7)
