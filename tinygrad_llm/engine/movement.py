@@ -11,17 +11,8 @@ import builtins
 import numpy as np
 
 from . import backend
-from .ops import _broadcast_shape, normalize_axes, promoted, unbroadcast
+from .ops import _broadcast_shape, dim_or_axis, normalize_axes, promoted, unbroadcast
 from .tensor import Function, IndexedGrad, Tensor
-
-
-def _dim(op, dim, axis, default):
-    """PyTorch's `dim` or NumPy's `axis` (an alias): one of the two, not both."""
-    if axis is None:
-        return dim
-    if dim != default:
-        raise TypeError(f"{op}: pass dim or axis, not both")
-    return axis
 
 
 class ReshapeOp(Function):
@@ -235,7 +226,7 @@ class ConcatOp(Function):
 
 def concat(tensors, dim=0, *, axis=None):
     """The tensors joined along `dim` (PyTorch's cat; `axis` as an alias)."""
-    return ConcatOp.apply(*promoted("concat", *tensors), axis=_dim("concat", dim, axis, 0))
+    return ConcatOp.apply(*promoted("concat", *tensors), axis=dim_or_axis("concat", dim, axis, 0))
 
 
 cat = concat
@@ -256,13 +247,13 @@ class StackOp(Function):
 
 def stack(tensors, dim=0, *, axis=None):
     """The tensors (all of one shape) stacked along a new axis `dim`."""
-    return StackOp.apply(*promoted("stack", *tensors), axis=_dim("stack", dim, axis, 0))
+    return StackOp.apply(*promoted("stack", *tensors), axis=dim_or_axis("stack", dim, axis, 0))
 
 
 def split(x, split_size, dim=0, *, axis=None):
     """Pieces of `split_size` along `dim` (the last may be shorter), as PyTorch's split; a list of sizes
     gives pieces of those sizes."""
-    axis = normalize_axes("split", _dim("split", dim, axis, 0), x.ndim)[0]
+    axis = normalize_axes("split", dim_or_axis("split", dim, axis, 0), x.ndim)[0]
     length = x.shape[axis]
     if not isinstance(split_size, (list, tuple)) and split_size < 1:
         raise ValueError(f"split: split_size must be at least 1, got {split_size}")

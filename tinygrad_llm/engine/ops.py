@@ -53,6 +53,15 @@ def normalize_axes(op, axis, ndim):
     return normalized
 
 
+def dim_or_axis(op, dim, axis, default):
+    """PyTorch's `dim`, or NumPy's `axis` as an alias: one of the two, not both (`default` is dim's default)."""
+    if axis is None:
+        return dim
+    if dim != default:
+        raise TypeError(f"{op}: pass dim or axis, not both")
+    return axis
+
+
 def promoted(op, *values, floating_result=False):
     """`values` (Tensors, at least one, Python numbers, NumPy arrays) as Tensors of the one dtype the op computes in
     (backend.promote: PyTorch's rule). Numbers become tensors on the device of the first tensor; a NumPy array
@@ -109,9 +118,7 @@ def as_floating(op, x):
     (PyTorch gives torch.exp(int tensor) in float32; NumPy would give float64)."""
     if tensor_input(op, x).dtype.kind == "f":
         return x
-    if x.dtype.kind not in "biu":
-        raise TypeError(f"{op}: unsupported dtype {x.dtype}")
-    return Tensor(x.data.astype(backend.DEFAULT_FLOAT))
+    return Tensor(x.data.astype(backend.DEFAULT_FLOAT))   # a Tensor holds bool, integer or float only
 
 
 # ---------------------------------------------------------------- elementwise, two inputs (broadcasting)

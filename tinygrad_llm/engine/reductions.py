@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from . import backend, movement, ops
-from .ops import normalize_axes
+from .ops import dim_or_axis, normalize_axes
 from .tensor import Function, Tensor
 
 
@@ -35,11 +35,7 @@ class SumOp(Function):
 
 def _reduced(op, dim, keepdim, axis, keepdims):
     """PyTorch's dim/keepdim, or NumPy's axis/keepdims as aliases (one of each pair)."""
-    if axis is not None:
-        if dim is not None:
-            raise TypeError(f"{op}: pass dim or axis, not both")
-        dim = axis
-    return dim, bool(keepdim if keepdims is None else keepdims)
+    return dim_or_axis(op, dim, axis, None), bool(keepdim if keepdims is None else keepdims)
 
 
 def sum(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
