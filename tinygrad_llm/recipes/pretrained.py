@@ -67,7 +67,7 @@ MAX_LISTED = 12   # problems listed in one error
 
 
 @dataclasses.dataclass(frozen=True)
-class _Stored:
+class Stored:
     """Where one tensor lies and what its header says (its data is not read yet)."""
     file: pathlib.Path
     name: str    # its name in the file
@@ -81,10 +81,10 @@ def load_pretrained(path, dtype=np.float32):
     directory = pathlib.Path(path)
     dtype = backend.check_float_dtype(dtype, "load_pretrained")
     config = read_config(directory / CONFIG)
-    source, weight_map = _weight_files(directory)
-    stored = _read_headers([source] if weight_map is None else sorted(set(weight_map.values())))
+    source, weight_map = weight_files(directory)
+    stored = read_headers([source] if weight_map is None else sorted(set(weight_map.values())))
     if weight_map is not None:
-        _check_index(source, weight_map, stored)
+        check_index(source, weight_map, stored)
     check_sizes(dataclasses.asdict(config), {name: entry.shape for name, entry in stored.items()},
                 f"{directory / CONFIG} with {source}", names={ours: theirs for theirs, ours in HF_SIZES.items()})
     plan = _match(stored, config, source)
@@ -95,7 +95,7 @@ def load_pretrained(path, dtype=np.float32):
     for short, entry in plan.items():
         if short == LM_HEAD:
             continue
-        array = _read_tensor(entry).astype(dtype, copy=False)
+        array = read_tensor(entry).astype(dtype, copy=False)
         # one tensor at a time, so memory holds the model plus one tensor, not two copies of the model
         params[PREFIX + short].data[...] = array.T if short.endswith(CONV1D) else array
     return model
@@ -105,7 +105,7 @@ def read_config(path):
     """GPTConfig from a GPT-2 config.json, after checking the fields whose values our GPT hard-codes."""
     if not path.is_file():
         raise FileNotFoundError(f"{path}: not found; a Hugging Face GPT-2 directory holds {CONFIG} and {WEIGHTS}")
-    hf = _read_json(path)
+    hf = read_json(path)
     for field, allowed in FIXED.items():
         value = hf.get(field, allowed[0])
         if value not in allowed:
@@ -124,14 +124,14 @@ def read_config(path):
         raise ValueError(f"{path}: {err}") from None
 
 
-def _weight_files(directory):
+def weight_files(directory):
     """(the file to read, None) for model.safetensors, or (the index, {tensor name: shard path}) for a sharded
     checkpoint, model.safetensors.index.json. Like transformers, prefers model.safetensors when both exist."""
     single, index = directory / WEIGHTS, directory / INDEX
     if single.is_file():
         return single, None
     if index.is_file():
-        weight_map = _read_json(index).get("weight_map")
+        weight_map = read_json(index).get("weight_map")
         if not isinstance(weight_map, dict) or not all(isinstance(shard, str) for shard in weight_map.values()):
             raise ValueError(f"{index}: not a safetensors index (a JSON object whose \"weight_map\" maps tensor "
                              f"names to shard file names)")
@@ -149,7 +149,7 @@ def _weight_files(directory):
     raise FileNotFoundError(f"{directory}: no {WEIGHTS} (nor {INDEX} with its shards)")
 
 
-def _read_json(path):
+def read_json(path):
     """The JSON object in the file at `path`, or a ValueError naming it."""
     try:
         value = json.loads(path.read_text(encoding="utf-8"))
@@ -160,8 +160,8 @@ def _read_json(path):
     return value
 
 
-def _read_headers(files):
-    """{name in the file: _Stored} for every tensor in `files`. Reads only the headers; safetensors checks
+def read_headers(files):
+    """{name in the file: Stored} for every tensor in `files`. Reads only the headers; safetensors checks
     there that the header is whole and the file is exactly as long as the tensors it lists."""
     stored = {}
     for file in files:
@@ -173,13 +173,13 @@ def _read_headers(files):
                     header = f.get_slice(name)
                     if name in stored:
                         raise ValueError(f"{name}: in both {stored[name].file} and {file}")
-                    stored[name] = _Stored(file, name, header.get_dtype(), tuple(header.get_shape()))
+                    stored[name] = Stored(file, name, header.get_dtype(), tuple(header.get_shape()))
         except SafetensorError as err:
             raise ValueError(f"{file}: not a readable safetensors file ({err}); truncated or corrupt?") from None
     return stored
 
 
-def _check_index(index, weight_map, stored):
+def check_index(index, weight_map, stored):
     """Every tensor the index lists is in the shard it names."""
     wrong = [f"{name} (listed in {shard.name})" for name, shard in weight_map.items()
              if name not in stored or stored[name].file != shard]
@@ -188,7 +188,7 @@ def _check_index(index, weight_map, stored):
 
 
 def _match(stored, config, source):
-    """{short name (`h.0.ln_1.bias`, or `lm_head.weight`): _Stored} for the tensors to load. Collects every
+    """{short name (`h.0.ln_1.bias`, or `lm_head.weight`): Stored} for the tensors to load. Collects every
     problem (missing, unexpected, duplicated, wrong shape, wrong dtype) and raises them all in one error."""
     expected = gpt2_shapes(config)
     shapes = {**expected, LM_HEAD: (config.vocab_size, config.n_embd)}
@@ -223,12 +223,12 @@ def _match(stored, config, source):
 
 def _check_tied(plan):
     """A stored lm_head must equal wte: our GPT has one matrix for both, so it cannot hold a different head."""
-    if not np.array_equal(_read_tensor(plan[LM_HEAD]), _read_tensor(plan["wte.weight"])):
+    if not np.array_equal(read_tensor(plan[LM_HEAD]), read_tensor(plan["wte.weight"])):
         raise ValueError(f"{plan[LM_HEAD].file}: {LM_HEAD} differs from {plan['wte.weight'].name}; this GPT ties "
                          f"them (one matrix embeds tokens and scores them), so it cannot load an untied head")
 
 
-def _read_tensor(entry):
+def read_tensor(entry):
     """The tensor's data as a NumPy array (bfloat16 widened to float32)."""
     if entry.dtype == "BF16":
         return _read_bfloat16(entry)
