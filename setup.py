@@ -1,10 +1,15 @@
 """Install with `pip install .` or `pip install -e .`; extras: test, torch and hf (references for cross-checks),
 bench (benchmarks), cuda."""
+import re
+
 from setuptools import find_packages, setup
+
+# one version, the package's own (tinygrad_llm.__version__, which `tinygrad-llm --version` prints)
+VERSION = re.search(r'^__version__ = "(.+)"$', open("tinygrad_llm/__init__.py", encoding="utf-8").read(), re.M)[1]
 
 setup(
     name="tinygrad_llm",
-    version="0.1.0",
+    version=VERSION,
     description="A tensor and autograd engine on NumPy, and a GPT trained with it, written to be read.",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",

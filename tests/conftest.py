@@ -80,6 +80,15 @@ def assert_raises_naming(call, error, words):
         assert word in str(info.value), f"{word!r} not in {str(info.value)!r}"
 
 
+def cli_error(capsys, argv):
+    """Run the command line, expecting the clean failure: exit code 2 and one line on stderr. Returns that line."""
+    from tinygrad_llm.__main__ import main
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"tinygrad-llm {argv[0]}: error:") and err.count("\n") == 1, err
+    return err
+
+
 def tolerances(dtype):
     """How close our values and gradients must be to PyTorch's: 1e-10 relative in float64, 1e-5 in float32."""
     return dict(rtol=1e-10, atol=1e-12) if np.dtype(dtype) == np.float64 else dict(rtol=1e-5, atol=1e-5)

@@ -2,9 +2,8 @@
 `--resume` continues bit for bit, every output file is written, gradient accumulation, sampling, clear errors, and
 the out-dir's rules (a run is refused, locked, or tidied after a kill; test_kill.py kills real runs).
 
-Every run is a tiny GPT on Tiny Shakespeare for at most a few hundred steps (milliseconds each). The dataset is
-found through $TINYGRAD_LLM_DATA (CI sets it), else ../shared/data beside the repository; without it the tests
-that need it are skipped: no test downloads anything.
+Every run is a tiny GPT on Tiny Shakespeare (the copy the package ships) for at most a few hundred steps
+(milliseconds each); test_cli.py tests the command line's own behaviour: help, validation, --version, Ctrl-C.
 """
 import json
 import math
@@ -16,6 +15,7 @@ import sys
 import numpy as np
 import pytest
 
+from conftest import cli_error
 from tinygrad_llm.__main__ import main
 from tinygrad_llm.engine import rng
 from tinygrad_llm.models.gpt import GPT, GPTConfig
@@ -174,31 +174,23 @@ def test_cli_trains_then_samples_repeatably(shakespeare, tmp_path, capsys):
     assert texts[3] != texts[0]
 
 
-def error_of(capsys, argv):
-    """Run the command line, expecting the clean failure: exit code 2 and one line on stderr. Returns that line."""
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert err.startswith(f"tinygrad-llm {argv[0]}: error:") and err.count("\n") == 1, err
-    return err
-
-
 def test_a_dataset_shorter_than_block_size_is_a_clear_error(tmp_path, capsys):
     text = tmp_path / "short.txt"
     text.write_text("to be, or not to be")
-    err = error_of(capsys, ["train", *flags(tmp_path / "out", data=text, max_iters=5), "--no-progress"])
+    err = cli_error(capsys, ["train", *flags(tmp_path / "out", data=text, max_iters=5), "--no-progress"])
     assert "block_size=16" in err
 
 
 def test_sampling_a_missing_checkpoint_names_it(tmp_path, capsys):
     path = tmp_path / "nowhere" / "best.safetensors"
-    assert str(path) in error_of(capsys, ["sample", "--ckpt", str(path)])
+    assert str(path) in cli_error(capsys, ["sample", "--ckpt", str(path)])
 
 
 @pytest.mark.parametrize("content", [b"", b"this is not a checkpoint" * 10, bytes(range(256))])
 def test_sampling_a_corrupt_checkpoint_names_it(tmp_path, capsys, content):
     path = tmp_path / "best.safetensors"
     path.write_bytes(content)
-    assert str(path) in error_of(capsys, ["sample", "--ckpt", str(path)])
+    assert str(path) in cli_error(capsys, ["sample", "--ckpt", str(path)])
 
 
 def test_sampling_a_truncated_checkpoint_names_it(shakespeare, tmp_path, capsys):
@@ -206,19 +198,19 @@ def test_sampling_a_truncated_checkpoint_names_it(shakespeare, tmp_path, capsys)
     path = tmp_path / "last.safetensors"
     content = path.read_bytes()
     path.write_bytes(content[: len(content) // 2])
-    assert str(path) in error_of(capsys, ["sample", "--ckpt", str(path)])
+    assert str(path) in cli_error(capsys, ["sample", "--ckpt", str(path)])
 
 
 def test_resuming_with_another_model_shape_names_the_difference(shakespeare, tmp_path, capsys):
     assert main(["train", *flags(tmp_path, max_iters=2, eval_interval=1), "--no-progress"]) == 0
     capsys.readouterr()
-    err = error_of(capsys, ["train", *flags(tmp_path, max_iters=4, eval_interval=1, n_layer=1), "--resume",
+    err = cli_error(capsys, ["train", *flags(tmp_path, max_iters=4, eval_interval=1, n_layer=1), "--resume",
                             "--no-progress"])
     assert "n_layer=2" in err and "n_layer=1" in err
 
 
 def test_resume_without_a_checkpoint_is_a_clear_error(shakespeare, tmp_path, capsys):
-    err = error_of(capsys, ["train", *flags(tmp_path, max_iters=2), "--resume", "--no-progress"])
+    err = cli_error(capsys, ["train", *flags(tmp_path, max_iters=2), "--resume", "--no-progress"])
     assert str(tmp_path / "last.safetensors") in err
 
 
@@ -233,11 +225,11 @@ def test_a_new_run_refuses_a_directory_holding_a_run(shakespeare, tmp_path, caps
     metrics."""
     assert main(["train", *flags(tmp_path, max_iters=4, eval_interval=2), "--no-progress"]) == 0
     before = snapshot(tmp_path)
-    err = error_of(capsys, ["train", *flags(tmp_path, max_iters=2, eval_interval=1), "--no-progress"])
+    err = cli_error(capsys, ["train", *flags(tmp_path, max_iters=2, eval_interval=1), "--no-progress"])
     assert f"{tmp_path} holds a previous run (last.safetensors, best.safetensors, metrics.jsonl)" in err
     assert "--resume" in err and "--overwrite" in err
     assert snapshot(tmp_path) == before
-    err = error_of(capsys, ["train", *flags(tmp_path, max_iters=2), "--resume", "--overwrite", "--no-progress"])
+    err = cli_error(capsys, ["train", *flags(tmp_path, max_iters=2), "--resume", "--overwrite", "--no-progress"])
     assert "give one of them" in err and snapshot(tmp_path) == before
 
     assert main(["train", *flags(tmp_path, max_iters=2, eval_interval=1), "--overwrite", "--no-progress"]) == 0
@@ -250,14 +242,14 @@ def test_nothing_is_written_before_the_run_is_known_to_start(shakespeare, tmp_pa
     short.write_text("to be, or not to be")
     for argv in (flags(tmp_path / "a", data=short), flags(tmp_path / "b", n_embd=30, n_head=4),
                  [*flags(tmp_path / "c"), "--resume"]):
-        error_of(capsys, ["train", *argv, "--max-iters", "2", "--no-progress"])
+        cli_error(capsys, ["train", *argv, "--max-iters", "2", "--no-progress"])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["short.txt"]
 
 
 def test_a_second_run_on_the_same_directory_fails_at_once(shakespeare, tmp_path, capsys):
     """Before: two runs interleaved metrics.jsonl and left the worse model as best."""
     with claim_out_dir(tmp_path, resume=False, overwrite=False, log=quiet):  # a run holding the directory
-        err = error_of(capsys, ["train", *flags(tmp_path, max_iters=2), "--no-progress"])
+        err = cli_error(capsys, ["train", *flags(tmp_path, max_iters=2), "--no-progress"])
         assert f"{tmp_path} is in use by another run (pid {os.getpid()}, which holds {tmp_path / 'train.lock'})" in err
         assert sorted(p.name for p in tmp_path.iterdir()) == ["train.lock"]
     assert not (tmp_path / "train.lock").exists()  # released with the run
@@ -298,7 +290,7 @@ def test_a_damaged_metrics_line_before_the_end_is_named(shakespeare, tmp_path, c
     lines = (tmp_path / "metrics.jsonl").read_text().split("\n")
     lines[2] = "garbage"
     (tmp_path / "metrics.jsonl").write_text("\n".join(lines))
-    err = error_of(capsys, ["train", *flags(tmp_path, max_iters=6, eval_interval=2), "--resume", "--no-progress"])
+    err = cli_error(capsys, ["train", *flags(tmp_path, max_iters=6, eval_interval=2), "--resume", "--no-progress"])
     assert f"{tmp_path / 'metrics.jsonl'} line 3: not a metrics record" in err
 
 

@@ -1,83 +1,165 @@
 """The command line: `python -m tinygrad_llm train ...` and `python -m tinygrad_llm sample ...`
 (also installed as the `tinygrad-llm` command)."""
 import argparse
+import shlex
 import sys
+from pathlib import Path
 
-from .recipes.config import FIELDS, PRESETS
+from . import __version__
+from .recipes.config import DEFAULT_PRESET, FIELDS, PRESETS, ConfigError, TrainConfig
+from .recipes.run_dir import CHECKPOINTS
+
+INTERRUPTED = 130  # the exit status of a program stopped by Ctrl-C (128 + SIGINT), as shells report it
 
 
-def _train_parser(commands):
-    parser = commands.add_parser("train", help="train a GPT (default: the shakespeare-char-cpu preset)",
-                                 description="Train a character-level GPT. Every setting of the preset can be "
-                                             "overridden by its flag.")
-    parser.add_argument("--preset", default="shakespeare-char-cpu", choices=sorted(PRESETS))
+def _train_parser(commands, preset):
+    parser = commands.add_parser(
+        "train", help=f"train a GPT (default: the {DEFAULT_PRESET} preset)", allow_abbrev=False,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description=f"Train a GPT. Every setting of the preset can be overridden by its flag. The defaults shown "
+                    f"are those of --preset {preset}; give another --preset before --help to see its own.")
+    parser.add_argument("--preset", default=DEFAULT_PRESET, choices=sorted(PRESETS), help="the settings to start from")
     parser.add_argument("--resume", action="store_true",
-                        help="continue the run in OUT_DIR from last.safetensors (or best.safetensors)")
+                        help="continue the run in --out-dir from last.safetensors (or best.safetensors)")
     parser.add_argument("--overwrite", action="store_true",
-                        help="delete the run in OUT_DIR (checkpoints, metrics) and start again")
+                        help="delete the run in --out-dir (checkpoints, metrics) and start again")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     for name, field in FIELDS.items():
         flag = "--" + name.replace("_", "-")
-        if field.type in (bool, "bool"):
-            parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None)
+        default = getattr(PRESETS[preset], name)
+        if field.type is bool:
+            parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=default,
+                                help=field.metadata["help"])
         else:
-            kind = {"int": int, "float": float, "str": str}.get(field.type, field.type)
-            parser.add_argument(flag, dest=name, type=kind, default=None, metavar=name.upper())
+            parser.add_argument(flag, dest=name, type=field.type, default=default, metavar=name.upper(),
+                                help=field.metadata["help"])
 
 
 def _sample_parser(commands):
-    parser = commands.add_parser("sample", help="generate text from a checkpoint")
+    parser = commands.add_parser("sample", help="generate text from a checkpoint", allow_abbrev=False,
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                                 description="Generate text from a checkpoint, printed as it is made.")
     parser.add_argument("--ckpt", default="out-shakespeare-char/best.safetensors",
                         help="one of our checkpoints, or a Hugging Face GPT-2 directory (config.json, "
                              "model.safetensors, vocab.json, merges.txt)")
-    parser.add_argument("--prompt", default="\n")
-    parser.add_argument("--max-new-tokens", type=int, default=500)
-    parser.add_argument("--temperature", type=float, default=0.8)
-    parser.add_argument("--top-k", type=int, default=200)
-    parser.add_argument("--top-p", type=float, default=None)
-    parser.add_argument("--seed", type=int, default=1337)
-    parser.add_argument("--num-samples", type=int, default=1)
+    parser.add_argument("--prompt", default="\n", help="the text to continue")
+    parser.add_argument("--max-new-tokens", type=int, default=500, help="tokens to generate per sample")
+    parser.add_argument("--temperature", type=float, default=0.8,
+                        help="divides the logits: below 1 sharper, above 1 flatter; 0 always takes the likeliest "
+                             "token")
+    parser.add_argument("--top-k", type=int, default=200, help="draw from the k likeliest tokens only")
+    parser.add_argument("--top-p", type=float, default=None,
+                        help="draw from the likeliest tokens whose probabilities add up to p (nucleus sampling); "
+                             "None: no cut")
+    parser.add_argument("--seed", type=int, default=1337, help="seeds the draws")
+    parser.add_argument("--num-samples", type=int, default=1, help="samples to generate")
     parser.add_argument("--no-cache", action="store_true", help="recompute every position at every step")
-    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where the model runs")
     parser.add_argument("--stop", action="append", default=[], metavar="TEXT",
                         help="end a sample before this text (repeatable), e.g. --stop $'\\n\\n'")
     parser.add_argument("--allow-nonfinite", action="store_true",
                         help="load a checkpoint holding NaN or infinite weights (refused by default), to debug it")
 
 
+def _attach_negative_values(argv):
+    """`--learning-rate -1e-3` as `--learning-rate=-1e-3`. argparse (before Python 3.13) takes a word that starts
+    with '-' for a flag unless it looks like a plain negative number, so `-1e-3`, `-inf` and `-nan` never reached
+    the checks that say what is wrong with them."""
+    joined = []
+    for word in argv:
+        if joined and joined[-1].startswith("--") and "=" not in joined[-1] and _is_negative_number(word):
+            joined[-1] += "=" + word
+        else:
+            joined.append(word)
+    return joined
+
+
+def _is_negative_number(word):
+    try:
+        float(word)
+    except ValueError:
+        return False
+    return word.startswith("-")
+
+
+def _preset_in(argv):
+    """The --preset that argv names (the last one, as argparse takes it), whose settings the flags default to."""
+    preset = DEFAULT_PRESET
+    for word, following in zip(argv, argv[1:] + [""]):
+        if word == "--preset":
+            preset = following
+        elif word.startswith("--preset="):
+            preset = word.partition("=")[2]
+    return preset if preset in PRESETS else DEFAULT_PRESET  # a wrong name is argparse's error to report
+
+
+def _resume_command(argv):
+    """The command that continues an interrupted run: the same flags, with --resume."""
+    kept = [word for word in argv if word not in ("--resume", "--overwrite")]
+    return shlex.join(["python", "-m", "tinygrad_llm", *kept, "--resume"])
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="tinygrad-llm", description=__doc__)
+    argv = _attach_negative_values(sys.argv[1:] if argv is None else list(argv))
+    parser = argparse.ArgumentParser(prog="tinygrad-llm", description=__doc__, allow_abbrev=False)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-    _train_parser(commands)
+    _train_parser(commands, _preset_in(argv))
     _sample_parser(commands)
     args = parser.parse_args(argv)
     try:
         if args.command == "train":
-            from .recipes.train import train
-            overrides = {name: getattr(args, name) for name in FIELDS if getattr(args, name) is not None}
-            train(PRESETS[args.preset].updated(**overrides), resume=args.resume, overwrite=args.overwrite,
-                  progress=not args.no_progress)
-        else:
-            from .recipes.sample import sample
-
-            shown = 0  # the sample being printed
-
-            def show(i, piece):  # streamed: each piece as soon as it is generated
-                nonlocal shown
-                if i != shown:
-                    print("\n---------------")
-                    shown = i
-                print(piece, end="", flush=True)
-
-            sample(args.ckpt, args.prompt, args.max_new_tokens, args.temperature, args.top_k, args.top_p, args.seed,
-                   args.num_samples, use_cache=not args.no_cache, device=args.device, stop=args.stop, on_text=show,
-                   allow_nonfinite=args.allow_nonfinite)
-            print()
+            return _train(args, argv)
+        _sample(args)
+    except ConfigError as e:  # a setting that cannot work, named by its flag
+        print(f"tinygrad-llm {args.command}: error: {e.as_flags()}", file=sys.stderr)
+        return 2
     except (ValueError, FileNotFoundError, RuntimeError, KeyError) as e:
         # bad input: a one-line message naming the problem, not a traceback
         print(f"tinygrad-llm {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C while sampling: stop quietly
+        print(f"\ntinygrad-llm {args.command}: interrupted", file=sys.stderr)
+        return INTERRUPTED
     return 0
+
+
+def _train(args, argv):
+    from .recipes.train import train
+
+    cfg = TrainConfig(**{name: getattr(args, name) for name in FIELDS})  # checked whole: ConfigError
+    for doubt in cfg.doubts():
+        print(f"tinygrad-llm train: warning: {doubt.as_flags()}", file=sys.stderr)
+    try:
+        result = train(cfg, resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress)
+    except KeyboardInterrupt:  # the second Ctrl-C, or one before training began
+        print("\ntinygrad-llm train: stopped at once", file=sys.stderr)
+        saved = Path(cfg.out_dir, CHECKPOINTS[0])
+        if saved.is_file():
+            print(f"{saved} holds the last checkpoint; to continue: {_resume_command(argv)}", file=sys.stderr)
+        return INTERRUPTED
+    if result["interrupted"]:
+        print(f"to continue: {_resume_command(argv)}", file=sys.stderr)
+        return INTERRUPTED
+    return 0
+
+
+def _sample(args):
+    from .recipes.sample import sample
+
+    shown = 0  # the sample being printed
+
+    def show(i, piece):  # streamed: each piece as soon as it is generated
+        nonlocal shown
+        if i != shown:
+            print("\n---------------")
+            shown = i
+        print(piece, end="", flush=True)
+
+    sample(args.ckpt, args.prompt, args.max_new_tokens, args.temperature, args.top_k, args.top_p, args.seed,
+           args.num_samples, use_cache=not args.no_cache, device=args.device, stop=args.stop, on_text=show,
+           allow_nonfinite=args.allow_nonfinite)
+    print()
 
 
 if __name__ == "__main__":

@@ -1,62 +1,121 @@
 """Training configurations: every hyperparameter of a run, and the named presets.
 
 Names follow nanoGPT's train.py, so its runs can be reproduced flag for flag. Every field is also a command-line
-flag of `python -m tinygrad_llm train` (`--n-layer 6`, `--learning-rate 3e-4`, ...).
+flag of `python -m tinygrad_llm train` (`--n-layer 6`, `--learning-rate 3e-4`, ...), whose help line is the
+field's `help`. A config is checked whole when it is made: a value that cannot work raises ConfigError, naming the
+setting, before anything is loaded or written.
 """
-from dataclasses import asdict, dataclass, fields, replace
+import math
+import re
+from dataclasses import asdict, dataclass, field, fields, replace
+
+
+class ConfigError(ValueError):
+    """A setting that cannot work. The message names settings in braces, `{learning_rate}`: str(error) shows them
+    as Python names, error.as_flags() as the command line's flags (`--learning-rate`)."""
+
+    def __init__(self, owner, template):
+        self.owner, self.template = owner, template
+        super().__init__(f"{owner}: {_named(template, flags=False)}")
+
+    def as_flags(self):
+        return _named(self.template, flags=True)
+
+
+def _named(template, flags):
+    return re.sub(r"\{(\w+)\}", lambda m: "--" + m[1].replace("_", "-") if flags else m[1], template)
+
+
+def setting(default, help):
+    """A field of TrainConfig and the help line its flag shows."""
+    return field(default=default, metadata={"help": help})
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     # data
-    data: str = ""                       # a UTF-8 text file; empty: Tiny Shakespeare (text/datasets.py: where from)
-    tokenizer: str = "char"              # "char": one token per character; "bpe": byte-level BPE trained on the data
-    bpe_vocab_size: int = 1024           # the BPE vocabulary to train (256 bytes + merges); "bpe" only
-    batch_size: int = 12
-    block_size: int = 64
-    gradient_accumulation_steps: int = 1
+    data: str = setting("", "a UTF-8 text file (.txt or .txt.gz); empty: Tiny Shakespeare, which ships with the "
+                            "package")
+    tokenizer: str = setting("char", "'char': one token per character; 'bpe': a byte-level BPE trained on the "
+                                     "training text")
+    bpe_vocab_size: int = setting(1024, "the BPE vocabulary to train (256 bytes + merges + 1 special); 'bpe' only")
+    batch_size: int = setting(12, "sequences per micro-batch")
+    block_size: int = setting(64, "tokens per sequence: the longest context the model sees")
+    gradient_accumulation_steps: int = setting(1, "micro-batches whose gradients add up to one step")
     # model
-    n_layer: int = 4
-    n_head: int = 4
-    n_embd: int = 128
-    dropout: float = 0.0
-    bias: bool = False
+    n_layer: int = setting(4, "transformer blocks")
+    n_head: int = setting(4, "attention heads per block (n_embd must be a multiple)")
+    n_embd: int = setting(128, "width of the residual stream")
+    dropout: float = setting(0.0, "dropout probability, in [0, 1)")
+    bias: bool = setting(False, "biases in the linear layers and layer norms")
     # AdamW, weight decay on 2-D weights only
-    learning_rate: float = 1e-3
-    weight_decay: float = 0.1
-    beta1: float = 0.9
-    beta2: float = 0.99
-    grad_clip: float = 1.0               # 0 disables clipping
+    learning_rate: float = setting(1e-3, "AdamW's peak learning rate")
+    weight_decay: float = setting(0.1, "AdamW's decoupled weight decay, on 2-D weights only")
+    beta1: float = setting(0.9, "AdamW's decay rate of the gradient's running mean, in [0, 1)")
+    beta2: float = setting(0.99, "AdamW's decay rate of the squared gradient's running mean, in [0, 1)")
+    grad_clip: float = setting(1.0, "clip the global gradient norm to this; 0 disables clipping")
     # schedule: linear warmup, cosine decay to min_lr at lr_decay_iters
-    max_iters: int = 2000
-    warmup_iters: int = 100
-    lr_decay_iters: int = 2000
-    min_lr: float = 1e-4
-    decay_lr: bool = True
+    max_iters: int = setting(2000, "optimizer steps in all")
+    warmup_iters: int = setting(100, "steps of linear warmup from 0 to learning_rate")
+    lr_decay_iters: int = setting(2000, "the step where the cosine decay reaches min_lr")
+    min_lr: float = setting(1e-4, "the learning rate at the end of the decay")
+    decay_lr: bool = setting(True, "warmup and cosine decay; off: learning_rate throughout")
     # evaluation, logging, checkpoints
-    eval_interval: int = 250
-    eval_iters: int = 20
-    log_interval: int = 10
-    out_dir: str = "out-shakespeare-char"
-    seed: int = 1337
-    device: str = "cpu"
+    eval_interval: int = setting(250, "steps between evaluations (each saves last.safetensors, and "
+                                      "best.safetensors when val improves)")
+    eval_iters: int = setting(20, "batches per split in an evaluation")
+    log_interval: int = setting(10, "steps between lines of metrics.jsonl")
+    out_dir: str = setting("out-shakespeare-char", "the run's directory: checkpoints, metrics.jsonl, loss.png")
+    seed: int = setting(1337, "seeds the weights, dropout and every batch")
+    device: str = setting("cpu", "'cpu' or 'cuda'")
 
     def __post_init__(self):
+        for name in (f.name for f in fields(self)):
+            value = getattr(self, name)
+            if isinstance(value, float) and not math.isfinite(value):
+                self._refuse(f"{{{name}}} must be a finite number, got {value}")
         positive = ("batch_size", "block_size", "gradient_accumulation_steps", "n_layer", "n_head", "n_embd",
                     "max_iters", "eval_interval", "eval_iters", "log_interval")
         for name in positive:
             if getattr(self, name) < 1:
-                raise ValueError(f"TrainConfig: {name} must be at least 1, got {getattr(self, name)}")
-        if self.learning_rate <= 0 or self.min_lr < 0 or self.min_lr > self.learning_rate:
-            raise ValueError(f"TrainConfig: need 0 <= min_lr <= learning_rate and learning_rate > 0, got "
-                             f"learning_rate {self.learning_rate}, min_lr {self.min_lr}")
+                self._refuse(f"{{{name}}} must be at least 1, got {getattr(self, name)}")
+        for name in ("warmup_iters", "weight_decay", "grad_clip", "seed"):
+            if getattr(self, name) < 0:
+                self._refuse(f"{{{name}}} must not be negative, got {getattr(self, name)}")
+        for name in ("dropout", "beta1", "beta2"):
+            if not 0 <= getattr(self, name) < 1:
+                self._refuse(f"{{{name}}} must be in [0, 1), got {getattr(self, name)}")
+        if self.learning_rate <= 0:
+            self._refuse(f"{{learning_rate}} must be positive, got {self.learning_rate}")
+        if not 0 <= self.min_lr <= self.learning_rate:
+            self._refuse(f"{{min_lr}} must be in [0, {{learning_rate}}] = [0, {self.learning_rate}], got "
+                         f"{self.min_lr}")
+        if self.n_embd % self.n_head:
+            self._refuse(f"{{n_embd}} ({self.n_embd}) must be a multiple of {{n_head}} ({self.n_head})")
         if self.tokenizer not in ("char", "bpe"):
-            raise ValueError(f"TrainConfig: tokenizer must be 'char' or 'bpe', got {self.tokenizer!r}")
+            self._refuse(f"{{tokenizer}} must be 'char' or 'bpe', got {self.tokenizer!r}")
+        if self.tokenizer == "bpe" and self.bpe_vocab_size < 257:
+            self._refuse(f"{{bpe_vocab_size}} must be at least 257 (256 bytes and <|endoftext|>), got "
+                         f"{self.bpe_vocab_size}")
         if self.device not in ("cpu", "cuda"):
-            raise ValueError(f"TrainConfig: device must be 'cpu' or 'cuda', got {self.device!r}")
+            self._refuse(f"{{device}} must be 'cpu' or 'cuda', got {self.device!r}")
+        if not self.out_dir:
+            self._refuse("{out_dir} must not be empty")
         if self.decay_lr and self.lr_decay_iters <= self.warmup_iters:
-            raise ValueError(f"TrainConfig: lr_decay_iters ({self.lr_decay_iters}) must exceed warmup_iters "
-                             f"({self.warmup_iters})")
+            self._refuse(f"{{lr_decay_iters}} ({self.lr_decay_iters}) must exceed {{warmup_iters}} "
+                         f"({self.warmup_iters}); or turn the schedule off with {{decay_lr}} false")
+
+    def _refuse(self, template):
+        raise ConfigError("TrainConfig", template)
+
+    def doubts(self):
+        """Settings that work but are likely mistakes: [ConfigError], to warn about, not to raise."""
+        doubts = []
+        if self.learning_rate > 0.1:
+            doubts.append(ConfigError("TrainConfig", f"{{learning_rate}} {self.learning_rate} is far above "
+                                                     "AdamW's usual 1e-4 to 1e-2 (each step moves a weight by up to "
+                                                     "about the learning rate): expect the loss to diverge"))
+        return doubts
 
     def to_dict(self):
         return asdict(self)
@@ -65,9 +124,10 @@ class TrainConfig:
         return replace(self, **changes)
 
 
+DEFAULT_PRESET = "shakespeare-char-cpu"
 PRESETS = {
     # nanoGPT's CPU run of shakespeare_char (README: "I only have a macbook")
-    "shakespeare-char-cpu": TrainConfig(),
+    DEFAULT_PRESET: TrainConfig(),
     # nanoGPT's GPU run (config/train_shakespeare_char.py)
     "shakespeare-char": TrainConfig(batch_size=64, block_size=256, n_layer=6, n_head=6, n_embd=384, dropout=0.2,
                                     max_iters=5000, lr_decay_iters=5000, eval_interval=250, eval_iters=200),

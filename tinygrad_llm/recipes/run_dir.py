@@ -54,8 +54,10 @@ def check_out_dir(out_dir, resume, overwrite):
 def claim_out_dir(out_dir, resume, overwrite, log):
     """Make `out_dir` this run's for the `with` block: create it, lock it, check it again (another run may have
     written there since check_out_dir), remove what a killed run left, and with `overwrite` the previous run.
-    Yields the checkpoint to resume from (None unless `resume`)."""
+    Yields the checkpoint to resume from (None unless `resume`). A directory it made is removed again if the
+    block leaves it empty (the run failed before its first file)."""
     out_dir = Path(out_dir)
+    made = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
     lock = _lock(out_dir / LOCK, log)
     try:
@@ -69,6 +71,8 @@ def claim_out_dir(out_dir, resume, overwrite, log):
     finally:
         (out_dir / LOCK).unlink(missing_ok=True)  # while still locked: a run that opened it sees it gone (_lock)
         os.close(lock)
+        if made and not any(out_dir.iterdir()):  # a run that failed before writing anything leaves no trace
+            out_dir.rmdir()
 
 
 def _lock(path, log):

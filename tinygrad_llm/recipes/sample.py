@@ -2,12 +2,14 @@
 
     python -m tinygrad_llm sample --ckpt out-shakespeare-char/best.safetensors --prompt "ROMEO:" --seed 1
 """
+import math
 from pathlib import Path
 
 import numpy as np
 
 from ..text.bpe import BPETokenizer
 from .checkpoint import load_lm
+from .config import ConfigError
 from .pretrained import load_pretrained
 
 
@@ -32,12 +34,9 @@ def sample(ckpt, prompt="\n", max_new_tokens=500, temperature=0.8, top_k=200, to
     stop: strings that end a sample; the text stops just before the first one. on_text(i, piece): called with the
     prompt, then each new piece of sample i as soon as it is known (streaming); text that might still become a stop
     string, or that ends inside a multi-byte character, is held back until the next token decides."""
+    _check_settings(prompt, max_new_tokens, temperature, top_k, top_p, num_samples, stop)
     model, tokenizer = load_for_sampling(ckpt, allow_nonfinite)
     model.to(device).eval()
-    if not prompt:
-        raise ValueError("sample: the prompt must hold at least one character")
-    if any(not s for s in stop):
-        raise ValueError("sample: a stop string must not be empty")
     ids = tokenizer.encode(prompt)[None, -model.config.block_size:]          # (1, T): the model sees at most a block
     generator = np.random.default_rng(seed)
     texts = []
@@ -62,6 +61,27 @@ def sample(ckpt, prompt="\n", max_new_tokens=500, temperature=0.8, top_k=200, to
             emit(i, text[emitted:])
         texts.append(prompt + text)
     return texts
+
+
+def _check_settings(prompt, max_new_tokens, temperature, top_k, top_p, num_samples, stop):
+    """Refuse settings that mean nothing, before the checkpoint is read; the ConfigError names the setting."""
+    def refuse(template):
+        raise ConfigError("sample", template)
+    if not prompt:
+        refuse("{prompt} must hold at least one character")
+    if any(not s for s in stop):
+        refuse("{stop}: a stop string must not be empty")
+    if not (math.isfinite(temperature) and temperature >= 0):  # NaN fails every comparison: refused too
+        refuse(f"{{temperature}} must be a finite number at least 0 (0 always takes the likeliest token), got "
+               f"{temperature}")
+    if top_k is not None and top_k < 1:
+        refuse(f"{{top_k}} must be at least 1, got {top_k}")
+    if top_p is not None and not 0 < top_p <= 1:
+        refuse(f"{{top_p}} must be in (0, 1], got {top_p}")
+    if max_new_tokens < 0:
+        refuse(f"{{max_new_tokens}} must not be negative, got {max_new_tokens}")
+    if num_samples < 1:
+        refuse(f"{{num_samples}} must be at least 1, got {num_samples}")
 
 
 def _settled_length(text, stop):

@@ -8,9 +8,12 @@ Every random draw is reproducible: the batch of iteration i comes from a generat
 dropout's generator state is saved in each checkpoint, so `--resume` continues bit for bit. A run owns its out-dir
 while it lives (run_dir.py): it is locked, and a previous run there is continued (`--resume`) or deleted
 (`--overwrite`), never overwritten by accident; a kill at any moment leaves checkpoints that load, and resumes.
+Ctrl-C ends the run at the end of the step under way, after saving that iteration (a second Ctrl-C stops at once).
 """
 import json
 import math
+import signal
+import threading
 import time
 from pathlib import Path
 
@@ -73,10 +76,11 @@ def evaluate(model, dataset, cfg, iteration):
 
 
 def train(cfg, resume=False, overwrite=False, progress=True, log=None):
-    """Train a GPT as `cfg` says; returns {"best_val_loss", "iterations", "seconds", "out_dir"}.
+    """Train a GPT as `cfg` says; returns {"best_val_loss", "iterations", "seconds", "out_dir", "interrupted"}.
     `resume`: continue the run in cfg.out_dir from its last checkpoint (else its best); `overwrite`: delete the
     run there and start again; with neither, a directory holding a run is refused (run_dir.py).
-    `log` receives every line of news (default: printed above the progress bar)."""
+    `log` receives every line of news (default: printed above the progress bar). Ctrl-C stops the run cleanly:
+    the iteration reached is saved to last.safetensors, and "interrupted" is True in what is returned."""
     from tqdm import tqdm  # imported here: only training draws a progress bar
 
     log = tqdm.write if log is None else log
@@ -90,6 +94,7 @@ def train(cfg, resume=False, overwrite=False, progress=True, log=None):
         dataset.get_batch(split, 1, cfg.block_size, np.random.default_rng(0))
     model_config = GPTConfig(vocab_size=tokenizer.vocab_size, block_size=cfg.block_size, n_layer=cfg.n_layer,
                              n_head=cfg.n_head, n_embd=cfg.n_embd, dropout=cfg.dropout, bias=cfg.bias)
+    backend.module_for(cfg.device)  # no GPU: refused now, before the out-dir is made
     backend.reuse_freed_memory()  # the same large temporaries every step: keep them mapped (see backend.py)
     with claim_out_dir(out_dir, resume, overwrite, log) as resume_from:
         rng.manual_seed(cfg.seed)
@@ -106,17 +111,48 @@ def train(cfg, resume=False, overwrite=False, progress=True, log=None):
         log(f"{model.num_params() / 1e6:.2f}M parameters; {tokenizer.vocab_size} tokens; "
             f"{len(dataset.splits['train']):,} train ids, {len(dataset.splits['val']):,} val ids")
         began = time.perf_counter()
-        best_val = _loop(model, optimizer, dataset, tokenizer, cfg, out_dir, start, best_val, resume, progress,
-                         log)
+        with CtrlC(log) as ctrl_c:
+            best_val, reached = _loop(model, optimizer, dataset, tokenizer, cfg, out_dir, start, best_val, resume,
+                                      progress, ctrl_c, log)
         elapsed = time.perf_counter() - began
         plot_losses(out_dir / METRICS, out_dir / "loss.png")
-    log(f"done in {elapsed:.1f} s; best val loss {best_val:.4f}; checkpoints and loss.png in {out_dir}")
-    return {"best_val_loss": best_val, "iterations": cfg.max_iters, "seconds": elapsed, "out_dir": str(out_dir)}
+    interrupted = reached < cfg.max_iters
+    log((f"interrupted at iteration {reached}, saved in {out_dir / 'last.safetensors'}" if interrupted else "done") +
+        f" after {elapsed:.1f} s; best val loss {best_val:.4f}; checkpoints and loss.png in {out_dir}")
+    return {"best_val_loss": best_val, "iterations": reached, "seconds": elapsed, "out_dir": str(out_dir),
+            "interrupted": interrupted}
 
 
-def _loop(model, optimizer, dataset, tokenizer, cfg, out_dir, start, best_val, resume, progress, log):
+class CtrlC:
+    """Within the `with` block, Ctrl-C (SIGINT) sets `pressed` instead of raising KeyboardInterrupt, so that the
+    loop can stop between two steps, where everything it holds is consistent, and save. A second Ctrl-C raises
+    KeyboardInterrupt at once. Where SIGINT is ignored (nohup) or this is not the main thread, nothing changes."""
+
+    def __init__(self, log):
+        self.log, self.pressed, self.previous = log, False, None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread() and \
+                signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            self.previous = signal.signal(signal.SIGINT, self._press)
+        return self
+
+    def _press(self, signum, frame):
+        self.pressed = True
+        signal.signal(signal.SIGINT, self.previous)
+        self.log("Ctrl-C: stopping after this step, to save it (press again to stop at once; the last checkpoint "
+                 "is kept)")
+
+    def __exit__(self, *exception):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+
+def _loop(model, optimizer, dataset, tokenizer, cfg, out_dir, start, best_val, resume, progress, ctrl_c, log):
     """Iterations start .. cfg.max_iters: a step each, an evaluation and checkpoints every eval_interval, a line
-    of metrics per logged step and evaluation; returns the best validation loss."""
+    of metrics per logged step and evaluation; returns (best validation loss, the iteration reached). After
+    Ctrl-C, it stops before the next step: the iteration reached (its evaluation done, if due) is saved to
+    last.safetensors, so that a resumed run carries on exactly as this one would have."""
     from tqdm import tqdm
 
     tokens_per_iter = cfg.batch_size * cfg.block_size * cfg.gradient_accumulation_steps
@@ -128,14 +164,18 @@ def _loop(model, optimizer, dataset, tokenizer, cfg, out_dir, start, best_val, r
                 losses = evaluate(model, dataset, cfg, iteration)
                 _write(metrics, {"iter": iteration, "train_loss": losses["train"], "val_loss": losses["val"]})
                 log(f"iter {iteration}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
-                meta = dict(train_config=cfg.to_dict(), tokenizer=tokenizer.to_dict(), iter=iteration,
-                            best_val_loss=min(best_val, losses["val"]), rng=rng.get_state())
+                meta = _meta(cfg, tokenizer, iteration, min(best_val, losses["val"]))
                 if losses["val"] < best_val:
                     best_val = losses["val"]
                     save_checkpoint(out_dir / "best.safetensors", model, optimizer, meta)
                 save_checkpoint(out_dir / "last.safetensors", model, optimizer, meta)
             if iteration == cfg.max_iters:
                 break
+            if ctrl_c.pressed:
+                if not evaluation_due:  # else last.safetensors holds this iteration already
+                    save_checkpoint(out_dir / "last.safetensors", model, optimizer,
+                                    _meta(cfg, tokenizer, iteration, best_val))
+                return best_val, iteration
             step_began = time.perf_counter()
             loss, lr = train_step(model, optimizer, dataset, cfg, iteration)
             seconds = time.perf_counter() - step_began
@@ -144,7 +184,13 @@ def _loop(model, optimizer, dataset, tokenizer, cfg, out_dir, start, best_val, r
             if iteration % cfg.log_interval == 0:
                 _write(metrics, {"iter": iteration, "loss": loss, "lr": lr, "ms_per_iter": 1000 * seconds,
                                  "tokens_per_s": tokens_per_iter / seconds})
-    return best_val
+    return best_val, cfg.max_iters
+
+
+def _meta(cfg, tokenizer, iteration, best_val):
+    """What a checkpoint of the run holds besides weights and optimizer: enough to resume it bit for bit."""
+    return dict(train_config=cfg.to_dict(), tokenizer=tokenizer.to_dict(), iter=iteration, best_val_loss=best_val,
+                rng=rng.get_state())
 
 
 def train_step(model, optimizer, dataset, cfg, iteration):
