@@ -23,7 +23,9 @@ setup(
                   "tinygrad_llm.text": ["tinyshakespeare.txt.gz"]},
     # safetensors for checkpoints, tqdm for progress, matplotlib for the loss curve
     # regex for GPT-2's pre-tokenizer pattern (\p{L}, \p{N}), which the standard re module cannot express
-    install_requires=["numpy>=1.24", "safetensors>=0.4", "tqdm>=4", "matplotlib>=3.5", "regex>=2022"],
+    # graphviz builds tl.viz's pictures (rendering them also needs Graphviz's `dot` program, which pip cannot install)
+    install_requires=["numpy>=1.24", "safetensors>=0.4", "tqdm>=4", "matplotlib>=3.5", "regex>=2022",
+                      "graphviz>=0.20"],
     entry_points={"console_scripts": ["tinygrad-llm = tinygrad_llm.__main__:main"]},
     extras_require={
         "test": ["pytest>=7", "hypothesis>=6"],

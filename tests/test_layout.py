@@ -2,7 +2,8 @@
 layers below it, with no import cycle anywhere (imports inside functions count too). README's table of modules
 lists exactly the modules that exist.
 
-    engine/ (with engine/cuda/) ─▶ nn.py, optim.py, lr_scheduler.py ─▶ text/ ─▶ models/ ─▶ recipes/ ─▶ __main__.py, __init__.py
+    engine/ (with engine/cuda/) ─▶ nn.py, optim.py, lr_scheduler.py ─▶ text/ ─▶ models/ ─▶ tools/ ─▶ recipes/
+        ─▶ __main__.py, __init__.py
 """
 import ast
 import re
@@ -19,6 +20,7 @@ LAYERS = [
     {"nn", "optim", "lr_scheduler"},  # layers, losses, optimizers, learning-rate schedules
     {"text"},                     # tokenizers and datasets
     {"models"},                   # GPT, BERT, encoder-decoder, RNNs and their shared parts
+    {"tools"},                    # looking inside: the graph drawn, the profiler, anomaly detection, telemetry
     {"recipes"},                  # training, sampling, file formats, fine-tuning, distillation
     {"__main__", "__init__"},     # the command line, and the package's front door
 ]
@@ -131,7 +133,8 @@ def test_the_layout_checks_can_fail():
     assert find_cycle({"a": {"b": 1}, "b": {"c": 1}, "c": {"a": 1}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b": 1}, "b": {}, "c": {"b": 1}}) is None
     assert layer_of("engine.cuda.fused") == layer_of("engine.tensor") < layer_of("nn") < layer_of("text")
-    assert layer_of("text") < layer_of("models.gpt") < layer_of("recipes.train") < layer_of("__main__")
+    assert layer_of("text") < layer_of("models.gpt") < layer_of("tools.viz") < layer_of("recipes.train") \
+        < layer_of("__main__")
 
 
 def test_imports_resolve_as_python_resolves_them():

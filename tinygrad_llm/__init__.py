@@ -6,7 +6,8 @@
     loss.backward()
 
 The front door, PyTorch's names: the Tensor and its functions, tl.nn, tl.optim, tl.functional (also
-tl.nn.functional), tl.gradcheck, dtype names, manual_seed, no_grad. The modules themselves live in the folders
+tl.nn.functional), tl.gradcheck, dtype names, manual_seed, no_grad; and the tools for looking inside: tl.viz (the
+graph drawn), tl.profile, tl.detect_anomaly. The modules themselves live in the folders
 (engine/, text/, models/, recipes/); inside the package, code imports from them, never from here.
 """
 import numpy as np
@@ -22,6 +23,9 @@ from .engine.ops import (abs, clamp, clone, eq, erf, exp, ge, gt, le, log, lt, m
 from .engine.reductions import amax, amin, argmax, argmin, max, mean, min, norm, std, sum, topk, var
 from .engine.rng import manual_seed
 from .engine.tensor import Function, Tensor, is_grad_enabled, no_grad
+from .tools import viz
+from .tools.anomaly import AnomalyError, detect_anomaly
+from .tools.profiler import profile
 
 float32, float64, int32, int64, bool = np.float32, np.float64, np.int32, np.int64, np.bool_   # dtype names
 float, double, long = np.float32, np.float64, np.int64

@@ -19,7 +19,11 @@ from .engine import backend, rng
 from .engine import functional as F
 from .engine.movement import embedding
 from .engine.ops import sigmoid, tanh
-from .engine.tensor import Function, Tensor, is_grad_enabled
+from .engine.tensor import Function, Tensor, is_grad_enabled, observers
+
+# The modules whose forward is running, outermost first, kept only while a tool watches the engine (tools/ name
+# each op by the module that made it); empty otherwise.
+module_stack = []
 
 
 class Parameter(Tensor):
@@ -45,6 +49,16 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not define forward")
 
     def __call__(self, *args, **kwargs):
+        if not observers:
+            return self._call(args, kwargs)
+        module_stack.append(self)
+        try:
+            return self._call(args, kwargs)
+        finally:
+            module_stack.pop()
+
+    def _call(self, args, kwargs):
+        """forward with the hooks around it."""
         backward_hooks = list(vars(self).get("_backward_hooks", {}).values()) if is_grad_enabled() else []
         if backward_hooks:
             call = _BackwardHookCall(self, backward_hooks, args)

@@ -13,6 +13,7 @@ graph raises, unless `retain_graph=True`.
 This file knows no particular op: ops.py, reductions.py and movement.py define them and attach the operators
 (`+`, `@`, ...) and methods to Tensor; inplace.py adds the in-place ones.
 """
+import time
 import weakref
 
 import numpy as np
@@ -20,6 +21,13 @@ import numpy as np
 from . import backend
 
 _grad_enabled = True
+
+# The tools that watch the engine work (tools/: the profiler, anomaly detection, the graph's trace) while they are
+# on. Each has forward(ctx, inputs, out, seconds), called after every op's forward, and backward(ctx, out, grad,
+# input_grads, seconds), called at each step of the backward walk: the op's backward and the summing of what it
+# returned into its inputs' gradients, or for a leaf (ctx None) the adding of grad into its .grad. The engine knows
+# nothing more of them; while the list is empty, which is always unless a tool is on, an op pays for one check.
+observers = []
 
 
 class no_grad:
@@ -226,17 +234,23 @@ class Tensor:
         """
         sums = GradientSums(self, self._output_gradient(grad))
         for tensor in reversed(self._topological_order()):    # each tensor after every op that used it
+            began = time.perf_counter() if observers else 0.0
             g = sums.pop(tensor)                              # dL/d(tensor), summed over all its uses
             if g is None:
                 continue                                      # self does not depend on it
             op = tensor._ctx                                  # the op that made it; None for a leaf
             if op is None or tensor._retains_grad:
                 tensor._accumulate_grad(g)                    # the gradients users read
-            if op is None:
-                continue
-            for parent, parent_grad in op.input_gradients(g):
+            input_grads = () if op is None else op.input_gradients(g)
+            if observers:
+                input_grads = list(input_grads)               # run the backward now, inside the time observed
+            for parent, parent_grad in input_grads:
                 sums.add(parent, parent_grad)                 # the chain rule: dL/d(input) from dL/d(output)
-            if not retain_graph:
+            if observers:
+                seconds = time.perf_counter() - began
+                for observer in observers:
+                    observer.backward(op, tensor, g, input_grads, seconds)
+            if op is not None and not retain_graph:
                 op.free()                                     # its saved arrays are needed no more
 
     def _output_gradient(self, grad):
@@ -418,6 +432,7 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs, **options):
+        began = time.perf_counter() if observers else 0.0
         tensors = tuple(x if isinstance(x, Tensor) else None for x in inputs)
         ctx = cls(tensors)
         _check_inputs(ctx, tensors)
@@ -430,6 +445,10 @@ class Function:
                     t._used = True
             if _versions:   # while nothing has ever changed in place, every version is 0: nothing to record
                 ctx.saved_versions = tuple(None if a is None else version_of(a) for a in ctx.saved)
+        if observers:
+            seconds = time.perf_counter() - began
+            for observer in observers:
+                observer.forward(ctx, inputs, out, seconds)
         return out
 
 

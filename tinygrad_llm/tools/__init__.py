@@ -1,0 +1,8 @@
+"""Tools for looking inside: they watch the engine work and report what it did. They read the engine's graph and
+its observer hooks (engine/tensor.py's `observers`, nn.py's `module_stack`); the engine does not know them.
+
+    observer.py        what every tool shares: switching itself on and off, naming the module that made an op
+    viz.py             the graph drawn (graphviz) or printed as a tree, with shapes, module paths, gradient norms
+    profiler.py        every op's forward and backward timed and sized; a table, a Chrome trace
+    anomaly.py         the first op that made a NaN or an infinity, and the line of code that called it
+"""

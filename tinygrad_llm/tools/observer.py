@@ -1,0 +1,54 @@
+"""What every tool here shares: an Observer switches itself on for the length of a `with` block (the engine then
+calls its forward and backward after every op), and ModulePaths names the module whose forward made an op."""
+from .. import nn
+from ..engine import tensor
+
+
+class Observer:
+    """A context manager that the engine reports to while it is on. Subclasses override forward and/or backward;
+    both are called with the op (the Function node, `ctx`) and the time its forward or backward took."""
+
+    def __enter__(self):
+        tensor.observers.append(self)
+        return self
+
+    def __exit__(self, *exc):
+        tensor.observers.remove(self)
+
+    def forward(self, ctx, inputs, out, seconds):
+        """After ctx's forward: `inputs` as the op was given them (Tensors, arrays, numbers), `out` its Tensor."""
+
+    def backward(self, ctx, out, grad, input_grads, seconds):
+        """After each step of the backward walk: ctx's backward, grad = dL/d(out), input_grads = [(input Tensor,
+        dL/d(input)), ...]; or, with ctx None, grad added into the .grad of the leaf `out`."""
+
+
+class ModulePaths:
+    """The dotted path (`transformer.h.0.attn.c_attn`) of the module whose forward is running now, found from the
+    outermost module on nn.module_stack: its named_modules() are listed once per model and kept."""
+
+    def __init__(self):
+        self.names = {}        # id(root module) -> {id(module): path}
+        self.parameters = {}   # id(parameter) -> the path of the module holding it, for every model seen
+        self.roots = []        # the outermost modules seen, kept alive so that their ids stay theirs
+
+    def current(self):
+        """The innermost running module's path ("" for the model itself), or None outside every module."""
+        if not nn.module_stack:
+            return None
+        root = nn.module_stack[0]
+        names = self.names.get(id(root))
+        if names is None:
+            names = self.names[id(root)] = {id(m): name for name, m in root.named_modules()}
+            for name, p in root.named_parameters():
+                self.parameters.setdefault(id(p), name.rpartition(".")[0])
+            self.roots.append(root)
+        return names.get(id(nn.module_stack[-1]))
+
+    def module(self, path):
+        """The module at `path` in the first model seen that has one, or None."""
+        for root in self.roots:
+            for name, m in root.named_modules():
+                if name == path:
+                    return m
+        return None
