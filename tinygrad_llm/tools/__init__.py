@@ -5,4 +5,6 @@ its observer hooks (engine/tensor.py's `observers`, nn.py's `module_stack`); the
     viz.py             the graph drawn (graphviz) or printed as a tree, with shapes, module paths, gradient norms
     profiler.py        every op's forward and backward timed and sized; a table, a Chrome trace
     anomaly.py         the first op that made a NaN or an infinity, and the line of code that called it
+    telemetry.py       a network's health while it trains: gradient, weight and update norms, activations
+    telemetry_plots.py the plots of telemetry.jsonl
 """

@@ -1,0 +1,97 @@
+"""tools/telemetry.py and telemetry_plots.py: every figure equals the same number computed by hand on a tiny GPT;
+the plots are written; a resumed run drops the lines past its checkpoint."""
+import json
+import math
+
+import numpy as np
+import pytest
+
+from tinygrad_llm.engine import rng
+from tinygrad_llm.models.gpt import GPT, GPTConfig
+from tinygrad_llm.optim import AdamW, clip_grad_norm_
+from tinygrad_llm.tools.telemetry import Telemetry, read
+from tinygrad_llm.tools.telemetry_plots import plot_telemetry
+
+
+def gelu_input_and_attention_input(model):
+    """Forward hooks that keep, per block, what its MLP's GELU reads (c_fc's output), what attention reads
+    (c_attn's output: q, k and v), and the block's output."""
+    kept = {}
+    for i, block in enumerate(model.transformer.h):
+        block.mlp.c_fc.register_forward_hook(lambda m, a, out, i=i: kept.__setitem__(("gelu", i), out.numpy().copy()))
+        block.attn.c_attn.register_forward_hook(lambda m, a, out, i=i: kept.__setitem__(("qkv", i),
+                                                                                         out.numpy().copy()))
+        block.register_forward_hook(lambda m, a, out, i=i: kept.__setitem__(("out", i), out.numpy().copy()))
+    return kept
+
+
+def entropy_by_hand(qkv, n_head):
+    """Attention entropy per head from c_attn's output (B, T, 3C), every step written out: causal softmax of
+    q kᵀ / sqrt(hs) per query, -Σ p log p, averaged over batch and queries."""
+    B, T, C = qkv.shape[0], qkv.shape[1], qkv.shape[2] // 3
+    hs = C // n_head
+    q = qkv[..., :C].reshape(B, T, n_head, hs).transpose(0, 2, 1, 3).astype(np.float64)
+    k = qkv[..., C:2 * C].reshape(B, T, n_head, hs).transpose(0, 2, 1, 3).astype(np.float64)
+    entropies = np.zeros(n_head)
+    for h in range(n_head):
+        for b in range(B):
+            for t in range(T):
+                s = q[b, h, t] @ k[b, h, :t + 1].T / math.sqrt(hs)
+                p = np.exp(s - s.max())
+                p /= p.sum()
+                entropies[h] += -(p * np.log(p)).sum() / (B * T)
+    return entropies
+
+
+def test_the_figures_equal_numbers_computed_by_hand(tmp_path):
+    rng.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=65, block_size=8, n_layer=2, n_head=2, n_embd=16))
+    model.transformer.h[1].mlp.c_fc.weight.data *= 40   # some GELU inputs beyond ±3
+    optimizer = AdamW(model.parameters(), lr=1e-2, weight_decay=0.1)
+    kept = gelu_input_and_attention_input(model)
+    seen = []
+    telemetry = Telemetry(model, every=2, path=tmp_path / "telemetry.jsonl", callback=seen.append)
+    x, y = np.random.default_rng(0).integers(0, 65, (2, 3, 8))
+    for iteration in range(3):
+        with telemetry.watch(iteration):
+            _, loss = model(x, y)
+        optimizer.zero_grad()
+        loss.backward()
+        total = clip_grad_norm_(model.parameters(), 0.5)
+        before = {name: p.numpy().copy() for name, p in model.named_parameters()}
+        grads = {name: p.grad.numpy().copy() for name, p in model.named_parameters()}
+        record = telemetry.step(iteration, optimizer, total, max_norm=0.5)
+        assert (record is None) == (iteration == 1)
+    records = read(tmp_path / "telemetry.jsonl")
+    assert [r["iter"] for r in records] == [0, 2] and seen == records
+    last = records[-1]
+    assert last["grad_norm"] == total and last["clipped"] == (total > 0.5)
+    for name, p in model.named_parameters():
+        figures = last["params"][name]
+        assert figures["grad"] == pytest.approx(np.linalg.norm(grads[name]), rel=1e-6)
+        assert figures["weight"] == pytest.approx(np.linalg.norm(before[name]), rel=1e-6)
+        ratio = np.linalg.norm(p.numpy().astype(np.float64) - before[name]) / np.linalg.norm(before[name])
+        assert figures["update_log10"] == pytest.approx(math.log10(ratio), abs=1e-6)
+    for i in range(2):
+        figures = last["blocks"][f"transformer.h.{i}"]
+        out = kept[("out", i)]
+        assert figures["mean"] == pytest.approx(out.mean(), rel=1e-5) and figures["std"] == pytest.approx(out.std())
+        assert sum(figures["histogram"]) == out.size
+        assert figures["gelu_saturation"] == (np.abs(kept[("gelu", i)]) > 3).mean()
+        assert figures["attention_entropy"] == pytest.approx(entropy_by_hand(kept[("qkv", i)], 2), rel=1e-5)
+    assert 0 == last["blocks"]["transformer.h.0"]["gelu_saturation"] < last["blocks"]["transformer.h.1"][
+        "gelu_saturation"]
+    assert [len(block._forward_hooks) for block in model.transformer.h] == [1, 1]   # only the test's own remain
+    pngs = plot_telemetry(tmp_path / "telemetry.jsonl", tmp_path, max_norm=0.5)
+    for png in pngs:
+        with open(png, "rb") as f:
+            assert f.read(4) == b"\x89PNG"
+
+
+def test_a_resumed_run_drops_the_lines_past_its_start(tmp_path):
+    path = tmp_path / "telemetry.jsonl"
+    path.write_text("".join(json.dumps({"iter": i}) + "\n" for i in (0, 10, 20)) + '{"iter": 3')  # a torn line
+    rng.manual_seed(0)
+    Telemetry(GPT(GPTConfig(vocab_size=5, block_size=4, n_layer=1, n_head=1, n_embd=4)), every=10, path=path,
+              start=20)
+    assert read(path) == [{"iter": 0}, {"iter": 10}]

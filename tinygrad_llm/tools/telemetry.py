@@ -1,0 +1,180 @@
+"""Training health: every `every` iterations, the numbers that tell whether a network trains well, one JSON line
+each in telemetry.jsonl (telemetry_plots.py draws them).
+
+    telemetry = Telemetry(model, every=10, path="out/telemetry.jsonl")
+    for iteration in range(max_iters):
+        with telemetry.watch(iteration):         # on a telemetry iteration, looks at this forward's activations
+            _, loss = model(x, y)
+        optimizer.zero_grad()
+        loss.backward()
+        total_norm = clip_grad_norm_(model.parameters(), 1.0)
+        telemetry.step(iteration, optimizer, total_norm, max_norm=1.0)   # optimizer.step(), with norms around it
+
+Per parameter: the norm of its gradient (as the optimizer uses it, after clipping), of its weight before the step,
+and log10(|Δw| / |w|), Δw being the update the optimizer actually made (AdamW's, weight decay included): around
+-3 is the classic sign of a healthy rate (Karpathy's rule of thumb); far below, the layer barely learns; far above,
+it thrashes. Per block (Block, EncoderBlock, DecoderBlock): the mean and standard deviation of its output and
+their histogram, the fraction of its GELU inputs in saturation (|x| > 3, where GELU is flat at 0 or straight as x:
+its derivative within 0.4% of 0 or 1), and the entropy of each attention head's probabilities, in nats, averaged
+over batch and queries (log T is uniform attention; 0 is one key only). And the global gradient norm before
+clipping, and whether clipping fired. `callback(record)` receives each record as it is written.
+"""
+import json
+import math
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from ..engine import backend
+from ..engine.functional import AttentionOp, GeluOp
+from ..models.transformer import Block, DecoderBlock, EncoderBlock
+from .observer import ModulePaths, Observer
+
+SATURATED = 3.0                        # |x| beyond which GELU is flat or straight
+HISTOGRAM = (-5.0, 5.0, 50)            # the bins of the activation histograms: from, to, how many (outliers: ends)
+
+
+def _host(array):
+    return backend.to_device(array, "cpu").astype(np.float64)
+
+
+def _norm(array):
+    return float(np.sqrt((_host(array) ** 2).sum()))
+
+
+def attention_entropy(q, k, bias, scale):
+    """Per head, the mean over batch and queries of -Σ P log P, P = softmax(scale q kᵀ + bias) over the keys.
+    q (B, nh, Tq, hs), k (B, nh, Tk, hs), bias broadcastable to (B, nh, Tq, Tk) -> (nh,)."""
+    scores = scale * _host(q) @ _host(k).swapaxes(-1, -2) + _host(bias)           # (B, nh, Tq, Tk)
+    scores -= scores.max(axis=-1, keepdims=True)
+    p = np.exp(scores)
+    p /= p.sum(axis=-1, keepdims=True)
+    plogp = np.where(p > 0, p * np.log(np.where(p > 0, p, 1)), 0.0)               # 0 log 0 = 0
+    return (-plogp.sum(axis=-1)).mean(axis=(0, 2))                                 # (nh,)
+
+
+class _Activations(Observer):
+    """During one forward: each block's GELU inputs and attention heads, found by the module that ran the op."""
+
+    def __init__(self, blocks):
+        self.blocks, self.paths = blocks, ModulePaths()
+        self.saturated = {name: [0, 0] for name in blocks}   # block -> [inputs in saturation, inputs]
+        self.entropy = {name: [] for name in blocks}         # block -> one (nh,) array per attention call
+
+    def block_of(self):
+        path = self.paths.current() or ""
+        return next((name for name in self.blocks if path == name or path.startswith(name + ".")), None)
+
+    def forward(self, ctx, inputs, out, seconds):
+        if not isinstance(ctx, (GeluOp, AttentionOp)):
+            return
+        block = self.block_of()
+        if block is None:
+            return
+        if isinstance(ctx, GeluOp):
+            x = _host(inputs[0].data)
+            self.saturated[block][0] += int((np.abs(x) > SATURATED).sum())
+            self.saturated[block][1] += x.size
+        else:
+            q, k, _, bias = inputs
+            self.entropy[block].append(attention_entropy(q.data, k.data, bias, ctx.scale))
+
+
+class Telemetry:
+    """Records the health of `model` every `every` iterations to `path` (JSON lines); see the module's docstring.
+    `start`: the iteration a resumed run starts at (the file's lines from there on are dropped)."""
+
+    def __init__(self, model, every, path, start=0, callback=None):
+        if every < 1:
+            raise ValueError(f"Telemetry: every must be at least 1, got {every}")
+        self.model, self.every, self.path, self.callback = model, every, Path(path), callback
+        self.blocks = {name: m for name, m in model.named_modules()
+                       if isinstance(m, (Block, EncoderBlock, DecoderBlock))}
+        self.pending = None   # the activations of the iteration being recorded
+        if self.path.exists():
+            kept = [line for line in self.path.read_text().splitlines() if _complete(line, start)]
+            self.path.write_text("".join(line + "\n" for line in kept))
+
+    def due(self, iteration):
+        return iteration % self.every == 0
+
+    @contextmanager
+    def watch(self, iteration):
+        """Around the forward pass: on a telemetry iteration, every block's output, GELU inputs and attention."""
+        if not self.due(iteration):
+            yield
+            return
+        outputs = {}
+
+        def keep(name):
+            def hook(module, args, out):   # returns None: the block's output stays as it is
+                outputs.setdefault(name, _host(out.data))
+            return hook
+
+        handles = [block.register_forward_hook(keep(name)) for name, block in self.blocks.items()]
+        try:
+            with _Activations(list(self.blocks)) as seen:
+                yield
+        finally:
+            for handle in handles:
+                handle.remove()
+        self.pending = (iteration, outputs, seen)
+
+    def step(self, iteration, optimizer, total_norm=None, max_norm=None):
+        """optimizer.step(); on a telemetry iteration, the parameters' norms before it and the update it made,
+        written with the activations `watch` saw. total_norm: clip_grad_norm_'s return (the norm before clipping),
+        max_norm: its threshold. Returns the record, or None."""
+        if not self.due(iteration):
+            optimizer.step()
+            return None
+        params = list(self.model.named_parameters())
+        before = {name: _host(p.data) for name, p in params}
+        grads = {name: None if p.grad is None else _norm(p.grad.data) for name, p in params}
+        optimizer.step()
+        record = {"iter": iteration, "grad_norm": total_norm,
+                  "clipped": None if total_norm is None or max_norm is None else bool(total_norm > max_norm),
+                  "params": {}, "blocks": {}}
+        for name, p in params:
+            weight = float(np.sqrt((before[name] ** 2).sum()))
+            update = float(np.sqrt(((_host(p.data) - before[name]) ** 2).sum()))
+            ratio = math.log10(update / weight) if update > 0 and weight > 0 else None
+            record["params"][name] = {"shape": list(p.shape), "grad": grads[name], "weight": weight,
+                                      "update_log10": ratio}
+        if self.pending is not None and self.pending[0] == iteration:
+            record["blocks"] = self._blocks(*self.pending[1:])
+        self.pending = None
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+        if self.callback is not None:
+            self.callback(record)
+        return record
+
+    def _blocks(self, outputs, seen):
+        low, high, bins = HISTOGRAM
+        result = {}
+        for name in self.blocks:
+            out = outputs.get(name)
+            if out is None:
+                continue   # not run in this forward
+            saturated, total = seen.saturated[name]
+            counts, _ = np.histogram(np.clip(out, low, high), bins=bins, range=(low, high))
+            result[name] = {"mean": float(out.mean()), "std": float(out.std()),
+                            "histogram": counts.tolist(),
+                            "gelu_saturation": saturated / total if total else None,
+                            "attention_entropy": np.mean(seen.entropy[name], axis=0).tolist()
+                            if seen.entropy[name] else None}
+        return result
+
+
+def _complete(line, start):
+    """A whole line of an iteration before `start` (what a resumed run keeps; a torn last line is dropped)."""
+    try:
+        return json.loads(line)["iter"] < start
+    except (ValueError, KeyError, TypeError):
+        return False
+
+
+def read(path):
+    """The records of a telemetry.jsonl, in order."""
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
