@@ -1,4 +1,4 @@
-"""The parts every transformer here is built from: attention, the MLP, three kinds of block, GPT-2's
+"""The parts every transformer here is built from: attention, the MLP, four kinds of block, GPT-2's
 initialisation and the check of token ids.
 
 Dimensions:  B batch, T (Tq, Tk) sequence lengths, C = n_embd, nh = n_head, hs = C / nh.
@@ -8,8 +8,12 @@ Dimensions:  B batch, T (Tq, Tk) sequence lengths, C = n_embd, nh = n_head, hs =
     DecoderBlock (seq2seq):      x = x + self_attn(ln_1(x), causal);  x = x + cross_attn(ln_2(x), memory, pad mask);
                                  x = x + mlp(ln_3(x))
 
-All are pre-LayerNorm, as GPT-2: each sub-layer reads a normalised copy of the residual stream and adds its
-result back. A config is any object with n_embd, n_head, dropout and bias (GPTConfig, Seq2SeqConfig, BertConfig).
+    PostLNEncoderBlock (Hugging Face's BERT):  x = ln_1(x + attn(x, pad mask));  x = ln_2(x + mlp(x))
+
+The first three are pre-LayerNorm, as GPT-2: each sub-layer reads a normalised copy of the residual stream and adds
+its result back. The last is the original BERT's post-LayerNorm: the sum is normalised, so the stream itself is
+normalised after every sub-layer. A config is any object with n_embd, n_head, dropout and bias (GPTConfig,
+Seq2SeqConfig, BertConfig; HFBertConfig adds n_inner and layer_norm_eps).
 """
 import numpy as np
 
@@ -54,15 +58,18 @@ class CausalSelfAttention(nn.Module):
 
 
 class MLP(nn.Module):
-    """y = c_proj(gelu(c_fc(x))): 4·C hidden units, GPT-2's tanh GELU."""
+    """y = c_proj(gelu(c_fc(x))): n_hidden units (4·C by default), GPT-2's tanh GELU by default (BERT's is the
+    exact one: approximate="none")."""
 
-    def __init__(self, config):
-        self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
-        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
+    def __init__(self, config, n_hidden=None, approximate="tanh"):
+        n_hidden = 4 * config.n_embd if n_hidden is None else n_hidden
+        self.approximate = approximate
+        self.c_fc = nn.Linear(config.n_embd, n_hidden, bias=config.bias)
+        self.c_proj = nn.Linear(n_hidden, config.n_embd, bias=config.bias)
         self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, x):                                                     # (B, T, C) -> (B, T, C)
-        return self.dropout(self.c_proj(F.gelu(self.c_fc(x), approximate="tanh")))
+        return self.dropout(self.c_proj(F.gelu(self.c_fc(x), approximate=self.approximate)))
 
 
 class Block(nn.Module):
@@ -118,6 +125,22 @@ class EncoderBlock(nn.Module):
     def forward(self, x, src_mask):                              # (B, Ts, C), mask (B, 1, 1, Ts) -> (B, Ts, C)
         x = x + self.attn(self.ln_1(x), attn_mask=src_mask)      # bidirectional: every real source token
         return x + self.mlp(self.ln_2(x))
+
+
+class PostLNEncoderBlock(nn.Module):
+    """The original BERT's block (and Hugging Face's BertLayer): post-LayerNorm, each sub-layer's result added to
+    the stream and the sum normalised. The config also gives n_inner (the MLP's width) and layer_norm_eps; the
+    MLP's GELU is the exact one, as BERT's."""
+
+    def __init__(self, config):
+        self.attn = MultiHeadAttention(config)
+        self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias, eps=config.layer_norm_eps)
+        self.mlp = MLP(config, n_hidden=config.n_inner, approximate="none")
+        self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias, eps=config.layer_norm_eps)
+
+    def forward(self, x, src_mask):                              # (B, T, C), mask (B, 1, 1, T) -> (B, T, C)
+        x = self.ln_1(x + self.attn(x, attn_mask=src_mask))      # normalised after the residual sum, not before
+        return self.ln_2(x + self.mlp(x))
 
 
 class DecoderBlock(nn.Module):

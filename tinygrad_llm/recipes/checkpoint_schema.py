@@ -8,7 +8,8 @@ JSON's CRC-32 under CHECKSUM_KEY:
     tied          {"lm_head.weight": "transformer.wte.weight"}: names not stored, and the tensor they are
     checksums     {tensor name: CRC-32 of its bytes}, for every tensor in the file
     optimizer     null, or {"class", "params" (the parameter name of each index), "param_groups", "steps"}
-    ...           the trainer's entries: iter, best_val_loss, rng, tokenizer, train_config (each checked if there)
+    ...           the trainer's entries: iter, best_val_loss, rng, rank_rngs, tokenizer, train_config (each checked
+                  if there)
 
 `check_header` reads only the file's header (our JSON, and each tensor's name, dtype and shape), so every size and
 field is confirmed before any tensor is read or any model built; `check_tensors` then proves each tensor's bytes
@@ -30,6 +31,7 @@ import numpy as np
 from ..models.gpt import GPTConfig
 from ..text.bpe import BPETokenizer
 from ..text.char import CharTokenizer
+from ..text.wordpiece import WordPieceTokenizer
 from .gpt_tensors import SIZES, TIED, check_sizes, checkpoint_shapes
 
 FORMAT = 2  # 1: no checksums, the tied embedding stored twice, optimizer state keyed by index only
@@ -262,6 +264,11 @@ def _trainer_meta(meta, config, path):
         raise CheckpointError(path, "train_config must be an object")
     if "rng" in meta:
         _check_rng(meta["rng"], path)
+    if "rank_rngs" in meta:  # ranks 1.. of a distributed run, each its own dropout generator
+        if not isinstance(meta["rank_rngs"], list):
+            raise CheckpointError(path, "rank_rngs must be a list of generator states, one per rank after rank 0")
+        for state in meta["rank_rngs"]:
+            _check_rng(state, path)
     if "tokenizer" not in meta:
         return None
     try:
@@ -291,9 +298,12 @@ def _check_rng(state, path):
 
 
 def tokenizer_from_dict(d):
-    """The tokenizer a checkpoint saved (its `to_dict()`): a CharTokenizer or a byte-level BPETokenizer."""
+    """The tokenizer a checkpoint saved (its `to_dict()`): a CharTokenizer, a byte-level BPETokenizer or a
+    WordPieceTokenizer."""
     if not isinstance(d, dict):
         raise ValueError(f"expected an object, got {type(d).__name__}")
     if d.get("type") == "bpe":
         return BPETokenizer.from_dict(d)
+    if d.get("type") == "wordpiece":
+        return WordPieceTokenizer.from_dict(d)
     return CharTokenizer.from_dict(d)

