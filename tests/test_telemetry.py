@@ -76,7 +76,10 @@ def test_the_figures_equal_numbers_computed_by_hand(tmp_path):
         figures = last["blocks"][f"transformer.h.{i}"]
         out = kept[("out", i)]
         assert figures["mean"] == pytest.approx(out.mean(), rel=1e-5) and figures["std"] == pytest.approx(out.std())
-        assert sum(figures["histogram"]) == out.size
+        histogram = figures["histogram"]
+        assert sum(histogram["counts"]) == out.size and len(histogram["counts"]) == 50
+        assert [histogram["from"], histogram["to"]] == pytest.approx([out.mean() - 4 * out.std(),
+                                                                       out.mean() + 4 * out.std()], rel=1e-4)
         assert figures["gelu_saturation"] == (np.abs(kept[("gelu", i)]) > 3).mean()
         assert figures["attention_entropy"] == pytest.approx(entropy_by_hand(kept[("qkv", i)], 2), rel=1e-5)
     assert 0 == last["blocks"]["transformer.h.0"]["gelu_saturation"] < last["blocks"]["transformer.h.1"][

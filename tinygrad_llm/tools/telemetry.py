@@ -14,7 +14,7 @@ Per parameter: the norm of its gradient (as the optimizer uses it, after clippin
 and log10(|Δw| / |w|), Δw being the update the optimizer actually made (AdamW's, weight decay included): around
 -3 is the classic sign of a healthy rate (Karpathy's rule of thumb); far below, the layer barely learns; far above,
 it thrashes. Per block (Block, EncoderBlock, DecoderBlock): the mean and standard deviation of its output and
-their histogram, the fraction of its GELU inputs in saturation (|x| > 3, where GELU is flat at 0 or straight as x:
+their histogram (over mean ± 4 std, which follows the scale as it grows from the initial 0.02), the fraction of its GELU inputs in saturation (|x| > 3, where GELU is flat at 0 or straight as x:
 its derivative within 0.4% of 0 or 1), and the entropy of each attention head's probabilities, in nats, averaged
 over batch and queries (log T is uniform attention; 0 is one key only). And the global gradient norm before
 clipping, and whether clipping fired. `callback(record)` receives each record as it is written.
@@ -32,7 +32,7 @@ from ..models.transformer import Block, DecoderBlock, EncoderBlock
 from .observer import ModulePaths, Observer
 
 SATURATED = 3.0                        # |x| beyond which GELU is flat or straight
-HISTOGRAM = (-5.0, 5.0, 50)            # the bins of the activation histograms: from, to, how many (outliers: ends)
+BINS, SPREAD = 50, 4.0                 # activation histograms: 50 bins over mean ± 4 std (outliers in the end bins)
 
 
 def _host(array):
@@ -151,16 +151,17 @@ class Telemetry:
         return record
 
     def _blocks(self, outputs, seen):
-        low, high, bins = HISTOGRAM
         result = {}
         for name in self.blocks:
             out = outputs.get(name)
             if out is None:
                 continue   # not run in this forward
             saturated, total = seen.saturated[name]
-            counts, _ = np.histogram(np.clip(out, low, high), bins=bins, range=(low, high))
-            result[name] = {"mean": float(out.mean()), "std": float(out.std()),
-                            "histogram": counts.tolist(),
+            mean, std = float(out.mean()), float(out.std())
+            low, high = mean - SPREAD * std, mean + SPREAD * std
+            counts, _ = np.histogram(np.clip(out, low, high), bins=BINS, range=(low, high))
+            result[name] = {"mean": mean, "std": std,
+                            "histogram": {"from": low, "to": high, "counts": counts.tolist()},
                             "gelu_saturation": saturated / total if total else None,
                             "attention_entropy": np.mean(seen.entropy[name], axis=0).tolist()
                             if seen.entropy[name] else None}

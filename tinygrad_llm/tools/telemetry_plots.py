@@ -1,12 +1,12 @@
 """The three plots of a telemetry.jsonl (telemetry.py), as PNGs:
 
     update_ratios.png    log10(|Δw| / |w|) of every weight matrix over the iterations, with the 1e-3 guide line
-    activations.png      the histogram of each block's output at the first and the last record
+    activations.png      the histogram of each block's output at the first and the last record (as densities)
     grad_norm.png        the global gradient norm over the iterations, the clipping threshold, each clip marked
 """
 import numpy as np
 
-from .telemetry import HISTOGRAM, read
+from .telemetry import read
 
 
 def _pyplot():
@@ -47,23 +47,24 @@ def update_ratios(records, png):
 
 def activations(records, png):
     plt = _pyplot()
-    low, high, bins = HISTOGRAM
-    centers = np.linspace(low, high, bins + 1)
-    centers = (centers[:-1] + centers[1:]) / 2
     with_blocks = [r for r in records if r["blocks"]]
     if not with_blocks:
         raise ValueError("plot_telemetry: no record holds block activations")
     shown = [with_blocks[0], with_blocks[-1]] if len(with_blocks) > 1 else with_blocks
-    fig, axes = plt.subplots(1, len(shown), figsize=(5 * len(shown), 4), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(1, len(shown), figsize=(5 * len(shown), 4), squeeze=False)
     for ax, record in zip(axes[0], shown):
         for name, block in record["blocks"].items():
-            counts = np.asarray(block["histogram"], dtype=float)
-            ax.plot(centers, counts / counts.sum(), label=f"{name}: mean {block['mean']:+.2f}, std {block['std']:.2f}")
+            histogram = block["histogram"]
+            counts = np.asarray(histogram["counts"], dtype=float)
+            edges = np.linspace(histogram["from"], histogram["to"], len(counts) + 1)
+            density = counts / (counts.sum() * (edges[1] - edges[0]))   # area 1, whatever the bins' width
+            ax.plot((edges[:-1] + edges[1:]) / 2, density,
+                    label=f"{name}: mean {block['mean']:+.2f}, std {block['std']:.2f}")
         ax.set_title(f"block outputs at iteration {record['iter']}")
-        ax.set_xlabel(f"activation (clipped to [{low:g}, {high:g}])")
+        ax.set_xlabel("activation (beyond mean ± 4 std: in the end bins)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    axes[0][0].set_ylabel("fraction of values")
+    axes[0][0].set_ylabel("density")
     return _save(fig, png)
 
 

@@ -1,0 +1,45 @@
+"""Where a training step's time goes: one step of the CPU preset's GPT (shakespeare-char-cpu) profiled op by op,
+forward and backward, then the same events summed by module, and a Chrome trace to open in Perfetto.
+
+    python examples/11_profile_a_step.py            # writes trace.json: open it at ui.perfetto.dev
+"""
+import time
+
+import numpy as np
+
+import tinygrad_llm as tl
+from tinygrad_llm.engine import backend, rng
+from tinygrad_llm.models.gpt import GPT, GPTConfig
+from tinygrad_llm.optim import AdamW
+from tinygrad_llm.recipes.config import PRESETS
+
+preset = PRESETS["shakespeare-char-cpu"]
+rng.manual_seed(0)
+backend.reuse_freed_memory()                                   # as the trainer does (see backend.py)
+model = GPT(GPTConfig(vocab_size=65, block_size=preset.block_size, n_layer=preset.n_layer, n_head=preset.n_head,
+                      n_embd=preset.n_embd, bias=preset.bias))
+optimizer = AdamW(model.parameters(), lr=preset.learning_rate)
+x, y = np.random.default_rng(0).integers(0, 65, (2, preset.batch_size, preset.block_size))   # (B, T) each
+
+
+def step(prof):
+    _, loss = model(x, y)
+    optimizer.zero_grad()
+    loss.backward()
+    with prof.region("AdamW.step"):                            # no op of the graph: timed as a region
+        optimizer.step()
+
+
+with tl.profile() as warmup:                                   # the first step pays for the allocator's first pages
+    step(warmup)
+began = time.perf_counter()
+with tl.profile() as prof:
+    step(prof)
+seconds = time.perf_counter() - began
+print(f"one step: {1e3 * seconds:.1f} ms measured around it; the ops and the region add up to "
+      f"{1e3 * prof.total():.1f} ms ({100 * prof.total() / seconds:.0f}%)\n")
+print(prof.table())                                            # per op, longest first
+print()
+print(prof.table(group_by="module", limit=12))                 # per module: which layer costs what
+prof.export_chrome_trace("trace.json")
+print("\nwrote trace.json: forward on one row, backward on the next; open it at ui.perfetto.dev")
