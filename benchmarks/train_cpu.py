@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from tinygrad_llm.engine import backend, rng
+from tinygrad_llm.engine import rng
 from tinygrad_llm.models.gpt import GPT, GPTConfig
 from tinygrad_llm.optim import AdamW
 from tinygrad_llm.recipes.config import PRESETS
@@ -56,7 +56,6 @@ def worker(engine, preset_name, warmup, steps):
     """Train `steps + warmup` steps with one engine; print one JSON line: step times, the last loss, BLAS info."""
     preset, model = build(preset_name)
     if engine == "ours":
-        backend.reuse_freed_memory()  # what our trainer does (recipes/train.py): freed blocks stay mapped
         optimizer = AdamW(model.parameters(), lr=preset.learning_rate, betas=(preset.beta1, preset.beta2),
                           weight_decay=preset.weight_decay)
 

@@ -321,6 +321,8 @@ BAD_HEADERS = {
     "iter -1": (edit("iter", -1), "iter is -1; an iteration is an integer from 0 to 2"),
     "best_val_loss a string": (edit("best_val_loss", "low"), "best_val_loss is 'low'; a loss is a float"),
     "rng damaged": (edit("rng.cpu.state.inc", 2 ** 200), "rng is not the state of the engine's generator"),
+    "rank_rngs not a list": (edit("rank_rngs", {"1": 0}), "rank_rngs must be a list of generator states"),
+    "rank_rngs damaged": (edit("rank_rngs", [{"seed": 1}]), r"rank_rngs\[0\] is not the state of the engine's"),
     "tokenizer shortened": (edit("tokenizer.chars", list(CHARS[:-1])), "tokenizer: 10 tokens, but "
                                                                          "model_config.vocab_size is 11"),
     "tokenizer not a list": (edit("tokenizer.chars", 5), "tokenizer: CharTokenizer.from_dict: chars must be"),

@@ -17,7 +17,7 @@ PACKAGE = ROOT / "tinygrad_llm"
 # bottom to top; a module's layer is its first folder (or its own name, for the files at the top of the package)
 LAYERS = [
     {"engine"},                   # arrays, the graph, the ops; engine/cuda is the same ops on the GPU
-    {"nn", "optim", "lr_scheduler"},  # layers, losses, optimizers, learning-rate schedules
+    {"nn", "optim", "lr_scheduler", "distributed"},  # layers, losses, optimizers, schedules, data parallelism
     {"text"},                     # tokenizers and datasets
     {"models"},                   # GPT, BERT, encoder-decoder, RNNs and their shared parts
     {"tools"},                    # looking inside: the graph drawn, the profiler, anomaly detection, telemetry

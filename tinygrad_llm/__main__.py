@@ -5,7 +5,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from . import __version__
+from . import __version__, distributed
 from .recipes.config import DEFAULT_PRESET, FIELDS, PRESETS, ConfigError, TrainConfig
 from .recipes.run_dir import CHECKPOINTS
 
@@ -93,10 +93,11 @@ def _preset_in(argv):
     return preset if preset in PRESETS else DEFAULT_PRESET  # a wrong name is argparse's error to report
 
 
-def _resume_command(argv):
-    """The command that continues an interrupted run: the same flags, with --resume."""
+def _resume_command(argv, ranks):
+    """The command that continues an interrupted run: the same flags, with --resume (on any number of ranks)."""
     kept = [word for word in argv if word not in ("--resume", "--overwrite")]
-    return shlex.join(["python", "-m", "tinygrad_llm", *kept, "--resume"])
+    launcher = ["mpiexec", "-n", str(ranks)] if ranks > 1 else []
+    return shlex.join([*launcher, "python", "-m", "tinygrad_llm", *kept, "--resume"])
 
 
 def main(argv=None):
@@ -111,35 +112,46 @@ def main(argv=None):
         if args.command == "train":
             return _train(args, argv)
         _sample(args)
+        return 0
     except ConfigError as e:  # a setting that cannot work, named by its flag
-        print(f"tinygrad-llm {args.command}: error: {e.as_flags()}", file=sys.stderr)
-        return 2
-    except (ValueError, FileNotFoundError, RuntimeError, KeyError) as e:
-        # bad input: a one-line message naming the problem, not a traceback
-        print(f"tinygrad-llm {args.command}: error: {e}", file=sys.stderr)
-        return 2
+        return _failed(args.command, e.as_flags(), 2)
+    except (ValueError, FileNotFoundError, RuntimeError, KeyError, NotImplementedError) as e:
+        return _failed(args.command, str(e), 2)  # bad input: a one-line message naming the problem, no traceback
     except KeyboardInterrupt:  # Ctrl-C while sampling: stop quietly
         print(f"\ntinygrad-llm {args.command}: interrupted", file=sys.stderr)
         return INTERRUPTED
-    return 0
+
+
+def _failed(command, message, code):
+    """Print the one-line error and return `code`. Under mpiexec, every rank is ended with it: a rank that failed
+    alone would leave the others waiting for it in their next all-reduce."""
+    world = distributed.current()
+    rank = f"[rank {world.rank}] " if world is not None and world.rank > 0 else ""
+    print(f"{rank}tinygrad-llm {command}: error: {message}", file=sys.stderr, flush=True)
+    if world is not None:
+        world.abort(code)
+    return code
 
 
 def _train(args, argv):
     from .recipes.train import train
 
+    world = distributed.init()  # under mpiexec: this rank of the run; rank 0 alone speaks
     cfg = TrainConfig(**{name: getattr(args, name) for name in FIELDS})  # checked whole: ConfigError
+    say = (lambda line: print(line, file=sys.stderr)) if world.rank == 0 else (lambda line: None)
     for doubt in cfg.doubts():
-        print(f"tinygrad-llm train: warning: {doubt.as_flags()}", file=sys.stderr)
+        say(f"tinygrad-llm train: warning: {doubt.as_flags()}")
     try:
         result = train(cfg, resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress)
     except KeyboardInterrupt:  # the second Ctrl-C, or one before training began
-        print("\ntinygrad-llm train: stopped at once", file=sys.stderr)
+        say("\ntinygrad-llm train: stopped at once")
         saved = Path(cfg.out_dir, CHECKPOINTS[0])
         if saved.is_file():
-            print(f"{saved} holds the last checkpoint; to continue: {_resume_command(argv)}", file=sys.stderr)
+            say(f"{saved} holds the last checkpoint; to continue: {_resume_command(argv, world.size)}")
+        world.abort(INTERRUPTED)
         return INTERRUPTED
     if result["interrupted"]:
-        print(f"to continue: {_resume_command(argv)}", file=sys.stderr)
+        say(f"to continue: {_resume_command(argv, world.size)}")
         return INTERRUPTED
     return 0
 

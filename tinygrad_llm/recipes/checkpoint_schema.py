@@ -267,8 +267,8 @@ def _trainer_meta(meta, config, path):
     if "rank_rngs" in meta:  # ranks 1.. of a distributed run, each its own dropout generator
         if not isinstance(meta["rank_rngs"], list):
             raise CheckpointError(path, "rank_rngs must be a list of generator states, one per rank after rank 0")
-        for state in meta["rank_rngs"]:
-            _check_rng(state, path)
+        for i, state in enumerate(meta["rank_rngs"]):
+            _check_rng(state, path, f"rank_rngs[{i}]")
     if "tokenizer" not in meta:
         return None
     try:
@@ -281,7 +281,7 @@ def _trainer_meta(meta, config, path):
     return tokenizer
 
 
-def _check_rng(state, path):
+def _check_rng(state, path, name="rng"):
     """rng.get_state()'s dict, exactly: the seed, and NumPy's PCG64 state with every integer in its range (NumPy
     itself would take 1.5 for an integer, and raise OverflowError for one too large)."""
     def below(value, bound):
@@ -293,8 +293,8 @@ def _check_rng(state, path):
             and cpu["bit_generator"] == "PCG64" and below(cpu["has_uint32"], 2) and below(cpu["uinteger"], 2 ** 32)
             and isinstance(pcg, dict) and sorted(pcg) == ["inc", "state"]
             and all(below(value, 2 ** 128) for value in pcg.values())):
-        raise CheckpointError(path, "rng is not the state of the engine's generator (rng.get_state(): a seed, and "
-                                    "a PCG64 state)")
+        raise CheckpointError(path, f"{name} is not the state of the engine's generator (rng.get_state(): a seed, "
+                                    "and a PCG64 state)")
 
 
 def tokenizer_from_dict(d):

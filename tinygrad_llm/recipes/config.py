@@ -68,6 +68,7 @@ class TrainConfig:
     out_dir: str = setting("out-shakespeare-char", "the run's directory: checkpoints, metrics.jsonl, loss.png")
     seed: int = setting(1337, "seeds the weights, dropout and every batch")
     device: str = setting("cpu", "'cpu' or 'cuda'")
+    dtype: str = setting("float32", "the parameters' and activations' dtype: 'float32', or 'float64' for checks")
 
     def __post_init__(self):
         for name in (f.name for f in fields(self)):
@@ -99,6 +100,8 @@ class TrainConfig:
                          f"{self.bpe_vocab_size}")
         if self.device not in ("cpu", "cuda"):
             self._refuse(f"{{device}} must be 'cpu' or 'cuda', got {self.device!r}")
+        if self.dtype not in ("float32", "float64"):
+            self._refuse(f"{{dtype}} must be 'float32' or 'float64', got {self.dtype!r}")
         if not self.out_dir:
             self._refuse("{out_dir} must not be empty")
         if self.decay_lr and self.lr_decay_iters <= self.warmup_iters:

@@ -10,15 +10,19 @@ while it lives (run_dir.py): it is locked, and a previous run there is continued
 (`--overwrite`), never overwritten by accident; a kill at any moment leaves checkpoints that load, and resumes.
 Ctrl-C ends the run at the end of the step under way, after saving that iteration (a second Ctrl-C stops at once).
 """
+import contextlib
 import json
 import math
+import os
 import signal
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .. import distributed
 from ..engine import backend, rng
 from ..engine.tensor import no_grad
 from ..models.gpt import GPT, GPTConfig
@@ -28,6 +32,7 @@ from ..text.char import CharTokenizer
 from ..text.datasets import EVAL_STREAM, TRAIN_STREAM, TextDataset, batch_generator, load_text, resolve_dataset
 from .checkpoint import load_checkpoint, restore, save_checkpoint
 from .checkpoint_schema import CheckpointError
+from .config import TrainConfig
 from .run_dir import METRICS, check_out_dir, claim_out_dir, trim_metrics
 
 
@@ -59,20 +64,41 @@ def learning_rate(cfg, iteration):
                             warmup_steps=cfg.warmup_iters, decay_steps=cfg.lr_decay_iters)
 
 
+@dataclass
+class Run:
+    """What the loop works with: the config, the model and its optimizer, the data, where it writes, the ranks."""
+    cfg: TrainConfig
+    model: GPT
+    optimizer: AdamW
+    dataset: TextDataset
+    tokenizer: object
+    out_dir: Path
+    world: distributed.World
+    log: object
+
+    def rows(self, x, y):
+        """This rank's rows of a global batch (B, T), and the weight that makes the ranks' average its mean."""
+        lo, hi = self.world.share(len(x))
+        return x[lo:hi], y[lo:hi], self.world.size * (hi - lo) / len(x)  # (b, T), (b, T), see distributed.py
+
+
 @no_grad()
-def evaluate(model, dataset, cfg, iteration):
-    """Mean loss over cfg.eval_iters batches of each split (the same batches whenever this iteration is reached)."""
-    model.eval()
-    losses = {}
+def evaluate(run, iteration):
+    """Mean loss over cfg.eval_iters batches of each split (the same batches whenever this iteration is reached),
+    each batch shared among the ranks."""
+    cfg = run.cfg
+    run.model.eval()
+    totals = []
     for split in ("train", "val"):
         generator = batch_generator(cfg.seed, EVAL_STREAM, iteration)
         total = 0.0
         for _ in range(cfg.eval_iters):
-            x, y = dataset.get_batch(split, cfg.batch_size, cfg.block_size, generator)
-            total += model(x, y)[1].item()
-        losses[split] = total / cfg.eval_iters
-    model.train()
-    return losses
+            x, y, weight = run.rows(*run.dataset.get_batch(split, cfg.batch_size, cfg.block_size, generator))
+            total += run.model(x, y)[1].item() * weight
+        totals.append(total)
+    run.model.train()
+    train_total, val_total = run.world.sum(totals) / (run.world.size * cfg.eval_iters)
+    return {"train": float(train_total), "val": float(val_total)}
 
 
 def train(cfg, resume=False, overwrite=False, progress=True, log=None):
@@ -80,13 +106,16 @@ def train(cfg, resume=False, overwrite=False, progress=True, log=None):
     `resume`: continue the run in cfg.out_dir from its last checkpoint (else its best); `overwrite`: delete the
     run there and start again; with neither, a directory holding a run is refused (run_dir.py).
     `log` receives every line of news (default: printed above the progress bar). Ctrl-C stops the run cleanly:
-    the iteration reached is saved to last.safetensors, and "interrupted" is True in what is returned."""
+    the iteration reached is saved to last.safetensors, and "interrupted" is True in what is returned.
+    Under `mpiexec -n N`, the N ranks share each batch (distributed.py) and rank 0 alone logs and writes."""
     from tqdm import tqdm  # imported here: only training draws a progress bar
 
-    log = tqdm.write if log is None else log
+    world = distributed.init()
+    log = (tqdm.write if log is None else log) if world.rank == 0 else _silent
     out_dir = Path(cfg.out_dir)
-    check_out_dir(out_dir, resume, overwrite)  # refused at once, before any work
+    resume_from = check_out_dir(out_dir, resume, overwrite)  # refused at once, before any work
     # everything else that can be refused is checked before the directory is touched
+    world.share(cfg.batch_size)  # a batch too small for the ranks
     text = load_text(resolve_dataset(cfg.data or None))
     tokenizer = build_tokenizer(cfg, text, log)
     dataset = TextDataset(text, tokenizer)
@@ -95,32 +124,46 @@ def train(cfg, resume=False, overwrite=False, progress=True, log=None):
     model_config = GPTConfig(vocab_size=tokenizer.vocab_size, block_size=cfg.block_size, n_layer=cfg.n_layer,
                              n_head=cfg.n_head, n_embd=cfg.n_embd, dropout=cfg.dropout, bias=cfg.bias)
     backend.module_for(cfg.device)  # no GPU: refused now, before the out-dir is made
-    backend.reuse_freed_memory()  # the same large temporaries every step: keep them mapped (see backend.py)
-    with claim_out_dir(out_dir, resume, overwrite, log) as resume_from:
+    claim = claim_out_dir(out_dir, resume, overwrite, log) if world.rank == 0 else contextlib.nullcontext(resume_from)
+    with claim as resume_from:
         rng.manual_seed(cfg.seed)
-        model = GPT(model_config).to(cfg.device)  # built on the CPU (the same weights on every device), then moved
-        optimizer = build_optimizer(model, cfg)
+        # built on the CPU (the same weights on every device and rank), then moved
+        model = GPT(model_config).to(getattr(np, cfg.dtype)).to(cfg.device)
+        world.broadcast_parameters(model.parameters())
+        if world.rank > 0:
+            rng.manual_seed(rank_seed(cfg.seed, world.rank))  # dropout: each rank its own masks
+        run = Run(cfg, model, build_optimizer(model, cfg), dataset, tokenizer, out_dir, world, log)
         start, best_val = 0, math.inf
         if resume:
-            start, best_val = _resume(resume_from, model, optimizer, tokenizer)
-            dropped = trim_metrics(out_dir, start)
+            start, best_val = _resume(resume_from, run)
+            dropped = trim_metrics(out_dir, start) if world.rank == 0 else 0
             log(f"resuming from {resume_from.name} at iteration {start} (best val loss so far {best_val:.4f})" +
                 (f"; dropped {dropped} line(s) of {METRICS} logged after it" if dropped else ""))
         if start >= cfg.max_iters:
             log(f"nothing to do: the checkpoint is at iteration {start}, max_iters is {cfg.max_iters}")
         log(f"{model.num_params() / 1e6:.2f}M parameters; {tokenizer.vocab_size} tokens; "
-            f"{len(dataset.splits['train']):,} train ids, {len(dataset.splits['val']):,} val ids")
+            f"{len(dataset.splits['train']):,} train ids, {len(dataset.splits['val']):,} val ids" +
+            (f"; {world.size} ranks" if world.size > 1 else ""))
         began = time.perf_counter()
         with CtrlC(log) as ctrl_c:
-            best_val, reached = _loop(model, optimizer, dataset, tokenizer, cfg, out_dir, start, best_val, resume,
-                                      progress, ctrl_c, log)
+            best_val, reached = _loop(run, start, best_val, resume, progress and world.rank == 0, ctrl_c)
         elapsed = time.perf_counter() - began
-        plot_losses(out_dir / METRICS, out_dir / "loss.png")
+        if world.rank == 0:
+            plot_losses(out_dir / METRICS, out_dir / "loss.png")
     interrupted = reached < cfg.max_iters
     log((f"interrupted at iteration {reached}, saved in {out_dir / 'last.safetensors'}" if interrupted else "done") +
         f" after {elapsed:.1f} s; best val loss {best_val:.4f}; checkpoints and loss.png in {out_dir}")
     return {"best_val_loss": best_val, "iterations": reached, "seconds": elapsed, "out_dir": str(out_dir),
             "interrupted": interrupted}
+
+
+def _silent(line):
+    pass
+
+
+def rank_seed(seed, rank):
+    """The seed of rank `rank`'s dropout generator (rank 0's is the run's seed, as in a single process)."""
+    return int(np.random.SeedSequence([seed, rank]).generate_state(1, np.uint64)[0])
 
 
 class CtrlC:
@@ -148,36 +191,37 @@ class CtrlC:
             signal.signal(signal.SIGINT, self.previous)
 
 
-def _loop(model, optimizer, dataset, tokenizer, cfg, out_dir, start, best_val, resume, progress, ctrl_c, log):
+def _loop(run, start, best_val, resume, progress, ctrl_c):
     """Iterations start .. cfg.max_iters: a step each, an evaluation and checkpoints every eval_interval, a line
     of metrics per logged step and evaluation; returns (best validation loss, the iteration reached). After
     Ctrl-C, it stops before the next step: the iteration reached (its evaluation done, if due) is saved to
-    last.safetensors, so that a resumed run carries on exactly as this one would have."""
+    last.safetensors, so that a resumed run carries on exactly as this one would have. Every rank takes the
+    same path through it; rank 0's metrics go to metrics.jsonl, the others' nowhere."""
     from tqdm import tqdm
 
+    cfg, world, log = run.cfg, run.world, run.log
     tokens_per_iter = cfg.batch_size * cfg.block_size * cfg.gradient_accumulation_steps
-    with open(out_dir / METRICS, "a") as metrics, \
+    with open(run.out_dir / METRICS if world.rank == 0 else os.devnull, "a") as metrics, \
             tqdm(total=cfg.max_iters, initial=start, disable=not progress, unit="it", dynamic_ncols=True) as bar:
         for iteration in range(start, cfg.max_iters + 1):
             evaluation_due = iteration % cfg.eval_interval == 0 or iteration == cfg.max_iters
             if evaluation_due and not (resume and iteration == start):  # a resumed start was evaluated already
-                losses = evaluate(model, dataset, cfg, iteration)
+                losses = evaluate(run, iteration)
                 _write(metrics, {"iter": iteration, "train_loss": losses["train"], "val_loss": losses["val"]})
                 log(f"iter {iteration}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
-                meta = _meta(cfg, tokenizer, iteration, min(best_val, losses["val"]))
-                if losses["val"] < best_val:
-                    best_val = losses["val"]
-                    save_checkpoint(out_dir / "best.safetensors", model, optimizer, meta)
-                save_checkpoint(out_dir / "last.safetensors", model, optimizer, meta)
+                improved = losses["val"] < best_val
+                best_val = min(best_val, losses["val"])
+                _save(run, iteration, best_val, ("last", "best") if improved else ("last",))
             if iteration == cfg.max_iters:
                 break
+            if world.size > 1:  # every rank stops at the same iteration, if any rank saw Ctrl-C
+                ctrl_c.pressed = bool(world.sum([ctrl_c.pressed])[0])
             if ctrl_c.pressed:
                 if not evaluation_due:  # else last.safetensors holds this iteration already
-                    save_checkpoint(out_dir / "last.safetensors", model, optimizer,
-                                    _meta(cfg, tokenizer, iteration, best_val))
+                    _save(run, iteration, best_val, ("last",))
                 return best_val, iteration
             step_began = time.perf_counter()
-            loss, lr = train_step(model, optimizer, dataset, cfg, iteration)
+            loss, lr = train_step(run, iteration)
             seconds = time.perf_counter() - step_began
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.4f}", tok_s=f"{tokens_per_iter / seconds:.0f}")
@@ -187,42 +231,60 @@ def _loop(model, optimizer, dataset, tokenizer, cfg, out_dir, start, best_val, r
     return best_val, cfg.max_iters
 
 
-def _meta(cfg, tokenizer, iteration, best_val):
-    """What a checkpoint of the run holds besides weights and optimizer: enough to resume it bit for bit."""
-    return dict(train_config=cfg.to_dict(), tokenizer=tokenizer.to_dict(), iter=iteration, best_val_loss=best_val,
-                rng=rng.get_state())
+def _save(run, iteration, best_val, names):
+    """Checkpoints `names` ("last", "best") of the run at `iteration`: rank 0 writes them, holding every rank's
+    dropout generator state (gathered from all), enough to resume bit for bit."""
+    states = run.world.gather(rng.get_state())
+    if run.world.rank != 0:
+        return
+    meta = dict(train_config=run.cfg.to_dict(), tokenizer=run.tokenizer.to_dict(), iter=iteration,
+                best_val_loss=best_val, rng=states[0])
+    if len(states) > 1:
+        meta["rank_rngs"] = states[1:]
+    for name in names:
+        save_checkpoint(run.out_dir / f"{name}.safetensors", run.model, run.optimizer, meta)
 
 
-def train_step(model, optimizer, dataset, cfg, iteration):
-    """One optimizer step on the batch(es) of `iteration`; returns (mean loss, learning rate)."""
+def train_step(run, iteration):
+    """One optimizer step on the batch(es) of `iteration`; returns (mean loss, learning rate). Each rank takes its
+    rows of every micro-batch; the gradients are averaged over the ranks before clipping, so clipping and the
+    update see the whole batch's gradient, the same on every rank."""
+    cfg, model, optimizer = run.cfg, run.model, run.optimizer
     lr = learning_rate(cfg, iteration)
     set_lr(optimizer, lr)
     generator = batch_generator(cfg.seed, TRAIN_STREAM, iteration)
     optimizer.zero_grad()
     loss_sum = 0.0
     for _ in range(cfg.gradient_accumulation_steps):
-        x, y = dataset.get_batch("train", cfg.batch_size, cfg.block_size, generator)   # (B, T), (B, T)
-        _, loss = model(x, y)
-        (loss / cfg.gradient_accumulation_steps).backward()  # gradients add up over micro-batches
-        loss_sum += loss.item()
+        x, y, weight = run.rows(*run.dataset.get_batch("train", cfg.batch_size, cfg.block_size, generator))
+        _, loss = model(x, y)                                                    # x, y: (b, T)
+        (loss * weight / cfg.gradient_accumulation_steps).backward()  # gradients add up over micro-batches
+        loss_sum += loss.item() * weight
+    run.world.average_gradients(model.parameters())
     if cfg.grad_clip > 0:
         clip_grad_norm_(model.parameters(), cfg.grad_clip)
     optimizer.step()
-    return loss_sum / cfg.gradient_accumulation_steps, lr
+    return float(run.world.sum([loss_sum])[0]) / (run.world.size * cfg.gradient_accumulation_steps), lr
 
 
-def _resume(path, model, optimizer, tokenizer):
-    """Load the checkpoint at `path` into model and optimizer, and the dropout generator's state; returns
-    (iteration, best val loss). Everything is checked before anything changes."""
+def _resume(path, run):
+    """Load the checkpoint at `path` into the run's model and optimizer, and this rank's dropout generator state;
+    returns (iteration, best val loss). Everything is checked before anything changes. A rank the checkpoint
+    has no state for (it was written by fewer ranks) starts its dropout stream afresh, from the iteration."""
     checkpoint = load_checkpoint(path)
     for key in ("iter", "best_val_loss", "rng", "tokenizer"):
         if key not in checkpoint.meta:
             raise CheckpointError(path, f"no {key!r} in its metadata: not a checkpoint of a training run")
-    if checkpoint.meta["tokenizer"] != tokenizer.to_dict():
+    if checkpoint.meta["tokenizer"] != run.tokenizer.to_dict():
         raise CheckpointError(path, "the checkpoint's tokenizer differs from this dataset's; resume with the data "
                                     "it was trained on")
-    restore(checkpoint, model, optimizer)
-    rng.set_state(checkpoint.meta["rng"])  # checked by load_checkpoint
+    restore(checkpoint, run.model, run.optimizer)
+    states = [checkpoint.meta["rng"], *checkpoint.meta.get("rank_rngs", [])]  # checked by load_checkpoint
+    rank = run.world.rank
+    if rank < len(states):
+        rng.set_state(states[rank])
+    else:
+        rng.manual_seed(rank_seed(run.cfg.seed, rank) + checkpoint.meta["iter"])
     return checkpoint.meta["iter"], checkpoint.meta["best_val_loss"]
 
 
