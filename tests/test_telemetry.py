@@ -6,11 +6,19 @@ import math
 import numpy as np
 import pytest
 
+from tinygrad_llm.__main__ import main
 from tinygrad_llm.engine import rng
 from tinygrad_llm.models.gpt import GPT, GPTConfig
 from tinygrad_llm.optim import AdamW, clip_grad_norm_
+from tinygrad_llm.recipes.checkpoint import load_checkpoint
 from tinygrad_llm.tools.telemetry import Telemetry, read
 from tinygrad_llm.tools.telemetry_plots import plot_telemetry
+
+
+def flags(out_dir, **settings):
+    """`--out-dir DIR --n-layer 2 ...`"""
+    return ["--out-dir", str(out_dir)] + [word for name, value in settings.items()
+                                           for word in (f"--{name.replace('_', '-')}", str(value))]
 
 
 def gelu_input_and_attention_input(model):
@@ -98,3 +106,34 @@ def test_a_resumed_run_drops_the_lines_past_its_start(tmp_path):
     Telemetry(GPT(GPTConfig(vocab_size=5, block_size=4, n_layer=1, n_head=1, n_embd=4)), every=10, path=path,
               start=20)
     assert read(path) == [{"iter": 0}, {"iter": 10}]
+
+
+def test_train_with_telemetry_writes_it_and_plots_it_and_trains_the_same(tmp_path):
+    """`train --telemetry 5`: a record every 5 steps and the three plots; the weights are those of the run
+    without it (telemetry measures, never changes, the step)."""
+    settings = {"batch_size": 4, "block_size": 16, "n_layer": 2, "n_head": 2, "n_embd": 32, "warmup_iters": 2,
+                "lr_decay_iters": 20, "max_iters": 12, "eval_interval": 12, "eval_iters": 1, "log_interval": 1}
+    main(["train", *flags(tmp_path / "with", telemetry=5, **settings)])
+    main(["train", *flags(tmp_path / "without", **settings)])
+    records = read(tmp_path / "with" / "telemetry.jsonl")
+    assert [r["iter"] for r in records] == [0, 5, 10]
+    assert set(records[0]["blocks"]) == {"transformer.h.0", "transformer.h.1"}
+    assert len(records[0]["blocks"]["transformer.h.1"]["attention_entropy"]) == 2
+    assert all(r["clipped"] == (r["grad_norm"] > 1.0) for r in records)
+    for name in ("update_ratios.png", "activations.png", "grad_norm.png"):
+        assert (tmp_path / "with" / name).stat().st_size > 1000 and not (tmp_path / "without" / name).exists()
+    ours = load_checkpoint(tmp_path / "with" / "last.safetensors").model_state
+    theirs = load_checkpoint(tmp_path / "without" / "last.safetensors").model_state
+    assert all(np.array_equal(ours[name], theirs[name]) for name in theirs)
+
+
+def test_the_global_norm_is_computed_when_not_clipped(tmp_path):
+    rng.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=5, block_size=4, n_layer=1, n_head=1, n_embd=4))
+    telemetry = Telemetry(model, every=1, path=tmp_path / "telemetry.jsonl")
+    _, loss = model(np.zeros((1, 4), np.int64), np.ones((1, 4), np.int64))
+    loss.backward()
+    norms = [np.linalg.norm(p.grad.numpy()) for p in model.parameters()]
+    record = telemetry.step(0, AdamW(model.parameters()))
+    assert record["grad_norm"] == pytest.approx(math.sqrt(sum(n ** 2 for n in norms))) and record["clipped"] is None
+    assert record["blocks"] == {}   # no watch() around this forward

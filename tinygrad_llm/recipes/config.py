@@ -65,6 +65,9 @@ class TrainConfig:
                                       "best.safetensors when val improves)")
     eval_iters: int = setting(20, "batches per split in an evaluation")
     log_interval: int = setting(10, "steps between lines of metrics.jsonl")
+    telemetry: int = setting(0, "every N steps, the network's health to telemetry.jsonl: gradient, weight and "
+                                "update norms per parameter, activations, GELU saturation and attention entropy "
+                                "per block (plotted at the end); 0: off")
     out_dir: str = setting("out-shakespeare-char", "the run's directory: checkpoints, metrics.jsonl, loss.png")
     seed: int = setting(1337, "seeds the weights, dropout and every batch")
     device: str = setting("cpu", "'cpu' or 'cuda'")
@@ -80,7 +83,7 @@ class TrainConfig:
         for name in positive:
             if getattr(self, name) < 1:
                 self._refuse(f"{{{name}}} must be at least 1, got {getattr(self, name)}")
-        for name in ("warmup_iters", "weight_decay", "grad_clip", "seed"):
+        for name in ("warmup_iters", "weight_decay", "grad_clip", "seed", "telemetry"):
             if getattr(self, name) < 0:
                 self._refuse(f"{{{name}}} must not be negative, got {getattr(self, name)}")
         for name in ("dropout", "beta1", "beta2"):

@@ -20,12 +20,14 @@ import json
 import os
 from pathlib import Path
 
+from ..tools.telemetry_plots import PNGS
 from .checkpoint import remove_temporaries, replace_atomically
 
 LOCK = "train.lock"
 CHECKPOINTS = ("last.safetensors", "best.safetensors")  # resume prefers the first
 METRICS = "metrics.jsonl"
-RUN_FILES = (*CHECKPOINTS, METRICS, "loss.png")  # what a run writes
+TELEMETRY = "telemetry.jsonl"  # with --telemetry, and its plots
+RUN_FILES = (*CHECKPOINTS, METRICS, "loss.png", TELEMETRY, *PNGS)  # what a run writes
 
 
 def check_out_dir(out_dir, resume, overwrite):

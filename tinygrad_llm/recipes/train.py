@@ -30,10 +30,12 @@ from ..optim import AdamW, clip_grad_norm_, set_lr, warmup_cosine_lr
 from ..text.bpe import BPETokenizer
 from ..text.char import CharTokenizer
 from ..text.datasets import EVAL_STREAM, TRAIN_STREAM, TextDataset, batch_generator, load_text, resolve_dataset
+from ..tools.telemetry import Telemetry
+from ..tools.telemetry_plots import plot_telemetry
 from .checkpoint import load_checkpoint, restore, save_checkpoint
 from .checkpoint_schema import CheckpointError
 from .config import TrainConfig
-from .run_dir import METRICS, check_out_dir, claim_out_dir, trim_metrics
+from .run_dir import METRICS, TELEMETRY, check_out_dir, claim_out_dir, trim_metrics
 
 
 def build_tokenizer(cfg, text, log):
@@ -75,6 +77,7 @@ class Run:
     out_dir: Path
     world: distributed.World
     log: object
+    telemetry: Telemetry = None   # with --telemetry N, on rank 0: the network's health every N steps
 
     def rows(self, x, y):
         """This rank's rows of a global batch (B, T), and the weight that makes the ranks' average its mean."""
@@ -139,6 +142,8 @@ def train(cfg, resume=False, overwrite=False, progress=True, log=None):
             dropped = trim_metrics(out_dir, start) if world.rank == 0 else 0
             log(f"resuming from {resume_from.name} at iteration {start} (best val loss so far {best_val:.4f})" +
                 (f"; dropped {dropped} line(s) of {METRICS} logged after it" if dropped else ""))
+        if cfg.telemetry and world.rank == 0:
+            run.telemetry = Telemetry(model, cfg.telemetry, out_dir / TELEMETRY, start=start)
         if start >= cfg.max_iters:
             log(f"nothing to do: the checkpoint is at iteration {start}, max_iters is {cfg.max_iters}")
         log(f"{model.num_params() / 1e6:.2f}M parameters; {tokenizer.vocab_size} tokens; "
@@ -150,6 +155,7 @@ def train(cfg, resume=False, overwrite=False, progress=True, log=None):
         elapsed = time.perf_counter() - began
         if world.rank == 0:
             plot_losses(out_dir / METRICS, out_dir / "loss.png")
+            plot_telemetry(out_dir / TELEMETRY, out_dir, cfg.grad_clip or None)   # nothing without --telemetry
     interrupted = reached < cfg.max_iters
     log((f"interrupted at iteration {reached}, saved in {out_dir / 'last.safetensors'}" if interrupted else "done") +
         f" after {elapsed:.1f} s; best val loss {best_val:.4f}; checkpoints and loss.png in {out_dir}")
@@ -255,15 +261,18 @@ def train_step(run, iteration):
     generator = batch_generator(cfg.seed, TRAIN_STREAM, iteration)
     optimizer.zero_grad()
     loss_sum = 0.0
-    for _ in range(cfg.gradient_accumulation_steps):
-        x, y, weight = run.rows(*run.dataset.get_batch("train", cfg.batch_size, cfg.block_size, generator))
-        _, loss = model(x, y)                                                    # x, y: (b, T)
-        (loss * weight / cfg.gradient_accumulation_steps).backward()  # gradients add up over micro-batches
-        loss_sum += loss.item() * weight
+    with run.telemetry.watch(iteration) if run.telemetry else contextlib.nullcontext():   # the activations
+        for _ in range(cfg.gradient_accumulation_steps):
+            x, y, weight = run.rows(*run.dataset.get_batch("train", cfg.batch_size, cfg.block_size, generator))
+            _, loss = model(x, y)                                                    # x, y: (b, T)
+            (loss * weight / cfg.gradient_accumulation_steps).backward()  # gradients add up over micro-batches
+            loss_sum += loss.item() * weight
     run.world.average_gradients(model.parameters())
-    if cfg.grad_clip > 0:
-        clip_grad_norm_(model.parameters(), cfg.grad_clip)
-    optimizer.step()
+    total_norm = clip_grad_norm_(model.parameters(), cfg.grad_clip) if cfg.grad_clip > 0 else None
+    if run.telemetry:
+        run.telemetry.step(iteration, optimizer, total_norm, cfg.grad_clip or None)   # optimizer.step(), measured
+    else:
+        optimizer.step()
     return float(run.world.sum([loss_sum])[0]) / (run.world.size * cfg.gradient_accumulation_steps), lr
 
 

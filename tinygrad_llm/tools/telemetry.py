@@ -123,8 +123,8 @@ class Telemetry:
 
     def step(self, iteration, optimizer, total_norm=None, max_norm=None):
         """optimizer.step(); on a telemetry iteration, the parameters' norms before it and the update it made,
-        written with the activations `watch` saw. total_norm: clip_grad_norm_'s return (the norm before clipping),
-        max_norm: its threshold. Returns the record, or None."""
+        written with the activations `watch` saw. total_norm: clip_grad_norm_'s return (the norm before clipping;
+        None: no clipping, the norm is computed here), max_norm: its threshold. Returns the record, or None."""
         if not self.due(iteration):
             optimizer.step()
             return None
@@ -132,6 +132,8 @@ class Telemetry:
         before = {name: _host(p.data) for name, p in params}
         grads = {name: None if p.grad is None else _norm(p.grad.data) for name, p in params}
         optimizer.step()
+        if total_norm is None:   # not clipped: the global norm from the parameters' own
+            total_norm = math.sqrt(sum(g ** 2 for g in grads.values() if g is not None))
         record = {"iter": iteration, "grad_norm": total_norm,
                   "clipped": None if total_norm is None or max_norm is None else bool(total_norm > max_norm),
                   "params": {}, "blocks": {}}

@@ -4,6 +4,8 @@
     activations.png      the histogram of each block's output at the first and the last record (as densities)
     grad_norm.png        the global gradient norm over the iterations, the clipping threshold, each clip marked
 """
+from pathlib import Path
+
 import numpy as np
 
 from .telemetry import read
@@ -16,14 +18,17 @@ def _pyplot():
     return plt
 
 
+PNGS = ("update_ratios.png", "activations.png", "grad_norm.png")
+
+
 def plot_telemetry(path, out_dir, max_norm=None):
-    """Write the three PNGs of the telemetry at `path` into out_dir; returns their paths."""
-    records = read(path)
+    """Write the three PNGs of the telemetry at `path` into out_dir; returns their paths ([] without a record)."""
+    records = read(path) if Path(path).exists() else []
     if not records:
-        raise ValueError(f"plot_telemetry: {path} holds no record")
-    return [update_ratios(records, f"{out_dir}/update_ratios.png"),
-            activations(records, f"{out_dir}/activations.png"),
-            grad_norm(records, f"{out_dir}/grad_norm.png", max_norm)]
+        return []
+    ratios_png, activations_png, grad_norm_png = (f"{out_dir}/{name}" for name in PNGS)
+    return [update_ratios(records, ratios_png), activations(records, activations_png),
+            grad_norm(records, grad_norm_png, max_norm)]
 
 
 def update_ratios(records, png):
