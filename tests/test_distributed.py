@@ -5,7 +5,9 @@ runs on this machine, each checked against one process on the same global batche
   (5 rows over 2 ranks), gradient accumulation and clipping on;
 - a checkpoint written by 2 ranks resumes on 1, and the reverse, to the same weights;
 - a rank that dies makes the run end within a bounded time, with a message, and the last checkpoint loads;
-- without MPI, a clear error says what to install.
+- without MPI, a clear error says what to install;
+- on GPUs, the all-reduce goes through NCCL: one rank's all-reduce on this machine's GPU (the mock device without
+  one, where MPI stands in for NCCL between processes), and 2 GPU ranks make one GPU process's update.
 """
 import json
 import os
@@ -19,6 +21,7 @@ import numpy as np
 import pytest
 
 from tinygrad_llm import distributed
+from tinygrad_llm.engine import backend
 from tinygrad_llm.recipes.checkpoint import load_checkpoint
 from tinygrad_llm.recipes.config import TrainConfig
 from tinygrad_llm.recipes.train import train
@@ -142,3 +145,35 @@ def test_a_rank_that_dies_ends_the_run_and_the_last_checkpoint_loads(shakespeare
     said = out + err  # MPICH's launcher: "BAD TERMINATION ... Killed (signal 9)"; Open MPI's: "... signal 9 (Killed)"
     assert "signal 9" in said and str(victim) in said, said
     load_checkpoint(out_dir / "last.safetensors")  # whole: rank 0 writes atomically
+
+
+def gpu_or_skip():
+    try:
+        return backend.module_for("cuda")
+    except RuntimeError as e:
+        pytest.skip(f"no usable GPU: {e}")
+
+
+@needs_mpi
+def test_a_one_rank_nccl_all_reduce_on_the_gpu():
+    cupy = gpu_or_skip()
+    values = cupy.asarray(np.arange(6, dtype=np.float32))
+    summed = cupy.empty_like(values)
+    nccl = backend.nccl_communicator(1, 0)
+    nccl.all_reduce(values, summed, "sum")
+    assert summed.get().tolist() == [0, 1, 2, 3, 4, 5]
+    nccl.broadcast(values, root=0)
+    assert values.get().tolist() == [0, 1, 2, 3, 4, 5]
+
+
+@needs_mpi
+def test_two_gpu_ranks_make_one_gpu_process_update(shakespeare, tmp_path):
+    gpu_or_skip()
+    run = dict(device="cuda", dtype="float32", max_iters=10, lr_decay_iters=10, warmup_iters=2, eval_interval=5)
+    one_process(tmp_path / "one", **run)
+    on_ranks(2, tmp_path / "two", **run)  # on the mock device: two processes, MPI standing in for NCCL
+    np.testing.assert_allclose(np.array(losses(tmp_path / "one"), dtype=float),
+                               np.array(losses(tmp_path / "two"), dtype=float), rtol=1e-5)
+    left, right = (load_checkpoint(tmp_path / name / "last.safetensors") for name in ("one", "two"))
+    for name, array in left.model_state.items():
+        np.testing.assert_allclose(right.model_state[name], array, rtol=1e-4, atol=1e-6, err_msg=name)

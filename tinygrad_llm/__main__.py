@@ -115,7 +115,7 @@ def main(argv=None):
         return 0
     except ConfigError as e:  # a setting that cannot work, named by its flag
         return _failed(args.command, e.as_flags(), 2)
-    except (ValueError, FileNotFoundError, RuntimeError, KeyError, NotImplementedError) as e:
+    except (ValueError, FileNotFoundError, RuntimeError, KeyError) as e:
         return _failed(args.command, str(e), 2)  # bad input: a one-line message naming the problem, no traceback
     except KeyboardInterrupt:  # Ctrl-C while sampling: stop quietly
         print(f"\ntinygrad-llm {args.command}: interrupted", file=sys.stderr)

@@ -18,7 +18,9 @@ size x share / batch makes the *average* over ranks that sum, whatever the share
 
 The transport is MPI's, through mpi4py: one Allreduce, in place, over one flat buffer of every gradient; a world
 of 1 does nothing at all. Each rank also limits its BLAS threads to its share of the machine's cores
-(threadpoolctl), so N ranks on one machine do not oversubscribe it. GPUs (NCCL) are not built yet: an error says so.
+(threadpoolctl), so N ranks on one machine do not oversubscribe it. On GPUs (`world.use_gpu()` first: one GPU per
+rank) the same all-reduce runs through NCCL (CuPy's cupyx.distributed, its unique id broadcast over MPI) on the
+current stream, and the arrays never leave the GPUs.
 """
 import os
 
@@ -59,7 +61,13 @@ class World:
         self.comm = comm
         self.rank = 0 if comm is None else comm.Get_rank()
         self.size = 1 if comm is None else comm.Get_size()
+        self.local_rank, self.local_size = self.rank, self.size  # among the ranks on this machine
+        self._nccl = None  # the GPUs' communicator, made on first use
         if self.size > 1:
+            from mpi4py import MPI
+            local = comm.Split_type(MPI.COMM_TYPE_SHARED)
+            self.local_rank, self.local_size = local.Get_rank(), local.Get_size()
+            local.Free()
             self._limit_threads()
 
     def share(self, rows):
@@ -71,21 +79,34 @@ class World:
         start = self.rank * base + min(self.rank, extra)
         return start, start + base + (self.rank < extra)
 
+    def use_gpu(self):
+        """Give this rank a GPU of its own (ranks on one machine take GPUs 0, 1, ...), before any array is made."""
+        if self.size > 1:
+            backend.use_gpu(self.local_rank)
+
     def broadcast_parameters(self, params):
         """Copy rank 0's parameters to every rank, in place."""
         if self.size == 1:
             return
-        for p in _on_cpu(params, "broadcast_parameters"):
-            self.comm.Bcast(p.data, root=0)
+        for p in params:
+            if backend.device_of(p.data) == "cpu":
+                self.comm.Bcast(p.data, root=0)
+            else:
+                self._gpus().broadcast(p.data, root=0)
 
     def average_gradients(self, params):
         """Replace each gradient by its mean over the ranks, in place: one all-reduce over one flat buffer.
         Every rank must hold gradients for the same parameters (the same model, after the same backward)."""
         if self.size == 1:
             return
-        with_grad = [p for p in _on_cpu(params, "average_gradients") if p.grad is not None]
-        flat = np.concatenate([p.grad.data.ravel() for p in with_grad])  # (total,)
-        self.comm.Allreduce(_in_place(), flat)
+        with_grad = [p for p in params if p.grad is not None]
+        if not with_grad:
+            return
+        flat = backend.xp(with_grad[0].grad.data).concatenate([p.grad.data.ravel() for p in with_grad])  # (total,)
+        if backend.device_of(flat) == "cpu":
+            self.comm.Allreduce(_in_place(), flat)
+        else:
+            self._gpus().all_reduce(flat, flat, "sum")
         flat /= self.size
         offset = 0
         for p in with_grad:
@@ -108,21 +129,15 @@ class World:
         if self.size > 1:
             self.comm.Abort(code)
 
+    def _gpus(self):
+        if self._nccl is None:
+            self._nccl = backend.nccl_communicator(self.size, self.rank)
+        return self._nccl
+
     def _limit_threads(self):
-        """Give each rank's BLAS its share of the cores of its machine (ranks on one node split them evenly)."""
-        from mpi4py import MPI
+        """Give each rank's BLAS its share of the cores of its machine (ranks on one machine split them evenly)."""
         from threadpoolctl import threadpool_limits
-        local = self.comm.Split_type(MPI.COMM_TYPE_SHARED)  # the ranks on this machine
-        threadpool_limits(max(1, len(os.sched_getaffinity(0)) // local.Get_size()))
-        local.Free()
-
-
-def _on_cpu(params, what):
-    params = list(params)
-    if any(backend.device_of(p.data) != "cpu" for p in params):
-        raise NotImplementedError(f"distributed.{what}: parameters on a GPU need NCCL, which is not built yet; train "
-                                  "on one GPU, or on CPU ranks")
-    return params
+        threadpool_limits(max(1, len(os.sched_getaffinity(0)) // self.local_size))
 
 
 def _in_place():

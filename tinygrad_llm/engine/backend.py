@@ -130,6 +130,22 @@ def _cupy():
     return _cuda_modules()[0]
 
 
+def use_gpu(index):
+    """Make GPU `index` the current device of this process (of several: index modulo their number)."""
+    cuda = _cupy().cuda
+    cuda.Device(index % cuda.runtime.getDeviceCount()).use()
+
+
+def nccl_communicator(size, rank):
+    """CuPy's NCCL communicator among `size` processes, one GPU each, as `rank` (cupyx.distributed.NCCLBackend;
+    NCCL's unique id is broadcast over MPI): all_reduce(in, out, op) and broadcast(array, root) on device arrays,
+    on the current stream."""
+    cupyx = _cuda_modules()[1]
+    if not mock_cuda_enabled():
+        import cupyx.distributed  # a submodule that `import cupyx` leaves out
+    return cupyx.distributed.NCCLBackend(size, rank, use_mpi=True)
+
+
 def scatter_add_rows(target, idx, rows):
     """target[idx[i]] += rows[i] for every i, where idx may repeat (the backward of a row lookup).
     target (V, C), idx (N,) integers, rows (N, C). NumPy's `np.add.at` does this one element at a time; sorting

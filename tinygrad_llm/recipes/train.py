@@ -129,6 +129,8 @@ def train(cfg, resume=False, overwrite=False, progress=True, log=None):
     backend.module_for(cfg.device)  # no GPU: refused now, before the out-dir is made
     claim = claim_out_dir(out_dir, resume, overwrite, log) if world.rank == 0 else contextlib.nullcontext(resume_from)
     with claim as resume_from:
+        if cfg.device == "cuda":
+            world.use_gpu()
         rng.manual_seed(cfg.seed)
         # built on the CPU (the same weights on every device and rank), then moved
         model = GPT(model_config).to(getattr(np, cfg.dtype)).to(cfg.device)

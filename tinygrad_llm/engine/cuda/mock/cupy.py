@@ -292,6 +292,9 @@ class _Device:
     def synchronize(self):
         pass   # every launch runs to completion before it returns
 
+    def use(self):
+        pass   # the one device is always the current one
+
 
 def _properties(device=0):
     return {"name": b"mock CUDA device (kernels executed on the host)", "major": 9, "minor": 0,
