@@ -19,7 +19,6 @@ import socket
 import statistics
 import subprocess
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CONFIGURATIONS = ("ours", "ours-ranks", "pytorch", "pytorch-ddp")
@@ -29,7 +28,7 @@ def worker(configuration, preset_name, warmup, steps):
     """Train `warmup + steps` steps as `configuration` says (this process is one rank of it, or all of it); rank 0
     prints one JSON line: its step times, the last loss, its BLAS pools."""
     sys.path.insert(0, HERE)
-    from train_cpu import batches, blas_info, build
+    from train_cpu import blas_info, build, time_steps
 
     preset, model = build(preset_name)
     rank, size = 0, 1
@@ -73,13 +72,9 @@ def worker(configuration, preset_name, warmup, steps):
             torch.nn.utils.clip_grad_norm_(reference.parameters(), preset.grad_clip)
             torch_optimizer.step()
             return loss.item()
-    times = []
-    for x, y in batches(preset, warmup + steps):
-        start = time.perf_counter()
-        loss = step(x, y)
-        times.append(time.perf_counter() - start)
+    times, loss = time_steps(step, preset, warmup, steps)
     if rank == 0:
-        print(json.dumps({"configuration": configuration, "times": times[warmup:], "loss": loss,
+        print(json.dumps({"configuration": configuration, "times": times, "loss": loss,
                           "blas": blas_info()}), flush=True)
 
 

@@ -79,12 +79,18 @@ def worker(engine, preset_name, warmup, steps):
             loss.backward()
             torch_optimizer.step()
             return loss.item()
+    times, loss = time_steps(step, preset, warmup, steps)
+    print(json.dumps({"engine": engine, "times": times, "loss": loss, "blas": blas_info()}))
+
+
+def time_steps(step, preset, warmup, steps):
+    """Run step(x, y) on the batches of `warmup + steps` steps; returns (the timed steps' seconds, the last loss)."""
     times = []
     for x, y in batches(preset, warmup + steps):
         start = time.perf_counter()
         loss = step(x, y)
         times.append(time.perf_counter() - start)
-    print(json.dumps({"engine": engine, "times": times[warmup:], "loss": loss, "blas": blas_info()}))
+    return times[warmup:], loss
 
 
 def run_worker(engine, args):
