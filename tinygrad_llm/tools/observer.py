@@ -1,7 +1,15 @@
 """What every tool here shares: an Observer switches itself on for the length of a `with` block (the engine then
-calls its forward and backward after every op), and ModulePaths names the module whose forward made an op."""
+calls its forward and backward after every op), ModulePaths names the module whose forward made an op, and norm
+measures an array."""
+import numpy as np
+
 from .. import nn
-from ..engine import tensor
+from ..engine import backend, tensor
+
+
+def norm(array):
+    """The L2 norm of an array of any shape and device, as a Python float (summed in float64 on the host)."""
+    return float(np.sqrt((backend.to_device(array, "cpu").astype(np.float64) ** 2).sum()))
 
 
 class Observer:

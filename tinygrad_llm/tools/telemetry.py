@@ -29,7 +29,7 @@ import numpy as np
 from ..engine import backend
 from ..engine.functional import AttentionOp, GeluOp
 from ..models.transformer import Block, DecoderBlock, EncoderBlock
-from .observer import ModulePaths, Observer
+from .observer import ModulePaths, Observer, norm
 
 SATURATED = 3.0                        # |x| beyond which GELU is flat or straight
 BINS, SPREAD = 50, 4.0                 # activation histograms: 50 bins over mean ± 4 std (outliers in the end bins)
@@ -37,10 +37,6 @@ BINS, SPREAD = 50, 4.0                 # activation histograms: 50 bins over mea
 
 def _host(array):
     return backend.to_device(array, "cpu").astype(np.float64)
-
-
-def _norm(array):
-    return float(np.sqrt((_host(array) ** 2).sum()))
 
 
 def attention_entropy(q, k, bias, scale):
@@ -130,7 +126,7 @@ class Telemetry:
             return None
         params = list(self.model.named_parameters())
         before = {name: _host(p.data) for name, p in params}
-        grads = {name: None if p.grad is None else _norm(p.grad.data) for name, p in params}
+        grads = {name: None if p.grad is None else norm(p.grad.data) for name, p in params}
         optimizer.step()
         if total_norm is None:   # not clipped: the global norm from the parameters' own
             total_norm = math.sqrt(sum(g ** 2 for g in grads.values() if g is not None))

@@ -17,7 +17,7 @@ import shutil
 from dataclasses import dataclass, field
 
 from ..engine.tensor import Tensor
-from .observer import ModulePaths, Observer
+from .observer import ModulePaths, Observer, norm
 
 
 class trace(Observer):
@@ -34,7 +34,7 @@ class trace(Observer):
 
     def backward(self, ctx, out, grad, input_grads, seconds):
         if ctx is not None:   # a leaf's gradient is its .grad
-            self.grad_norm_of[ctx] = _norm(grad)
+            self.grad_norm_of[ctx] = norm(grad)
 
 
 @dataclass
@@ -64,10 +64,6 @@ def _graph(root):
                 tensors[id(parent)] = parent
                 stack.append(parent)
     return ops, tensors
-
-
-def _norm(array):
-    return float((array.astype("float64") ** 2).sum() ** 0.5)
 
 
 def _tensor_label(t, name, grad_norm):
@@ -110,7 +106,7 @@ def boxes(root, trace=None, model=None, depth=None):
         parameters = sum(p.numel() for p in module.parameters()) if module is not None else 0
         kind = f"{type(module).__name__}, " if module is not None else ""
         result[f"module {group}"] = Box(f"{group}\n{kind}{count} ops, {parameters:,} parameters",
-                                        home=".".join(group.split(".")[:-1]) or None, kind="module")
+                                        home=_parent(group), kind="module")
     consumers = {}
     for ctx, out in ops:
         for parent in ctx.parents:
@@ -118,14 +114,15 @@ def boxes(root, trace=None, model=None, depth=None):
                 consumers.setdefault(id(parent), []).append(producer[id(out)])
     for key, t in tensors.items():
         made_by = producer.get(key)
-        users = set(consumers.get(key, []))
         name = names.get(key)
-        inside = users and len(users) == 1 and next(iter(users)).startswith("module ")
-        group = next(iter(users))[len("module "):] if inside else None
-        if inside and (made_by == f"module {group}" or (name is not None and name.startswith(group + "."))):
-            continue   # made and used inside one collapsed module: part of its box
+        users = set(consumers.get(key, []))
+        only_user = users.pop() if len(users) == 1 else ""
+        if only_user.startswith("module "):
+            group = only_user[len("module "):]
+            if made_by == only_user or (name or "").startswith(group + "."):
+                continue   # made inside, or a parameter of, the one collapsed module that uses it: part of its box
         if t.is_leaf:
-            grad_norm = None if t.grad is None else _norm(t.grad.data)
+            grad_norm = None if t.grad is None else norm(t.grad.data)
         else:
             grad_norm = None if trace is None else trace.grad_norm_of.get(t._ctx)
         # drawn beside the op that made it, or (when ops are in their modules' clusters) a parameter in its module's
