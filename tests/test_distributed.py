@@ -177,3 +177,24 @@ def test_two_gpu_ranks_make_one_gpu_process_update(shakespeare, tmp_path):
     left, right = (load_checkpoint(tmp_path / name / "last.safetensors") for name in ("one", "two"))
     for name, array in left.model_state.items():
         np.testing.assert_allclose(right.model_state[name], array, rtol=1e-4, atol=1e-6, err_msg=name)
+
+
+@needs_mpi
+def test_ctrl_c_stops_every_rank_at_the_same_iteration_and_saves_it(shakespeare, tmp_path):
+    out_dir = tmp_path / "run"
+    launcher = subprocess.Popen(["mpiexec", "-n", "2", sys.executable, "-m", "tinygrad_llm", "train",
+                                 *flags(out_dir, max_iters=100000, lr_decay_iters=100000, eval_interval=50000),
+                                 "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not ((out_dir / "metrics.jsonl").exists() and len(losses(out_dir)) > 20):
+            assert launcher.poll() is None and time.monotonic() < deadline, "the run ended before Ctrl-C"
+            time.sleep(0.01)
+        launcher.send_signal(signal.SIGINT)  # the launcher passes it on to every rank
+        out, err = launcher.communicate(timeout=60)
+    finally:
+        launcher.kill()
+    assert launcher.returncode == 130 and "Traceback" not in out + err, out + err
+    reached = load_checkpoint(out_dir / "last.safetensors").meta["iter"]
+    assert 20 <= reached < 50000 and f"interrupted at iteration {reached}" in out
+    assert "to continue: mpiexec -n 2 python -m tinygrad_llm train " in err
