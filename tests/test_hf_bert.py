@@ -23,7 +23,8 @@ from tinygrad_llm.text.wordpiece import SPECIAL_TOKENS, WordPieceTokenizer
 from conftest import gradcheck_parameters
 
 # eps 1e-3, far from BERT's 1e-12, so a LayerNorm that ignored the config would show
-TINY = dict(vocab_size=40, max_len=16, n_layer=2, n_head=2, n_embd=8, n_inner=12, layer_norm_eps=1e-3)
+TINY = {"vocab_size": 40, "max_len": 16, "n_layer": 2, "n_head": 2, "n_embd": 8, "n_inner": 12,
+        "layer_norm_eps": 1e-3}
 SENTENCES = ["Héllo, Wörld!!! Ça va?", "To be, or not to be: that is the question.", "日本語のテキスト 🤖🎉",
              "a", "", "Punctuation!!! ??? ... --- ((brackets))", "word " * 300,   # past max_seq_length (256)
              "First Citizen: Before we proceed any further, hear me speak."]
@@ -133,8 +134,8 @@ BROKEN = {
     "integer": (lambda d: rewrite(d, lambda t: t.update({KEY: np.zeros((8, 8), np.int32)})),
                 ValueError, rf"{KEY}: dtype I32 in the file"),
     "twice": (lambda d: rewrite(d, lambda t: t.update({"bert." + KEY: t[KEY]})), ValueError, "stored twice"),
-    "a layer too few": (edit_config(num_hidden_layers=3), ValueError, r"encoder\.layer\.2\.output\.dense\.bias: "
-                                                                      r"missing"),
+    "a layer too few": (edit_config(num_hidden_layers=3), ValueError,
+                        r"encoder\.layer\.2\.output\.dense\.bias: missing"),
     "truncated": (truncate, ValueError, r"model\.safetensors: not a readable safetensors file"),
     "activation": (edit_config(hidden_act="relu"), ValueError, "hidden_act is 'relu'"),
     "positions": (edit_config(position_embedding_type="relative_key"), ValueError, "position_embedding_type"),

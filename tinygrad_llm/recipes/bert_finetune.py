@@ -5,6 +5,7 @@
     model = BertClassifier(encoder, n_classes=2)
     train_classifier(model, task["train"], steps=150, lr=5e-5)    # recipes/finetune.py's loop, as for the GPT
     accuracy(model, task["test"])
+    fine_tune(encoder, task, steps=150, train_trunk=False)        # the same in one call; here a linear probe
 
     idx (B, T), lengths (B,) ─▶ HFBert (pads masked) ─▶ h (B, T, C) ─▶ mean over the real tokens ─▶ (B, C) ─▶ Linear ─▶ (B, K)
 
@@ -16,7 +17,9 @@ was trained to make meaningful.
 import numpy as np
 
 from .. import nn
+from ..engine import rng
 from ..models.hf_bert import mean_pool
+from .finetune import accuracy, train_classifier
 
 
 class BertClassifier(nn.Module):
@@ -40,3 +43,21 @@ class BertClassifier(nn.Module):
         mask = (np.arange(T)[None, :] < lengths[:, None]).astype(np.int64)       # (B, T): 1 real, 0 pad
         h = self.bert(idx, attention_mask=mask)                                  # (B, T, C)
         return self.head(mean_pool(h, mask))                                     # (B, K)
+
+
+def fine_tune(bert, task, steps, train_trunk=True, seed=0, **options):
+    """Train a BertClassifier on `bert` with task["train"] (recipes/finetune.py's task and loop), then return its
+    accuracy on task["test"]. With train_trunk=False only the head learns (a linear probe: what the encoder's
+    features already know) and `bert` stays as it is; else `bert` is fine-tuned in place. The head starts from
+    `seed`; `options` go to train_classifier (batch_size, lr, ...)."""
+    rng.manual_seed(seed)
+    model = BertClassifier(bert, n_classes=len(task["speakers"]))
+    trunk = bert.parameters()
+    for p in trunk:
+        p.requires_grad = train_trunk  # frozen: no gradient reaches the trunk, so AdamW leaves it alone
+    try:
+        train_classifier(model, task["train"], steps, seed=seed, **options)
+    finally:
+        for p in trunk:
+            p.requires_grad = True
+    return accuracy(model, task["test"])

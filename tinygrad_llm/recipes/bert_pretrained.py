@@ -4,7 +4,8 @@
     tokenizer = load_bert_tokenizer("path/to/model")  # vocab.txt, and tokenizer_config.json's do_lower_case
     save_bert(model, "out/my-bert", tokenizer)      # BertModel.from_pretrained("out/my-bert") reads it
 
-The names (a checkpoint saved from BertFor... carries a `bert.` prefix on each, which is dropped):
+The names (a checkpoint saved from a BertFor... model carries a `bert.` prefix on each, which is dropped; its
+heads, cls.* or classifier.*, are not part of a BertModel and are refused as unexpected):
 
     theirs (per layer: encoder.layer.i.)          ours (h.i.)
     embeddings.word_embeddings.weight              wte.weight          (and position_ -> wpe, token_type_ -> wtt)

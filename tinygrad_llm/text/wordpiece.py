@@ -75,8 +75,10 @@ class WordPieceTokenizer:
         self.ids = {token: i for i, token in enumerate(self.tokens)}  # token -> id
         if len(self.ids) != len(self.tokens):
             seen = set()
-            twice = next(t for t in self.tokens if t in seen or seen.add(t))
-            raise ValueError(f"WordPieceTokenizer: the token {twice!r:.40} is in the vocabulary twice")
+            for token in self.tokens:
+                if token in seen:
+                    raise ValueError(f"WordPieceTokenizer: the token {token!r:.40} is in the vocabulary twice")
+                seen.add(token)
         missing = [t for t in SPECIAL_TOKENS if t not in self.ids]
         if missing:
             raise ValueError(f"WordPieceTokenizer: the vocabulary lacks the special tokens {missing}")
