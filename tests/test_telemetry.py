@@ -6,8 +6,9 @@ import math
 import numpy as np
 import pytest
 
+import tinygrad_llm as tl
 from tinygrad_llm.__main__ import main
-from tinygrad_llm.engine import rng
+from tinygrad_llm.engine import backend, rng
 from tinygrad_llm.models.gpt import GPT, GPTConfig
 from tinygrad_llm.optim import AdamW, clip_grad_norm_
 from tinygrad_llm.recipes.checkpoint import load_checkpoint
@@ -137,3 +138,27 @@ def test_the_global_norm_is_computed_when_not_clipped(tmp_path):
     record = telemetry.step(0, AdamW(model.parameters()))
     assert record["grad_norm"] == pytest.approx(math.sqrt(sum(n ** 2 for n in norms))) and record["clipped"] is None
     assert record["blocks"] == {}   # no watch() around this forward
+
+
+def test_on_the_gpu_the_kernels_inputs_are_read(tmp_path):
+    """On CUDA the GELU and attention of a GPT run as our kernels (CudaGeluTanhOp, CudaAttentionOp, at head size 32):
+    telemetry reads their inputs and gives the CPU's figures (on the mock device where no GPU is usable)."""
+    try:
+        backend.module_for("cuda")
+    except RuntimeError as e:
+        pytest.skip(f"no usable GPU: {e}")
+    figures = {}
+    for device in ("cpu", "cuda"):
+        rng.manual_seed(0)
+        model = GPT(GPTConfig(vocab_size=65, block_size=8, n_layer=1, n_head=1, n_embd=32)).to(device)
+        model.transformer.h[0].mlp.c_fc.weight.data *= 100
+        telemetry = Telemetry(model, every=1, path=tmp_path / f"{device}.jsonl")
+        x = np.random.default_rng(0).integers(0, 65, (1, 8))
+        with tl.profile() as prof, telemetry.watch(0):
+            _, loss = model(x, x)
+        loss.backward()
+        figures[device] = telemetry.step(0, AdamW(model.parameters()))["blocks"]["transformer.h.0"]
+        assert {"CudaGeluTanhOp", "CudaAttentionOp"} <= {e.name for e in prof.events} or device == "cpu"
+    for name in ("gelu_saturation", "attention_entropy", "mean", "std"):
+        assert figures["cuda"][name] == pytest.approx(figures["cpu"][name], rel=1e-4), name
+    assert figures["cpu"]["gelu_saturation"] > 0

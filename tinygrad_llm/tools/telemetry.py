@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from ..engine import backend
-from ..engine.functional import AttentionOp, GeluOp
+from ..engine.cuda.fused import CudaAttentionOp, CudaGeluTanhOp
+from ..engine.functional import AttentionOp, GeluOp, attention_bias
 from ..models.transformer import Block, DecoderBlock, EncoderBlock
 from .observer import ModulePaths, Observer, norm
 
@@ -63,18 +64,23 @@ class _Activations(Observer):
         return next((name for name in self.blocks if path == name or path.startswith(name + ".")), None)
 
     def forward(self, ctx, inputs, out, seconds):
-        if not isinstance(ctx, (GeluOp, AttentionOp)):
+        if not isinstance(ctx, (GeluOp, CudaGeluTanhOp, AttentionOp, CudaAttentionOp)):
             return
         block = self.block_of()
         if block is None:
             return
-        if isinstance(ctx, GeluOp):
+        if isinstance(ctx, (GeluOp, CudaGeluTanhOp)):
             x = _host(inputs[0].data)
             self.saturated[block][0] += int((np.abs(x) > SATURATED).sum())
             self.saturated[block][1] += x.size
-        else:
-            q, k, _, bias = inputs
-            self.entropy[block].append(attention_entropy(q.data, k.data, bias, ctx.scale))
+            return
+        q, k = inputs[0].data, inputs[1].data
+        if isinstance(ctx, AttentionOp):
+            bias = inputs[3]
+        else:   # the kernel takes no mask, only is_causal, and its scale may be left to the default
+            bias = attention_bias(q.shape[-2], k.shape[-2], None, ctx.is_causal, like=q)
+        scale = ctx.scale if ctx.scale is not None else 1 / math.sqrt(q.shape[-1])
+        self.entropy[block].append(attention_entropy(q, k, bias, scale))
 
 
 class Telemetry:
