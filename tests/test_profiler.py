@@ -70,6 +70,7 @@ def test_the_table_groups_and_sorts(profiled_step):
                                "MB"]
     totals = [float(row.split()[4]) for row in rows[1:-1]]
     assert totals == sorted(totals, reverse=True) and rows[1].startswith("LinearOp")
+    assert next(row for row in rows if row.startswith("AccumulateGrad")).split()[1] == str(len(profiled_step[2]))
     assert sum(totals) == pytest.approx(1e3 * prof.total(), abs=0.01 * len(totals))
     by_module = prof.table(group_by="module")
     assert "transformer.h.1.attn.c_attn" in by_module and "\nAdamW.step" not in by_module

@@ -101,14 +101,16 @@ class profile(Observer):
         return sum(e.seconds for e in self.events)
 
     def table(self, group_by="op", limit=None):
-        """One row per op (group_by="op") or per module ("module"): calls, forward, backward and total time in ms,
-        share of the profile's wall time, new memory in MB; sorted by total time, longest first."""
+        """One row per op (group_by="op") or per module ("module"): calls (forwards, or backward steps where there
+        is no forward: AccumulateGrad), forward, backward and total time in ms, share of the profile's wall time,
+        new memory in MB; sorted by total time, longest first."""
         if group_by not in ("op", "module"):
             raise ValueError(f"table: group_by must be 'op' or 'module', got {group_by!r}")
-        rows = defaultdict(lambda: {"calls": 0, "forward": 0.0, "backward": 0.0, "region": 0.0, "bytes": 0})
+        rows = defaultdict(lambda: {"forward": 0.0, "backward": 0.0, "region": 0.0, "bytes": 0,
+                                    "count": {"forward": 0, "backward": 0, "region": 0}})
         for e in self.events:
             row = rows[e.name if group_by == "op" else e.module]
-            row["calls"] += e.phase != "backward"
+            row["count"][e.phase] += 1
             row[e.phase] += e.seconds
             row["bytes"] += e.bytes
         ranked = sorted(rows.items(), key=lambda kv: -(kv[1]["forward"] + kv[1]["backward"] + kv[1]["region"]))
@@ -119,7 +121,8 @@ class profile(Observer):
         lines = [header]
         for name, row in ranked[:limit]:
             total = row["forward"] + row["backward"] + row["region"]
-            lines.append(f"{name:<{width}}  {row['calls']:>6} {1e3 * (row['forward'] + row['region']):>11.2f} "
+            calls = row["count"]["forward"] + row["count"]["region"] or row["count"]["backward"]
+            lines.append(f"{name:<{width}}  {calls:>6} {1e3 * (row['forward'] + row['region']):>11.2f} "
                          f"{1e3 * row['backward']:>12.2f} {1e3 * total:>9.2f} {100 * total / wall:>6.1f}% "
                          f"{row['bytes'] / 2**20:>8.1f}")
         lines.append(f"{len(self.events)} events: {1e3 * self.total():.1f} ms of the profile's {1e3 * wall:.1f} ms "
