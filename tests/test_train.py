@@ -265,6 +265,17 @@ def test_a_lock_left_by_a_killed_run_is_taken_over(shakespeare, tmp_path):
     assert not (tmp_path / "train.lock").exists()
 
 
+def test_a_file_system_without_locks_is_a_clear_error_and_leaves_nothing(shakespeare, tmp_path, capsys,
+                                                                          monkeypatch):
+    def no_locks(fd, operation):
+        raise OSError(38, "Function not implemented")  # ENOSYS, as on file systems without flock(2)
+    monkeypatch.setattr("tinygrad_llm.recipes.run_dir.fcntl.flock", no_locks)
+    err = cli_error(capsys, ["train", *flags(tmp_path / "run", max_iters=2), "--no-progress"])
+    assert f"cannot lock {tmp_path / 'run' / 'train.lock'} (Function not implemented)" in err
+    assert "--out-dir on a local disk" in err
+    assert not (tmp_path / "run").exists()
+
+
 def test_a_resume_repairs_what_a_kill_left(shakespeare, tmp_path):
     """A kill leaves a torn last metrics line (before: every later resumed run failed at its very end, in
     plot_losses), lines logged after the last checkpoint, and the temporary file of a save; resume removes them

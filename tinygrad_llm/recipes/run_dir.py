@@ -61,7 +61,13 @@ def claim_out_dir(out_dir, resume, overwrite, log):
     out_dir = Path(out_dir)
     made = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
-    lock = _lock(out_dir / LOCK, log)
+    try:
+        lock = _lock(out_dir / LOCK, log)
+    except BaseException:
+        if made:  # nothing of ours may stay: the lock file this call created, and the directory
+            (out_dir / LOCK).unlink(missing_ok=True)
+            out_dir.rmdir()
+        raise
     try:
         resume_from = check_out_dir(out_dir, resume, overwrite)
         for tmp in remove_temporaries(out_dir, RUN_FILES):
@@ -89,6 +95,10 @@ def _lock(path, log):
             os.close(fd)
             raise ValueError(f"{path.parent} is in use by another run (pid {holder}, which holds {path}): wait "
                              f"for it to end, or give another --out-dir") from None
+        except OSError as e:  # some network file systems have no flock(2)
+            os.close(fd)
+            raise RuntimeError(f"cannot lock {path} ({e.strerror}): its file system may not support locks; give "
+                               f"an --out-dir on a local disk") from None
         # The holder before us unlinks the file before unlocking it: if `path` is no longer the file we locked,
         # we locked a deleted file, and try again on the new one.
         try:
