@@ -17,7 +17,7 @@ from tinygrad_llm.recipes import bert_pretrained
 from tinygrad_llm.recipes.bert_distill import StudentEncoder, distill_embeddings, embedding_loss
 from tinygrad_llm.recipes.bert_finetune import BertClassifier
 from tinygrad_llm.recipes.bert_pretrained import bert_tensors, load_bert, load_bert_tokenizer, save_bert
-from tinygrad_llm.recipes.sentence_embeddings import load_sentence_encoder
+from tinygrad_llm.recipes.sentence_embeddings import SentenceEncoder, load_sentence_encoder
 from tinygrad_llm.text.wordpiece import SPECIAL_TOKENS, WordPieceTokenizer
 
 from conftest import gradcheck_parameters
@@ -156,6 +156,20 @@ def test_a_broken_checkpoint_is_named_and_nothing_is_built(saved, case, monkeypa
     with pytest.raises(error, match=message):
         load_bert(directory)
     assert not built
+
+
+def test_embed_is_independent_of_batching_and_shows_progress_on_long_lists(capsys):
+    tokens = list(SPECIAL_TOKENS) + ["to", "be", "or", "not", "the", "play"]
+    model = HFBert(HFBertConfig(**{**TINY, "vocab_size": len(tokens)})).to(np.float64)
+    sentences = ["to be or not to be", "the play", "not", "to be the play or not the play", "be"] * 2
+    for pooling, normalize in (("mean", True), ("cls", False)):
+        encoder = SentenceEncoder(model, WordPieceTokenizer(tokens), pooling=pooling, normalize=normalize)
+        one_by_one = encoder.embed(sentences, batch_size=1)                    # 10 batches: a progress bar
+        assert "embedding" in capsys.readouterr().err
+        together = encoder.embed(sentences, batch_size=10)                     # 1 batch: none
+        assert "embedding" not in capsys.readouterr().err
+        np.testing.assert_allclose(one_by_one, together, rtol=0, atol=1e-12)
+        assert np.allclose(np.linalg.norm(together, axis=1), 1.0, atol=1e-9) == normalize  # unit rows if asked
 
 
 def test_distillation_and_the_classifier_run_on_the_tiny_model():
