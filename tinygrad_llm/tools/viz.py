@@ -48,7 +48,7 @@ class Box:
 
 def _graph(root):
     """[(op, output tensor)] for every op that leads to root, each once (iterative: a deep graph needs no
-    recursion), and every tensor met, keyed by id."""
+    recursion), and every tensor met, keyed by id, root first."""
     ops, tensors, stack = [], {id(root): root}, [root]
     while stack:
         t = stack.pop()
@@ -91,11 +91,11 @@ def boxes(root, trace=None, model=None, depth=None):
         return ".".join(parts[:depth]) if depth is not None and len(parts) >= depth else None
 
     result, producer, group_ops = {}, {}, {}
-    for ctx, out in ops:
+    for number, (ctx, out) in enumerate(ops):   # keys by number, not id: the same DOT source every run
         path = module_of.get(ctx)
         group = collapsed(path)
         if group is None:
-            key = f"op{id(ctx)}"
+            key = f"op{number}"
             result[key] = Box(type(ctx).__name__, home=path or None)
         else:
             key = f"module {group}"
@@ -112,7 +112,7 @@ def boxes(root, trace=None, model=None, depth=None):
         for parent in ctx.parents:
             if parent is not None:
                 consumers.setdefault(id(parent), []).append(producer[id(out)])
-    for key, t in tensors.items():
+    for number, (key, t) in enumerate(tensors.items()):   # root first: "t0"
         made_by = producer.get(key)
         name = names.get(key)
         users = set(consumers.get(key, []))
@@ -128,9 +128,9 @@ def boxes(root, trace=None, model=None, depth=None):
         # drawn beside the op that made it, or (when ops are in their modules' clusters) a parameter in its module's
         home = result[made_by].home if made_by is not None else (_parent(name) if name and trace else None)
         label = _tensor_label(t, name or ("output" if t is root else ""), grad_norm)
-        result[f"t{key}"] = Box(label, home=home, kind="tensor", inputs=[made_by] if made_by else [])
+        result[f"t{number}"] = Box(label, home=home, kind="tensor", inputs=[made_by] if made_by else [])
         for user in dict.fromkeys(consumers.get(key, [])):
-            result[user].inputs.append(f"t{key}")
+            result[user].inputs.append(f"t{number}")
     return result
 
 
@@ -195,7 +195,7 @@ def text(root, trace=None, model=None, depth=None):
     reached again is shown by its number only ("[3] (above)")."""
     pictured = boxes(root, trace, model, depth)
     lines, numbers = [], {}   # key of a box already shown -> its number
-    stack = [(f"t{id(root)}", "", "")]   # (key, the prefix of its own line, the prefix of its children's lines)
+    stack = [("t0", "", "")]   # (key, the prefix of its own line, the prefix of its children's lines)
     while stack:
         key, first, rest = stack.pop()
         box = pictured[key]
