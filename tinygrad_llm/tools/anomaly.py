@@ -16,8 +16,9 @@ from ..engine import backend
 from ..engine.tensor import Tensor
 from .observer import Observer
 
-ENGINE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "engine") + os.sep
-PACKAGE = os.path.dirname(ENGINE.rstrip(os.sep)) + os.sep
+TOOLS = os.path.dirname(os.path.abspath(__file__)) + os.sep       # tinygrad_llm/tools/
+PACKAGE = os.path.dirname(TOOLS.rstrip(os.sep)) + os.sep            # tinygrad_llm/
+ENGINE = os.path.join(PACKAGE, "engine") + os.sep                   # tinygrad_llm/engine/
 
 
 class AnomalyError(FloatingPointError):
@@ -29,10 +30,9 @@ def call_site():
     function", and, when that frame is inside the package (a layer's forward), the first one outside it too (the
     user's line): "nn.py:213 in forward, called from train.py:40 in main"."""
     frame, first = sys._getframe(1), None
-    tools = os.path.dirname(os.path.abspath(__file__)) + os.sep
     while frame is not None:
         filename = os.path.abspath(frame.f_code.co_filename)
-        if not filename.startswith((ENGINE, tools)):
+        if not filename.startswith((ENGINE, TOOLS)):
             where = f"{filename}:{frame.f_lineno} in {frame.f_code.co_name}"
             if first is None:
                 first = where
