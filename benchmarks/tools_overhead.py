@@ -12,6 +12,7 @@ backward passes through a chain of 3,000 ops on (2, 2) arrays (the per-op price 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/tools_overhead.py --before /tmp/before
 """
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -26,7 +27,7 @@ CONFIGS = ("off", "before", "profile", "anomaly")
 def worker(config, preset_name, warmup, steps):
     """Train `warmup + steps` steps in one configuration; print one JSON line: the step times and the BLAS info."""
     sys.path.insert(0, HERE)
-    from train_cpu import batches, blas_info, build  # the same model and batches as the speed benchmark
+    from train_cpu import blas_info, build, time_steps  # the same model, batches and timing as the speed benchmark
 
     from tinygrad_llm.engine import backend
     from tinygrad_llm.optim import AdamW
@@ -38,22 +39,19 @@ def worker(config, preset_name, warmup, steps):
         from tinygrad_llm.tools.profiler import profile as tool
     elif config == "anomaly":
         from tinygrad_llm.tools.anomaly import detect_anomaly as tool
-    times = []
-    for x, y in batches(preset, warmup + steps):
-        start = time.perf_counter()
-        if config in ("profile", "anomaly"):
-            with tool():
-                _, loss = model(x, y)
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-        else:
+    else:   # off and before: the same empty `with`, so that only the tool differs
+        tool = contextlib.nullcontext
+
+    def step(x, y):
+        with tool():
             _, loss = model(x, y)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-        times.append(time.perf_counter() - start)
-    print(json.dumps({"times": times[warmup:], "loss": loss.item(), "chain": chain_seconds(), "blas": blas_info()}))
+        return loss.item()
+
+    times, loss = time_steps(step, preset, warmup, steps)
+    print(json.dumps({"times": times, "loss": loss, "chain": chain_seconds(), "blas": blas_info()}))
 
 
 def chain_seconds(ops=3000, repeats=40):
