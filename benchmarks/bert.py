@@ -18,7 +18,7 @@ initialisation trained the same steps on the same batches, and the pretrained en
 distill: the teacher's embeddings of --lines unlabelled Tiny Shakespeare lines (none of the task's test lines) teach
 a 2-layer, 128-wide student (cosine loss); then the task's linear probe on the distilled student, against the same
 student (same initial weights) trained on the task's labels alone for --alone-steps steps, and against its
-untrained initial weights probed.
+untrained initial weights probed; and the distilled student fine-tuned on the labels for the same --alone-steps.
 """
 import argparse
 import json
@@ -171,17 +171,19 @@ def run_distill(args):
         initial = student.bert.state_dict()
         losses = distill_embeddings(student, tokenizer, lines, targets, args.steps, lr=args.lr, seed=seed)
         distilled = fine_tune(student.bert, task, args.probe_steps, train_trunk=False, seed=seed, lr=args.probe_lr)
+        tuned = fine_tune(student.bert, task, args.alone_steps, seed=seed, lr=args.alone_lr)
         fresh = HFBert(config)
         fresh.load_state_dict(initial)
         untrained = fine_tune(fresh, task, args.probe_steps, train_trunk=False, seed=seed, lr=args.probe_lr)
         alone = fine_tune(fresh, task, args.alone_steps, seed=seed, lr=args.alone_lr)     # the same start
-        rows.append((distilled, alone, untrained))
-        print(f"seed {seed}: cosine loss {np.mean(losses[:20]):.3f} -> {np.mean(losses[-20:]):.3f}; probe of the "
-              f"distilled student {distilled:.1%}, student trained alone {alone:.1%}, probe of its initial weights "
-              f"{untrained:.1%} ({time.perf_counter() - start:.0f} s)", flush=True)
+        rows.append((distilled, tuned, alone, untrained))
+        print(f"seed {seed}: cosine loss {np.mean(losses[:20]):.3f} -> {np.mean(losses[-20:]):.3f}; distilled "
+              f"student: probe {distilled:.1%}, then fine-tuned {tuned:.1%}; the same student trained alone "
+              f"{alone:.1%}, probe of its initial weights {untrained:.1%} ({time.perf_counter() - start:.0f} s)",
+              flush=True)
     means = np.mean(rows, axis=0)
-    print(f"mean of {args.seeds}: distilled + probe {means[0]:.1%}, alone {means[1]:.1%}, initial + probe "
-          f"{means[2]:.1%}")
+    print(f"mean of {args.seeds}: distilled + probe {means[0]:.1%}, distilled + fine-tuned {means[1]:.1%}, alone "
+          f"{means[2]:.1%}, initial + probe {means[3]:.1%}")
     if args.teacher_probe:
         probe = fine_tune(teacher.model, task, args.probe_steps, train_trunk=False, seed=0, lr=args.probe_lr)
         print(f"the teacher's own linear probe (seed 0): {probe:.1%}")
