@@ -144,8 +144,9 @@ def weight_files(directory):
         return index, {name: directory / shard for name, shard in weight_map.items()}
     if (directory / "pytorch_model.bin").exists():
         raise FileNotFoundError(f"{directory}: holds pytorch_model.bin, a pickle, which this loader never opens "
-                                f"(unpickling can run code); convert it once with transformers: "
-                                f"GPT2LMHeadModel.from_pretrained(d).save_pretrained(d, safe_serialization=True)")
+                                f"(unpickling can run code); convert it once with transformers and the model's "
+                                f"class (GPT2LMHeadModel, BertModel, ...): "
+                                f"Class.from_pretrained(d).save_pretrained(d, safe_serialization=True)")
     raise FileNotFoundError(f"{directory}: no {WEIGHTS} (nor {INDEX} with its shards)")
 
 
