@@ -19,7 +19,7 @@ import numpy as np
 from .. import nn
 from ..engine import rng
 from ..models.hf_bert import mean_pool
-from .finetune import accuracy, train_classifier
+from .finetune import accuracy, train_head
 
 
 class BertClassifier(nn.Module):
@@ -52,12 +52,5 @@ def fine_tune(bert, task, steps, train_trunk=True, seed=0, **options):
     `seed`; `options` go to train_classifier (batch_size, lr, ...)."""
     rng.manual_seed(seed)
     model = BertClassifier(bert, n_classes=len(task["speakers"]))
-    trunk = bert.parameters()
-    for p in trunk:
-        p.requires_grad = train_trunk  # frozen: no gradient reaches the trunk, so AdamW leaves it alone
-    try:
-        train_classifier(model, task["train"], steps, seed=seed, **options)
-    finally:
-        for p in trunk:
-            p.requires_grad = True
+    train_head(model, bert.parameters(), train_trunk, task["train"], steps, seed, **options)
     return accuracy(model, task["test"])

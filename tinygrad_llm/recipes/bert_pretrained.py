@@ -42,6 +42,7 @@ from .pretrained import (
     MAX_LISTED,
     WEIGHTS,
     check_index,
+    read_checked_config,
     read_headers,
     read_json,
     read_tensor,
@@ -159,14 +160,7 @@ def load_bert(path, dtype=np.float32):
 
 def read_bert_config(path):
     """config.json as a dict, after checking the fields HFBert hard-codes and the sizes' types and bounds."""
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: not found; a Hugging Face BERT directory holds {CONFIG} and {WEIGHTS}")
-    hf = read_json(path)
-    for field, allowed in FIXED.items():
-        value = hf.get(field, allowed[0])
-        if value not in allowed:
-            raise ValueError(f"{path}: {field} is {value!r:.80}, but HFBert supports only "
-                             f"{' or '.join(map(repr, allowed))}")
+    hf = read_checked_config(path, FIXED, "BERT", "HFBert")
     for field, bound in MAX_SIZES.items():
         value = hf.get(field)
         if type(value) is not int or not 1 <= value <= bound:

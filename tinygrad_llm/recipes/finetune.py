@@ -124,6 +124,18 @@ def train_classifier(model, split, steps, batch_size=32, lr=3e-4, weight_decay=0
     return losses
 
 
+def train_head(model, trunk, train_trunk, examples, steps, seed, **options):
+    """train_classifier on `model`, its pretrained `trunk` parameters learning too, or frozen (train_trunk=False:
+    a linear probe; no gradient reaches the trunk, so AdamW leaves it alone). The trunk can learn again after."""
+    for p in trunk:
+        p.requires_grad = train_trunk
+    try:
+        train_classifier(model, examples, steps, seed=seed, **options)
+    finally:
+        for p in trunk:
+            p.requires_grad = True
+
+
 @no_grad()
 def accuracy(model, split, batch_size=256):
     """The fraction of `split`'s rows whose most likely class is the label."""
@@ -159,13 +171,6 @@ def compare_with_scratch(pretrained, task, steps, pooling="last", train_trunk=Tr
     for name, gpt in (("finetuned", pretrained), ("scratch", scratch)):
         rng.manual_seed(seed)  # both heads start from the same weights
         model = GPTClassifier(gpt, n_classes=2, pooling=pooling)
-        trunk = gpt.parameters()
-        for p in trunk:
-            p.requires_grad = train_trunk  # frozen: no gradient reaches the trunk, so AdamW leaves it alone
-        try:
-            train_classifier(model, task["train"], steps, seed=seed, **options)
-        finally:
-            for p in trunk:
-                p.requires_grad = True
+        train_head(model, gpt.parameters(), train_trunk, task["train"], steps, seed, **options)
         accuracies[name] = accuracy(model, task["test"])
     return accuracies

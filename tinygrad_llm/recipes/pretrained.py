@@ -103,14 +103,7 @@ def load_pretrained(path, dtype=np.float32):
 
 def read_config(path):
     """GPTConfig from a GPT-2 config.json, after checking the fields whose values our GPT hard-codes."""
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: not found; a Hugging Face GPT-2 directory holds {CONFIG} and {WEIGHTS}")
-    hf = read_json(path)
-    for field, allowed in FIXED.items():
-        value = hf.get(field, allowed[0])
-        if value not in allowed:
-            raise ValueError(f"{path}: {field} is {value!r:.80}, but this GPT supports only "
-                             f"{' or '.join(map(repr, allowed))}")
+    hf = read_checked_config(path, FIXED, "GPT-2", "this GPT")
     for field in HF_SIZES:
         if type(hf.get(field)) is not int:
             raise ValueError(f"{path}: {field} must be an integer, got {hf.get(field)!r:.80}")
@@ -122,6 +115,20 @@ def read_config(path):
                          n_head=hf["n_head"], n_embd=hf["n_embd"], dropout=0.0, bias=True)
     except ValueError as err:
         raise ValueError(f"{path}: {err}") from None
+
+
+def read_checked_config(path, fixed, family, model):
+    """config.json of a Hugging Face `family` directory, as a dict, after checking that each field that `model`
+    hard-codes holds a value it supports (`fixed`: {field: allowed values, the first one the default})."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: not found; a Hugging Face {family} directory holds {CONFIG} and {WEIGHTS}")
+    hf = read_json(path)
+    for field, allowed in fixed.items():
+        value = hf.get(field, allowed[0])
+        if value not in allowed:
+            raise ValueError(f"{path}: {field} is {value!r:.80}, but {model} supports only "
+                             f"{' or '.join(map(repr, allowed))}")
+    return hf
 
 
 def weight_files(directory):
