@@ -41,12 +41,10 @@ from .pretrained import (
     FILE_DTYPES,
     MAX_LISTED,
     WEIGHTS,
-    check_index,
     read_checked_config,
-    read_headers,
     read_json,
     read_tensor,
-    weight_files,
+    read_weight_headers,
 )
 
 TOKENIZER_CONFIG = "tokenizer_config.json"
@@ -118,10 +116,7 @@ def load_bert(path, dtype=np.float32):
     directory = pathlib.Path(path)
     dtype = backend.check_float_dtype(dtype, "load_bert")
     hf = read_bert_config(directory / CONFIG)
-    source, weight_map = weight_files(directory)
-    stored = read_headers([source] if weight_map is None else sorted(set(weight_map.values())))
-    if weight_map is not None:
-        check_index(source, weight_map, stored)
+    source, stored = read_weight_headers(directory)
     short = {}                         # their name without the prefix -> Stored
     problems = []
     for name, entry in stored.items():

@@ -81,10 +81,7 @@ def load_pretrained(path, dtype=np.float32):
     directory = pathlib.Path(path)
     dtype = backend.check_float_dtype(dtype, "load_pretrained")
     config = read_config(directory / CONFIG)
-    source, weight_map = weight_files(directory)
-    stored = read_headers([source] if weight_map is None else sorted(set(weight_map.values())))
-    if weight_map is not None:
-        check_index(source, weight_map, stored)
+    source, stored = read_weight_headers(directory)
     check_sizes(dataclasses.asdict(config), {name: entry.shape for name, entry in stored.items()},
                 f"{directory / CONFIG} with {source}", names={ours: theirs for theirs, ours in HF_SIZES.items()})
     plan = _match(stored, config, source)
@@ -129,6 +126,16 @@ def read_checked_config(path, fixed, family, model):
             raise ValueError(f"{path}: {field} is {value!r:.80}, but {model} supports only "
                              f"{' or '.join(map(repr, allowed))}")
     return hf
+
+
+def read_weight_headers(directory):
+    """(the file that names the weights, {tensor name: Stored}) of a Hugging Face directory: model.safetensors,
+    or the shards its index lists, every tensor where the index says. Reads the headers only."""
+    source, weight_map = weight_files(directory)
+    stored = read_headers([source] if weight_map is None else sorted(set(weight_map.values())))
+    if weight_map is not None:
+        check_index(source, weight_map, stored)
+    return source, stored
 
 
 def weight_files(directory):
