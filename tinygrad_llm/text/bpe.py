@@ -39,7 +39,7 @@ from collections import Counter, defaultdict
 import numpy as np
 import regex  # the standard `re` has no \p{L} (any letter) or \p{N} (any digit)
 
-from .tokenizer import checked_ids
+from .tokenizer import check_type, checked_ids, string_list
 
 GPT2_SPLIT_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 GPT2_SPLIT = regex.compile(GPT2_SPLIT_PATTERN)
@@ -272,11 +272,8 @@ class BPETokenizer:
     @classmethod
     def from_dict(cls, d):
         """The tokenizer that `to_dict` described."""
-        if d.get("type") != "bpe":
-            raise ValueError(f"BPETokenizer.from_dict: expected type 'bpe', got {d.get('type')!r:.40}")
-        tokens, merges = d.get("tokens"), d.get("merges")
-        if not isinstance(tokens, list) or not all(isinstance(token, str) for token in tokens):
-            raise ValueError("BPETokenizer.from_dict: tokens must be a list of strings")
+        check_type(d, "bpe", "BPETokenizer.from_dict")
+        tokens, merges = string_list(d, "tokens", "BPETokenizer.from_dict"), d.get("merges")
         if not isinstance(merges, list) or not all(isinstance(pair, list) and len(pair) == 2 and
                                                    all(isinstance(token, str) for token in pair) for pair in merges):
             raise ValueError("BPETokenizer.from_dict: merges must be a list of [left, right] pairs of strings")

@@ -6,7 +6,7 @@
 """
 import numpy as np
 
-from .tokenizer import checked_ids
+from .tokenizer import check_type, checked_ids, string_list
 
 
 class CharTokenizer:
@@ -50,9 +50,5 @@ class CharTokenizer:
     @classmethod
     def from_dict(cls, d):
         """The tokenizer that `to_dict` described."""
-        if d.get("type") != "char":
-            raise ValueError(f"CharTokenizer.from_dict: expected type 'char', got {d.get('type')!r:.40}")
-        chars = d.get("chars")
-        if not isinstance(chars, list) or not all(isinstance(c, str) for c in chars):
-            raise ValueError(f"CharTokenizer.from_dict: chars must be a list of characters, got {chars!r:.40}")
-        return cls(chars)
+        check_type(d, "char", "CharTokenizer.from_dict")
+        return cls(string_list(d, "chars", "CharTokenizer.from_dict"))

@@ -30,7 +30,7 @@ import unicodedata
 
 import numpy as np
 
-from .tokenizer import checked_ids
+from .tokenizer import check_type, checked_ids, string_list
 
 VOCAB_FILENAME = "vocab.txt"
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -241,11 +241,8 @@ class WordPieceTokenizer:
     @classmethod
     def from_dict(cls, d):
         """The tokenizer that `to_dict` described."""
-        if d.get("type") != "wordpiece":
-            raise ValueError(f"WordPieceTokenizer.from_dict: expected type 'wordpiece', got {d.get('type')!r:.40}")
-        tokens, lowercase = d.get("tokens"), d.get("lowercase")
-        if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
-            raise ValueError(f"WordPieceTokenizer.from_dict: tokens must be a list of strings, got {tokens!r:.40}")
+        check_type(d, "wordpiece", "WordPieceTokenizer.from_dict")
+        tokens, lowercase = string_list(d, "tokens", "WordPieceTokenizer.from_dict"), d.get("lowercase")
         if not isinstance(lowercase, bool):
             raise ValueError(f"WordPieceTokenizer.from_dict: lowercase must be true or false, got {lowercase!r:.40}")
         return cls(tokens, lowercase=lowercase)
