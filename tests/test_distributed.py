@@ -110,6 +110,21 @@ def test_a_checkpoint_resumes_on_any_number_of_ranks(shakespeare, tmp_path):
     assert_same_run(tmp_path / "straight", tmp_path / "one_then_two")
 
 
+def start_long_run(out_dir, eval_interval):
+    """A 2-rank run far too long to end by itself, started in the background: the test stops it."""
+    return subprocess.Popen(["mpiexec", "-n", "2", sys.executable, "-m", "tinygrad_llm", "train",
+                             *flags(out_dir, max_iters=100000, lr_decay_iters=100000, eval_interval=eval_interval),
+                             "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_until(condition, launcher, failure):
+    """Poll condition() for up to 60 s while the run lives; `failure` is the message if it never holds."""
+    deadline = time.monotonic() + 60
+    while not condition():
+        assert launcher.poll() is None and time.monotonic() < deadline, failure
+        time.sleep(0.01)
+
+
 def rank_pids(launcher, rank):
     """The pids of the processes mpiexec `launcher` started as rank `rank` (found by their environment)."""
     pids = []
@@ -127,14 +142,9 @@ def rank_pids(launcher, rank):
 @needs_mpi
 def test_a_rank_that_dies_ends_the_run_and_the_last_checkpoint_loads(shakespeare, tmp_path):
     out_dir = tmp_path / "run"
-    launcher = subprocess.Popen(["mpiexec", "-n", "2", sys.executable, "-m", "tinygrad_llm", "train",
-                                 *flags(out_dir, max_iters=100000, lr_decay_iters=100000, eval_interval=5),
-                                 "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    launcher = start_long_run(out_dir, eval_interval=5)
     try:
-        deadline = time.monotonic() + 60
-        while not (out_dir / "last.safetensors").exists():
-            assert launcher.poll() is None and time.monotonic() < deadline, "no checkpoint was written"
-            time.sleep(0.01)
+        wait_until((out_dir / "last.safetensors").exists, launcher, "no checkpoint was written")
         (victim,) = rank_pids(launcher, 1)
         os.kill(victim, signal.SIGKILL)
         killed = time.monotonic()
@@ -182,14 +192,10 @@ def test_two_gpu_ranks_make_one_gpu_process_update(shakespeare, tmp_path):
 @needs_mpi
 def test_ctrl_c_stops_every_rank_at_the_same_iteration_and_saves_it(shakespeare, tmp_path):
     out_dir = tmp_path / "run"
-    launcher = subprocess.Popen(["mpiexec", "-n", "2", sys.executable, "-m", "tinygrad_llm", "train",
-                                 *flags(out_dir, max_iters=100000, lr_decay_iters=100000, eval_interval=50000),
-                                 "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    launcher = start_long_run(out_dir, eval_interval=50000)
     try:
-        deadline = time.monotonic() + 60
-        while not ((out_dir / "metrics.jsonl").exists() and len(losses(out_dir)) > 20):
-            assert launcher.poll() is None and time.monotonic() < deadline, "the run ended before Ctrl-C"
-            time.sleep(0.01)
+        wait_until(lambda: (out_dir / "metrics.jsonl").exists() and len(losses(out_dir)) > 20, launcher,
+                   "the run ended before Ctrl-C")
         launcher.send_signal(signal.SIGINT)  # the launcher passes it on to every rank
         out, err = launcher.communicate(timeout=60)
     finally:
