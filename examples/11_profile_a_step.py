@@ -8,14 +8,13 @@ import time
 import numpy as np
 
 import tinygrad_llm as tl
-from tinygrad_llm.engine import backend, rng
+from tinygrad_llm.engine import rng
 from tinygrad_llm.models.gpt import GPT, GPTConfig
 from tinygrad_llm.optim import AdamW
 from tinygrad_llm.recipes.config import PRESETS
 
 preset = PRESETS["shakespeare-char-cpu"]
 rng.manual_seed(0)
-backend.reuse_freed_memory()                                   # as the trainer does (see backend.py)
 model = GPT(GPTConfig(vocab_size=65, block_size=preset.block_size, n_layer=preset.n_layer, n_head=preset.n_head,
                       n_embd=preset.n_embd, bias=preset.bias))
 optimizer = AdamW(model.parameters(), lr=preset.learning_rate)
