@@ -17,7 +17,9 @@ initialisation trained the same steps on the same batches, and the pretrained en
 
 distill: the teacher's embeddings of --lines unlabelled Tiny Shakespeare lines (none of the task's test lines) teach
 a 2-layer, 128-wide student (cosine loss); then the task's linear probe on the distilled student, against the same
-student (same initial weights) trained on the task's labels alone for --alone-steps steps, and against its
+student (same initial weights) trained on the task's labels alone for --alone-steps steps, against the same
+student trained alone on the same unlabelled lines with masked-LM (BERT's own objective, no teacher: the same
+batches, --steps and optimizer, lr --mlm-lr, by default --lr) and then probed the same way, and against its
 untrained initial weights probed; and the distilled student fine-tuned on the labels for the same --alone-steps.
 """
 import argparse
@@ -32,7 +34,7 @@ import numpy as np
 
 from tinygrad_llm.engine import rng
 from tinygrad_llm.models.hf_bert import HFBert, HFBertConfig
-from tinygrad_llm.recipes.bert_distill import StudentEncoder, distill_embeddings
+from tinygrad_llm.recipes.bert_distill import StudentEncoder, distill_embeddings, train_masked_lm
 from tinygrad_llm.recipes.bert_finetune import fine_tune
 from tinygrad_llm.recipes.bert_pretrained import load_bert, load_bert_tokenizer
 from tinygrad_llm.recipes.finetune import speaker_task
@@ -176,14 +178,19 @@ def run_distill(args):
         fresh.load_state_dict(initial)
         untrained = fine_tune(fresh, task, args.probe_steps, train_trunk=False, seed=seed, lr=args.probe_lr)
         alone = fine_tune(fresh, task, args.alone_steps, seed=seed, lr=args.alone_lr)     # the same start
-        rows.append((distilled, tuned, alone, untrained))
+        masked = HFBert(config)
+        masked.load_state_dict(initial)                                                   # the same start again
+        mlm_losses, _ = train_masked_lm(masked, tokenizer, lines, args.steps, lr=args.mlm_lr or args.lr, seed=seed)
+        mlm = fine_tune(masked, task, args.probe_steps, train_trunk=False, seed=seed, lr=args.probe_lr)
+        rows.append((distilled, tuned, alone, mlm, untrained))
         print(f"seed {seed}: cosine loss {np.mean(losses[:20]):.3f} -> {np.mean(losses[-20:]):.3f}; distilled "
-              f"student: probe {distilled:.1%}, then fine-tuned {tuned:.1%}; the same student trained alone "
-              f"{alone:.1%}, probe of its initial weights {untrained:.1%} ({time.perf_counter() - start:.0f} s)",
-              flush=True)
+              f"student: probe {distilled:.1%}, then fine-tuned {tuned:.1%}; the same student trained alone on the "
+              f"labels {alone:.1%}; masked-LM loss {np.mean(mlm_losses[:20]):.3f} -> {np.mean(mlm_losses[-20:]):.3f}, "
+              f"trained alone with masked LM, probe {mlm:.1%}; probe of its initial weights {untrained:.1%} "
+              f"({time.perf_counter() - start:.0f} s)", flush=True)
     means = np.mean(rows, axis=0)
     print(f"mean of {args.seeds}: distilled + probe {means[0]:.1%}, distilled + fine-tuned {means[1]:.1%}, alone "
-          f"{means[2]:.1%}, initial + probe {means[3]:.1%}")
+          f"on the labels {means[2]:.1%}, alone with masked LM + probe {means[3]:.1%}, initial + probe {means[4]:.1%}")
     if args.teacher_probe:
         probe = fine_tune(teacher.model, task, args.probe_steps, train_trunk=False, seed=0, lr=args.probe_lr)
         print(f"the teacher's own linear probe (seed 0): {probe:.1%}")
@@ -213,6 +220,7 @@ def main():
     distill.add_argument("--probe-lr", type=float, default=1e-2)
     distill.add_argument("--alone-steps", type=int, default=300)
     distill.add_argument("--alone-lr", type=float, default=1e-3)
+    distill.add_argument("--mlm-lr", type=float, default=None, help="the masked-LM student's lr (default: --lr)")
     distill.add_argument("--teacher-probe", action="store_true", help="also the teacher's probe (slow)")
     args = parser.parse_args()
     try:

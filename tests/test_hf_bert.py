@@ -1,6 +1,7 @@
 """Tests of Hugging Face's BERT on our engine (models/hf_bert.py, recipes/bert_pretrained.py,
 recipes/sentence_embeddings.py, recipes/bert_finetune.py, recipes/bert_distill.py): a tiny random config's
-gradcheck, padding, files in and out, every broken file named; with the `bert` extra, all-MiniLM-L6-v2 against
+gradcheck, padding, files in and out, every broken file named, distillation and the masked-LM student (its loss
+and gradients against transformers' BertForMaskedLM); with the `bert` extra, all-MiniLM-L6-v2 against
 transformers' BertModel (hidden states), sentence-transformers (embeddings) and PyTorch (a float64 fine-tuning
 step's loss and gradients)."""
 import json
@@ -14,7 +15,10 @@ from tinygrad_llm.engine import functional as F
 from tinygrad_llm.engine import rng
 from tinygrad_llm.models.hf_bert import HFBert, HFBertConfig, mean_pool
 from tinygrad_llm.recipes import bert_pretrained
-from tinygrad_llm.recipes.bert_distill import StudentEncoder, distill_embeddings, embedding_loss
+from tinygrad_llm.models.bert import IGNORE_INDEX, mask_tokens
+from tinygrad_llm.recipes import bert_distill
+from tinygrad_llm.recipes.bert_distill import (MaskedLMStudent, StudentEncoder, distill_embeddings, embedding_loss,
+                                               train_masked_lm)
 from tinygrad_llm.recipes.bert_finetune import BertClassifier
 from tinygrad_llm.recipes.bert_pretrained import bert_tensors, load_bert, load_bert_tokenizer, save_bert
 from tinygrad_llm.recipes.sentence_embeddings import SentenceEncoder, load_sentence_encoder
@@ -30,13 +34,18 @@ SENTENCES = ["Héllo, Wörld!!! Ça va?", "To be, or not to be: that is the ques
              "First Citizen: Before we proceed any further, hear me speak."]
 
 
-def tiny_model(seed=0, dtype=np.float64):
-    """A tiny HFBert with N(0, 0.3²) noise on every parameter (zero biases and unit gains would hide mistakes)."""
-    rng.manual_seed(seed)
-    model = HFBert(HFBertConfig(**TINY)).to(dtype)
+def add_noise(parameters, seed):  # each p keeps its shape
+    """N(0, 0.3²) noise on each parameter (zero biases and unit gains would hide mistakes)."""
     noise = np.random.default_rng(seed + 1)
-    for p in model.parameters():
+    for p in parameters:
         p.data[...] += (0.3 * noise.standard_normal(p.shape)).astype(p.dtype)
+
+
+def tiny_model(seed=0, dtype=np.float64, **changes):
+    """A tiny HFBert (TINY with `changes`) with noise on every parameter."""
+    rng.manual_seed(seed)
+    model = HFBert(HFBertConfig(**{**TINY, **changes})).to(dtype)
+    add_noise(model.parameters(), seed)
     return model.eval()
 
 
@@ -188,6 +197,140 @@ def test_distillation_and_the_classifier_run_on_the_tiny_model():
     ids = np.array([[2, 5, 6, 3, 0, 0], [2, 7, 3, 0, 0, 0]])
     assert classifier(ids, np.array([4, 3])).shape == (2, 3)
 
+
+
+# ---------------------------------------------------------------- the student trained alone: masked LM
+
+# the special tokens where BERT's vocabulary has them, among ordinary ones (ids 0..3 ordinary but [PAD]), so a
+# mask that took "special" to mean the first few ids, or [MASK] to be id 3, would show
+MLM_TOKENS = ["[PAD]", "to", "be", "or", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "not", "the", "play", "is", "a"]
+MLM_SENTENCES = ["to be", "or not", "the play", "to be or not to be", "not the play", "the play is a play",
+                 "a", "be not the play"]
+
+
+def masked_batch(tokenizer, seed=0, mask_prob=0.5):  # -> batch of (B, T), corrupted (B, T), targets (B, T)
+    """The MLM sentences encoded (padded, [CLS] ... [SEP]) and corrupted: (batch, corrupted (B, T), targets (B, T))."""
+    batch = tokenizer.encode_batch(MLM_SENTENCES)
+    corrupted, targets = mask_tokens(batch["input_ids"], tokenizer.vocab_size, np.random.default_rng(seed),
+                                     mask_prob=mask_prob, special_ids=tokenizer.special_ids,
+                                     mask_id=tokenizer.mask_id)
+    return batch, corrupted, targets
+
+
+def test_masked_lm_never_masks_or_scores_special_tokens_or_padding(monkeypatch):
+    """Over many draws: [PAD], [CLS], [SEP] are never chosen, changed or scored; a random replacement is never a
+    special token; [MASK] is the tokenizer's. Then through train_masked_lm itself (its masks recorded), and the
+    loss is the mean over the scored positions only: the same as the full cross-entropy with those ignored."""
+    tokenizer = WordPieceTokenizer(MLM_TOKENS)
+    special = np.isin(tokenizer.encode_batch(MLM_SENTENCES)["input_ids"], list(tokenizer.special_ids))
+    n_masked = n_replaced = 0
+    for seed in range(50):
+        batch, corrupted, targets = masked_batch(tokenizer, seed, mask_prob=0.9)
+        ids = batch["input_ids"]
+        assert (targets[special] == IGNORE_INDEX).all() and (corrupted[special] == ids[special]).all()
+        chosen = targets != IGNORE_INDEX
+        assert (targets[chosen] == ids[chosen]).all() and (corrupted[~chosen] == ids[~chosen]).all()
+        replaced = chosen & (corrupted != ids) & (corrupted != tokenizer.mask_id)
+        assert not np.isin(corrupted[replaced], list(tokenizer.special_ids)).any()
+        n_masked, n_replaced = n_masked + (chosen & (corrupted == tokenizer.mask_id)).sum(), n_replaced + replaced.sum()
+    assert n_masked > 0 and n_replaced > 0                       # both fates were drawn, and checked
+
+    recorded = []
+
+    def recording(*args, **kwargs):
+        recorded.append((args[0], *mask_tokens(*args, **kwargs)))
+        return recorded[-1][1:]
+    monkeypatch.setattr(bert_distill, "mask_tokens", recording)
+    rng.manual_seed(0)
+    bert = HFBert(HFBertConfig(**{**TINY, "vocab_size": len(MLM_TOKENS)}))
+    train_masked_lm(bert, tokenizer, MLM_SENTENCES, steps=3, batch_size=6)
+    assert len(recorded) == 3
+    for ids, corrupted, targets in recorded:
+        specials = np.isin(ids, list(tokenizer.special_ids))
+        assert specials.any() and (targets[specials] == IGNORE_INDEX).all()
+        assert (corrupted[specials] == ids[specials]).all()
+
+    model = MaskedLMStudent(tiny_model(vocab_size=len(MLM_TOKENS)))
+    batch, corrupted, targets = masked_batch(tokenizer)
+    with no_grad():
+        loss = model(batch, corrupted, targets).item()
+        logits = model.head(model.bert(corrupted, batch["token_type_ids"], batch["attention_mask"]))  # (B, T, V)
+        every = F.cross_entropy(logits.reshape(-1, len(MLM_TOKENS)), targets.reshape(-1)).item()
+    assert abs(loss - every) < 1e-12 and (targets != IGNORE_INDEX).sum() < (batch["attention_mask"] == 1).sum()
+
+
+def test_masked_lm_loss_falls_and_the_head_is_tied():
+    """30 masked-LM steps on the tiny config lower the loss on held-out masks from ln(13) = 2.56 (uniform over
+    the vocabulary) by more than 0.3 (it reaches about 2.0; a masked word of these lines is still a guess); the head
+    scores with the word embeddings themselves (one tensor, listed once among the parameters), and they learn."""
+    tokenizer = WordPieceTokenizer(MLM_TOKENS)
+    held_out = [masked_batch(tokenizer, seed=100 + i) for i in range(4)]      # masks no training step draws
+    rng.manual_seed(0)
+    bert = HFBert(HFBertConfig(**{**TINY, "vocab_size": len(MLM_TOKENS)}))
+    before = bert.wte.weight.numpy().copy()
+    rng.manual_seed(0)                                          # the head train_masked_lm will build from seed 0
+    with no_grad():
+        start = np.mean([MaskedLMStudent(bert)(*batch).item() for batch in held_out])
+    losses, model = train_masked_lm(bert, tokenizer, MLM_SENTENCES * 4, steps=30, batch_size=16, lr=1e-2)
+    with no_grad():
+        end = np.mean([model(*batch).item() for batch in held_out])
+    assert abs(start - np.log(len(MLM_TOKENS))) < 0.05 and end < start - 0.3
+    assert np.mean(losses[-5:]) < np.mean(losses[:5]) - 0.3
+    assert model.head.decoder.weight is bert.wte.weight
+    assert sum(p is bert.wte.weight for p in model.parameters()) == 1
+    assert not np.allclose(bert.wte.weight.numpy(), before)
+
+
+def test_masked_lm_student_passes_gradcheck():
+    """Every parameter of the encoder and the head (the tied embeddings get both their gradients) against central
+    differences, in float64, on a padded, corrupted batch."""
+    tokenizer = WordPieceTokenizer(MLM_TOKENS)
+    model = MaskedLMStudent(tiny_model(vocab_size=len(MLM_TOKENS), pooler=False))
+    add_noise([model.head.dense.weight, model.head.dense.bias, model.head.ln.weight, model.head.ln.bias,
+               model.head.decoder.bias], seed=3)
+    batch, corrupted, targets = masked_batch(tokenizer)
+    gradcheck_parameters(model, lambda: model(batch, corrupted, targets))
+
+
+def test_masked_lm_loss_and_gradients_equal_transformers(saved):
+    """Our MaskedLMStudent on the tiny checkpoint against transformers' BertForMaskedLM holding the same weights
+    (its head given ours), in float64: the loss, and the gradient of every parameter, the tied embeddings included."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    _, directory = saved
+    tokenizer = load_bert_tokenizer(directory)
+    ours = MaskedLMStudent(load_bert(directory, dtype=np.float64))
+    head = ours.head
+    add_noise([head.dense.weight, head.dense.bias, head.ln.weight, head.ln.bias, head.decoder.bias], seed=3)
+    batch = tokenizer.encode_batch(["w1 w2 w3 w4 w5", "w6 w7", "w8 w9 w10 w11 w12 w13 w14 w15"])
+    corrupted, targets = mask_tokens(batch["input_ids"], tokenizer.vocab_size, np.random.default_rng(0),
+                                     mask_prob=0.5, special_ids=tokenizer.special_ids, mask_id=tokenizer.mask_id)
+    loss = ours(batch, corrupted, targets)
+    loss.backward()
+
+    theirs = transformers.BertForMaskedLM.from_pretrained(str(directory)).double().eval()
+    predictions = theirs.cls.predictions
+    assert predictions.decoder.weight is theirs.bert.embeddings.word_embeddings.weight
+    head_pairs = [(predictions.transform.dense.weight, head.dense.weight),
+                  (predictions.transform.dense.bias, head.dense.bias),
+                  (predictions.transform.LayerNorm.weight, head.ln.weight),
+                  (predictions.transform.LayerNorm.bias, head.ln.bias), (predictions.decoder.bias, head.decoder.bias)]
+    with torch.no_grad():
+        for their, our in head_pairs:
+            their.copy_(torch.tensor(our.numpy()))
+    expected = theirs(input_ids=torch.tensor(corrupted), token_type_ids=torch.tensor(batch["token_type_ids"]),
+                      attention_mask=torch.tensor(batch["attention_mask"]), labels=torch.tensor(targets)).loss
+    expected.backward()
+
+    assert abs(loss.item() - expected.item()) < 1e-10
+    params, their_params = dict(ours.named_parameters()), dict(theirs.named_parameters())
+    pairs = [(their_params["bert." + name].grad, params["bert." + place.ours].grad, place.rows)
+             for name, (_, place) in bert_tensors(ours.bert.config).items() if not name.startswith("pooler.")]
+    pairs += [(their.grad, our.grad, None) for their, our in head_pairs]
+    for their_grad, grad, rows in pairs:
+        grad = grad.numpy() if rows is None else grad.numpy()[rows]
+        np.testing.assert_allclose(grad, their_grad.numpy(), rtol=0, atol=1e-10)
+    assert len(pairs) == len(their_params)
 
 # ---------------------------------------------------------------- all-MiniLM-L6-v2 against the references
 

@@ -119,23 +119,28 @@ class Bert(nn.Module):
 
 # ---------------------------------------------------------------- pretraining data
 
-def mask_tokens(ids, vocab_size, generator, mask_prob=0.15):
+def mask_tokens(ids, vocab_size, generator, mask_prob=0.15, special_ids=range(N_SPECIAL),
+                mask_id=MASK_ID):  # ids (B, T) -> corrupted (B, T), mlm_targets (B, T)
     """BERT's corruption. ids (B, T) -> (corrupted ids (B, T), mlm_targets (B, T)).
 
-    Each non-special position is chosen with probability mask_prob (a row that has tokens but drew none gets
-    one, so every row is scored); a chosen position becomes [MASK] with probability 0.8, a random non-special
-    token with 0.1, and keeps its token with 0.1. mlm_targets holds the original token at chosen positions and
-    IGNORE_INDEX elsewhere. `generator` is a np.random.Generator."""
+    Each position whose id is not in special_ids is chosen with probability mask_prob (a row that has tokens but
+    drew none gets one, so every row is scored); a chosen position becomes mask_id with probability 0.8, a random
+    token that is not special with 0.1, and keeps its token with 0.1. mlm_targets holds the original token at
+    chosen positions and IGNORE_INDEX elsewhere. `generator` is a np.random.Generator. The defaults are this
+    file's character vocabulary; a WordPiece vocabulary passes its tokenizer's special_ids and mask_id, so
+    [CLS], [SEP], [PAD] (and [UNK], [MASK]) are never chosen."""
     ids = np.asarray(ids)
-    candidates = ids >= N_SPECIAL                                       # (B, T)
+    special = np.array(sorted(special_ids), dtype=ids.dtype)
+    candidates = ~np.isin(ids, special)                                 # (B, T)
     chosen = candidates & (generator.random(ids.shape) < mask_prob)    # (B, T)
     for b in np.flatnonzero(candidates.any(axis=1) & ~chosen.any(axis=1)):
         chosen[b, generator.choice(np.flatnonzero(candidates[b]))] = True
     roll = generator.random(ids.shape)                                  # (B, T): which of the three fates
     to_mask, to_random = chosen & (roll < 0.8), chosen & (roll >= 0.8) & (roll < 0.9)
     corrupted = ids.copy()
-    corrupted[to_mask] = MASK_ID
-    corrupted[to_random] = generator.integers(N_SPECIAL, vocab_size, int(to_random.sum()))
+    corrupted[to_mask] = mask_id
+    ordinary = np.setdiff1d(np.arange(vocab_size), special)             # the ids a random token is drawn from
+    corrupted[to_random] = ordinary[generator.integers(0, len(ordinary), int(to_random.sum()))]
     return corrupted, np.where(chosen, ids, IGNORE_INDEX)
 
 

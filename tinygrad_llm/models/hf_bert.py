@@ -22,6 +22,7 @@ import numpy as np
 
 from .. import nn
 from ..engine import backend
+from ..engine import functional as F
 from ..engine.tensor import Tensor
 from .transformer import PostLNEncoderBlock, init_gpt2_weights, token_ids
 
@@ -102,6 +103,26 @@ class HFBert(nn.Module):
         if self.pooler is None:
             raise ValueError("HFBert.pooled: this model has no pooler (its checkpoint held none)")
         return self.pooler(h[:, 0, :]).tanh()
+
+
+class HFBertMLMHead(nn.Module):
+    """BERT's masked-LM head (Hugging Face's BertLMPredictionHead): dense, exact GELU, LayerNorm, then a score per
+    vocabulary entry from the word embeddings themselves (tied, as BERT's pretraining ties them) and a bias of its
+    own. Tied, a token's embedding is what both reads it in and predicts it, and the head adds only C² + 3C + V
+    parameters."""
+
+    def __init__(self, bert):
+        C, V = bert.config.n_embd, bert.config.vocab_size
+        self.dense = nn.Linear(C, C)
+        self.ln = nn.LayerNorm(C, eps=bert.config.layer_norm_eps)
+        self.decoder = nn.Linear(C, V)
+        init_gpt2_weights(self, residual_std=0.02)               # before the tie: bert's embeddings stay as they are
+        self.to(str(bert.wte.weight.dtype)).to(bert.wte.weight.device)
+        self.decoder.weight = bert.wte.weight                    # (V, C)
+
+    def forward(self, h):  # h (..., C) -> logits (..., V)
+        """Hidden states h (..., C) -> logits over the vocabulary (..., V)."""
+        return self.decoder(self.ln(F.gelu(self.dense(h))))
 
 
 def mean_pool(h, attention_mask):
