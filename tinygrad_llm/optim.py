@@ -276,19 +276,25 @@ class Adam(Optimizer):
                 p.data *= 1 - lr * wd
             else:
                 g = g + wd * p.data  # a new array: p.grad itself is left as backward made it
-        # m = b1 m + (1 - b1) g,  v = b2 v + (1 - b2) g²: the moments, updated in place (docs/adamw.md)
+        # every pass writes into m, v, p or one scratch array: a temporary per product would cost as much as the
+        # arithmetic (docs/adamw.md)
+        scratch = xp.empty_like(m)
+        # m = b1 m + (1 - b1) g,  v = b2 v + (1 - b2) g²: the moments, updated in place
         m *= b1
-        m += (1 - b1) * g
+        m += xp.multiply(g, 1 - b1, out=scratch)
         v *= b2
-        v += (1 - b2) * g * g
+        xp.multiply(g, 1 - b2, out=scratch)
+        v += xp.multiply(scratch, g, out=scratch)
         bias_correction1 = 1 - b1 ** t
         bias_correction2 = 1 - b2 ** t
-        # p -= lr/(1 - b1^t) · m / (sqrt(v)/sqrt(1 - b2^t) + eps), torch.optim's order of operations
+        # p -= lr/(1 - b1^t) · (m / (sqrt(v)/sqrt(1 - b2^t) + eps)), torch.optim's order of operations
         step_size = lr / bias_correction1
-        denom = xp.sqrt(v)
+        denom = xp.sqrt(v, out=scratch)
         denom /= math.sqrt(bias_correction2)
         denom += eps
-        p.data -= step_size * m / denom
+        update = xp.divide(m, denom, out=scratch)
+        update *= step_size
+        p.data -= update
 
 
 class AdamW(Adam):
