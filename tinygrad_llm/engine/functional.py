@@ -440,6 +440,38 @@ def _square(x):
 
 SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
 GELU_CUBIC = 0.044715
+# erfc(z) ≈ t (a1 + t (a2 + t (a3 + t (a4 + t a5)))) e^(-z²),  t = 1/(1 + p z),  z >= 0: Abramowitz & Stegun's
+# formula 7.1.26, absolute error below 1.5e-7
+ERFC_P = 0.3275911
+ERFC_A = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)   # a1 ... a5
+
+
+def _normal_cdf(x):
+    """Φ(x) = (1 + erf(x/√2))/2, the exact GELU's gate, of an array of any shape.
+
+    In float32 on the CPU, from erfc's rational form above: Φ(x) = erfc(|x|/√2)/2 for x <= 0 and 1 - erfc(x/√2)/2
+    for x > 0, within 3e-7 of Φ once rounded to float32 (tests/test_functional.py). That is 19 passes with one
+    exp: about three times as fast as SciPy's float32 erf, and the engine needs no SciPy for it. Otherwise (float64,
+    where gradcheck needs every digit, or on the GPU) from erf itself."""
+    xp = backend.xp(x)
+    if xp is not np or x.dtype != np.float32:
+        return 0.5 * (1 + backend.erf(x * (1 / math.sqrt(2))))
+    flat = x.reshape(-1)                              # (n,): a 0-d x becomes one element, and out= works on it
+    a = np.abs(flat)                                  # |x| = √2 z
+    t = a * (ERFC_P / math.sqrt(2))
+    t += 1
+    np.reciprocal(t, out=t)                           # t = 1/(1 + p z)
+    cdf = t * (0.5 * ERFC_A[-1])                      # Horner's rule, a5 first; the 1/2 of Φ folded into the a's
+    for coefficient in reversed(ERFC_A[:-1]):
+        cdf += 0.5 * coefficient
+        cdf *= t
+    np.multiply(a, a, out=a)
+    a *= -0.5
+    cdf *= np.exp(a, out=a)                           # erfc(z)/2 = Φ(-|x|), e^(-z²) = e^(-x²/2)
+    np.subtract(0.5, cdf, out=cdf)
+    np.copysign(cdf, flat, out=cdf)
+    cdf += 0.5                                        # 1/2 ± (1/2 - Φ(-|x|)): Φ(-|x|) for x <= 0, 1 - that for x > 0
+    return cdf.reshape(x.shape)
 
 
 class GeluOp(Function):
@@ -455,17 +487,19 @@ class GeluOp(Function):
         xp = backend.xp(x)
         ctx.approximate = approximate
         if approximate == "tanh":
-            # s = (1 + tanh(√(2/π) (x + 0.044715 x³)))/2, built in one buffer (docs/gelu.md)
+            # s = (1 + tanh u)/2 = 1/(1 + e^(-2u)), u = √(2/π) (x + 0.044715 x³), built in one buffer: NumPy's exp
+            # is faster than its tanh, by about a third of the whole forward (docs/gelu.md)
             s = _square(x)
-            s *= SQRT_2_OVER_PI * GELU_CUBIC
-            s += SQRT_2_OVER_PI
-            s *= x                                   # u = √(2/π) (x + 0.044715 x³)
-            xp.tanh(s, out=s)
+            s *= -2 * SQRT_2_OVER_PI * GELU_CUBIC
+            s -= 2 * SQRT_2_OVER_PI
+            s *= x                                   # -2u
+            with np.errstate(over="ignore"):         # e^(-2u) = inf for x below about -10: s = 1/inf = 0, exact
+                xp.exp(s, out=s)
             s += 1
-            s *= 0.5                                 # s = (1 + tanh u)/2
+            xp.reciprocal(s, out=s)                  # s = 1/(1 + e^(-2u))
             ctx.save_for_backward(x, s)
             return x * s
-        cdf = 0.5 * (1 + backend.erf(x * (1 / math.sqrt(2))))
+        cdf = _normal_cdf(x)
         ctx.save_for_backward(x, cdf)
         return x * cdf
 
