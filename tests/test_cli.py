@@ -22,7 +22,7 @@ from tinygrad_llm.__main__ import _attach_negative_values, main
 from tinygrad_llm.recipes.checkpoint import load_checkpoint
 from tinygrad_llm.recipes.config import FIELDS, PRESETS, ConfigError, TrainConfig
 from tinygrad_llm.recipes.run_dir import claim_out_dir
-from tinygrad_llm.recipes.train import CtrlC, train
+from tinygrad_llm.recipes.train import StopSignals, train
 
 TINY = dict(batch_size=4, block_size=16, n_layer=1, n_head=2, n_embd=16, warmup_iters=5, lr_decay_iters=40,
             max_iters=40, eval_interval=20, eval_iters=1, log_interval=1)
@@ -151,16 +151,40 @@ def test_sample_refuses_meaningless_values_before_reading_the_checkpoint(tmp_pat
     assert message in err, err  # the setting, not the missing file
 
 
-# ---- Ctrl-C ----
+# ---- Ctrl-C and SIGTERM ----
 
 def test_ctrl_c_is_noted_once_then_stops_at_once():
     lines = []
-    with CtrlC(lines.append) as ctrl_c:
+    with StopSignals(lines.append) as stop:
         signal.raise_signal(signal.SIGINT)
-        assert ctrl_c.pressed and "Ctrl-C: stopping after this step" in lines[0]
+        assert stop.received == signal.SIGINT and "Ctrl-C: stopping after this step" in lines[0]
         with pytest.raises(KeyboardInterrupt):
             signal.raise_signal(signal.SIGINT)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_sigterm_is_noted_once_then_left_to_end_the_process():
+    lines = []
+    with StopSignals(lines.append) as stop:
+        signal.raise_signal(signal.SIGTERM)
+        assert stop.received == signal.SIGTERM and "SIGTERM: stopping after this step" in lines[0]
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # a second SIGTERM ends the process
+        signal.raise_signal(signal.SIGINT)
+        assert stop.received == signal.SIGTERM  # the first signal decides the exit status
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_signals_a_caller_handles_are_left_alone():
+    def mine(number, frame):
+        pass
+    previous = signal.signal(signal.SIGTERM, mine)
+    try:
+        with StopSignals(lambda line: None) as stop:
+            assert signal.getsignal(signal.SIGTERM) is mine
+            signal.raise_signal(signal.SIGTERM)
+            assert stop.received is None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def test_ctrl_c_before_training_begins_stops_without_a_traceback(tmp_path, capsys, monkeypatch):

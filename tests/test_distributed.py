@@ -190,17 +190,18 @@ def test_two_gpu_ranks_make_one_gpu_process_update(shakespeare, tmp_path):
 
 
 @needs_mpi
-def test_ctrl_c_stops_every_rank_at_the_same_iteration_and_saves_it(shakespeare, tmp_path):
+@pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_stops_every_rank_at_the_same_iteration_and_saves_it(shakespeare, tmp_path, number):
     out_dir = tmp_path / "run"
     launcher = start_long_run(out_dir, eval_interval=50000)
     try:
         wait_until(lambda: (out_dir / "metrics.jsonl").exists() and len(losses(out_dir)) > 20, launcher,
-                   "the run ended before Ctrl-C")
-        launcher.send_signal(signal.SIGINT)  # the launcher passes it on to every rank
+                   "the run ended before the signal")
+        launcher.send_signal(number)  # the launcher passes it on to every rank
         out, err = launcher.communicate(timeout=60)
     finally:
         launcher.kill()
-    assert launcher.returncode == 130 and "Traceback" not in out + err, out + err
+    assert launcher.returncode == 128 + number and "Traceback" not in out + err, out + err
     reached = load_checkpoint(out_dir / "last.safetensors").meta["iter"]
     assert 20 <= reached < 50000 and f"interrupted at iteration {reached}" in out
     assert "to continue: mpiexec -n 2 python -m tinygrad_llm train " in err

@@ -10,6 +10,7 @@ from .recipes.config import DEFAULT_PRESET, FIELDS, PRESETS, ConfigError, TrainC
 from .recipes.run_dir import CHECKPOINTS
 
 INTERRUPTED = 130  # the exit status of a program stopped by Ctrl-C (128 + SIGINT), as shells report it
+SIGNALLED = 128    # plus the signal's number: 130 after Ctrl-C, 143 after SIGTERM
 
 
 def _train_parser(commands, preset):
@@ -152,7 +153,7 @@ def _train(args, argv):
         return INTERRUPTED
     if result["interrupted"]:
         say(f"to continue: {_resume_command(argv, world.size)}")
-        return INTERRUPTED
+        return SIGNALLED + result["signal"]
     return 0
 
 

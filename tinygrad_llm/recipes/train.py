@@ -105,11 +105,13 @@ def evaluate(run, iteration):
 
 
 def train(cfg, resume=False, overwrite=False, progress=True, log=None):
-    """Train a GPT as `cfg` says; returns {"best_val_loss", "iterations", "seconds", "out_dir", "interrupted"}.
+    """Train a GPT as `cfg` says; returns {"best_val_loss", "iterations", "seconds", "out_dir", "interrupted",
+    "signal"}.
     `resume`: continue the run in cfg.out_dir from its last checkpoint (else its best); `overwrite`: delete the
     run there and start again; with neither, a directory holding a run is refused (run_dir.py).
-    `log` receives every line of news (default: printed above the progress bar). Ctrl-C stops the run cleanly:
-    the iteration reached is saved to last.safetensors, and "interrupted" is True in what is returned.
+    `log` receives every line of news (default: printed above the progress bar). Ctrl-C or SIGTERM stops the run
+    cleanly: the iteration reached is saved to last.safetensors, "interrupted" is True in what is returned and
+    "signal" the signal's number (None for a run that ran to its end).
     Under `mpiexec -n N`, the N ranks share each batch (distributed.py) and rank 0 alone logs and writes."""
     from tqdm import tqdm  # imported here: only training draws a progress bar
 
@@ -152,8 +154,8 @@ def train(cfg, resume=False, overwrite=False, progress=True, log=None):
             f"{len(dataset.splits['train']):,} train ids, {len(dataset.splits['val']):,} val ids" +
             (f"; {world.size} ranks" if world.size > 1 else ""))
         began = time.perf_counter()
-        with CtrlC(log) as ctrl_c:
-            best_val, reached = _loop(run, start, best_val, resume, progress and world.rank == 0, ctrl_c)
+        with StopSignals(log) as stop:
+            best_val, reached = _loop(run, start, best_val, resume, progress and world.rank == 0, stop)
         elapsed = time.perf_counter() - began
         if world.rank == 0:
             plot_losses(out_dir / METRICS, out_dir / "loss.png")
@@ -162,7 +164,7 @@ def train(cfg, resume=False, overwrite=False, progress=True, log=None):
     log((f"interrupted at iteration {reached}, saved in {out_dir / 'last.safetensors'}" if interrupted else "done") +
         f" after {elapsed:.1f} s; best val loss {best_val:.4f}; checkpoints and loss.png in {out_dir}")
     return {"best_val_loss": best_val, "iterations": reached, "seconds": elapsed, "out_dir": str(out_dir),
-            "interrupted": interrupted}
+            "interrupted": interrupted, "signal": stop.received}
 
 
 def _silent(line):
@@ -174,35 +176,47 @@ def rank_seed(seed, rank):
     return int(np.random.SeedSequence([seed, rank]).generate_state(1, np.uint64)[0])
 
 
-class CtrlC:
-    """Within the `with` block, Ctrl-C (SIGINT) sets `pressed` instead of raising KeyboardInterrupt, so that the
-    loop can stop between two steps, where everything it holds is consistent, and save. A second Ctrl-C raises
-    KeyboardInterrupt at once. Where SIGINT is ignored (nohup) or this is not the main thread, nothing changes."""
+class StopSignals:
+    """Within the `with` block, Ctrl-C (SIGINT) or SIGTERM (`kill`, a job scheduler's stop, mpiexec passing either
+    on to its ranks) sets `received` to the signal's number instead of ending the process, so that the loop can
+    stop between two steps, where everything it holds is consistent, and save. A second such signal acts at once:
+    Ctrl-C raises KeyboardInterrupt, SIGTERM ends the process. A signal that is ignored (nohup) or handled by the
+    caller already, or a block that is not on the main thread, is left as it was."""
+
+    DEFAULTS = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
+    NAMES = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
 
     def __init__(self, log):
-        self.log, self.pressed, self.previous = log, False, None
+        self.log, self.received, self.previous = log, None, {}
 
     def __enter__(self):
-        if threading.current_thread() is threading.main_thread() and \
-                signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-            self.previous = signal.signal(signal.SIGINT, self._press)
+        if threading.current_thread() is threading.main_thread():
+            for number, default in self.DEFAULTS.items():
+                if signal.getsignal(number) is default:
+                    self.previous[number] = signal.signal(number, self._receive)
         return self
 
-    def _press(self, signum, frame):
-        self.pressed = True
-        signal.signal(signal.SIGINT, self.previous)
-        self.log("Ctrl-C: stopping after this step, to save it (press again to stop at once; the last checkpoint "
-                 "is kept)")
+    def _receive(self, number, frame):
+        self.received = self.received or number
+        signal.signal(number, self.previous[number])
+        self.log(f"{self.NAMES[number]}: stopping after this step, to save it (send it again to stop at once; the "
+                 f"last checkpoint is kept)")
+
+    def agree(self, world):
+        """Make `received` the same on every rank (one all-reduce), so that all stop at the same iteration:
+        SIGTERM if any rank got it, else Ctrl-C if any rank got that."""
+        interrupts, terminations = world.sum([self.received == signal.SIGINT, self.received == signal.SIGTERM])
+        self.received = signal.SIGTERM if terminations else signal.SIGINT if interrupts else None
 
     def __exit__(self, *exception):
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
+        for number, previous in self.previous.items():
+            signal.signal(number, previous)
 
 
-def _loop(run, start, best_val, resume, progress, ctrl_c):
+def _loop(run, start, best_val, resume, progress, stop):
     """Iterations start .. cfg.max_iters: a step each, an evaluation and checkpoints every eval_interval, a line
     of metrics per logged step and evaluation; returns (best validation loss, the iteration reached). After
-    Ctrl-C, it stops before the next step: the iteration reached (its evaluation done, if due) is saved to
+    Ctrl-C or SIGTERM (`stop`, a StopSignals), it stops before the next step: the iteration reached (its evaluation done, if due) is saved to
     last.safetensors, so that a resumed run carries on exactly as this one would have. Every rank takes the
     same path through it; rank 0's metrics go to metrics.jsonl, the others' nowhere."""
     from tqdm import tqdm
@@ -222,9 +236,9 @@ def _loop(run, start, best_val, resume, progress, ctrl_c):
                 _save(run, iteration, best_val, ("last", "best") if improved else ("last",))
             if iteration == cfg.max_iters:
                 break
-            if world.size > 1:  # every rank stops at the same iteration, if any rank saw Ctrl-C
-                ctrl_c.pressed = bool(world.sum([ctrl_c.pressed])[0])
-            if ctrl_c.pressed:
+            if world.size > 1:
+                stop.agree(world)
+            if stop.received:
                 if not evaluation_due:  # else last.safetensors holds this iteration already
                     _save(run, iteration, best_val, ("last",))
                 return best_val, iteration
