@@ -57,7 +57,11 @@ def test_every_train_flag_has_help_and_shows_its_presets_default(capsys, monkeyp
     for name in FIELDS:
         flag = "--" + name.replace("_", "-")
         entry = next(entry for entry in entries if entry.split()[0].rstrip(",") == flag)
-        assert entry.endswith(f"(default: {getattr(PRESETS[preset], name)})"), entry
+        default = getattr(PRESETS[preset], name)
+        if default == "":  # --data: the help line says what empty means, and no "(default: )" follows it
+            assert "(default:" not in entry and "empty: Tiny Shakespeare" in entry, entry
+        else:
+            assert entry.endswith(f"(default: {default})"), entry
         help_words = entry.split("(default:")[0].split()[2:]  # after the flag and its metavar (or --no-flag)
         assert len(help_words) >= 2, f"{flag} has no help line: {entry}"
     assert any(entry.startswith("--resume") and entry.endswith("(default: False)") for entry in entries)
@@ -69,6 +73,7 @@ def test_every_sample_flag_has_help_and_its_default(capsys, monkeypatch):
     for entry in entries:
         assert "(default: " in entry and len(entry.split("(default:")[0].split()) > 3, entry
     assert any(entry.startswith("--temperature") and entry.endswith("(default: 0.8)") for entry in entries)
+    assert any(entry.startswith("--prompt") and entry.endswith("(default: '\\n')") for entry in entries)  # not a break
 
 
 def test_version_is_the_packages(capsys):

@@ -13,10 +13,24 @@ INTERRUPTED = 130  # the exit status of a program stopped by Ctrl-C (128 + SIGIN
 SIGNALLED = 128    # plus the signal's number: 130 after Ctrl-C, 143 after SIGTERM
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every flag's help line ends with its default, written so that it can be read: none for an empty default
+    (its help says what empty means), and a string with a newline or another unprintable character in Python's
+    quotes ('\\n', where argparse would break the line)."""
+
+    def _get_help_string(self, action):
+        default = action.default
+        if default == "":
+            return action.help
+        if isinstance(default, str) and not default.isprintable():
+            return f"{action.help} (default: {default!r})" if "%" not in default else action.help
+        return super()._get_help_string(action)
+
+
 def _train_parser(commands, preset):
     parser = commands.add_parser(
         "train", help=f"train a GPT (default: the {DEFAULT_PRESET} preset)", allow_abbrev=False,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
         description=f"Train a GPT. Every setting of the preset can be overridden by its flag. The defaults shown "
                     f"are those of --preset {preset}; give another --preset before --help to see its own.")
     parser.add_argument("--preset", default=DEFAULT_PRESET, choices=sorted(PRESETS), help="the settings to start from")
@@ -38,7 +52,7 @@ def _train_parser(commands, preset):
 
 def _sample_parser(commands):
     parser = commands.add_parser("sample", help="generate text from a checkpoint", allow_abbrev=False,
-                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                                 formatter_class=HelpFormatter,
                                  description="Generate text from a checkpoint, printed as it is made.")
     parser.add_argument("--ckpt", default="out-shakespeare-char/best.safetensors",
                         help="one of our checkpoints, or a Hugging Face GPT-2 directory (config.json, "
