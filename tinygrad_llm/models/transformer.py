@@ -39,10 +39,10 @@ class CausalSelfAttention(nn.Module):
         it and this call's are appended, so generation computes each position once."""
         B, T, C = x.shape
         hs = C // self.n_head
-        q, k, v = self.c_attn(x).split(C, axis=2)                              # 3 × (B, T, C)
-        q = q.reshape(B, T, self.n_head, hs).transpose(1, 2)                  # (B, nh, T, hs)
-        k = k.reshape(B, T, self.n_head, hs).transpose(1, 2)                  # (B, nh, T, hs)
-        v = v.reshape(B, T, self.n_head, hs).transpose(1, 2)                  # (B, nh, T, hs)
+        # c_attn's 3C outputs are q, k, v one after the other, each nh heads of hs: one view splits all three, so
+        # backward gathers their gradients in one buffer and copies it back to (B, T, 3C) once
+        qkv = self.c_attn(x).reshape(B, T, 3, self.n_head, hs).permute(2, 0, 3, 1, 4)  # (3, B, nh, T, hs)
+        q, k, v = qkv[0], qkv[1], qkv[2]                                      # (B, nh, T, hs) each
         past = 0
         if cache is not None:
             if "k" in cache:
