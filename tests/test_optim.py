@@ -119,6 +119,23 @@ def test_adamw_trains_with_backward_in_place_and_keeps_dtype():
     assert losses[-1] < 1e-3 * losses[0]
 
 
+@pytest.mark.parametrize("make", [lambda p: SGD(p, lr=0.1), lambda p: AdamW(p, lr=0.1)])
+def test_a_step_between_forward_and_backward_is_refused_naming_the_op(make):
+    """The graph saved w for its backward; a step changes w in place, so that backward would compute dL/dx from
+    the new weights: refused, as PyTorch refuses it ("modified by an inplace operation")."""
+    w = Tensor(np.ones((3, 2)), requires_grad=True)
+    x = Tensor(np.ones((4, 3)), requires_grad=True)
+    optimizer = make([w])
+    (x @ w).sum().backward()
+    loss = (x @ w).sum()                                 # a new graph, saving w as it is now
+    optimizer.step()                                     # w changes under it
+    with pytest.raises(RuntimeError, match=r"matmul.backward: an array this op saved .* changed in place after the forward"):
+        loss.backward()
+    optimizer.zero_grad()
+    (x @ w).sum().backward()                             # a graph built after the step is fine
+    assert w.grad is not None
+
+
 @pytest.mark.parametrize("fraction", [0.2, 0.9, 1.5])
 def test_clip_grad_norm_matches_torch(fraction):
     """max_norm = fraction * the gradients' norm: well below it, just below it, and above it (no clipping)."""

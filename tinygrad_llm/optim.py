@@ -23,7 +23,7 @@ from . import lr_scheduler
 from .engine import backend
 from .engine.cuda import adamw
 from .engine.cuda.fused import kernels_wanted
-from .engine.tensor import Tensor
+from .engine.tensor import Tensor, count_in_place_change
 from .nn import Parameter
 
 # `from tinygrad_llm.optim.lr_scheduler import LambdaLR` works too, as `import os.path` does: optim is a module,
@@ -113,12 +113,16 @@ class Optimizer:
             p.grad = None
 
     def step(self):
-        """Update every parameter that has a gradient; parameters whose .grad is None are left untouched."""
+        """Update every parameter that has a gradient; parameters whose .grad is None are left untouched. Each
+        update is counted as an in-place change of the parameter, as `p -= ...` is: a graph built before the
+        step and walked after it (a backward that uses the old weights) is refused, naming its op, instead of
+        giving gradients of numbers that are no longer there."""
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is None:
                     continue
                 self._update(p, p.grad.data, self.state.setdefault(id(p), {}), group)
+                count_in_place_change(p.data)
 
     def _update(self, p, g, state, group):
         raise NotImplementedError(f"{type(self).__name__} must implement _update")
