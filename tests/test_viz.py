@@ -59,7 +59,7 @@ def test_depth_collapses_each_block_to_one_box(traced):
     assert sorted(box.label.split("\n")[0] for box in modules.values()) == ["transformer.h.0", "transformer.h.1"]
     in_blocks = [int(box.label.split("\n")[1].split(", ")[1].split()[0]) for box in modules.values()]
     assert sum(in_blocks) + sum(box.kind == "op" for box in pictured.values()) == count
-    assert "Block, 21 ops, 3,280 parameters" in modules["module transformer.h.0"].label
+    assert "Block, 17 ops, 3,280 parameters" in modules["module transformer.h.0"].label
     # a block's own parameters are inside its box; the tied embedding (used by wte and lm_head) stays visible
     labels = " ".join(box.label for box in pictured.values())
     assert "transformer.h.0.ln_1.weight" not in labels and "transformer.wte.weight" in labels
@@ -70,7 +70,7 @@ def test_text_tree(traced):
     tree = viz.text(loss, trace, depth=3).splitlines()
     assert tree[0] == "[1] CrossEntropyOp -> output () float32 |grad| 1"
     assert any("LinearOp (lm_head) -> (2, 8, 65) float32" in line for line in tree)
-    assert any(line.lstrip("│ ├└─").startswith("[5] transformer.h.1, Block, 21 ops") for line in tree)
+    assert any(line.lstrip("│ ├└─").startswith("[5] transformer.h.1, Block, 17 ops") for line in tree)
     assert sum("transformer.wte.weight (65, 16) float32" in line for line in tree) == 2   # used twice
     full = viz.text(loss, trace)
     assert "(above)" in full and "AttentionOp (transformer.h.1.attn)" in full
