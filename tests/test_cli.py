@@ -179,6 +179,29 @@ def test_sigterm_is_noted_once_then_left_to_end_the_process():
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
 
 
+class SignalDuringAllReduce:
+    """A world of 2 ranks whose first all-reduce is interrupted by Ctrl-C (where a rank spends its waiting); the
+    other rank has received nothing, so the sum is this rank's own votes."""
+    size = 2
+
+    def __init__(self):
+        self.calls = 0
+
+    def sum(self, values):
+        self.calls += 1
+        if self.calls == 1:
+            signal.raise_signal(signal.SIGINT)
+        return np.array(values, dtype=np.float64)
+
+
+def test_a_signal_that_lands_during_the_all_reduce_is_counted_at_the_next_one():
+    with StopSignals(lambda line: None) as stop:
+        world = SignalDuringAllReduce()
+        assert stop.agree(world) is None            # this rank had voted before the signal came: all go on
+        assert stop.agree(world) == signal.SIGINT   # not lost: every rank stops one iteration later
+        assert stop.agreed == signal.SIGINT
+
+
 def test_signals_a_caller_handles_are_left_alone():
     def mine(number, frame):
         pass

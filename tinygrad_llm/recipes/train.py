@@ -164,7 +164,7 @@ def train(cfg, resume=False, overwrite=False, progress=True, log=None):
     log((f"interrupted at iteration {reached}, saved in {out_dir / 'last.safetensors'}" if interrupted else "done") +
         f" after {elapsed:.1f} s; best val loss {best_val:.4f}; checkpoints and loss.png in {out_dir}")
     return {"best_val_loss": best_val, "iterations": reached, "seconds": elapsed, "out_dir": str(out_dir),
-            "interrupted": interrupted, "signal": stop.received}
+            "interrupted": interrupted, "signal": stop.agreed}
 
 
 def _silent(line):
@@ -187,7 +187,7 @@ class StopSignals:
     NAMES = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
 
     def __init__(self, log):
-        self.log, self.received, self.previous = log, None, {}
+        self.log, self.received, self.agreed, self.previous = log, None, None, {}
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
@@ -203,10 +203,16 @@ class StopSignals:
                  f"last checkpoint is kept)")
 
     def agree(self, world):
-        """Make `received` the same on every rank (one all-reduce), so that all stop at the same iteration:
-        SIGTERM if any rank got it, else Ctrl-C if any rank got that."""
-        interrupts, terminations = world.sum([self.received == signal.SIGINT, self.received == signal.SIGTERM])
-        self.received = signal.SIGTERM if terminations else signal.SIGINT if interrupts else None
+        """The signal to stop for, the same on every rank (one all-reduce on N ranks), so that all stop at the
+        same iteration: SIGTERM if any rank got it, else Ctrl-C if any rank got that, else None; kept as `agreed`.
+        `received` is read once and never written here: a signal that lands during the all-reduce (where a rank
+        waits most) is counted at the next agreement instead of being overwritten."""
+        mine = self.received
+        if world.size > 1:
+            interrupts, terminations = world.sum([mine == signal.SIGINT, mine == signal.SIGTERM])
+            mine = signal.SIGTERM if terminations else signal.SIGINT if interrupts else None
+        self.agreed = mine
+        return mine
 
     def __exit__(self, *exception):
         for number, previous in self.previous.items():
@@ -236,9 +242,7 @@ def _loop(run, start, best_val, resume, progress, stop):
                 _save(run, iteration, best_val, ("last", "best") if improved else ("last",))
             if iteration == cfg.max_iters:
                 break
-            if world.size > 1:
-                stop.agree(world)
-            if stop.received:
+            if stop.agree(world):
                 if not evaluation_due:  # else last.safetensors holds this iteration already
                     _save(run, iteration, best_val, ("last",))
                 return best_val, iteration
