@@ -2,6 +2,7 @@
 (also installed as the `tinygrad-llm` command)."""
 import argparse
 import shlex
+import signal
 import sys
 from pathlib import Path
 
@@ -9,8 +10,8 @@ from . import __version__, distributed
 from .recipes.config import DEFAULT_PRESET, FIELDS, PRESETS, ConfigError, TrainConfig
 from .recipes.run_dir import CHECKPOINTS
 
-INTERRUPTED = 130  # the exit status of a program stopped by Ctrl-C (128 + SIGINT), as shells report it
-SIGNALLED = 128    # plus the signal's number: 130 after Ctrl-C, 143 after SIGTERM
+SIGNALLED = 128                           # plus the signal's number: a signal's exit status, as shells report it
+INTERRUPTED = SIGNALLED + signal.SIGINT   # 130, after Ctrl-C (143 after SIGTERM)
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -23,7 +24,7 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         if default == "":
             return action.help
         if isinstance(default, str) and not default.isprintable():
-            return f"{action.help} (default: {default!r})" if "%" not in default else action.help
+            return f"{action.help} (default: {repr(default).replace('%', '%%')})"   # argparse fills in %(...)s
         return super()._get_help_string(action)
 
 

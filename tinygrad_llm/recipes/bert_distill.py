@@ -102,9 +102,10 @@ class MaskedLMStudent(nn.Module):
         V-wide logits of the other positions would cost most of the step and add nothing to the loss."""
         h = self.bert(corrupted, batch["token_type_ids"], batch["attention_mask"])        # (B, T, C)
         B, T, C = h.shape
-        scored = np.flatnonzero(np.asarray(targets).reshape(B * T) != IGNORE_INDEX)      # (N,)
+        targets = np.asarray(targets).reshape(B * T)                                      # (B·T,)
+        scored = np.flatnonzero(targets != IGNORE_INDEX)                                  # (N,)
         logits = self.head(h.reshape(B * T, C)[scored])                                   # (N, V)
-        return F.cross_entropy(logits, np.asarray(targets).reshape(B * T)[scored])
+        return F.cross_entropy(logits, targets[scored])
 
 
 def train_masked_lm(bert, tokenizer, sentences, steps, seed=0, **options):  # sentences (N,) -> losses (steps,), model

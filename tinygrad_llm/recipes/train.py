@@ -222,9 +222,10 @@ class StopSignals:
 def _loop(run, start, best_val, resume, progress, stop):
     """Iterations start .. cfg.max_iters: a step each, an evaluation and checkpoints every eval_interval, a line
     of metrics per logged step and evaluation; returns (best validation loss, the iteration reached). After
-    Ctrl-C or SIGTERM (`stop`, a StopSignals), it stops before the next step: the iteration reached (its evaluation done, if due) is saved to
-    last.safetensors, so that a resumed run carries on exactly as this one would have. Every rank takes the
-    same path through it; rank 0's metrics go to metrics.jsonl, the others' nowhere."""
+    Ctrl-C or SIGTERM (`stop`, a StopSignals), it stops before the next step: the iteration reached (its
+    evaluation done, if due) is saved to last.safetensors, so that a resumed run carries on exactly as this one
+    would have. Every rank takes the same path through it; rank 0's metrics go to metrics.jsonl, the others'
+    nowhere."""
     from tqdm import tqdm
 
     cfg, world, log = run.cfg, run.world, run.log
