@@ -31,7 +31,7 @@ from .nn import Parameter
 sys.modules[__name__ + ".lr_scheduler"] = lr_scheduler
 
 # a key that parameter groups may hold besides the optimizer's options: schedulers write it (PyTorch's name)
-_SCHEDULER_KEYS = {"initial_lr"}
+SCHEDULER_KEYS = {"initial_lr"}
 
 
 class Optimizer:
@@ -69,7 +69,7 @@ class Optimizer:
         for i, given in enumerate(groups):
             if "params" not in given:
                 raise ValueError(f"{name}: parameter group {i} has no 'params' key")
-            unknown = sorted(set(given) - set(self.defaults) - {"params"} - _SCHEDULER_KEYS)
+            unknown = sorted(set(given) - set(self.defaults) - {"params"} - SCHEDULER_KEYS)
             if unknown:
                 raise ValueError(f"{name}: parameter group {i} has unknown option(s) {unknown}; "
                                  f"known options are {sorted(self.defaults)}")
@@ -165,7 +165,7 @@ class Optimizer:
             if len(saved["params"]) != len(group["params"]):
                 raise ValueError(f"{name}.load_state_dict: group {i} has {len(group['params'])} parameters, "
                                  f"the state_dict's group {i} has {len(saved['params'])}")
-            unknown = sorted(set(saved) - set(self.defaults) - {"params"} - _SCHEDULER_KEYS)
+            unknown = sorted(set(saved) - set(self.defaults) - {"params"} - SCHEDULER_KEYS)
             if unknown:
                 raise ValueError(f"{name}.load_state_dict: group {i} of the state_dict has option(s) {unknown} "
                                  f"that {name} does not know (was it saved from another optimizer?)")
