@@ -1,6 +1,6 @@
 """Install with `pip install .` or `pip install -e .`; extras: test, torch and hf (references for cross-checks),
-bench (benchmarks), cuda, mpi (data-parallel training), bert (all-MiniLM-L6-v2 and
-sentence-transformers, for tests and examples)."""
+bench (benchmarks), cuda, mpi (data-parallel training), bert (all-MiniLM-L6-v2 and sentence-transformers, for tests
+and examples). constraints.txt pins the versions the tests run with (README's test command installs with it)."""
 import re
 
 from setuptools import find_packages, setup
@@ -16,7 +16,9 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.9",
     packages=find_packages(include=["tinygrad_llm", "tinygrad_llm.*"]) + ["tinygrad_llm.kernels"],
-    # the CUDA sources live in kernels/ at the top of the repository and install as tinygrad_llm/kernels/
+    # the CUDA sources live in kernels/ at the top of the repository and install as tinygrad_llm/kernels/; kernels/
+    # has no __init__.py, so it is never an importable `kernels` that would shadow PyPI's (which transformers imports)
+    # wherever the repository root is on sys.path
     package_dir={"tinygrad_llm.kernels": "kernels"},
     # kernels/host/*.h run the same sources on the mock CUDA device (tinygrad_llm/engine/cuda/mock/); Tiny
     # Shakespeare, gzipped, is the default dataset (the one data file the package carries: it trains offline)

@@ -1,6 +1,8 @@
 """A non-editable `pip install .` must ship the CUDA sources (and the mock device's headers) and Tiny Shakespeare,
-and the installed package must find them there."""
+and the installed package must find them there; the kernels/ folder they come from must never hide another
+distribution's `kernels`."""
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -37,3 +39,33 @@ def test_pip_install_ships_the_kernels(tmp_path):
                            env={**os.environ, "PYTHONPATH": str(target), "HOME": str(tmp_path / "home")})
     assert found.returncode == 0, found.stderr
     assert found.stdout.split() == [str(shipped), "1115394"]
+
+
+# Run from the repository root, as pytest and scripts are: transformers' modeling code imports PyPI's `kernels`
+WHICH_KERNELS = """
+import importlib.metadata, importlib.util, json
+if importlib.util.find_spec("transformers") is not None:
+    from transformers import PreTrainedModel  # noqa: F401  (its module imports PyPI's `kernels` where installed)
+import kernels
+try:
+    pypi = str(importlib.metadata.distribution("kernels").locate_file("kernels/__init__.py"))
+except importlib.metadata.PackageNotFoundError:
+    pypi = None
+print(json.dumps({"file": kernels.__file__, "pypi": pypi}))
+"""
+
+
+def test_our_kernels_folder_never_hides_another_kernels_package():
+    # With an __init__.py, kernels/ was a regular package named `kernels`: wherever the repository root was on
+    # sys.path it hid PyPI's, so transformers failed to import ("cannot import name 'CUDAProperties' from 'kernels'")
+    # and so did setuptools' entry points (`pip install -e .` failed where PyPI's `kernels` is installed).
+    assert not (ROOT / "kernels" / "__init__.py").exists(), "kernels/ holds CUDA sources and must not be a package"
+    path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+    run = subprocess.run([sys.executable, "-c", WHICH_KERNELS], capture_output=True, text=True, cwd=ROOT,
+                         env={**os.environ, "PYTHONPATH": path})
+    assert run.returncode == 0, run.stderr[-3000:]
+    found = json.loads(run.stdout)
+    if found["pypi"] is not None:   # CI's case: the pinned transformers brings PyPI's `kernels`
+        assert found["file"] is not None and Path(found["file"]).resolve() == Path(found["pypi"]).resolve()
+    else:   # without it `import kernels` finds only our folder, as a namespace with no code: nothing of ours runs
+        assert found["file"] is None
