@@ -1,6 +1,7 @@
 """Tests for tinygrad_llm.recipes.checkpoint: exact round trips, resuming training, clear errors, atomic saving, and
 what a checkpoint proves about itself (checksums, one copy of the tied embedding, finite weights, every field of
-its header checked before a model is built). test_checkpoint_fuzz.py damages checkpoints at random."""
+its header checked before a model is built, its fields and moments agreeing with each other). test_checkpoint_fuzz.py
+damages checkpoints at random."""
 import json
 import os
 
@@ -14,6 +15,8 @@ from tinygrad_llm.models.gpt import GPT, GPTConfig
 from tinygrad_llm.optim import SGD, AdamW
 from tinygrad_llm.recipes.checkpoint import load_checkpoint, load_lm, model_from_checkpoint, restore, save_checkpoint
 from tinygrad_llm.recipes.checkpoint_schema import METADATA_KEY, CheckpointError
+from tinygrad_llm.recipes.config import TrainConfig
+from tinygrad_llm.recipes.train import train as run_training
 
 from checkpoint_files import CHARS, read_checkpoint, rewrite, tiny_optimizer, write_consistently, write_tiny_checkpoint
 
@@ -92,7 +95,7 @@ def test_tied_weights_stay_tied(trained):
     model, _, path = trained
     loaded = model_from_checkpoint(load_checkpoint(path))
     assert loaded.lm_head.weight is loaded.transformer.wte.weight
-    assert np.array_equal(loaded.lm_head.weight.numpy(), model.transformer.wte.weight.numpy())
+    assert np.array_equal(loaded.lm_head.weight.detach().numpy(), model.transformer.wte.weight.detach().numpy())
     assert_same_state(loaded.state_dict(), model.state_dict())
 
 
@@ -256,7 +259,7 @@ def test_nan_weights_are_refused_unless_asked_for(tiny, capsys):
                                               r"sample's --allow-nonfinite"):
         load_checkpoint(tiny)
     model, _ = load_lm(tiny, allow_nonfinite=True)  # to look at
-    assert np.isnan(model.transformer.wpe.weight.numpy()[3, 1])
+    assert np.isnan(model.transformer.wpe.weight.detach().numpy()[3, 1])
     assert main(["sample", "--ckpt", str(tiny), "--max-new-tokens", "2"]) == 2
     assert "--allow-nonfinite" in capsys.readouterr().err
 
@@ -295,6 +298,26 @@ def tensors_edit(change):
 
 def renamed(old, new):
     return tensors_edit(lambda t: t.update({new: t.pop(old)}))
+
+
+def edits(*changes):
+    def apply(header, tensors):
+        for change in changes:
+            change(header, tensors)
+    return apply
+
+
+def negative_second_moment(header, tensors):
+    tensors[M + "exp_avg_sq"][0, 0] = -1e-4  # Adam divides by sqrt(v): NaN from the first resumed step
+
+
+def forget_state(index):
+    """Parameter `index` without optimizer state, as if it had never had a gradient."""
+    def apply(header, tensors):
+        del header["optimizer"]["steps"][str(index)]
+        for key in ("exp_avg", "exp_avg_sq"):
+            del tensors[f"optimizer.state.{index}.{key}"]
+    return apply
 
 
 M = "optimizer.state.0."  # the moments of parameter 0 (transformer.wte.weight)
@@ -354,6 +377,23 @@ BAD_HEADERS = {
                                                                                    "number the"),
     "lr a string": (edit("optimizer.param_groups.0.lr", "fast"), r"param_groups\[0\].lr is 'fast'"),
     "no optimizer, moments": (edit("optimizer", None), "optimizer state, but the header has no optimizer"),
+    # issue 23: every field valid, the whole contradicting itself; each of these loaded
+    "exp_avg_sq negative": (negative_second_moment, "optimizer.state.0.exp_avg_sq holds 1 negative value"),
+    "step 0, moments not": (edits(edit("iter", DELETE), edit("optimizer.steps.0", 0)),
+                            r"optimizer.steps\['0'\] is 0 \(no update yet\), but optimizer.state.0.exp_avg is not"),
+    "iter behind the steps": (edit("iter", 1), r"iter is 1, but parameter 0 \(transformer.wte.weight\) has stepped "
+                                               r"2 times \(optimizer.steps\); the trainer steps every parameter once"),
+    "iter ahead of the steps": (edit("iter", 3), r"iter is 3, but parameter 0 \(transformer.wte.weight\) has "
+                                                 r"stepped 2 times"),
+    "a state missing": (forget_state(5), r"iter is 2, but parameter 5 \(transformer.h.0.mlp.c_proj.weight\) has no "
+                                         r"optimizer state"),
+    "iter behind, not the trainer's": (edits(edit("train_config", DELETE), edit("iter", 1)),
+                                       r"iter is 1, but parameter 0 .* a parameter steps at most once per iteration"),
+    "best_val_loss -1": (edit("best_val_loss", -1.0), r"best_val_loss is -1.0; a loss is a float >= 0"),
+    "lr missing": (edit("optimizer.param_groups.0.lr", DELETE), r"optimizer.param_groups\[0\] lacks lr: an AdamW "
+                                                                r"group holds betas, eps, lr, weight_decay"),
+    "option of another optimizer": (edit("optimizer.param_groups.1.momentum", 0.9),
+                                    r"optimizer.param_groups\[1\] has momentum, not an option of AdamW"),
 }
 
 
@@ -397,3 +437,97 @@ def test_an_optimizer_over_other_parameters_is_refused(tiny):
     with pytest.raises(CheckpointError, match=r"tiny.safetensors: the optimizer given is over other parameters"):
         restore(ckpt, model, shuffled)
     restore(ckpt, model, tiny_optimizer(model))  # the same parameters in the same order load
+
+
+# ---- what a checkpoint holds agrees with itself (issue 23); what runs legitimately save still loads ----
+
+def test_a_negative_second_moment_is_refused_even_where_nan_is_allowed(tiny):
+    """allow_nonfinite opens a run that diverged (its v may be inf or NaN); no run makes v, a mean of squares,
+    negative."""
+    rewrite(tiny, negative_second_moment)
+    with pytest.raises(CheckpointError, match=rf"{tiny}: optimizer.state.0.exp_avg_sq holds 1 negative value"):
+        load_checkpoint(tiny, allow_nonfinite=True)
+    rewrite(tiny, lambda header, tensors: tensors[M + "exp_avg_sq"].fill(np.nan))  # as a diverged run leaves it
+    assert np.isnan(load_checkpoint(tiny, allow_nonfinite=True).optimizer_state["state"][0]["exp_avg_sq"]).all()
+
+
+@pytest.mark.parametrize("given, twice", [('"best_val_loss": 2.25', '"best_val_loss": 2.25, "best_val_loss": 0.5'),
+                                          ('"dropout": 0.0', '"dropout": 0.0, "dropout": 0.5')])
+def test_a_key_given_twice_is_refused_naming_it(tiny, given, twice):
+    """json.loads keeps the last of two: best_val_loss 0.5 (or dropout 0.5, in model_config) loaded silently."""
+    header, tensors = read_checkpoint(tiny)
+    text = json.dumps(header)
+    assert text.count(given) == 1
+    write_consistently(tiny, header, tensors, text=text.replace(given, twice))
+    key = given.split('"')[1]
+    with pytest.raises(CheckpointError, match=rf"{tiny}: the key '{key}' is given twice"):
+        load_checkpoint(tiny)
+
+
+@pytest.mark.parametrize("change", [edit("best_val_loss", float("inf")), edit("best_val_loss", 0.0),
+                                    edit("optimizer.param_groups.0.initial_lr", 1e-2)],
+                         ids=["no loss measured yet", "a loss of 0", "a scheduler's initial_lr"])
+def test_what_a_run_may_save_loads(tiny, change):
+    """The checks refuse only what no run writes."""
+    rewrite(tiny, change)
+    checkpoint = load_checkpoint(tiny)
+    model = model_from_checkpoint(checkpoint)
+    restore(checkpoint, model, tiny_optimizer(model))
+
+
+def test_the_trainer_s_first_checkpoint_has_no_optimizer_state(tmp_path):
+    """At iteration 0 no parameter has stepped, so none has state."""
+    path = tmp_path / "first.safetensors"
+    write_tiny_checkpoint(path, steps=0)
+    checkpoint = load_checkpoint(path)
+    assert checkpoint.meta["iter"] == 0 and checkpoint.optimizer_state["state"] == {}
+
+
+def test_outside_the_trainer_a_parameter_without_gradient_steps_fewer_times(tmp_path):
+    """A frozen parameter gets no gradient and is not updated: its step count lags the iterations (or it has no
+    state). That loads; in a trainer's checkpoint (with train_config), where every parameter steps every iteration,
+    it is refused."""
+    model = make_model()
+    optimizer = AdamW(model.parameters(), lr=1e-2)
+    frozen, never = model.transformer.wpe.weight, model.transformer.ln_f.weight
+    frozen.requires_grad = never.requires_grad = False
+    train(model, optimizer, 1)
+    frozen.requires_grad = True
+    train(model, optimizer, 2, seed=2)
+    path = tmp_path / "partly_frozen.safetensors"
+    save_checkpoint(path, model, optimizer, meta={"iter": 3})
+    names = load_checkpoint(path).optimizer_params
+    steps = {names[index]: entry["step"] for index, entry in load_checkpoint(path).optimizer_state["state"].items()}
+    assert steps["transformer.wpe.weight"] == 2 and "transformer.ln_f.weight" not in steps
+    assert set(steps.values()) == {2, 3}
+    fresh = make_model(seed=5)
+    restore(load_checkpoint(path), fresh, AdamW(fresh.parameters()))
+
+    save_checkpoint(path, model, optimizer, meta={"iter": 3, "train_config": {}})
+    with pytest.raises(CheckpointError, match=r"iter is 3, but parameter 1 \(transformer.wpe.weight\) has stepped "
+                                              r"2 times"):
+        load_checkpoint(path)
+
+
+def test_an_sgd_checkpoint_with_momentum_loads(tmp_path):
+    """SGD keeps no step count, and its options are others than Adam's: the same checks pass it."""
+    model = make_model()
+    optimizer = SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True)
+    train(model, optimizer, 2)
+    save_checkpoint(tmp_path / "sgd.safetensors", model, optimizer, meta={"iter": 2})
+    checkpoint = load_checkpoint(tmp_path / "sgd.safetensors")
+    again = SGD(model.parameters(), lr=0.5)
+    restore(checkpoint, model, again)
+    assert again.param_groups[0]["momentum"] == 0.9 and again.param_groups[0]["nesterov"] is True
+
+
+def test_a_training_run_s_checkpoints_pass_every_check_and_resume(tmp_path):
+    """What the trainer writes: every parameter stepped once per iteration; a resumed run carries on from it."""
+    cfg = dict(out_dir=str(tmp_path), batch_size=2, block_size=8, n_layer=1, n_head=2, n_embd=8, eval_iters=1,
+               eval_interval=3, warmup_iters=1, lr_decay_iters=10)
+    for max_iters, resume in ((3, False), (5, True)):
+        run_training(TrainConfig(**cfg, max_iters=max_iters), resume=resume, progress=False, log=lambda line: None)
+        checkpoint = load_checkpoint(tmp_path / "last.safetensors")
+        steps = [entry["step"] for entry in checkpoint.optimizer_state["state"].values()]
+        assert checkpoint.meta["iter"] == max_iters
+        assert steps == [max_iters] * len(checkpoint.optimizer_params)

@@ -6,8 +6,10 @@ Two kinds of mutation:
   the tensor data; truncation; appended bytes; spans overwritten, deleted or inserted;
 - of the content, written consistently (checkpoint_files.rewrite: every checksum made to fit, as a buggy writer or
   a hand edit would): fields removed or given wrong types and values, optimizer moments removed, renamed, added,
-  retyped or reshaped, step counts made negative or fractional, tensors dropped, added or reshaped, NaN put in.
-  Each of these is wrong, so each must be refused.
+  retyped or reshaped, step counts made negative or fractional, tensors dropped, added or reshaped, NaN put in;
+  or every field left valid and the whole made impossible (a negative second moment, moments at step 0, an iter
+  other than the steps, a negative best loss, a group option missing or foreign). Each of these is wrong, so each
+  must be refused.
 
 What every case must end in: a load equal to the original in every bit (possible only where the mutation left
 alone every byte that matters), or a clear error, meaning a CheckpointError (our ValueError) whose message starts
@@ -98,7 +100,8 @@ def content_mutation(header, tensors, r):
     """Change one thing that makes the checkpoint wrong; returns a description."""
     moments = sorted(name for name in tensors if name.startswith("optimizer."))
     params = sorted(name for name in tensors if not name.startswith("optimizer."))
-    kind = r.choice(["size", "field gone", "field wrong", "step", "moment", "param", "nan", "tokenizer", "tie"])
+    kind = r.choice(["size", "field gone", "field wrong", "step", "moment", "param", "nan", "tokenizer", "tie",
+                     "contradiction"])
     if kind == "size":
         field = r.choice(["vocab_size", "block_size", "n_layer", "n_head", "n_embd", "dropout", "bias"])
         value = r.choice([v for v in WRONG_VALUES + [3, 5, 16, 2 ** 20 + 1] if v != header["model_config"][field]
@@ -112,7 +115,7 @@ def content_mutation(header, tensors, r):
         del (header[parent] if parent else header)[key]
         return f"{where} removed"
     if kind == "field wrong":
-        where, valid = r.choice([("format", ()), ("iter", (0, 10 ** 9)), ("best_val_loss", (1.5,)), ("rng", ()),
+        where, valid = r.choice([("format", ()), ("iter", ()), ("best_val_loss", (1.5,)), ("rng", ()),
                                  ("rng.seed", (0, 10 ** 9, 2 ** 70)), ("rng.cpu.state.inc", (0, 10 ** 9, 2 ** 70)),
                                  ("rng.cpu.uinteger", (0, 10 ** 9)),
                                  ("train_config", ({},)), ("optimizer", ()), ("optimizer.class", ()), ("tied", ())])
@@ -165,9 +168,34 @@ def content_mutation(header, tensors, r):
         header["tokenizer"]["chars"] = {"shorten": chars[:-1], "lengthen": chars + ["z"],
                                         "repeat": chars[:-1] + chars[:1], "retype": "".join(chars)}[action]
         return f"tokenizer.chars: {action}"
+    if kind == "contradiction":
+        return contradiction(header, tensors, r)
     header["tied"] = r.choice([{}, {"lm_head.weight": "transformer.wpe.weight"}, {"transformer.wte.weight":
                                                                                    "lm_head.weight"}])
     return f"tied = {header['tied']}"
+
+
+def contradiction(header, tensors, r):
+    """Every field valid, together impossible (issue 23)."""
+    index = r.choice(sorted(header["optimizer"]["steps"]))
+    group = r.choice(header["optimizer"]["param_groups"])
+    action = r.choice(["negative v", "step 0", "iter", "negative loss", "option gone", "option added"])
+    if action == "negative v":
+        flat = tensors[f"optimizer.state.{index}.exp_avg_sq"].reshape(-1)
+        flat[r.randrange(flat.size)] = -r.choice([1e-30, 1e-3, 5.0, np.inf])
+    elif action == "step 0":
+        header["optimizer"]["steps"][index] = 0
+        if r.random() < 0.5:
+            del header["iter"]  # past the step counts' check to the moments'
+    elif action == "iter":
+        header["iter"] = r.choice([0, 1, 3, 50])  # the steps say 2
+    elif action == "negative loss":
+        header["best_val_loss"] = -r.choice([1e-9, 1.0, float("inf")])
+    elif action == "option gone":
+        del group[r.choice(["lr", "betas", "eps", "weight_decay"])]
+    else:
+        group[r.choice(["momentum", "nesterov", "amsgrad"])] = r.choice([0.9, True])
+    return f"{action} (parameter {index})"
 
 
 # ---- the test ----

@@ -12,15 +12,18 @@ JSON's CRC-32 under CHECKSUM_KEY:
                   if there)
 
 `check_header` reads only the file's header (our JSON, and each tensor's name, dtype and shape), so every size and
-field is confirmed before any tensor is read or any model built; `check_tensors` then proves each tensor's bytes
-by its checksum and refuses NaN and inf unless asked. Every error is a CheckpointError naming the file and the
-field or tensor.
+field is confirmed before any tensor is read or any model built, and the fields agree with each other (the
+optimizer's step counts with the trainer's iter); `check_tensors` then proves each tensor's bytes by its checksum,
+refuses NaN and inf unless asked, and Adam's moments that no update makes. Every error is a CheckpointError naming
+the file and the field or tensor.
 
 CRC-32 (zlib) is the checksum of zip and PNG: it finds every error burst of up to 32 bits and any other damage
 but for one chance in 4 billion, at about 3 GB/s (sha256, 1.4 GB/s here, would guard against forgery, which is not
 the risk: a checkpoint is as trusted as the code that reads it).
 """
+import collections
 import dataclasses
+import inspect
 import json
 import math
 import re
@@ -29,6 +32,7 @@ import zlib
 import numpy as np
 
 from ..models.gpt import GPTConfig
+from ..optim import SCHEDULER_KEYS, SGD, Adam, AdamW
 from ..text.bpe import BPETokenizer
 from ..text.char import CharTokenizer
 from ..text.wordpiece import WordPieceTokenizer
@@ -43,6 +47,7 @@ FLOAT_DTYPES = {"F32": np.float32, "F64": np.float64}  # safetensors' names of t
 # per optimizer class, what each parameter's state holds: "step" (in the JSON) and arrays (tensors)
 STATE_KEYS = {"Adam": {"step", "exp_avg", "exp_avg_sq"}, "AdamW": {"step", "exp_avg", "exp_avg_sq"},
               "SGD": {"momentum_buffer"}}
+OPTIMIZERS = {optimizer.__name__: optimizer for optimizer in (Adam, AdamW, SGD)}
 MOMENT = re.compile(re.escape(OPTIMIZER_PREFIX) + r"(0|[1-9]\d*)\.(\w+)")
 
 
@@ -89,7 +94,9 @@ def check_header(metadata, stored, path):
         raise CheckpointError(path, f"its {METADATA_KEY!r} header entry does not match its checksum: it was "
                                     f"damaged or edited")
     try:
-        header = json.loads(text)
+        header = json.loads(text, object_pairs_hook=_unique_keys(path))
+    except CheckpointError:
+        raise  # a key given twice
     except (ValueError, RecursionError) as err:  # ValueError: bad JSON, or a number of more than 4,300 digits
         raise CheckpointError(path, f"the {METADATA_KEY!r} header entry is not valid JSON ({err})") from None
     if not isinstance(header, dict):
@@ -113,11 +120,14 @@ def check_header(metadata, stored, path):
         if not _is_int(value) or not 0 <= value < 2 ** 32:
             raise CheckpointError(path, f"checksums: {name}'s is {value!r:.40}, not a CRC-32")
     meta = {key: value for key, value in header.items() if key not in RESERVED}
-    return Header(config, dtype, checksums, optimizer, meta, _trainer_meta(meta, config, path))
+    tokenizer = _trainer_meta(meta, config, path)
+    _check_steps(optimizer, meta, path)
+    return Header(config, dtype, checksums, optimizer, meta, tokenizer)
 
 
 def check_tensors(arrays, header, path, allow_nonfinite=False):
-    """Each array's bytes against its checksum, then (unless `allow_nonfinite`) every value finite."""
+    """Each array's bytes against its checksum, then (unless `allow_nonfinite`) every value finite, then Adam's
+    moments as its updates make them."""
     for name, array in arrays.items():
         if checksum(array) != header.checksums[name]:
             raise CheckpointError(path, f"{name}: its bytes do not match its checksum: the file was damaged")
@@ -127,6 +137,37 @@ def check_tensors(arrays, header, path, allow_nonfinite=False):
         if bad:
             raise CheckpointError(path, f"NaN or infinite values in {', '.join(bad)}: did the run diverge? "
                                         f"(allow_nonfinite=True, or sample's --allow-nonfinite, loads it to look at)")
+    if header.optimizer is not None:
+        _check_moments(arrays, header.optimizer["steps"], path)
+
+
+def _check_moments(arrays, steps, path):
+    """Adam's moments (`steps` holds Adam's step counts only), even in a run that diverged: the second moment, a
+    running mean of squares, never negative (Adam divides by its square root), and both zero before the first
+    step."""
+    for index, step in steps.items():
+        first, second = (f"{OPTIMIZER_PREFIX}{index}.{key}" for key in ("exp_avg", "exp_avg_sq"))
+        negative = int(np.count_nonzero(arrays[second] < 0))
+        if negative:
+            raise CheckpointError(path, f"{second} holds {negative} negative value(s); a second moment is a mean of "
+                                        f"squares, >= 0")
+        moved = [name for name in (first, second) if step == 0 and np.any(arrays[name])]
+        if moved:
+            raise CheckpointError(path, f"optimizer.steps['{index}'] is 0 (no update yet), but {moved[0]} is not "
+                                        f"zero; Adam's moments start at zero")
+
+
+def _unique_keys(path):
+    """json.loads' object_pairs_hook: each object as a dict, refusing a key given twice (json.loads keeps the last
+    of them, silently)."""
+    def build(pairs):
+        result = dict(pairs)
+        if len(result) < len(pairs):
+            twice = next(key for key, count in collections.Counter(key for key, _ in pairs).items() if count > 1)
+            raise CheckpointError(path, f"the key {twice!r:.40} is given twice in one object of the "
+                                        f"{METADATA_KEY!r} header entry")
+        return result
+    return build
 
 
 def _is_int(value):
@@ -200,7 +241,7 @@ def _optimizer(saved, params, stored, dtype, path):
     if (not isinstance(names, list) or not all(isinstance(name, str) and name in params for name in names)
             or len(set(names)) != len(names) or not names):
         raise CheckpointError(path, "optimizer.params must list distinct parameter names of this GPT")
-    _check_groups(groups, len(names), path)
+    _check_groups(groups, len(names), kind, path)
     if not isinstance(steps, dict):
         raise CheckpointError(path, "optimizer.steps must map parameter indices to step counts")
     state = {}  # index -> the keys present
@@ -234,9 +275,11 @@ def _index(text, count, where, path):
     return int(text)
 
 
-def _check_groups(groups, count, path):
+def _check_groups(groups, count, kind, path):
     """Parameter groups as Optimizer.state_dict writes them: "params" lists the indices in order, 0 to count - 1,
-    and every option is a number, a flag or a pair of numbers (the optimizer checks their ranges when loading)."""
+    each group holds every option of the optimizer `kind` (its constructor's, whose defaults fill a new group) and
+    no other but a scheduler's, and every option is a number, a flag or a pair of numbers (the optimizer checks
+    their ranges when loading)."""
     if not isinstance(groups, list) or not all(isinstance(group, dict) for group in groups):
         raise CheckpointError(path, "optimizer.param_groups must be a list of objects")
     indices = [group.get("params") for group in groups]
@@ -244,7 +287,15 @@ def _check_groups(groups, count, path):
             sum(indices, []) != list(range(count)):
         raise CheckpointError(path, f"optimizer.param_groups' params must number the {count} parameters in "
                                     f"order, 0 to {count - 1}")
+    options = set(inspect.signature(OPTIMIZERS[kind]).parameters) - {"params"}
     for i, group in enumerate(groups):
+        missing, unknown = sorted(options - set(group)), sorted(set(group) - options - {"params"} - SCHEDULER_KEYS)
+        if missing:  # the optimizer's load would keep its own value there
+            raise CheckpointError(path, f"optimizer.param_groups[{i}] lacks {', '.join(missing)}: an {kind} group "
+                                        f"holds {', '.join(sorted(options))}")
+        if unknown:
+            raise CheckpointError(path, f"optimizer.param_groups[{i}] has {', '.join(unknown)}, not an option of "
+                                        f"{kind} ({', '.join(sorted(options))})")
         for option, value in group.items():
             pair = isinstance(value, list) and len(value) == 2 and all(map(_is_number, value))
             if option != "params" and not (_is_number(value) or type(value) is bool or pair):
@@ -258,8 +309,9 @@ def _trainer_meta(meta, config, path):
     if "iter" in meta and not _is_count(meta["iter"]):
         raise CheckpointError(path, f"iter is {meta['iter']!r:.40}; an iteration is an integer from 0 to 2**53")
     loss = meta.get("best_val_loss", 0.0)
-    if type(loss) is not float or not (math.isfinite(loss) or loss == math.inf):  # inf: none measured yet
-        raise CheckpointError(path, f"best_val_loss is {loss!r:.40}; a loss is a float, finite or Infinity")
+    if type(loss) is not float or not 0 <= loss <= math.inf:  # a cross-entropy; inf: none measured yet
+        raise CheckpointError(path, f"best_val_loss is {loss!r:.40}; a loss is a float >= 0, finite or Infinity "
+                                    f"(none measured yet)")
     if "train_config" in meta and not isinstance(meta["train_config"], dict):
         raise CheckpointError(path, "train_config must be an object")
     if "rng" in meta:
@@ -279,6 +331,29 @@ def _trainer_meta(meta, config, path):
         raise CheckpointError(path, f"tokenizer: {tokenizer.vocab_size} tokens, but model_config.vocab_size is "
                                     f"{config.vocab_size}")
     return tokenizer
+
+
+def _check_steps(optimizer, meta, path):
+    """The optimizer's step counts against the trainer's `iter`. A parameter steps once in each iteration that gave
+    it a gradient: the trainer's loss uses every parameter, so in its checkpoints (those with a train_config) each
+    has stepped exactly `iter` times (none has state at iteration 0); in another loop a parameter may get no
+    gradient (frozen, unused) and step fewer times or not at all, never more. Without `iter` the counts may differ
+    from each other for the same reason: nothing to compare."""
+    if optimizer is None or "iter" not in meta:
+        return
+    iteration, steps, names = meta["iter"], optimizer["steps"], optimizer["params"]  # steps: Adam's only
+    if "train_config" in meta and "step" in STATE_KEYS[optimizer["class"]]:
+        rule = "the trainer steps every parameter once per iteration"
+        expected = iteration if iteration else None  # before the first step no parameter has state
+        wrong = [i for i in range(len(names)) if steps.get(i) != expected]
+    else:
+        rule = "a parameter steps at most once per iteration"
+        wrong = [i for i, step in sorted(steps.items()) if step > iteration]
+    if wrong:
+        i = wrong[0]
+        stepped = f"stepped {steps[i]} times" if i in steps else "no optimizer state"
+        raise CheckpointError(path, f"iter is {iteration}, but parameter {i} ({names[i]}) has {stepped} "
+                                    f"(optimizer.steps); {rule}")
 
 
 def _check_rng(state, path, name="rng"):
