@@ -10,17 +10,21 @@ architecture, freshly initialised, gets the same steps on the same batches: the 
 what pretraining taught the trunk about Shakespeare's text. Last, a linear probe: only the heads learn, on the
 frozen pretrained trunk and on a frozen random one, which asks how much the pretrained features alone know.
 (Measured in benchmarks/RESULTS.md: for this task, at this scale, hardly more than random features do.)
+The pretraining run's checkpoints go into examples/out/08_finetune_classifier/ (next to this file, ignored by git),
+wherever the example is run from.
 """
 import sys
 import time
+from pathlib import Path
 
 from tinygrad_llm.recipes.config import TrainConfig
 from tinygrad_llm.recipes.finetune import compare_with_scratch, load_lm, pretrain, speaker_task
 from tinygrad_llm.text.datasets import load_text, resolve_dataset
 
+OUT = Path(__file__).resolve().parent / "out" / Path(__file__).stem   # examples/out/<this example>/
 PRETRAIN = TrainConfig(n_layer=4, n_head=4, n_embd=64, block_size=64, batch_size=16, max_iters=600,
                        warmup_iters=50, lr_decay_iters=600, eval_interval=600, eval_iters=5,
-                       out_dir="out/08-pretrain")
+                       out_dir=str(OUT))
 STEPS, BATCH_SIZE, LR, PROBE_LR, POOLING = 400, 32, 3e-4, 1e-2, "mean"
 
 

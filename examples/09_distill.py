@@ -7,10 +7,12 @@ The teacher is pretrained on Tiny Shakespeare (or loaded from TEACHER_CHECKPOINT
 `python -m tinygrad_llm train` with the character tokenizer and a block size of at least 64). Two students start
 from the same weights and see the same batches for the same steps: one trained on
 alpha · T² · KL(teacher/T ‖ student/T) + (1 − alpha) · CE, one on the cross-entropy alone. Their validation
-losses (plain cross-entropy) are printed side by side.
+losses (plain cross-entropy) are printed side by side. The teacher's checkpoints go into examples/out/09_distill/
+(next to this file, ignored by git), wherever the example is run from.
 """
 import sys
 import time
+from pathlib import Path
 
 from tinygrad_llm.models.gpt import GPTConfig
 from tinygrad_llm.recipes.config import TrainConfig
@@ -18,9 +20,10 @@ from tinygrad_llm.recipes.distill import compare_with_alone, val_loss
 from tinygrad_llm.recipes.finetune import load_lm, pretrain
 from tinygrad_llm.text.datasets import TextDataset, load_text, resolve_dataset
 
+OUT = Path(__file__).resolve().parent / "out" / Path(__file__).stem   # examples/out/<this example>/
 TEACHER = TrainConfig(n_layer=4, n_head=4, n_embd=64, block_size=64, batch_size=16, max_iters=600,
                       warmup_iters=50, lr_decay_iters=600, eval_interval=600, eval_iters=5,
-                      out_dir="out/09-teacher")
+                      out_dir=str(OUT))
 STUDENT = dict(n_layer=1, n_head=2, n_embd=32, block_size=64)
 STEPS = 400
 OPTIONS = dict(temperature=2.0, alpha=0.5, batch_size=16, block_size=64, lr=3e-3, eval_interval=100,

@@ -1,9 +1,12 @@
 """Where a training step's time goes: one step of the CPU preset's GPT (shakespeare-char-cpu) profiled op by op,
 forward and backward, then the same events summed by module, and a Chrome trace to open in Perfetto.
 
-    python examples/11_profile_a_step.py            # writes trace.json: open it at ui.perfetto.dev
+    python examples/11_profile_a_step.py            # writes examples/out/11_profile_a_step/trace.json
+
+Open the trace at ui.perfetto.dev. It goes next to this file (ignored by git), wherever the example is run from.
 """
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -13,6 +16,7 @@ from tinygrad_llm.models.gpt import GPT, GPTConfig
 from tinygrad_llm.optim import AdamW
 from tinygrad_llm.recipes.config import PRESETS
 
+OUT = Path(__file__).resolve().parent / "out" / Path(__file__).stem   # examples/out/<this example>/
 preset = PRESETS["shakespeare-char-cpu"]
 rng.manual_seed(0)
 model = GPT(GPTConfig(vocab_size=65, block_size=preset.block_size, n_layer=preset.n_layer, n_head=preset.n_head,
@@ -40,5 +44,6 @@ print(f"one step: {1e3 * seconds:.1f} ms measured around it; the ops and the reg
 print(prof.table())                                            # per op, longest first
 print()
 print(prof.table(group_by="module", limit=12))                 # per module: which layer costs what
-prof.export_chrome_trace("trace.json")
-print("\nwrote trace.json: forward on one row, backward on the next; open it at ui.perfetto.dev")
+OUT.mkdir(parents=True, exist_ok=True)
+prof.export_chrome_trace(OUT / "trace.json")
+print(f"\nwrote {OUT / 'trace.json'}: forward on one row, backward on the next; open it at ui.perfetto.dev")

@@ -2,7 +2,9 @@
 recording every 10 iterations the gradient, weight and update norms of each parameter, each block's activations,
 its GELU saturation and attention entropy; then the three plots.
 
-    python examples/13_training_health.py           # writes health/telemetry.jsonl and three PNGs in health/
+    python examples/13_training_health.py           # writes telemetry.jsonl and three PNGs
+
+They go into examples/out/13_training_health/ (next to this file, ignored by git), wherever it is run from.
 """
 from pathlib import Path
 
@@ -22,8 +24,8 @@ dataset = TextDataset(text, tokenizer)
 rng.manual_seed(0)
 model = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, block_size=32, n_layer=2, n_head=2, n_embd=32))
 optimizer = AdamW(model.parameters(), lr=3e-3, weight_decay=0.1)
-out = Path("health")
-out.mkdir(exist_ok=True)
+OUT = Path(__file__).resolve().parent / "out" / Path(__file__).stem   # examples/out/<this example>/
+OUT.mkdir(parents=True, exist_ok=True)
 
 
 def report(record):
@@ -36,7 +38,7 @@ def report(record):
           + " ".join(f"{h:.2f}" for h in block["attention_entropy"]))
 
 
-telemetry = Telemetry(model, every=10, path=out / "telemetry.jsonl", callback=report)
+telemetry = Telemetry(model, every=10, path=OUT / "telemetry.jsonl", callback=report)
 batches = np.random.default_rng(0)
 for iteration in range(201):
     x, y = dataset.get_batch("train", 16, 32, batches)          # (B, T) each
@@ -46,4 +48,4 @@ for iteration in range(201):
     loss.backward()
     total_norm = clip_grad_norm_(model.parameters(), 1.0)
     telemetry.step(iteration, optimizer, total_norm, max_norm=1.0)   # optimizer.step(), with the norms around it
-print(f"loss after 200 steps {loss.item():.3f}; wrote", ", ".join(plot_telemetry(out / "telemetry.jsonl", out, 1.0)))
+print(f"loss after 200 steps {loss.item():.3f}; wrote", ", ".join(plot_telemetry(OUT / "telemetry.jsonl", OUT, 1.0)))
