@@ -53,7 +53,7 @@ def help_entries(capsys, monkeypatch, argv):
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 def test_every_train_flag_has_help_and_shows_its_presets_default(capsys, monkeypatch, preset):
     entries = help_entries(capsys, monkeypatch, ["train", "--preset", preset])
-    assert len(entries) == 1 + 4 + len(FIELDS)  # --help, --preset, --resume, --overwrite, --no-progress
+    assert len(entries) == 1 + 5 + len(FIELDS)  # --help, --preset, --resume, --overwrite, --no-progress, --allow-...
     for name in FIELDS:
         flag = "--" + name.replace("_", "-")
         entry = next(entry for entry in entries if entry.split()[0].rstrip(",") == flag)
@@ -65,6 +65,15 @@ def test_every_train_flag_has_help_and_shows_its_presets_default(capsys, monkeyp
         help_words = entry.split("(default:")[0].split()[2:]  # after the flag and its metavar (or --no-flag)
         assert len(help_words) >= 2, f"{flag} has no help line: {entry}"
     assert any(entry.startswith("--resume") and entry.endswith("(default: False)") for entry in entries)
+
+
+def test_train_help_lists_the_exit_statuses(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "1000")
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "Exit status: 0 when the run is done; 2 when a flag, a setting or a file is refused; 3 when the run " \
+           "diverged" in out and "130 after Ctrl-C, 143 after SIGTERM" in out
 
 
 def test_every_sample_flag_has_help_and_its_default(capsys, monkeypatch):
@@ -114,6 +123,22 @@ def test_a_setting_that_cannot_work_is_refused_naming_its_flag(tmp_path, capsys,
     err = cli_error(capsys, ["train", *flags(out_dir), flag, value, "--no-progress"])
     assert message in err, err
     assert not out_dir.exists()
+
+
+def test_resume_with_another_max_iters_keeps_the_runs_own_settings(shakespeare, tmp_path, capsys):
+    """Before: the flags not given took the preset's values, so this resume was refused for the architecture, and
+    given it, went on with the preset's batch size (12, not 4), warmup (100, not 5) and decay (2000, not 40)."""
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    assert main(["train", *flags(straight, max_iters=60), "--no-progress"]) == 0
+    assert main(["train", *flags(resumed, max_iters=20), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["train", "--out-dir", str(resumed), "--max-iters", "60", "--resume", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert [line for line in out.splitlines() if "from here on" in line] == \
+        ["max_iters is 60 from here on (the run's was 20)"]
+    assert metrics(resumed) == metrics(straight)  # the run's batches and schedule throughout
+    saved = load_checkpoint(resumed / "last.safetensors").meta["train_config"]
+    assert {k: saved[k] for k in TINY} == {**TINY, "max_iters": 60}
 
 
 def test_the_python_api_names_the_field():

@@ -9,8 +9,10 @@ import json
 import math
 import os
 import pathlib
+import signal
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -21,9 +23,10 @@ from tinygrad_llm.engine import rng
 from tinygrad_llm.models.gpt import GPT, GPTConfig
 from tinygrad_llm.optim import clip_grad_norm_, set_lr
 from tinygrad_llm.recipes.checkpoint import load_checkpoint
-from tinygrad_llm.recipes.config import TrainConfig
+from tinygrad_llm.recipes.checkpoint_schema import CheckpointError
+from tinygrad_llm.recipes.config import ConfigError, TrainConfig
 from tinygrad_llm.recipes.run_dir import claim_out_dir
-from tinygrad_llm.recipes.train import build_optimizer, train
+from tinygrad_llm.recipes.train import Diverged, build_optimizer, run_config, train
 from tinygrad_llm.text.char import CharTokenizer
 from tinygrad_llm.text.datasets import TRAIN_STREAM, TextDataset, batch_generator, load_text, resolve_dataset
 
@@ -82,15 +85,25 @@ def test_a_run_writes_metrics_plot_and_checkpoints(shakespeare, tmp_path):
     assert last.meta["iter"] == 30 and last.optimizer_state is not None
 
 
+def interrupt_at(start):
+    """A log that sends this process Ctrl-C on the line that starts with `start`: the run stops after it."""
+    def log(line):
+        if line.startswith(start):
+            signal.raise_signal(signal.SIGINT)
+    return log
+
+
 @pytest.mark.parametrize("dropout", [0.0, 0.2])
 def test_resume_continues_bit_for_bit(shakespeare, tmp_path, dropout):
-    """100 steps in one go, against 50 steps and then `--resume` to 100: the same losses and the same weights.
-    With dropout, this needs the dropout generator's state from the checkpoint."""
+    """100 steps in one go, against a run stopped at 50 and continued by `--resume` and --out-dir alone: the same
+    losses and the same weights. The run's settings (none of them the preset's) come from its checkpoint. With
+    dropout, this needs the dropout generator's state from the checkpoint."""
     straight, halves = tmp_path / "straight", tmp_path / "halves"
-    common = dict(eval_interval=25, dropout=dropout)
-    assert main(["train", *flags(straight, max_iters=100, **common), "--no-progress"]) == 0
-    assert main(["train", *flags(halves, max_iters=50, **common), "--no-progress"]) == 0
-    assert main(["train", *flags(halves, max_iters=100, **common), "--resume", "--no-progress"]) == 0
+    common = dict(max_iters=100, eval_interval=25, dropout=dropout)
+    assert main(["train", *flags(straight, **common), "--no-progress"]) == 0
+    stopped = train(config(halves, **common), progress=False, log=interrupt_at("iter 50:"))
+    assert stopped["interrupted"] and stopped["iterations"] == 50
+    assert main(["train", "--out-dir", str(halves), "--resume", "--no-progress"]) == 0
 
     expected = [without_timing(r) for r in records(straight)]
     assert len(expected) == 100 + 5  # a line per step, and evaluations at 0, 25, 50, 75, 100
@@ -201,12 +214,82 @@ def test_sampling_a_truncated_checkpoint_names_it(shakespeare, tmp_path, capsys)
     assert str(path) in cli_error(capsys, ["sample", "--ckpt", str(path)])
 
 
-def test_resuming_with_another_model_shape_names_the_difference(shakespeare, tmp_path, capsys):
+def test_resuming_with_another_batch_or_model_is_refused_naming_both_values(shakespeare, tmp_path, capsys):
+    """Before: --batch-size was taken without a word (the run went on with another batch); another --n-layer was
+    refused by the model's shapes, after the data was loaded."""
     assert main(["train", *flags(tmp_path, max_iters=2, eval_interval=1), "--no-progress"]) == 0
-    capsys.readouterr()
-    err = cli_error(capsys, ["train", *flags(tmp_path, max_iters=4, eval_interval=1, n_layer=1), "--resume",
-                            "--no-progress"])
-    assert "n_layer=2" in err and "n_layer=1" in err
+    before = snapshot(tmp_path)
+    err = cli_error(capsys, ["train", "--out-dir", str(tmp_path), "--batch-size", "12", "--n-layer", "1",
+                             "--max-iters", "4", "--resume", "--no-progress"])
+    assert "--batch-size 12 differs from the run's 4; --n-layer 1 differs from the run's 2: a resumed run keeps" in err
+    assert "--max-iters" not in err  # that one may change
+    err = cli_error(capsys, ["train", "--out-dir", str(tmp_path), "--preset", "shakespeare-char", "--resume",
+                             "--no-progress"])
+    assert err.startswith("tinygrad-llm train: error: --preset shakespeare-char with the flags given: --batch-size 64 "
+                          "differs from the run's 4;")
+    assert snapshot(tmp_path) == before
+    # the Python API: the run's settings from run_config; a fixed one that differs is refused, naming it
+    assert run_config(tmp_path) == config(tmp_path, max_iters=2, eval_interval=1)
+    with pytest.raises(ConfigError, match=r"resume: batch_size 8 differs from the run's 4: a resumed run keeps"):
+        train(config(tmp_path, max_iters=4, eval_interval=1, batch_size=8), resume=True, progress=False, log=quiet)
+    assert snapshot(tmp_path) == before
+
+
+# ---- a run that diverges stops, and keeps its last finite checkpoint (issue 23) ----
+
+def test_a_diverging_run_stops_naming_the_iteration_and_keeps_its_finite_checkpoints(shakespeare, tmp_path, capsys):
+    """Before: at a learning rate of 100 the loss turned NaN, NumPy's RuntimeWarnings filled the terminal, every
+    evaluation saved NaN weights to last.safetensors, and the run printed "done" and exited 0."""
+    blow_up = dict(learning_rate=100, min_lr=0, max_iters=40, eval_interval=5)
+    done = subprocess.run([sys.executable, "-m", "tinygrad_llm", "train", *flags(tmp_path, **blow_up),
+                           "--no-progress"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 3, done.stderr
+    steps = [r for r in records(tmp_path) if "loss" in r]
+    evals = [r for r in records(tmp_path) if "val_loss" in r]
+    diverged = len(steps)  # steps 0 .. diverged - 1 were logged, finite; the next one stopped the run
+    assert [r["iter"] for r in steps] == list(range(diverged)) and diverged < 40
+    assert all(math.isfinite(r["loss"]) for r in steps)
+    assert all(math.isfinite(r["val_loss"]) and math.isfinite(r["train_loss"]) for r in evals)
+    assert f"tinygrad-llm train: stopped: the run diverged at iteration {diverged}: the " in done.stderr
+    assert "the learning rate is likely too high" in done.stderr
+    assert "RuntimeWarning" not in done.stderr and "Traceback" not in done.stderr
+    assert "done after" not in done.stdout
+    last = load_checkpoint(tmp_path / "last.safetensors")  # refuses NaN or inf: the weights are finite
+    assert last.meta["iter"] == evals[-1]["iter"] and f"(the latest at iteration {evals[-1]['iter']})" in done.stderr
+    load_checkpoint(tmp_path / "best.safetensors")
+    # the way on that the message gives: resume with a lower learning rate
+    assert main(["train", "--out-dir", str(tmp_path), "--learning-rate", "1e-3", "--min-lr", "1e-4", "--resume",
+                 "--no-progress"]) == 0
+    assert "learning_rate is 0.001 from here on (the run's was 100.0)" in capsys.readouterr().out
+    assert load_checkpoint(tmp_path / "last.safetensors").meta["iter"] == 40
+
+
+def test_allow_nonfinite_trains_on_through_the_blow_up_saying_so_once(shakespeare, tmp_path, capsys):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["train", *flags(tmp_path, learning_rate=100, min_lr=0, max_iters=40, eval_interval=20),
+                     "--allow-nonfinite", "--no-progress"]) == 0
+    assert not [w for w in caught if issubclass(w.category, RuntimeWarning)]
+    out = capsys.readouterr().out
+    assert len([line for line in out.splitlines() if "carrying on (allow_nonfinite)" in line]) == 1
+    assert "done after" in out
+    with pytest.raises(CheckpointError, match="NaN or infinite values"):
+        load_checkpoint(tmp_path / "last.safetensors")
+    assert load_checkpoint(tmp_path / "last.safetensors", allow_nonfinite=True).meta["iter"] == 40
+
+
+def test_a_non_finite_evaluation_stops_the_run_before_it_is_saved(shakespeare, tmp_path, monkeypatch):
+    from tinygrad_llm.recipes import train as recipe
+    evaluate = recipe.evaluate
+
+    def val_turns_infinite(run, iteration):  # finite weights, but a loss that overflows from iteration 10
+        return {**evaluate(run, iteration), **({"val": math.inf} if iteration >= 10 else {})}
+    monkeypatch.setattr(recipe, "evaluate", val_turns_infinite)
+    with pytest.raises(Diverged, match="diverged at iteration 10: the evaluated val loss is inf; ") as stop:
+        train(config(tmp_path, max_iters=20, eval_interval=5), progress=False, log=quiet)
+    assert stop.value.iteration == 10
+    assert load_checkpoint(tmp_path / "last.safetensors").meta["iter"] == 5
+    assert [r["iter"] for r in records(tmp_path) if "val_loss" in r] == [0, 5]
 
 
 def test_resume_without_a_checkpoint_is_a_clear_error(shakespeare, tmp_path, capsys):

@@ -7,11 +7,12 @@ import sys
 from pathlib import Path
 
 from . import __version__, distributed
-from .recipes.config import DEFAULT_PRESET, FIELDS, PRESETS, ConfigError, TrainConfig
+from .recipes.config import DEFAULT_PRESET, FIELDS, PRESETS, ConfigError, TrainConfig, resume_changes
 from .recipes.run_dir import CHECKPOINTS
 
 SIGNALLED = 128                           # plus the signal's number: a signal's exit status, as shells report it
 INTERRUPTED = SIGNALLED + signal.SIGINT   # 130, after Ctrl-C (143 after SIGTERM)
+DIVERGED = 3                              # a training run's loss or gradient norm turned NaN or infinite
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -33,13 +34,23 @@ def _train_parser(commands, preset):
         "train", help=f"train a GPT (default: the {DEFAULT_PRESET} preset)", allow_abbrev=False,
         formatter_class=HelpFormatter,
         description=f"Train a GPT. Every setting of the preset can be overridden by its flag. The defaults shown "
-                    f"are those of --preset {preset}; give another --preset before --help to see its own.")
-    parser.add_argument("--preset", default=DEFAULT_PRESET, choices=sorted(PRESETS), help="the settings to start from")
+                    f"are those of --preset {preset}; give another --preset before --help to see its own.",
+        epilog=f"Exit status: 0 when the run is done; 2 when a flag, a setting or a file is refused; {DIVERGED} when "
+               f"the run diverged (a NaN or infinite loss or gradient norm: the last checkpoint is kept as it was); "
+               f"{INTERRUPTED} after Ctrl-C, {SIGNALLED + signal.SIGTERM} after SIGTERM.")
+    parser.add_argument("--preset", default=DEFAULT_PRESET, choices=sorted(PRESETS),
+                        help="the settings to start from (with --resume, each of its settings counts as given)")
     parser.add_argument("--resume", action="store_true",
-                        help="continue the run in --out-dir from last.safetensors (or best.safetensors)")
+                        help="continue the run in --out-dir from last.safetensors (or best.safetensors) with its own "
+                             "settings; a flag given changes the length, evaluation, logging, learning-rate "
+                             "schedule, clipping, telemetry or device, and is refused for the others")
     parser.add_argument("--overwrite", action="store_true",
                         help="delete the run in --out-dir (checkpoints, metrics) and start again")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--allow-nonfinite", action="store_true",
+                        help=f"train on through a NaN or infinite loss, saying so once, to study the blow-up "
+                             f"(checkpoints may then hold NaN); by default the run stops there, exit status "
+                             f"{DIVERGED}")
     for name, field in FIELDS.items():
         flag = "--" + name.replace("_", "-")
         default = getattr(PRESETS[preset], name)
@@ -49,6 +60,7 @@ def _train_parser(commands, preset):
         else:
             parser.add_argument(flag, dest=name, type=field.type, default=default, metavar=name.upper(),
                                 help=field.metadata["help"])
+    return parser
 
 
 def _sample_parser(commands):
@@ -109,6 +121,34 @@ def _preset_in(argv):
     return preset if preset in PRESETS else DEFAULT_PRESET  # a wrong name is argparse's error to report
 
 
+def _given(train_parser, words):
+    """The settings that `words` (train's arguments, parsed once already) name themselves, and "preset" if named:
+    argparse fills in the preset's for the others, which a resumed run must not take for the user's. (argparse
+    sets no default where the namespace has the name already: None, which no flag gives.)"""
+    names = [*FIELDS, "preset"]
+    typed = vars(train_parser.parse_args(words, argparse.Namespace(**dict.fromkeys(names))))
+    return {name: typed[name] for name in names if typed[name] is not None}
+
+
+def _resumed_config(given):
+    """--resume: the settings of the run in --out-dir (its checkpoint's), changed by the flags given; one that would
+    change a FIXED setting (config.py) is refused here, before the data is read. --preset given counts as each of
+    its settings given, so that the command that started a run continues it with --resume."""
+    from .recipes.train import run_config
+
+    settings = {name: value for name, value in given.items() if name in FIELDS}
+    preset = given.get("preset")
+    run = run_config(settings.get("out_dir", PRESETS[preset or DEFAULT_PRESET].out_dir))
+    wanted = (PRESETS[preset] if preset else run).updated(**{"out_dir": run.out_dir, **settings})
+    try:
+        resume_changes(run, wanted)
+    except ConfigError as e:
+        if preset:
+            raise ConfigError("resume", f"--preset {preset} with the flags given: {e.template}") from None
+        raise
+    return wanted
+
+
 def _resume_command(argv, ranks):
     """The command that continues an interrupted run: the same flags, with --resume (on any number of ranks)."""
     kept = [word for word in argv if word not in ("--resume", "--overwrite")]
@@ -121,12 +161,12 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="tinygrad-llm", description=__doc__, allow_abbrev=False)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-    _train_parser(commands, _preset_in(argv))
+    train_parser = _train_parser(commands, _preset_in(argv))
     _sample_parser(commands)
     args = parser.parse_args(argv)
     try:
         if args.command == "train":
-            return _train(args, argv)
+            return _train(args, argv, _given(train_parser, argv[1:]))
         _sample(args)
         return 0
     except ConfigError as e:  # a setting that cannot work, named by its flag
@@ -149,16 +189,23 @@ def _failed(command, message, code):
     return code
 
 
-def _train(args, argv):
-    from .recipes.train import train
+def _train(args, argv, given):
+    from .recipes.train import Diverged, train
 
     world = distributed.init()  # under mpiexec: this rank of the run; rank 0 alone speaks
-    cfg = TrainConfig(**{name: getattr(args, name) for name in FIELDS})  # checked whole: ConfigError
+    if args.resume and not args.overwrite:  # (both: train() refuses the pair)
+        cfg = _resumed_config(given)
+    else:
+        cfg = TrainConfig(**{name: getattr(args, name) for name in FIELDS})  # checked whole: ConfigError
     say = (lambda line: print(line, file=sys.stderr)) if world.rank == 0 else (lambda line: None)
     for doubt in cfg.doubts():
         say(f"tinygrad-llm train: warning: {doubt.as_flags()}")
     try:
-        result = train(cfg, resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress)
+        result = train(cfg, resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress,
+                       allow_nonfinite=args.allow_nonfinite)
+    except Diverged as e:  # the same iteration on every rank: all end here, none waits
+        say(f"tinygrad-llm train: stopped: {e} (--allow-nonfinite trains on through it)")
+        return DIVERGED
     except KeyboardInterrupt:  # the second Ctrl-C, or one before training began
         say("\ntinygrad-llm train: stopped at once")
         saved = Path(cfg.out_dir, CHECKPOINTS[0])

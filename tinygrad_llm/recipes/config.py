@@ -4,6 +4,11 @@ Names follow nanoGPT's train.py, so its runs can be reproduced flag for flag. Ev
 flag of `python -m tinygrad_llm train` (`--n-layer 6`, `--learning-rate 3e-4`, ...), whose help line is the
 field's `help`. A config is checked whole when it is made: a value that cannot work raises ConfigError, naming the
 setting, before anything is loaded or written.
+
+A resumed run keeps the settings its checkpoint holds. Each field says beside it whether it may change then:
+CHANGEABLE ones (how long, how often to evaluate and log, the learning-rate schedule, clipping, the device) apply
+from the resumed iteration on; FIXED ones (the model, the data, the tokenizer, the batch, the seed, the dtype,
+AdamW's state) would make it another run, and are refused (`resume_changes` decides).
 """
 import math
 import re
@@ -26,14 +31,17 @@ def _named(template, flags):
     return re.sub(r"\{(\w+)\}", lambda m: "--" + m[1].replace("_", "-") if flags else m[1], template)
 
 
-def setting(default, help):
-    """A field of TrainConfig and the help line its flag shows."""
-    return field(default=default, metadata={"help": help})
+FIXED, CHANGEABLE = "fixed", "changeable"   # whether a resumed run may change a setting
+
+
+def setting(default, help, on_resume=FIXED):
+    """A field of TrainConfig, the help line its flag shows, and whether a resumed run may change it."""
+    return field(default=default, metadata={"help": help, "on_resume": on_resume})
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    # data
+    # data, tokenizer and batch: fixed, as iteration i's batch is drawn from them (and the seed) alone
     data: str = setting("", "a UTF-8 text file (.txt or .txt.gz); empty: Tiny Shakespeare, which ships with the "
                             "package")
     tokenizer: str = setting("char", "'char': one token per character; 'bpe': a byte-level BPE trained on the "
@@ -42,35 +50,40 @@ class TrainConfig:
     batch_size: int = setting(12, "sequences per micro-batch")
     block_size: int = setting(64, "tokens per sequence: the longest context the model sees")
     gradient_accumulation_steps: int = setting(1, "micro-batches whose gradients add up to one step")
-    # model
+    # model: fixed, the weights' shapes (dropout is part of the model's config too, which restore compares)
     n_layer: int = setting(4, "transformer blocks")
     n_head: int = setting(4, "attention heads per block (n_embd must be a multiple)")
     n_embd: int = setting(128, "width of the residual stream")
     dropout: float = setting(0.0, "dropout probability, in [0, 1)")
     bias: bool = setting(False, "biases in the linear layers and layer norms")
-    # AdamW, weight decay on 2-D weights only
-    learning_rate: float = setting(1e-3, "AdamW's peak learning rate")
+    # AdamW, weight decay on 2-D weights only. The learning rate and clipping act anew at every step, so they may
+    # change; weight decay and the betas are fixed: the checkpoint's optimizer state holds them (its moments were
+    # averaged with those betas)
+    learning_rate: float = setting(1e-3, "AdamW's peak learning rate", CHANGEABLE)
     weight_decay: float = setting(0.1, "AdamW's decoupled weight decay, on 2-D weights only")
     beta1: float = setting(0.9, "AdamW's decay rate of the gradient's running mean, in [0, 1)")
     beta2: float = setting(0.99, "AdamW's decay rate of the squared gradient's running mean, in [0, 1)")
-    grad_clip: float = setting(1.0, "clip the global gradient norm to this; 0 disables clipping")
-    # schedule: linear warmup, cosine decay to min_lr at lr_decay_iters
-    max_iters: int = setting(2000, "optimizer steps in all")
-    warmup_iters: int = setting(100, "steps of linear warmup from 0 to learning_rate")
-    lr_decay_iters: int = setting(2000, "the step where the cosine decay reaches min_lr")
-    min_lr: float = setting(1e-4, "the learning rate at the end of the decay")
-    decay_lr: bool = setting(True, "warmup and cosine decay; off: learning_rate throughout")
-    # evaluation, logging, checkpoints
+    grad_clip: float = setting(1.0, "clip the global gradient norm to this; 0 disables clipping", CHANGEABLE)
+    # schedule: linear warmup, cosine decay to min_lr at lr_decay_iters; computed at each step, so it may change
+    max_iters: int = setting(2000, "optimizer steps in all", CHANGEABLE)
+    warmup_iters: int = setting(100, "steps of linear warmup from 0 to learning_rate", CHANGEABLE)
+    lr_decay_iters: int = setting(2000, "the step where the cosine decay reaches min_lr", CHANGEABLE)
+    min_lr: float = setting(1e-4, "the learning rate at the end of the decay", CHANGEABLE)
+    decay_lr: bool = setting(True, "warmup and cosine decay; off: learning_rate throughout", CHANGEABLE)
+    # evaluation, logging, checkpoints: they may change (a run's directory is wherever it is now)
     eval_interval: int = setting(250, "steps between evaluations (each saves last.safetensors, and "
-                                      "best.safetensors when val improves)")
-    eval_iters: int = setting(20, "batches per split in an evaluation")
-    log_interval: int = setting(10, "steps between lines of metrics.jsonl")
+                                      "best.safetensors when val improves)", CHANGEABLE)
+    eval_iters: int = setting(20, "batches per split in an evaluation", CHANGEABLE)
+    log_interval: int = setting(10, "steps between lines of metrics.jsonl", CHANGEABLE)
     telemetry: int = setting(0, "every N steps, the network's health to telemetry.jsonl: gradient, weight and "
                                 "update norms per parameter, activations, GELU saturation and attention entropy "
-                                "per block (plotted at the end); 0: off")
-    out_dir: str = setting("out-shakespeare-char", "the run's directory: checkpoints, metrics.jsonl, loss.png")
+                                "per block (plotted at the end); 0: off", CHANGEABLE)
+    out_dir: str = setting("out-shakespeare-char", "the run's directory: checkpoints, metrics.jsonl, loss.png",
+                           CHANGEABLE)
+    # the seed and the dtype are fixed (every batch and dropout mask; the weights' dtype); a checkpoint loads on
+    # either device
     seed: int = setting(1337, "seeds the weights, dropout and every batch")
-    device: str = setting("cpu", "'cpu' or 'cuda'")
+    device: str = setting("cpu", "'cpu' or 'cuda'", CHANGEABLE)
     dtype: str = setting("float32", "the parameters' and activations' dtype: 'float32', or 'float64' for checks")
 
     def __post_init__(self):
@@ -143,3 +156,19 @@ PRESETS = {
 }
 
 FIELDS = {f.name: f for f in fields(TrainConfig)}
+
+
+def resume_changes(run, wanted):
+    """What a resumed run changes: `run` holds the settings its checkpoint was saved with, `wanted` those it is to
+    go on with. Returns {name: (run's value, wanted value)} for each CHANGEABLE setting that differs; a FIXED one
+    that differs raises ConfigError, naming each one and both values."""
+    differ = {name: (getattr(run, name), getattr(wanted, name)) for name in FIELDS
+              if getattr(run, name) != getattr(wanted, name)}
+    fixed = [f"{{{name}}} {new!r} differs from the run's {old!r}" for name, (old, new) in differ.items()
+             if FIELDS[name].metadata["on_resume"] == FIXED]
+    if fixed:
+        raise ConfigError("resume", f"{'; '.join(fixed)}: a resumed run keeps its model, data, tokenizer, batch, "
+                                    f"seed, dtype and AdamW's weight decay and betas (start a new run in another "
+                                    f"{{out_dir}} to change them)")
+    return differ
+

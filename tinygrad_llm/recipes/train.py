@@ -5,10 +5,13 @@
          ─▶ every eval_interval: train/val loss ─▶ last.safetensors (always), best.safetensors (if val improved)
 
 Every random draw is reproducible: the batch of iteration i comes from a generator seeded with (seed, i), and
-dropout's generator state is saved in each checkpoint, so `--resume` continues bit for bit. A run owns its out-dir
-while it lives (run_dir.py): it is locked, and a previous run there is continued (`--resume`) or deleted
-(`--overwrite`), never overwritten by accident; a kill at any moment leaves checkpoints that load, and resumes.
-Ctrl-C ends the run at the end of the step under way, after saving that iteration (a second Ctrl-C stops at once).
+dropout's generator state is saved in each checkpoint, so `--resume` continues bit for bit. A resumed run keeps the
+settings its checkpoint holds (`run_config`); those config.py marks CHANGEABLE may change, each change said. A run
+owns its out-dir while it lives (run_dir.py): it is locked, and a previous run there is continued (`--resume`) or
+deleted (`--overwrite`), never overwritten by accident; a kill at any moment leaves checkpoints that load, and
+resumes. Ctrl-C ends the run at the end of the step under way, after saving that iteration (a second Ctrl-C stops
+at once). A run that blows up (a non-finite loss or gradient norm) stops with Diverged before the update that would
+spread it, so that no checkpoint ever holds a NaN (unless it is allowed to go on, to study the blow-up).
 """
 import contextlib
 import json
@@ -34,7 +37,7 @@ from ..tools.telemetry import Telemetry
 from ..tools.telemetry_plots import plot_telemetry
 from .checkpoint import load_checkpoint, restore, save_checkpoint
 from .checkpoint_schema import CheckpointError
-from .config import TrainConfig
+from .config import FIELDS, ConfigError, TrainConfig, resume_changes
 from .run_dir import METRICS, TELEMETRY, check_out_dir, claim_out_dir, trim_metrics
 
 
@@ -78,6 +81,9 @@ class Run:
     world: distributed.World
     log: object
     telemetry: Telemetry = None   # with --telemetry N, on rank 0: the network's health every N steps
+    allow_nonfinite: bool = False   # carry on through non-finite losses (said once, at nonfinite_from)
+    nonfinite_from: int = None
+    saved_at: int = None            # the iteration of the last checkpoint
 
     def rows(self, x, y):
         """This rank's rows of a global batch (B, T), and the weight that makes the ranks' average its mean."""
@@ -104,14 +110,19 @@ def evaluate(run, iteration):
     return {"train": float(train_total), "val": float(val_total)}
 
 
-def train(cfg, resume=False, overwrite=False, progress=True, log=None):
+def train(cfg, resume=False, overwrite=False, progress=True, log=None, allow_nonfinite=False):
     """Train a GPT as `cfg` says; returns {"best_val_loss", "iterations", "seconds", "out_dir", "interrupted",
     "signal"}.
-    `resume`: continue the run in cfg.out_dir from its last checkpoint (else its best); `overwrite`: delete the
-    run there and start again; with neither, a directory holding a run is refused (run_dir.py).
+    `resume`: continue the run in cfg.out_dir from its last checkpoint (else its best), with cfg's settings:
+    its FIXED ones (config.py) must be the run's, else ConfigError names them (`run_config(out_dir)` gives all of
+    the run's settings, to change with .updated(max_iters=...)); a CHANGEABLE one that differs applies from there
+    on, said in a line. `overwrite`: delete the run there and start again; with neither, a directory holding a
+    run is refused (run_dir.py).
     `log` receives every line of news (default: printed above the progress bar). Ctrl-C or SIGTERM stops the run
     cleanly: the iteration reached is saved to last.safetensors, "interrupted" is True in what is returned and
-    "signal" the signal's number (None for a run that ran to its end).
+    "signal" the signal's number (None for a run that ran to its end). A non-finite loss or gradient norm raises
+    Diverged, naming the iteration, with the last checkpoint kept as it was; `allow_nonfinite` trains on instead
+    (saying so once), as before this check, to study the blow-up.
     Under `mpiexec -n N`, the N ranks share each batch (distributed.py) and rank 0 alone logs and writes."""
     from tqdm import tqdm  # imported here: only training draws a progress bar
 
@@ -139,13 +150,16 @@ def train(cfg, resume=False, overwrite=False, progress=True, log=None):
         world.broadcast_parameters(model.parameters())
         if world.rank > 0:
             rng.manual_seed(rank_seed(cfg.seed, world.rank))  # dropout: each rank its own masks
-        run = Run(cfg, model, build_optimizer(model, cfg), dataset, tokenizer, out_dir, world, log)
+        run = Run(cfg, model, build_optimizer(model, cfg), dataset, tokenizer, out_dir, world, log,
+                  allow_nonfinite=allow_nonfinite)
         start, best_val = 0, math.inf
         if resume:
-            start, best_val = _resume(resume_from, run)
+            start, best_val, changes = _resume(resume_from, run)
             dropped = trim_metrics(out_dir, start) if world.rank == 0 else 0
             log(f"resuming from {resume_from.name} at iteration {start} (best val loss so far {best_val:.4f})" +
                 (f"; dropped {dropped} line(s) of {METRICS} logged after it" if dropped else ""))
+            for name, (old, new) in changes.items():
+                log(f"{name} is {new!r} from here on (the run's was {old!r})")
         if cfg.telemetry and world.rank == 0:
             run.telemetry = Telemetry(model, cfg.telemetry, out_dir / TELEMETRY, start=start)
         if start >= cfg.max_iters:
@@ -154,17 +168,68 @@ def train(cfg, resume=False, overwrite=False, progress=True, log=None):
             f"{len(dataset.splits['train']):,} train ids, {len(dataset.splits['val']):,} val ids" +
             (f"; {world.size} ranks" if world.size > 1 else ""))
         began = time.perf_counter()
-        with StopSignals(log) as stop:
-            best_val, reached = _loop(run, start, best_val, resume, progress and world.rank == 0, stop)
+        try:
+            with StopSignals(log) as stop:
+                best_val, reached = _loop(run, start, best_val, resume, progress and world.rank == 0, stop)
+        except Diverged:
+            _plot(run)   # the curves up to the blow-up
+            raise
         elapsed = time.perf_counter() - began
-        if world.rank == 0:
-            plot_losses(out_dir / METRICS, out_dir / "loss.png")
-            plot_telemetry(out_dir / TELEMETRY, out_dir, cfg.grad_clip or None)   # nothing without --telemetry
+        _plot(run)
     interrupted = reached < cfg.max_iters
     log((f"interrupted at iteration {reached}, saved in {out_dir / 'last.safetensors'}" if interrupted else "done") +
         f" after {elapsed:.1f} s; best val loss {best_val:.4f}; checkpoints and loss.png in {out_dir}")
     return {"best_val_loss": best_val, "iterations": reached, "seconds": elapsed, "out_dir": str(out_dir),
             "interrupted": interrupted, "signal": stop.agreed}
+
+
+def run_config(out_dir):
+    """The settings of the run in `out_dir`, as the checkpoint that `resume` takes holds them."""
+    return _saved_config(load_checkpoint(check_out_dir(out_dir, resume=True, overwrite=False)), out_dir)
+
+
+def _saved_config(checkpoint, out_dir):
+    """The TrainConfig a training checkpoint was saved with; its out_dir is `out_dir`, where the run is now (it
+    may have been moved)."""
+    _require(checkpoint, "train_config")
+    saved = checkpoint.meta["train_config"]
+    unknown = sorted(set(saved) - set(FIELDS))
+    if unknown:
+        raise CheckpointError(checkpoint.path, f"train_config holds settings this version does not know: {unknown}")
+    try:
+        return TrainConfig(**{**saved, "out_dir": str(out_dir)})
+    except (ConfigError, TypeError) as err:
+        raise CheckpointError(checkpoint.path, f"train_config: {err}") from None
+
+
+class Diverged(RuntimeError):
+    """The run blew up: a loss or the gradient norm is NaN or infinite. Raised before the update that would spread
+    it to the weights and before anything is saved, so the last checkpoint stays as it was; `iteration` is where."""
+
+    def __init__(self, message, iteration):
+        super().__init__(message)
+        self.iteration = iteration
+
+
+def _check_finite(run, iteration, values):
+    """Raise Diverged if any of `values` ({what: value}) is NaN or infinite, naming the iteration and the likely
+    cause; unless the run allows it, then say so once and go on. The values are all-reduced, the same on every
+    rank, so every rank stops at the same iteration."""
+    bad = ", ".join(f"the {what} is {value}" for what, value in values.items() if not math.isfinite(value))
+    if not bad:
+        return
+    if run.allow_nonfinite:
+        if run.nonfinite_from is None:
+            run.nonfinite_from = iteration
+            run.log(f"iteration {iteration}: {bad}; carrying on (allow_nonfinite): the weights and checkpoints "
+                    f"may hold NaN from here")
+        return
+    cfg = run.cfg
+    cause = (f"the learning rate is likely too high ({learning_rate(cfg, iteration):.3g} at this step, peak "
+             f"{cfg.learning_rate:g})" + ("" if cfg.grad_clip else " with gradient clipping off"))
+    kept = (f"The checkpoints in {run.out_dir} are kept as they were (the latest at iteration {run.saved_at}): "
+            f"resume from it with a lower learning rate" if run.saved_at is not None else "No checkpoint was saved")
+    raise Diverged(f"the run diverged at iteration {iteration}: {bad}; {cause}. {kept}", iteration)
 
 
 def _silent(line):
@@ -230,12 +295,17 @@ def _loop(run, start, best_val, resume, progress, stop):
 
     cfg, world, log = run.cfg, run.world, run.log
     tokens_per_iter = cfg.batch_size * cfg.block_size * cfg.gradient_accumulation_steps
+    # A run that blows up overflows in exp, matmul, ...: NumPy's warnings give way to the check of every loss and
+    # gradient norm (_check_finite), which names the iteration and stops
     with open(run.out_dir / METRICS if world.rank == 0 else os.devnull, "a") as metrics, \
-            tqdm(total=cfg.max_iters, initial=start, disable=not progress, unit="it", dynamic_ncols=True) as bar:
+            tqdm(total=cfg.max_iters, initial=start, disable=not progress, unit="it", dynamic_ncols=True) as bar, \
+            np.errstate(all="ignore"):
         for iteration in range(start, cfg.max_iters + 1):
             evaluation_due = iteration % cfg.eval_interval == 0 or iteration == cfg.max_iters
             if evaluation_due and not (resume and iteration == start):  # a resumed start was evaluated already
                 losses = evaluate(run, iteration)
+                _check_finite(run, iteration, {"evaluated train loss": losses["train"],
+                                               "evaluated val loss": losses["val"]})
                 _write(metrics, {"iter": iteration, "train_loss": losses["train"], "val_loss": losses["val"]})
                 log(f"iter {iteration}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
                 improved = losses["val"] < best_val
@@ -262,6 +332,7 @@ def _save(run, iteration, best_val, names):
     """Checkpoints `names` ("last", "best") of the run at `iteration`: rank 0 writes them, holding every rank's
     dropout generator state (gathered from all), enough to resume bit for bit."""
     states = run.world.gather(rng.get_state())
+    run.saved_at = iteration
     if run.world.rank != 0:
         return
     meta = dict(train_config=run.cfg.to_dict(), tokenizer=run.tokenizer.to_dict(), iter=iteration,
@@ -275,7 +346,8 @@ def _save(run, iteration, best_val, names):
 def train_step(run, iteration):
     """One optimizer step on the batch(es) of `iteration`; returns (mean loss, learning rate). Each rank takes its
     rows of every micro-batch; the gradients are averaged over the ranks before clipping, so clipping and the
-    update see the whole batch's gradient, the same on every rank."""
+    update see the whole batch's gradient, the same on every rank. A non-finite loss or gradient norm raises
+    Diverged before the update (_check_finite)."""
     cfg, model, optimizer = run.cfg, run.model, run.optimizer
     lr = learning_rate(cfg, iteration)
     set_lr(optimizer, lr)
@@ -289,22 +361,24 @@ def train_step(run, iteration):
             (loss * weight / cfg.gradient_accumulation_steps).backward()  # gradients add up over micro-batches
             loss_sum += loss.item() * weight
     run.world.average_gradients(model.parameters())
-    total_norm = clip_grad_norm_(model.parameters(), cfg.grad_clip) if cfg.grad_clip > 0 else None
+    total_norm = clip_grad_norm_(model.parameters(), cfg.grad_clip or math.inf)  # inf: measured, not clipped
+    loss = float(run.world.sum([loss_sum])[0]) / (run.world.size * cfg.gradient_accumulation_steps)
+    _check_finite(run, iteration, {"loss": loss, "gradient norm": total_norm})
     if run.telemetry:
         run.telemetry.step(iteration, optimizer, total_norm, cfg.grad_clip or None)   # optimizer.step(), measured
     else:
         optimizer.step()
-    return float(run.world.sum([loss_sum])[0]) / (run.world.size * cfg.gradient_accumulation_steps), lr
+    return loss, lr
 
 
 def _resume(path, run):
     """Load the checkpoint at `path` into the run's model and optimizer, and this rank's dropout generator state;
-    returns (iteration, best val loss). Everything is checked before anything changes. A rank the checkpoint
-    has no state for (it was written by fewer ranks) starts its dropout stream afresh, from the iteration."""
+    returns (iteration, best val loss, the settings changed: resume_changes). Everything is checked before anything
+    changes, the run's settings against the checkpoint's first. A rank the checkpoint has no state for (it was
+    written by fewer ranks) starts its dropout stream afresh, from the iteration."""
     checkpoint = load_checkpoint(path)
-    for key in ("iter", "best_val_loss", "rng", "tokenizer"):
-        if key not in checkpoint.meta:
-            raise CheckpointError(path, f"no {key!r} in its metadata: not a checkpoint of a training run")
+    _require(checkpoint, "iter", "best_val_loss", "rng", "tokenizer")
+    changes = resume_changes(_saved_config(checkpoint, run.cfg.out_dir), run.cfg)
     if checkpoint.meta["tokenizer"] != run.tokenizer.to_dict():
         raise CheckpointError(path, "the checkpoint's tokenizer differs from this dataset's; resume with the data "
                                     "it was trained on")
@@ -315,12 +389,30 @@ def _resume(path, run):
         rng.set_state(states[rank])
     else:
         rng.manual_seed(rank_seed(run.cfg.seed, rank) + checkpoint.meta["iter"])
-    return checkpoint.meta["iter"], checkpoint.meta["best_val_loss"]
+    run.saved_at = checkpoint.meta["iter"]
+    return checkpoint.meta["iter"], checkpoint.meta["best_val_loss"], changes
+
+
+def _require(checkpoint, *keys):
+    for key in keys:
+        if key not in checkpoint.meta:
+            raise CheckpointError(checkpoint.path, f"no {key!r} in its metadata: not a checkpoint of a training run")
 
 
 def _write(file, record):
-    file.write(json.dumps(record) + "\n")
-    file.flush()  # a crash loses no logged line
+    try:
+        file.write(json.dumps(record) + "\n")
+        file.flush()  # a crash loses no logged line
+    except OSError as err:  # a full disk. The file object's error does not name the file; and its close would
+        with contextlib.suppress(OSError):  # try the unwritten bytes again, raising over this error: closed here
+            file.close()
+        raise OSError(err.errno, f"cannot write {file.name}: {err.strerror}") from err
+
+
+def _plot(run):
+    if run.world.rank == 0:
+        plot_losses(run.out_dir / METRICS, run.out_dir / "loss.png")
+        plot_telemetry(run.out_dir / TELEMETRY, run.out_dir, run.cfg.grad_clip or None)  # nothing without --telemetry
 
 
 def plot_losses(metrics_path, png_path):
@@ -329,7 +421,8 @@ def plot_losses(metrics_path, png_path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    records = [json.loads(line) for line in open(metrics_path)]
+    with open(metrics_path) as f:
+        records = [json.loads(line) for line in f]
     steps = [r for r in records if "loss" in r]
     evals = [r for r in records if "val_loss" in r]
     fig, ax = plt.subplots(figsize=(7, 4))
