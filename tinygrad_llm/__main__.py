@@ -8,7 +8,6 @@ from pathlib import Path
 
 from . import __version__, distributed
 from .recipes.config import DEFAULT_PRESET, FIELDS, PRESETS, ConfigError, TrainConfig, resume_changes
-from .recipes.run_dir import CHECKPOINTS
 
 SIGNALLED = 128                           # plus the signal's number: a signal's exit status, as shells report it
 INTERRUPTED = SIGNALLED + signal.SIGINT   # 130, after Ctrl-C (143 after SIGTERM)
@@ -157,6 +156,18 @@ def _resume_command(argv, ranks):
 
 
 def main(argv=None):
+    """The command line (`python -m tinygrad_llm`, the `tinygrad-llm` command); returns the exit status. From its
+    first statement on, Ctrl-C ends it with one line, never a traceback: in start-up, imports and sampling (a
+    training run saves first, train.py). Only what comes before is beyond reach: Python's start-up and the import
+    of the package (NumPy), which `python -m` and the command make before running this module."""
+    try:
+        return _command(argv)
+    except KeyboardInterrupt:
+        print("\ntinygrad-llm: interrupted", file=sys.stderr)
+        return INTERRUPTED
+
+
+def _command(argv):
     argv = _attach_negative_values(sys.argv[1:] if argv is None else list(argv))
     parser = argparse.ArgumentParser(prog="tinygrad-llm", description=__doc__, allow_abbrev=False)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -171,11 +182,18 @@ def main(argv=None):
         return 0
     except ConfigError as e:  # a setting that cannot work, named by its flag
         return _failed(args.command, e.as_flags(), 2)
-    except (ValueError, FileNotFoundError, RuntimeError, KeyError) as e:
+    except (ValueError, RuntimeError, KeyError) as e:
         return _failed(args.command, str(e), 2)  # bad input: a one-line message naming the problem, no traceback
-    except KeyboardInterrupt:  # Ctrl-C while sampling: stop quietly
-        print(f"\ntinygrad-llm {args.command}: interrupted", file=sys.stderr)
-        return INTERRUPTED
+    except OSError as e:  # the machine's refusal: a full disk, a file or directory that cannot be written or read
+        return _failed(args.command, _system_error(e), 2)
+
+
+def _system_error(e):
+    """An OSError in one line: ours give the whole message (naming the path and the cause), the system's the path
+    and its words for the cause ("out/metrics.jsonl: Read-only file system")."""
+    if e.strerror is None:
+        return str(e)
+    return f"{e.filename}: {e.strerror}" if e.filename is not None else e.strerror
 
 
 def _failed(command, message, code):
@@ -190,6 +208,7 @@ def _failed(command, message, code):
 
 
 def _train(args, argv, given):
+    from .recipes.run_dir import CHECKPOINTS  # here, not above: imported under main's Ctrl-C handling
     from .recipes.train import Diverged, train
 
     world = distributed.init()  # under mpiexec: this rank of the run; rank 0 alone speaks

@@ -17,12 +17,14 @@ tensor.
 
 Saving is atomic: the file is written under a temporary name beside `path`, forced to disk, then renamed over
 `path` in one step, so a crash while saving leaves the previous checkpoint as it was (a kill also leaves the
-temporary folder, which `remove_temporaries` clears).
+temporary folder, which `remove_temporaries` clears), and so does a failed save (a full disk: an OSError naming the
+file and the cause).
 """
 import dataclasses
 import json
 import os
 import pathlib
+import re
 import shutil
 import tempfile
 import zlib
@@ -92,19 +94,36 @@ def save_checkpoint(path, model, optimizer=None, meta=None):
 def replace_atomically(path, write):
     """write(temporary path) inside a temporary folder beside `path`, force the bytes to disk, then rename over
     `path` in one step: a crash leaves the old file or the new one, never half of one. On any exception,
-    KeyboardInterrupt included, the folder is removed and `path` is left untouched. The folder holds whatever the
-    writer makes (safetensors writes a `.tmpXXXXXX` of its own beside its target), so a kill leaves one thing,
-    `{name}.{random}.tmp`, which remove_temporaries clears. (pretrained.py and run_dir.py write with this too.)"""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    folder = tempfile.mkdtemp(dir=path.parent, prefix=path.name + ".", suffix=TEMPORARY_SUFFIX)
-    tmp = os.path.join(folder, path.name)
+    KeyboardInterrupt included, the folder is removed (as far as the disk lets it) and `path` is left untouched.
+    Its directories are made if need be. The machine's refusal (a full disk, a file-size limit, a directory that
+    cannot be written) is raised as an OSError of its errno naming `path` and the cause, "cannot save
+    out/last.safetensors: No space left on device". The folder holds whatever the writer makes (safetensors writes
+    a `.tmpXXXXXX` of its own beside its target), so a kill leaves one thing, `{name}.{random}.tmp`, which
+    remove_temporaries clears. (pretrained.py and run_dir.py write with this too.)"""
+    folder = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        folder = tempfile.mkdtemp(dir=path.parent, prefix=path.name + ".", suffix=TEMPORARY_SUFFIX)
+        tmp = os.path.join(folder, path.name)
         write(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())  # the bytes reach the disk before the rename makes them the file
         os.replace(tmp, path)
+    except OSError as err:
+        raise _cannot_save(path, err.errno, err.strerror or str(err)) from err
+    except SafetensorError as err:  # its writer reports the system's error as "... No space left (os error 28)"
+        code = re.search(r"\(os error (\d+)\)", str(err))
+        if code is None:
+            raise  # not the machine's doing: a bug, shown with its traceback
+        raise _cannot_save(path, int(code[1]), os.strerror(int(code[1]))) from err
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)  # what it cannot remove, the next run's start does
+
+
+def _cannot_save(path, code, cause):
+    message = f"cannot save {path}: {cause}"
+    return OSError(code, message) if code is not None else OSError(message)  # OSError(ENOENT, ...): FileNotFoundError
 
 
 def remove_temporaries(directory, names):

@@ -7,6 +7,8 @@
 
 - A new run refuses a directory that holds a previous run's files (checkpoints, metrics.jsonl) unless told to
   continue it (`--resume`) or to delete them (`--overwrite`).
+- An out-dir this process cannot create or write in (another user's, a read-only disk) is refused at once, naming
+  the cause. When a write fails while the run holds the directory (a full disk), the lock is released all the same.
 - The lock: `train.lock`, held with flock(2) for as long as the run lives, holds its pid. A second run on the same
   directory fails at once, naming that pid. The kernel drops the lock of a process that dies, so a lock file left
   by a killed run is free to take, and is taken over (and said so).
@@ -15,6 +17,7 @@
   last.safetensors, or best.safetensors where a kill came before the first last was written.
 """
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -35,8 +38,7 @@ def check_out_dir(out_dir, resume, overwrite):
     out_dir = Path(out_dir)
     if resume and overwrite:
         raise ValueError(f"--resume continues the run in {out_dir}, --overwrite deletes it: give one of them")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ValueError(f"--out-dir {out_dir} is a file, not a directory")
+    _check_writable(out_dir)
     held = [name for name in (*CHECKPOINTS, METRICS) if (out_dir / name).exists()]
     if resume:
         for name in CHECKPOINTS:
@@ -52,6 +54,21 @@ def check_out_dir(out_dir, resume, overwrite):
     return None
 
 
+def _check_writable(out_dir):
+    """Refuse an out-dir that this process may not create or write in (another user's directory, a read-only
+    disk), naming the cause: claim_out_dir would find out only after the data and the tokenizer were made."""
+    existing = out_dir
+    while not existing.exists():  # the directory that mkdir would write in
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(f"--out-dir {out_dir} is a file, not a directory" if existing == out_dir else
+                         f"--out-dir {out_dir}: {existing} is a file, not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        code = errno.EROFS if os.statvfs(existing).f_flag & os.ST_RDONLY else errno.EACCES
+        where = f"write in --out-dir {out_dir}" if existing == out_dir else f"create --out-dir {out_dir} in {existing}"
+        raise OSError(code, f"cannot {where}: {os.strerror(code)}")
+
+
 @contextlib.contextmanager
 def claim_out_dir(out_dir, resume, overwrite, log):
     """Make `out_dir` this run's for the `with` block: create it, lock it, check it again (another run may have
@@ -65,8 +82,9 @@ def claim_out_dir(out_dir, resume, overwrite, log):
         lock = _lock(out_dir / LOCK, log)
     except BaseException:
         if made:  # nothing of ours may stay: the lock file this call created, and the directory
-            (out_dir / LOCK).unlink(missing_ok=True)
-            out_dir.rmdir()
+            with contextlib.suppress(OSError):  # the error that stopped us is the one to report
+                (out_dir / LOCK).unlink(missing_ok=True)
+                out_dir.rmdir()
         raise
     try:
         resume_from = check_out_dir(out_dir, resume, overwrite)
@@ -77,10 +95,14 @@ def claim_out_dir(out_dir, resume, overwrite, log):
                 (out_dir / name).unlink(missing_ok=True)
         yield resume_from
     finally:
-        (out_dir / LOCK).unlink(missing_ok=True)  # while still locked: a run that opened it sees it gone (_lock)
-        os.close(lock)
-        if made and not any(out_dir.iterdir()):  # a run that failed before writing anything leaves no trace
-            out_dir.rmdir()
+        # In a directory made read-only or deleted under the run, removing fails: the error that ended the run is
+        # the one to report, not this one raised over it.
+        with contextlib.suppress(OSError):
+            (out_dir / LOCK).unlink(missing_ok=True)  # while still locked: a run that opened it sees it gone (_lock)
+        os.close(lock)  # unlocked, even where the file stays (the next run takes it over)
+        if made:
+            with contextlib.suppress(OSError):  # rmdir refuses a directory that is not empty
+                out_dir.rmdir()  # a run that failed before writing anything leaves no trace
 
 
 def _lock(path, log):

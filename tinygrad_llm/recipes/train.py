@@ -340,7 +340,10 @@ def _save(run, iteration, best_val, names):
     if len(states) > 1:
         meta["rank_rngs"] = states[1:]
     for name in names:
-        save_checkpoint(run.out_dir / f"{name}.safetensors", run.model, run.optimizer, meta)
+        path = run.out_dir / f"{name}.safetensors"
+        if not run.out_dir.is_dir():  # deleted under the run: save_checkpoint would make it anew, the metrics lost
+            raise FileNotFoundError(f"cannot save {path}: {run.out_dir} was deleted during the run")
+        save_checkpoint(path, run.model, run.optimizer, meta)
 
 
 def train_step(run, iteration):

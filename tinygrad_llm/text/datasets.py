@@ -10,10 +10,12 @@ package carries), so the default run needs no network. Other texts known by thei
 found or downloaded by the same function, in the order resolve_dataset's docstring gives.
 """
 import dataclasses
+import errno
 import gzip
 import hashlib
 import os
 import pathlib
+import stat
 import tempfile
 import typing
 import urllib.request
@@ -29,6 +31,8 @@ DATA_ENV = "TINYGRAD_LLM_DATA"  # a directory holding datasets under their file 
 # gzip: its zlib is in every Python build (lzma and bz2 are optional there, and would save only 70-100 KB)
 PACKAGED_SHAKESPEARE = pathlib.Path(__file__).with_name(DATA_FILENAME + ".gz")
 TRAIN_STREAM, EVAL_STREAM = 0, 1  # the two families of batch generators: (seed, stream, iteration)
+NOT_TEXT_FILES = {stat.S_IFDIR: "a directory", stat.S_IFIFO: "a named pipe (FIFO)", stat.S_IFCHR: "a device",
+                  stat.S_IFBLK: "a device", stat.S_IFSOCK: "a socket"}  # what --data may name instead of a file
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,7 +87,8 @@ def check_known_text(path, known, what):
 
 def resolve_dataset(path=None, *, dataset=TINY_SHAKESPEARE, cache_dir=None, download=True):
     """The path of the training text, the first of:
-      1. `path`, if given: any UTF-8 text file, used as it is;
+      1. `path`, if given (--data): any UTF-8 text file, used as it is (a directory, a device or a file that
+         cannot be read is an error naming it);
       2. $TINYGRAD_LLM_DATA/<dataset.filename>, if that file exists (a copy put there by hand, say offline);
       3. the copy shipped inside the package (Tiny Shakespeare has one);
       4. <cache>/<dataset.filename>, downloaded there by an earlier call;
@@ -92,8 +97,7 @@ def resolve_dataset(path=None, *, dataset=TINY_SHAKESPEARE, cache_dir=None, down
     naming the file, never skipped silently. load_text reads the path returned (.gz included)."""
     if path is not None:
         path = pathlib.Path(path).expanduser()
-        if not path.is_file():
-            raise FileNotFoundError(f"dataset file not found: {path}")
+        _check_readable_file(path)
         return path
     if os.environ.get(DATA_ENV):
         in_env_dir = pathlib.Path(os.environ[DATA_ENV]).expanduser() / dataset.filename
@@ -117,6 +121,21 @@ def resolve_dataset(path=None, *, dataset=TINY_SHAKESPEARE, cache_dir=None, down
     except OSError as err:  # urllib.error.URLError is an OSError: no network, DNS failure, HTTP error
         raise RuntimeError(f"{dataset.name} could not be downloaded ({err}). {how_to}") from err
     return cached
+
+
+def _check_readable_file(path):
+    """Refuse a --data `path` that is not a regular file this process may read, naming what it is, from its stat
+    alone (opening a named pipe would wait for a writer)."""
+    try:
+        kind = stat.S_IFMT(path.stat().st_mode)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"--data {path} does not exist") from None
+    except OSError as err:  # a directory on the way that may not be searched, a file where a directory should be
+        raise OSError(err.errno, f"cannot read --data {path}: {err.strerror}") from None
+    if kind != stat.S_IFREG:
+        raise ValueError(f"--data {path} is {NOT_TEXT_FILES.get(kind, 'a special file')}, not a text file")
+    if not os.access(path, os.R_OK):
+        raise OSError(errno.EACCES, f"cannot read --data {path}: {os.strerror(errno.EACCES)}")
 
 
 def _download(dataset, dest):
