@@ -25,7 +25,7 @@ from tinygrad_llm.recipes import checkpoint
 from tinygrad_llm.recipes.checkpoint import load_checkpoint, replace_atomically
 from tinygrad_llm.recipes.config import TrainConfig
 from tinygrad_llm.recipes.run_dir import LOCK, claim_out_dir
-from tinygrad_llm.recipes.train import train
+from tinygrad_llm.recipes.train import _write, train
 
 
 def deny(monkeypatch, path):
@@ -141,6 +141,14 @@ def test_a_file_size_limit_fails_the_first_save_cleanly(shakespeare, tmp_path):
                                             f"File too large")
     assert not (out_dir / "last.safetensors").exists()
     assert_unlocked_and_tidy(out_dir)
+
+
+def test_a_metrics_line_on_a_full_disk_names_the_file():
+    with open("/dev/full", "a") as full:  # every write there fails with ENOSPC
+        with pytest.raises(OSError) as info:
+            _write(full, {"iter": 0, "loss": 4.2})
+        assert info.value.strerror == "cannot write /dev/full: No space left on device"
+        assert full.closed  # so that the `with` closing it does not raise the bare error over this one
 
 
 def test_replace_atomically_names_the_file_and_the_cause_and_leaves_no_temporary(tmp_path):
