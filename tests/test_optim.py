@@ -7,6 +7,8 @@ import pytest
 from tinygrad_llm import Tensor
 from tinygrad_llm.optim import SGD, Adam, AdamW, clip_grad_norm_, set_lr, warmup_cosine_lr
 
+from conftest import assert_raises_naming
+
 SHAPES = [(4, 3), (3,), (2, 2, 2)]
 
 
@@ -303,6 +305,58 @@ def test_constructor_errors():
         SGD(params, lr=0.1, nesterov=True)
     with pytest.raises(ValueError, match="Adam: .*not a leaf"):
         Adam([params[0] * 2])
+
+
+NAN, INF = float("nan"), float("inf")
+
+
+@pytest.mark.parametrize("make, words", [
+    (lambda ps: SGD(ps, lr=NAN), ["SGD: learning rate lr", "nan"]),          # PyTorch lets this one through
+    (lambda ps: SGD(ps, lr=INF), ["SGD: learning rate lr", "inf"]),
+    (lambda ps: SGD(ps, lr=-0.1), ["SGD: learning rate lr", ">= 0", "-0.1"]),
+    (lambda ps: SGD(ps, lr=0.1, momentum=NAN), ["SGD: momentum", "nan"]),
+    (lambda ps: SGD(ps, lr=0.1, momentum=-0.9), ["SGD: momentum", "-0.9"]),
+    (lambda ps: SGD(ps, lr=0.1, dampening=INF), ["SGD: dampening", "inf"]),
+    (lambda ps: SGD(ps, lr=0.1, weight_decay=NAN), ["SGD: weight_decay", "nan"]),
+    (lambda ps: Adam(ps, lr=NAN), ["Adam: learning rate lr", "nan"]),
+    (lambda ps: Adam(ps, lr=INF), ["Adam: learning rate lr", "inf"]),
+    (lambda ps: Adam(ps, eps=INF), ["Adam: eps", "inf"]),
+    (lambda ps: Adam(ps, eps=-1e-8), ["Adam: eps", "-1e-08"]),
+    (lambda ps: Adam(ps, betas=(NAN, 0.999)), ["Adam: betas[0]", "nan"]),
+    (lambda ps: Adam(ps, betas=(0.9, 1.0)), ["Adam: betas[1]", "< 1", "1.0"]),
+    (lambda ps: Adam(ps, weight_decay=-0.1), ["Adam: weight_decay", "-0.1"]),
+    (lambda ps: AdamW(ps, weight_decay=INF), ["AdamW: weight_decay", "inf"]),
+    (lambda ps: AdamW(ps, lr="3e-4"), ["AdamW: learning rate lr", "'3e-4'"]),
+    (lambda ps: AdamW(two_groups(ps, lr=NAN), lr=1e-3), ["AdamW: parameter group 1: learning rate lr", "nan"]),
+    (lambda ps: AdamW([{"params": ps, "betas": (0.9,)}]), ["AdamW: betas must be a pair", "(0.9,)"]),
+    (lambda ps: SGD(two_groups(ps, momentum=INF), lr=0.1), ["SGD: parameter group 1: momentum", "inf"]),
+])
+def test_bad_hyperparameters_are_refused_naming_the_optimizer_and_the_option(make, words):
+    assert_raises_naming(lambda: make(make_params()), ValueError, words)
+
+
+def test_a_bad_hyperparameter_given_later_is_refused_before_anything_moves():
+    """A group's lr made NaN between steps (by hand or by a scheduler), a state_dict holding a bad option, and
+    set_lr(nan): each refused, naming the optimizer (the group) and the option, with nothing changed."""
+    from tinygrad_llm.optim import lr_scheduler
+    params = make_params()
+    opt = AdamW(two_groups(params), lr=0.01)
+    set_grads(params, [np.ones(s) for s in SHAPES])
+    before = [p.data.copy() for p in params]
+    opt.param_groups[1]["lr"] = NAN
+    assert_raises_naming(opt.step, ValueError, ["AdamW: parameter group 1: learning rate lr", "nan"])
+    assert all(np.array_equal(p.data, b) for p, b in zip(params, before)) and opt.state == {}
+    opt.param_groups[1]["lr"] = 0.01
+    saved = opt.state_dict()
+    saved["param_groups"][0]["eps"] = INF
+    assert_raises_naming(lambda: opt.load_state_dict(saved), ValueError,
+                         ["AdamW.load_state_dict: group 0 of the state_dict: eps", "inf"])
+    assert opt.param_groups[0]["eps"] == 1e-8
+    assert_raises_naming(lambda: set_lr(opt, NAN), ValueError, ["set_lr: learning rate lr", "nan"])
+    assert [group["lr"] for group in opt.param_groups] == [0.01, 0.01]
+    lr_scheduler.LambdaLR(opt, lambda step: INF)
+    assert_raises_naming(opt.step, ValueError, ["AdamW: parameter group 0: learning rate lr", "inf"])
+    assert all(np.array_equal(p.data, b) for p, b in zip(params, before))
 
 
 def test_a_frozen_parameter_is_accepted_and_left_alone():

@@ -15,6 +15,7 @@ the defaults, e.g. no weight decay for biases and LayerNorm gains:
     AdamW([{"params": matrices, "weight_decay": 0.1}, {"params": vectors, "weight_decay": 0.0}], lr=3e-4)
 """
 import math
+import numbers
 import sys
 
 import numpy as np
@@ -44,7 +45,7 @@ class Optimizer:
     (moment arrays, step count), created on its first update.
 
     A subclass implements `_update(p, g, state, group)` (one parameter's update) and may extend
-    `_check_options(group)`.
+    `_check_options(group, where)`.
     """
 
     def __init__(self, params, defaults):
@@ -92,16 +93,18 @@ class Optimizer:
                     raise ValueError(f"{where} (shape {p.shape}) appears more than once in the parameters")
                 seen.add(id(p))
             group = {**self.defaults, **given, "params": group_params}
-            self._check_options(group)
+            self._check_options(group, self._group_name(i, len(groups)))
             self.param_groups.append(group)
 
-    def _check_options(self, group):
-        """Raise a ValueError naming the optimizer and the option when an option value is invalid."""
+    def _group_name(self, i, n_groups):
+        """How errors name parameter group i of n_groups: by the optimizer alone when it has one group."""
         name = type(self).__name__
-        if group["lr"] < 0:
-            raise ValueError(f"{name}: learning rate lr must be >= 0, got {group['lr']}")
-        if group["weight_decay"] < 0:
-            raise ValueError(f"{name}: weight_decay must be >= 0, got {group['weight_decay']}")
+        return name if n_groups == 1 else f"{name}: parameter group {i}"
+
+    def _check_options(self, group, where):
+        """Raise a ValueError naming `where` (the optimizer, the group) and the option when a value is invalid."""
+        check_hyperparameter(where, "learning rate lr", group["lr"])
+        check_hyperparameter(where, "weight_decay", group["weight_decay"])
 
     def _params(self):
         """All parameters, flattened over the groups in order (their position is their index in state_dict)."""
@@ -116,7 +119,10 @@ class Optimizer:
         """Update every parameter that has a gradient; parameters whose .grad is None are left untouched. Each
         update is counted as an in-place change of the parameter, as `p -= ...` is: a graph built before the
         step and walked after it (a backward that uses the old weights) is refused, naming its op, instead of
-        giving gradients of numbers that are no longer there."""
+        giving gradients of numbers that are no longer there. The options are checked again first, for every
+        group, so that a learning rate set to NaN between steps (a scheduler, group["lr"] = ...) moves nothing."""
+        for i, group in enumerate(self.param_groups):
+            self._check_options(group, self._group_name(i, len(self.param_groups)))
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is None:
@@ -170,7 +176,7 @@ class Optimizer:
                 raise ValueError(f"{name}.load_state_dict: group {i} of the state_dict has option(s) {unknown} "
                                  f"that {name} does not know (was it saved from another optimizer?)")
             new_group = {**group, **saved, "params": group["params"]}
-            self._check_options(new_group)
+            self._check_options(new_group, f"{name}.load_state_dict: group {i} of the state_dict")
             new_groups.append(new_group)
 
         new_state = {}
@@ -211,12 +217,12 @@ class SGD(Optimizer):
                         nesterov=nesterov)
         super().__init__(params, defaults)
 
-    def _check_options(self, group):
-        super()._check_options(group)
-        if group["momentum"] < 0:
-            raise ValueError(f"SGD: momentum must be >= 0, got {group['momentum']}")
+    def _check_options(self, group, where):
+        super()._check_options(group, where)
+        check_hyperparameter(where, "momentum", group["momentum"])
+        check_hyperparameter(where, "dampening", group["dampening"], low=None)  # any finite value, as in PyTorch
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
-            raise ValueError("SGD: nesterov momentum needs momentum > 0 and dampening = 0")
+            raise ValueError(f"{where}: nesterov momentum needs momentum > 0 and dampening = 0")
 
     def _update(self, p, g, state, group):
         lr, momentum, wd = group["lr"], group["momentum"], group["weight_decay"]
@@ -252,14 +258,14 @@ class Adam(Optimizer):
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
 
-    def _check_options(self, group):
-        super()._check_options(group)
-        name = type(self).__name__
-        b1, b2 = group["betas"]
-        if not (0 <= b1 < 1 and 0 <= b2 < 1):
-            raise ValueError(f"{name}: betas must each be in [0, 1), got {group['betas']}")
-        if group["eps"] < 0:
-            raise ValueError(f"{name}: eps must be >= 0, got {group['eps']}")
+    def _check_options(self, group, where):
+        super()._check_options(group, where)
+        betas = group["betas"]
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise ValueError(f"{where}: betas must be a pair (beta1, beta2), got {betas!r}")
+        for index, beta in enumerate(betas):
+            check_hyperparameter(where, f"betas[{index}]", beta, high=1)
+        check_hyperparameter(where, "eps", group["eps"])
 
     def _update(self, p, g, state, group):
         xp = backend.xp(p.data)
@@ -317,6 +323,21 @@ class AdamW(Adam):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
 
 
+def check_hyperparameter(where, option, value, low=0, high=None):
+    """Refuse what torch.optim refuses (a negative learning rate, a beta >= 1, ...) and NaN and infinity too, which
+    torch lets through for some options and which would turn every weight into NaN without a word. The value must
+    be a finite real number >= low (None: no lower bound) and < high (None: no upper bound; only with a low)."""
+    if (isinstance(value, numbers.Real) and math.isfinite(value) and (low is None or value >= low)
+            and (high is None or value < high)):
+        return
+    wanted = "a finite number"
+    if low is not None:
+        wanted += f" >= {low}"
+    if high is not None:
+        wanted += f" and < {high}"
+    raise ValueError(f"{where}: {option} must be {wanted}, got {value!r}")
+
+
 def clip_grad_norm_(params, max_norm):
     """Scale all gradients together, in place, so that their total L2 norm is at most about `max_norm`.
 
@@ -371,7 +392,6 @@ def warmup_cosine_lr(step, *, max_lr, min_lr, warmup_steps, decay_steps):
 
 def set_lr(optimizer, lr):
     """Set the learning rate of every parameter group (call before `step()`, e.g. with warmup_cosine_lr)."""
-    if lr < 0:
-        raise ValueError(f"set_lr: learning rate must be >= 0, got {lr}")
+    check_hyperparameter("set_lr", "learning rate lr", lr)
     for group in optimizer.param_groups:
         group["lr"] = lr
