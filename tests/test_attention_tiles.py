@@ -16,7 +16,7 @@ def reference(q, k, v, d_o, causal, scale):
     qt, kt, vt = (Tensor(x.copy(), requires_grad=True) for x in (q, k, v))
     out = F.scaled_dot_product_attention(qt, kt, vt, is_causal=causal, scale=scale)
     out.backward(d_o)
-    return out.numpy(), qt.grad.numpy(), kt.grad.numpy(), vt.grad.numpy()
+    return out.detach().numpy(), qt.grad.numpy(), kt.grad.numpy(), vt.grad.numpy()
 
 
 def masked_logsumexp(q, k, causal, scale):

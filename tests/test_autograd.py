@@ -132,7 +132,7 @@ def test_retain_grad_keeps_an_intermediate_gradient():
     h = (x * 3).retain_grad()
     other = x * 5
     (h * h + other).sum().backward()
-    np.testing.assert_array_equal(h.grad.numpy(), 2 * h.numpy())
+    np.testing.assert_array_equal(h.grad.numpy(), 2 * h.detach().numpy())
     assert other.grad is None
 
 

@@ -94,6 +94,7 @@ def test_pack_pairs_layout():
 
 # ---- the model ----
 
+@no_grad()
 def test_shapes_loss_and_tied_decoder():
     model = make_model()
     ids, segments, pad_mask, targets, labels = padded_batch()
@@ -111,6 +112,7 @@ def test_shapes_loss_and_tied_decoder():
     assert not np.allclose(model(ids, segments, pad_mask)[0].numpy()[..., 5], mlm_logits.numpy()[..., 5])
 
 
+@no_grad()
 def test_padding_is_really_ignored():
     """Whatever sits at pad positions (other tokens, other segments, more pad columns), the outputs at real
     positions and the NSP logits stay the same; and each row gives what it gives alone without padding."""
@@ -132,6 +134,7 @@ def test_padding_is_really_ignored():
     assert not np.allclose(model(real, segments, pad_mask)[1].numpy()[0], nsp_logits.numpy()[0])
 
 
+@no_grad()
 def test_segments_matter():
     model = make_model()
     ids, segments, pad_mask, _, _ = padded_batch()

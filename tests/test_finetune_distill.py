@@ -87,10 +87,10 @@ def test_pooling_reads_only_the_real_positions():
     gpt = make_gpt(dtype=np.float64)
     line = np.array([[3, 1, 4, 1, 5]])                                 # (1, 5)
     padded = np.array([[3, 1, 4, 1, 5, 9, 2, 6], [3, 1, 4, 1, 5, 0, 0, 0]])  # (2, 8): two paddings
-    h = gpt.hidden_states(line).numpy()[0]                             # (5, C)
+    h = gpt.hidden_states(line).detach().numpy()[0]                    # (5, C)
     for pooling, expected in (("last", h[-1]), ("mean", h.mean(axis=0))):
         model = GPTClassifier(gpt, 2, pooling=pooling)
-        pooled = model.pool(gpt.hidden_states(padded), np.array([5, 5])).numpy()  # (2, C)
+        pooled = model.pool(gpt.hidden_states(padded), np.array([5, 5])).detach().numpy()  # (2, C)
         np.testing.assert_allclose(pooled, [expected, expected], rtol=1e-10, atol=1e-12)
 
 
@@ -135,12 +135,12 @@ def test_a_linear_probe_leaves_the_trunk_alone_and_fine_tuning_does_not():
     split = {"ids": ids, "lengths": np.full(64, TINY["block_size"]), "labels": ids[:, 0] % 2}
     task = {"train": split, "test": split}
     gpt = make_gpt()
-    before = {name: p.numpy().copy() for name, p in gpt.named_parameters()}
+    before = {name: p.detach().numpy().copy() for name, p in gpt.named_parameters()}
     probe = compare_with_scratch(gpt, task, steps=30, pooling="mean", train_trunk=False, lr=1e-2)
-    assert all(np.array_equal(p.numpy(), before[name]) for name, p in gpt.named_parameters())
+    assert all(np.array_equal(p.detach().numpy(), before[name]) for name, p in gpt.named_parameters())
     assert all(p.requires_grad for p in gpt.parameters()) and set(probe) == {"finetuned", "scratch"}
     compare_with_scratch(gpt, task, steps=30, pooling="mean", train_trunk=True, lr=1e-2)
-    assert not all(np.array_equal(p.numpy(), before[name]) for name, p in gpt.named_parameters())
+    assert not all(np.array_equal(p.detach().numpy(), before[name]) for name, p in gpt.named_parameters())
 
 
 # ---- distillation runs ----

@@ -135,7 +135,7 @@ def test_fused_matches_composed(c):
     # the switch took effect: the fused result comes from one functional.py node, the composed one from a primitive
     fused_module, composed_module = (type(o._ctx).__module__.split(".")[-1] for o in (fused_out, composed_out))
     assert fused_module == "functional" and composed_module in ("ops", "movement", "reductions")
-    np.testing.assert_allclose(fused_out.numpy(), composed_out.numpy(), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(fused_out.detach().numpy(), composed_out.detach().numpy(), rtol=1e-12, atol=1e-14)
     for i, (a, b) in enumerate(zip(fused_grads, composed_grads)):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-12, atol=1e-13, err_msg=f"input {i}")
 
@@ -151,7 +151,7 @@ def test_matches_torch(c, dtype, torch):
     expected = c(torch.nn.functional, *xs)
     expected.backward(torch.as_tensor(upstream))
     tol = tolerances(dtype)
-    np.testing.assert_allclose(out.numpy(), expected.detach().numpy(), **tol)
+    np.testing.assert_allclose(out.detach().numpy(), expected.detach().numpy(), **tol)
     for i, (g, x) in enumerate(zip(grads, xs)):
         np.testing.assert_allclose(g.numpy(), x.grad.numpy(), **tol, err_msg=f"input {i}")
 
@@ -163,7 +163,7 @@ def test_float32_in_float32_out(c):
     out, grads, _ = ours(c, c.arrays(np.float32))
     assert out.dtype == np.float32
     assert [g.dtype for g in grads] == [np.float32] * len(grads)
-    assert np.isfinite(out.numpy()).all()
+    assert np.isfinite(out.detach().numpy()).all()
 
 
 # ---------------------------------------------------------------- 4. a query that may attend to nothing
@@ -174,13 +174,13 @@ def test_fully_masked_attention_row_is_zero_with_finite_gradients(dtype):
     mask[1] = False                                   # query 1 may attend to no key
     c = Case(QKV_CROSS, lambda f, q, k, v: f.scaled_dot_product_attention(q, k, v, attn_mask=mask))
     out, grads, _ = ours(c, c.arrays(dtype))
-    assert np.all(out.numpy()[..., 1, :] == 0) and np.all(np.abs(out.numpy()[..., [0, 2], :]) > 0)
+    assert np.all(out.detach().numpy()[..., 1, :] == 0) and np.all(np.abs(out.detach().numpy()[..., [0, 2], :]) > 0)
     assert all(np.isfinite(g.numpy()).all() for g in grads)
     assert np.all(grads[0].numpy()[..., 1, :] == 0)   # the masked query has no influence
     # the other rows are those of the same attention without the dead query
     keep = Case(QKV_CROSS, lambda f, q, k, v: f.scaled_dot_product_attention(q[..., [0, 2], :], k, v,
                                                                               attn_mask=mask[[0, 2]]))
-    np.testing.assert_allclose(out.numpy()[..., [0, 2], :], ours(keep, c.arrays(dtype))[0].numpy(),
+    np.testing.assert_allclose(out.detach().numpy()[..., [0, 2], :], ours(keep, c.arrays(dtype))[0].detach().numpy(),
                                **tolerances(dtype))
 
 
@@ -313,7 +313,7 @@ def test_relu_gradcheck_and_torch(torch):
     ours, theirs = tensor(x), torch_tensor(torch, x)
     F.relu(ours).backward(np.arange(20.0).reshape(4, 5))
     torch.nn.functional.relu(theirs).backward(torch.arange(20.0, dtype=torch.float64).reshape(4, 5))
-    np.testing.assert_array_equal(F.relu(ours).numpy(), torch.nn.functional.relu(theirs).detach().numpy())
+    np.testing.assert_array_equal(F.relu(ours).detach().numpy(), torch.nn.functional.relu(theirs).detach().numpy())
     np.testing.assert_array_equal(ours.grad.numpy(), theirs.grad.numpy())
 
 
@@ -346,9 +346,9 @@ def test_softmax_methods_are_the_fused_ops():
     for dim in (0, 1, -1):
         for method, function in (("softmax", F.softmax), ("log_softmax", F.log_softmax)):
             out = getattr(x, method)(dim)
-            np.testing.assert_array_equal(out.numpy(), function(x, dim).numpy())
+            np.testing.assert_array_equal(out.detach().numpy(), function(x, dim).detach().numpy())
             assert type(out._ctx) is {"softmax": F.SoftmaxOp, "log_softmax": F.LogSoftmaxOp}[method]
-    np.testing.assert_array_equal(x.softmax(dim=1).numpy(), F.softmax(x, 1).numpy())
+    np.testing.assert_array_equal(x.softmax(dim=1).detach().numpy(), F.softmax(x, 1).detach().numpy())
 
 
 def test_label_smoothing_on_the_gpu_bypasses_the_kernel_and_equals_the_cpu():
@@ -396,5 +396,5 @@ def test_tanh_gelu_far_out_is_exact_and_silent():
         warnings.simplefilter("error")
         y = F.gelu(x, approximate="tanh")
         y.sum().backward()
-    assert y.numpy().tolist()[:2] == [0.0, 0.0] and y.numpy().tolist()[3:] == [12.0, 100.0]
+    assert y.tolist()[:2] == [0.0, 0.0] and y.tolist()[3:] == [12.0, 100.0]
     assert x.grad.numpy().tolist() == [0.0, 0.0, 0.0, 1.0, 1.0]

@@ -92,7 +92,7 @@ def test_save_and_load_give_the_same_model(saved):
     loaded = load_bert(directory)
     assert loaded.config == model.config
     for (name, p), (other, q) in zip(model.named_parameters(), loaded.named_parameters()):
-        assert name == other and np.array_equal(p.numpy(), q.numpy()), name
+        assert name == other and np.array_equal(p.detach().numpy(), q.detach().numpy()), name
     assert load_bert_tokenizer(directory).tokens[:5] == list(SPECIAL_TOKENS)
     assert load_bert(directory, dtype=np.float64).wte.weight.dtype == np.float64
 
@@ -110,7 +110,8 @@ def test_transformers_reads_our_files_and_we_read_theirs(saved, tmp_path):
         np.testing.assert_allclose(model(ids, types, mask).numpy(), expected, rtol=0, atol=1e-5)
     theirs.save_pretrained(str(tmp_path / "theirs"))
     again = load_bert(tmp_path / "theirs")
-    assert all(np.array_equal(p.numpy(), q.numpy()) for p, q in zip(model.parameters(), again.parameters()))
+    assert all(np.array_equal(p.detach().numpy(), q.detach().numpy())
+               for p, q in zip(model.parameters(), again.parameters()))
 
 
 def rewrite(directory, change):
@@ -267,7 +268,7 @@ def test_masked_lm_loss_falls_and_the_head_is_tied():
     held_out = [masked_batch(tokenizer, seed=100 + i) for i in range(4)]      # masks no training step draws
     rng.manual_seed(0)
     bert = HFBert(HFBertConfig(**{**TINY, "vocab_size": len(MLM_TOKENS)}))
-    before = bert.wte.weight.numpy().copy()
+    before = bert.wte.weight.detach().numpy().copy()
     rng.manual_seed(0)                                          # the head train_masked_lm will build from seed 0
     with no_grad():
         start = np.mean([MaskedLMStudent(bert)(*batch).item() for batch in held_out])
@@ -278,7 +279,7 @@ def test_masked_lm_loss_falls_and_the_head_is_tied():
     assert np.mean(losses[-5:]) < np.mean(losses[:5]) - 0.3
     assert model.head.decoder.weight is bert.wte.weight
     assert sum(p is bert.wte.weight for p in model.parameters()) == 1
-    assert not np.allclose(bert.wte.weight.numpy(), before)
+    assert not np.allclose(bert.wte.weight.detach().numpy(), before)
 
 
 def test_masked_lm_student_passes_gradcheck():
@@ -317,7 +318,7 @@ def test_masked_lm_loss_and_gradients_equal_transformers(saved):
                   (predictions.transform.LayerNorm.bias, head.ln.bias), (predictions.decoder.bias, head.decoder.bias)]
     with torch.no_grad():
         for their, our in head_pairs:
-            their.copy_(torch.tensor(our.numpy()))
+            their.copy_(torch.tensor(our.detach().numpy()))
     expected = theirs(input_ids=torch.tensor(corrupted), token_type_ids=torch.tensor(batch["token_type_ids"]),
                       attention_mask=torch.tensor(batch["attention_mask"]), labels=torch.tensor(targets)).loss
     expected.backward()
@@ -378,8 +379,8 @@ def test_a_float64_fine_tuning_step_equals_pytorch(model_dir):
     loss.backward()
 
     theirs = transformers.BertModel.from_pretrained(str(model_dir)).double().eval()
-    head_w = torch.tensor(classifier.head.weight.numpy(), requires_grad=True)
-    head_b = torch.tensor(classifier.head.bias.numpy(), requires_grad=True)
+    head_w = torch.tensor(classifier.head.weight.detach().numpy(), requires_grad=True)
+    head_b = torch.tensor(classifier.head.bias.detach().numpy(), requires_grad=True)
     mask = torch.tensor(batch["attention_mask"], dtype=torch.float64)
     h = theirs(input_ids=torch.tensor(batch["input_ids"]), attention_mask=torch.tensor(batch["attention_mask"]),
                token_type_ids=torch.tensor(batch["token_type_ids"])).last_hidden_state

@@ -116,6 +116,6 @@ def test_a_hand_written_sgd_loop_equals_optim_sgd():
         optimizer.zero_grad()
         loss_of(w2, b2).backward()
         optimizer.step()
-    np.testing.assert_allclose(w.numpy(), w2.numpy(), rtol=1e-12)
-    np.testing.assert_allclose(b.numpy(), b2.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(w.detach().numpy(), w2.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(b.detach().numpy(), b2.detach().numpy(), rtol=1e-12)
     assert loss_of(w, b).item() < 0.5 * loss_of(tl.tensor(start_w), tl.tensor(start_b)).item()

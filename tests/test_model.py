@@ -81,7 +81,7 @@ def test_gpt2_initialisation():
     residual_std = 0.02 / math.sqrt(2 * 4)
     named = dict(model.named_parameters())
     for name, p in named.items():
-        data = p.numpy()
+        data = p.detach().numpy()
         # ≥ 8192 draws per matrix: the sample std's standard error is ≤ 0.8%, so 5% is over 6 of them
         if name.endswith("c_proj.weight"):
             assert abs(data.std() - residual_std) < 0.05 * residual_std, name
@@ -105,8 +105,8 @@ def test_a_layer_norm_gets_unit_gain_whatever_its_name():
 
     head = Head()
     init_gpt2_weights(head, residual_std=0.01)
-    assert np.all(head.norm.weight.numpy() == 1) and np.all(head.norm.bias.numpy() == 0)
-    assert np.all(head.proj.bias.numpy() == 0) and head.proj.weight.numpy().std() > 0.005
+    assert np.all(head.norm.weight.detach().numpy() == 1) and np.all(head.norm.bias.detach().numpy() == 0)
+    assert np.all(head.proj.bias.detach().numpy() == 0) and head.proj.weight.detach().numpy().std() > 0.005
 
 
 def test_skip_init_draws_nothing_and_ends_with_its_block():
@@ -118,9 +118,9 @@ def test_skip_init_draws_nothing_and_ends_with_its_block():
         model = GPT(GPTConfig(**TINY))
     assert rng.generator("cpu").bit_generator.state == state
     for name, p in model.named_parameters():
-        assert np.all(p.numpy() == (1 if ".ln_" in name and name.endswith(".weight") else 0)), name
+        assert np.all(p.detach().numpy() == (1 if ".ln_" in name and name.endswith(".weight") else 0)), name
     assert not nn.skipping_init()
-    assert GPT(GPTConfig(**TINY)).transformer.wte.weight.numpy().std() > 0.01
+    assert GPT(GPTConfig(**TINY)).transformer.wte.weight.detach().numpy().std() > 0.01
 
 
 def test_train_and_eval_reach_every_module():
@@ -128,10 +128,10 @@ def test_train_and_eval_reach_every_module():
     assert all(m.training for m in model.modules())
     assert model.eval() is model and not any(m.training for m in model.modules())
     x, _ = batch(TINY)
-    assert np.array_equal(model(x)[0].numpy(), model(x)[0].numpy())          # eval: dropout is off
+    assert np.array_equal(model(x)[0].detach().numpy(), model(x)[0].detach().numpy())      # eval: dropout is off
     model.train()
     assert all(m.training for m in model.modules())
-    assert not np.array_equal(model(x)[0].numpy(), model(x)[0].numpy())      # train: fresh masks each call
+    assert not np.array_equal(model(x)[0].detach().numpy(), model(x)[0].detach().numpy())  # train: fresh masks each call
 
 
 def test_zero_grad_clears_every_gradient():
@@ -148,14 +148,14 @@ def test_state_dict_round_trip_gives_identical_logits():
     x, y = batch(TINY)
     target.load_state_dict(source.state_dict())
     assert target.lm_head.weight is target.transformer.wte.weight  # still tied after loading
-    assert np.array_equal(target(x, y)[0].numpy(), source(x, y)[0].numpy())
+    assert np.array_equal(target(x, y)[0].detach().numpy(), source(x, y)[0].detach().numpy())
 
 
 def test_state_dict_is_a_copy():
     model = make_model()
     state = model.state_dict()
     state["transformer.ln_f.weight"][...] = 7.0
-    assert np.all(model.transformer.ln_f.weight.numpy() == 1.0)
+    assert np.all(model.transformer.ln_f.weight.detach().numpy() == 1.0)
 
 
 def _missing(state):
@@ -210,7 +210,7 @@ def test_forward_shapes():
     assert abs(loss.item() - math.log(TINY["vocab_size"])) < 0.1  # GPT-2 init: almost uniform predictions
     logits, loss = model(x[:, :5])
     assert logits.shape == (3, 1, TINY["vocab_size"]) and loss is None  # the last position only
-    assert np.allclose(logits.numpy()[:, 0], model(x[:, :5], y[:, :5])[0].numpy()[:, -1], atol=1e-6)
+    assert np.allclose(logits.detach().numpy()[:, 0], model(x[:, :5], y[:, :5])[0].detach().numpy()[:, -1], atol=1e-6)
 
 
 def test_a_sequence_longer_than_block_size_is_an_error():
@@ -258,7 +258,7 @@ def test_loss_and_every_gradient_match_pytorch(torch, bias, dtype, rtol):
 
     assert loss.dtype == dtype
     np.testing.assert_allclose(loss.item(), ref_loss.item(), rtol=rtol)
-    np.testing.assert_allclose(logits.numpy(), ref_logits.detach().numpy(), rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(logits.detach().numpy(), ref_logits.detach().numpy(), rtol=rtol, atol=rtol)
     ref_params = dict(reference.named_parameters())  # torch too lists the tied weight once, as wte
     assert list(ref_params) == [name for name, _ in model.named_parameters()]
     for name, p in model.named_parameters():
@@ -288,7 +288,7 @@ def test_cached_attention_gives_the_logits_of_a_full_forward():
     assert caches[0]["k"].shape == (2, TINY["n_head"], 5, TINY["n_embd"] // TINY["n_head"])
     step, _ = model(x[:, 5:6], caches=caches, start=5)                     # position 5 from the cache
     full, _ = model(x[:, :6])
-    np.testing.assert_allclose(step.numpy(), full.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(step.detach().numpy(), full.detach().numpy(), rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("temperature, top_k, top_p", [(1.0, None, None), (0.8, 5, None), (1.2, None, 0.9),

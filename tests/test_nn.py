@@ -80,7 +80,7 @@ def test_activation_modules_match_torch(make, torch):
     upstream = inputs((4, 5), seed=1)[0]
     out.backward(upstream)
     expected.backward(torch.tensor(upstream))
-    np.testing.assert_allclose(out.numpy(), expected.detach().numpy(), **tolerances(np.float64))
+    np.testing.assert_allclose(out.detach().numpy(), expected.detach().numpy(), **tolerances(np.float64))
     np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), **tolerances(np.float64))
     assert gradcheck(make(nn), [tensor(x)]).passed
 
@@ -107,7 +107,7 @@ def test_loss_modules_match_torch(shape, targets, make, torch):
     upstream = inputs(out.shape, seed=2)[0]
     out.backward(upstream)
     expected.backward(torch.tensor(upstream))
-    np.testing.assert_allclose(out.numpy(), expected.detach().numpy(), **tolerances(np.float64))
+    np.testing.assert_allclose(out.detach().numpy(), expected.detach().numpy(), **tolerances(np.float64))
     np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), **tolerances(np.float64))
     assert gradcheck(lambda logits: make(nn)(logits, target), [tensor(x)]).passed
 
@@ -131,6 +131,16 @@ MODULE_ERRORS = [
 @pytest.mark.parametrize("call, error, words", [e[1:] for e in MODULE_ERRORS], ids=[e[0] for e in MODULE_ERRORS])
 def test_module_errors_name_the_op_and_the_argument(call, error, words):
     assert_raises_naming(call, error, words)
+
+
+# ---------------------------------------------------------------- load_state_dict
+
+def test_load_state_dict_takes_another_models_parameters():
+    """As in PyTorch, the values may be Tensors that require grad, such as another model's parameters."""
+    source, target = nn.Linear(2, 3), nn.Linear(2, 3)
+    target.load_state_dict(dict(source.named_parameters()))
+    assert np.array_equal(target.weight.detach().numpy(), source.weight.detach().numpy())
+    assert target.weight is not source.weight
 
 
 # ---------------------------------------------------------------- the tree: named_modules, apply
@@ -163,7 +173,7 @@ def test_apply_visits_children_first_like_torch_and_returns_self(torch):
         if isinstance(m, nn.Linear):
             m.bias.data[...] = 0
     model.apply(zero_biases)
-    assert all(not m.bias.numpy().any() for m in model.modules() if isinstance(m, nn.Linear))
+    assert all(not m.bias.detach().numpy().any() for m in model.modules() if isinstance(m, nn.Linear))
 
 
 # ---------------------------------------------------------------- hooks
@@ -177,12 +187,12 @@ def test_forward_hook_sees_args_and_output_can_replace_it_and_is_removable():
     [(module, args, output)] = seen
     assert module is layer and args == (x,) and output is out
     doubler = layer.register_forward_hook(lambda module, args, output: output * 2)
-    np.testing.assert_allclose(layer(x).numpy(), 2 * out.numpy())
+    np.testing.assert_allclose(layer(x).detach().numpy(), 2 * out.detach().numpy())
     handle.remove()
     doubler.remove()
     layer(x)
     assert len(seen) == 2                                       # removed: the third call was not seen
-    np.testing.assert_array_equal(layer(x).numpy(), out.numpy())
+    np.testing.assert_array_equal(layer(x).detach().numpy(), out.detach().numpy())
 
 
 def twin_mlps(torch):
@@ -191,7 +201,7 @@ def twin_mlps(torch):
     theirs = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2)).double()
     with torch.no_grad():
         for p, q in zip(ours.parameters(), theirs.parameters()):
-            q.copy_(torch.tensor(p.numpy()))
+            q.copy_(torch.tensor(p.detach().numpy()))
     return ours, theirs
 
 

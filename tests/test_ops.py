@@ -192,7 +192,7 @@ def test_matches_torch(case, dtype, rng, torch):
     theirs = [torch_tensor(torch, a) for a in arrays]
     out, ref = case.fn(*ours), case.reference(torch, *theirs)
     assert out.shape == tuple(ref.shape)
-    np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), **tolerances(dtype))
+    np.testing.assert_allclose(out.detach().numpy(), ref.detach().numpy(), **tolerances(dtype))
 
     g = rng.standard_normal(out.shape).astype(dtype)  # a random upstream gradient, not just ones
     out.backward(g)
@@ -252,7 +252,7 @@ def test_binary_ops_broadcast_like_numpy(name, shapes, seed):
     ta, tb = tensor(a), tensor(b)
     out = op(ta, tb)
     assert out.shape == shapes.result_shape
-    np.testing.assert_allclose(out.numpy(), forward(a, b), rtol=1e-12)
+    np.testing.assert_allclose(out.detach().numpy(), forward(a, b), rtol=1e-12)
 
     g = rng.standard_normal(out.shape)
     out.backward(g)
@@ -309,7 +309,7 @@ def test_reductions_match_numpy(name, shape_axis, keepdims, seed):
     g_kept = rng.standard_normal([1 if i in _axes(axis, len(shape)) else s for i, s in enumerate(shape)])
     value, grad = expected_reduction(name, x, axis, keepdims, g_kept)
     assert out.shape == value.shape
-    np.testing.assert_allclose(out.numpy(), value, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(out.detach().numpy(), value, rtol=1e-12, atol=1e-12)
     out.backward(g_kept.reshape(out.shape))
     np.testing.assert_allclose(t.grad.numpy(), grad, rtol=1e-12, atol=1e-12)
 

@@ -34,7 +34,7 @@ def our_model(seed=0, **changes):
 def our_logits(model, idx=IDX):
     """(B, T, V) logits: passing targets makes the model score every position, not only the last."""
     logits, _ = model(idx, idx)
-    return logits.numpy()
+    return logits.detach().numpy()
 
 
 def assert_same_weights(a, b):
@@ -106,7 +106,7 @@ def test_loads_a_transformers_gpt2_with_the_same_logits(hf, tmp_path):
     assert ours.config == GPTConfig(**TINY, dropout=0.0, bias=True)
     np.testing.assert_allclose(our_logits(ours), hf_logits(hf, theirs), rtol=1e-4, atol=1e-4)
     last, _ = ours(IDX)  # without targets: the last position only
-    np.testing.assert_allclose(last.numpy()[:, 0], hf_logits(hf, theirs)[:, -1], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(last.detach().numpy()[:, 0], hf_logits(hf, theirs)[:, -1], rtol=1e-4, atol=1e-4)
 
 
 def test_loads_a_gpt2model_save_without_prefix_or_head(hf, tmp_path):
@@ -177,8 +177,8 @@ def test_loads_into_float64(saved):
     model, directory = saved
     loaded = load_pretrained(directory, dtype=np.float64)
     assert {p.dtype for p in loaded.parameters()} == {np.dtype(np.float64)}
-    np.testing.assert_array_equal(loaded.transformer.h[1].mlp.c_fc.weight.numpy(),
-                                  model.transformer.h[1].mlp.c_fc.weight.numpy().astype(np.float64))
+    np.testing.assert_array_equal(loaded.transformer.h[1].mlp.c_fc.weight.detach().numpy(),
+                                  model.transformer.h[1].mlp.c_fc.weight.detach().numpy().astype(np.float64))
 
 
 def test_float16_file_and_old_style_names(saved):
@@ -190,7 +190,7 @@ def test_float16_file_and_old_style_names(saved):
     old["h.0.attn.masked_bias"] = np.array(-1e4, np.float32)
     save_file(old, directory / "model.safetensors", metadata={"format": "pt"})
     loaded = load_pretrained(directory)
-    np.testing.assert_array_equal(loaded.transformer.wpe.weight.numpy(),
+    np.testing.assert_array_equal(loaded.transformer.wpe.weight.detach().numpy(),
                                   tensors["transformer.wpe.weight"].astype(np.float16).astype(np.float32))
 
 

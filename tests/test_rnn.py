@@ -59,7 +59,7 @@ def test_cell_gradcheck(kind):
         new = _with(cell, params, rest[len(state):])(x, as_state(kind, rest[:len(state)]))
         return sum((s * s).sum() for s in flat(kind, new))  # every state tensor reaches the output
 
-    gradcheck(fn, [leaf(x)] + [leaf(s) for s in state] + [leaf(p.numpy()) for p in params])
+    gradcheck(fn, [leaf(x)] + [leaf(s) for s in state] + [leaf(p.detach().numpy()) for p in params])
 
 
 @pytest.mark.parametrize("num_layers", [1, 2])
@@ -75,7 +75,7 @@ def test_layer_gradcheck(kind, num_layers):
         out, final = _with(layer, params, rest[len(state):])(x, as_state(kind, rest[:len(state)]))
         return (out * weights).sum() + sum((s * s).sum() for s in flat(kind, final))
 
-    gradcheck(fn, [leaf(x)] + [leaf(s) for s in state] + [leaf(p.numpy()) for p in params])
+    gradcheck(fn, [leaf(x)] + [leaf(s) for s in state] + [leaf(p.detach().numpy()) for p in params])
 
 
 def _with(module, params, tensors):
@@ -92,7 +92,7 @@ def _with(module, params, tensors):
 def _copy_weights_to_torch(torch, ours, theirs):
     with torch.no_grad():
         for name, p in ours.named_parameters():
-            getattr(theirs, name).copy_(torch.from_numpy(p.numpy().copy()))
+            getattr(theirs, name).copy_(torch.from_numpy(p.detach().numpy().copy()))
 
 
 def _assert_close(ours, theirs, dtype, what):
@@ -118,7 +118,7 @@ def test_cell_matches_torch(torch, kind, dtype):
     sum((o * torch.from_numpy(w)).sum() for o, w in zip(theirs, weights)).backward()
 
     for i, (o, t) in enumerate(zip(ours, theirs)):
-        _assert_close(o.numpy(), t, dtype, f"state part {i}")
+        _assert_close(o.detach().numpy(), t, dtype, f"state part {i}")
     for i, (o, t) in enumerate(zip(ours_in, theirs_in)):
         _assert_close(o.grad.numpy(), t.grad, dtype, f"grad of input {i}")
     for name, p in cell.named_parameters():
@@ -144,9 +144,9 @@ def test_layer_matches_torch(torch, kind, dtype):
     t_out, t_final = reference(theirs_in[0], as_state(kind, theirs_in[1:]))
     ((t_out * torch.from_numpy(weights)).sum() + sum((s * s).sum() for s in flat(kind, t_final))).backward()
 
-    _assert_close(out.numpy(), t_out, dtype, "output")
+    _assert_close(out.detach().numpy(), t_out, dtype, "output")
     for i, (o, t) in enumerate(zip(flat(kind, final), flat(kind, t_final))):
-        _assert_close(o.numpy(), t, dtype, f"final state part {i}")
+        _assert_close(o.detach().numpy(), t, dtype, f"final state part {i}")
     for i, (o, t) in enumerate(zip(ours_in, theirs_in)):
         _assert_close(o.grad.numpy(), t.grad, dtype, f"grad of input {i}")
     for name, p in layer.named_parameters():
@@ -159,7 +159,7 @@ def test_parameter_names_and_init():
     assert shapes == {"weight_ih_l0": (4 * H, I), "weight_hh_l0": (4 * H, H), "bias_ih_l0": (4 * H,),
                       "bias_hh_l0": (4 * H,), "weight_ih_l1": (4 * H, H), "weight_hh_l1": (4 * H, H),
                       "bias_ih_l1": (4 * H,), "bias_hh_l1": (4 * H,)}
-    assert all(np.abs(p.numpy()).max() <= 1 / math.sqrt(H) for p in layer.parameters())
+    assert all(np.abs(p.detach().numpy()).max() <= 1 / math.sqrt(H) for p in layer.parameters())
 
 
 def test_zero_initial_state_is_the_default():
@@ -167,7 +167,7 @@ def test_zero_initial_state_is_the_default():
     x = Tensor(np.random.default_rng(1).standard_normal((B, T, I)))
     out_default, _ = layer(x)
     out_zeros, _ = layer(x, Tensor(np.zeros((1, B, H))))
-    np.testing.assert_array_equal(out_default.numpy(), out_zeros.numpy())
+    np.testing.assert_array_equal(out_default.detach().numpy(), out_zeros.detach().numpy())
 
 
 def test_wrong_input_shape_names_the_module():
@@ -204,7 +204,8 @@ def test_chunks_with_carried_state_equal_one_long_sequence():
     whole, _ = layer(Tensor(x))
     head, state = layer(Tensor(x[:, :T]))
     tail, _ = layer(Tensor(x[:, T:]), detach_state(state))
-    np.testing.assert_allclose(np.concatenate([head.numpy(), tail.numpy()], axis=1), whole.numpy(), rtol=1e-12)
+    chunked = np.concatenate([head.detach().numpy(), tail.detach().numpy()], axis=1)
+    np.testing.assert_allclose(chunked, whole.detach().numpy(), rtol=1e-12)
 
 
 # ---- the language model ----

@@ -6,6 +6,7 @@ import itertools
 import numpy as np
 import pytest
 
+from tinygrad_llm import no_grad
 from tinygrad_llm.engine import rng
 from tinygrad_llm.models.seq2seq import ReverseTask, Seq2Seq, Seq2SeqConfig, exact_match
 from tinygrad_llm.optim import AdamW, clip_grad_norm_
@@ -68,6 +69,7 @@ def test_cross_attention_reads_a_source_of_another_length():
     assert y.shape == (2, 3, TINY["n_embd"])
 
 
+@no_grad()
 def test_source_pads_are_never_read():
     """Each padded row gives, at its real positions, exactly what it gives alone without padding; and changing
     the source at pad positions (to other pads or to real tokens that are then masked) changes nothing."""
@@ -107,7 +109,7 @@ def test_decoder_output_at_t_does_not_depend_on_later_targets(t):
     changed = tgt_in.copy()
     changed[:, t + 1:] = random_ids((2, 5 - t), TINY["tgt_vocab_size"], 2)
     changed[:, t + 1] = 3 + (tgt_in[:, t + 1] - 2) % 6          # the next letter: surely different at t + 1
-    before, after = model(src, tgt_in)[0].numpy(), model(src, changed)[0].numpy()
+    before, after = model(src, tgt_in)[0].detach().numpy(), model(src, changed)[0].detach().numpy()
     np.testing.assert_array_equal(before[:, :t + 1], after[:, :t + 1])
     assert not np.allclose(before[:, t + 1:], after[:, t + 1:])
 
@@ -130,7 +132,7 @@ def test_the_whole_model_passes_gradcheck():
 
 def log_probs(model, src, tokens):
     """log p(tokens | src) by teacher forcing, never generating PAD or BOS (as the decoders do)."""
-    logits = model(np.array([src]), np.array([[BOS] + tokens[:-1]]))[0].numpy()[0].astype(np.float64)
+    logits = model(np.array([src]), np.array([[BOS] + tokens[:-1]]))[0].detach().numpy()[0].astype(np.float64)
     logits[:, [PAD, BOS]] = -np.inf
     logits -= logits.max(axis=-1, keepdims=True)
     logp = logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
@@ -144,7 +146,7 @@ def test_greedy_decode_takes_the_argmax_at_every_step():
     for b, n in enumerate([6, 3, 1]):
         expected = [BOS]
         for _ in range(6):                                       # the reference: one full forward per step
-            logits = model(src[b:b + 1, :n], np.array([expected]))[0].numpy()[0, -1]
+            logits = model(src[b:b + 1, :n], np.array([expected]))[0].detach().numpy()[0, -1]
             logits[[PAD, BOS]] = -np.inf
             expected.append(int(logits.argmax()))
             if expected[-1] == EOS:

@@ -26,11 +26,13 @@ def gelu_input_and_attention_input(model):
     """Forward hooks that keep, per block, what its MLP's GELU reads (c_fc's output), what attention reads
     (c_attn's output: q, k and v), and the block's output."""
     kept = {}
+
+    def keep(key):
+        return lambda m, a, out: kept.__setitem__(key, out.detach().numpy().copy())
     for i, block in enumerate(model.transformer.h):
-        block.mlp.c_fc.register_forward_hook(lambda m, a, out, i=i: kept.__setitem__(("gelu", i), out.numpy().copy()))
-        block.attn.c_attn.register_forward_hook(lambda m, a, out, i=i: kept.__setitem__(("qkv", i),
-                                                                                         out.numpy().copy()))
-        block.register_forward_hook(lambda m, a, out, i=i: kept.__setitem__(("out", i), out.numpy().copy()))
+        block.mlp.c_fc.register_forward_hook(keep(("gelu", i)))
+        block.attn.c_attn.register_forward_hook(keep(("qkv", i)))
+        block.register_forward_hook(keep(("out", i)))
     return kept
 
 
@@ -67,7 +69,7 @@ def test_the_figures_equal_numbers_computed_by_hand(tmp_path):
         optimizer.zero_grad()
         loss.backward()
         total = clip_grad_norm_(model.parameters(), 0.5)
-        before = {name: p.numpy().copy() for name, p in model.named_parameters()}
+        before = {name: p.detach().numpy().copy() for name, p in model.named_parameters()}
         grads = {name: p.grad.numpy().copy() for name, p in model.named_parameters()}
         record = telemetry.step(iteration, optimizer, total, max_norm=0.5)
         assert (record is None) == (iteration == 1)
@@ -79,7 +81,7 @@ def test_the_figures_equal_numbers_computed_by_hand(tmp_path):
         figures = last["params"][name]
         assert figures["grad"] == pytest.approx(np.linalg.norm(grads[name]), rel=1e-6)
         assert figures["weight"] == pytest.approx(np.linalg.norm(before[name]), rel=1e-6)
-        ratio = np.linalg.norm(p.numpy().astype(np.float64) - before[name]) / np.linalg.norm(before[name])
+        ratio = np.linalg.norm(p.detach().numpy().astype(np.float64) - before[name]) / np.linalg.norm(before[name])
         assert figures["update_log10"] == pytest.approx(math.log10(ratio), abs=1e-6)
     for i in range(2):
         figures = last["blocks"][f"transformer.h.{i}"]

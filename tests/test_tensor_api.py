@@ -300,6 +300,8 @@ ERRORS = [
     ("logical_not", lambda: ~x23(), TypeError, "logical_not: needs a bool tensor"),
     ("to", lambda: x23().to("tpu"), TypeError, "to: dtype|tpu"),
     ("item", lambda: x23().item(), ValueError, "item: only a one-element tensor"),
+    ("numpy", lambda: x23().numpy(), RuntimeError, r"numpy: .* requires grad; use tensor\.detach\(\)\.numpy\(\)"),
+    ("numpy", lambda: (x23() * 2).numpy(), RuntimeError, "numpy: can't call numpy"),
     ("size", lambda: x23().size(2), IndexError, "size: dim 2 is out of range"),
     ("requires_grad_", lambda: tl.tensor([1]).requires_grad_(), TypeError, "requires_grad_: only floating"),
     ("add_", lambda: x23().add_(1.0), RuntimeError, "add_: .* is a leaf tensor that requires grad"),
@@ -313,13 +315,38 @@ ERRORS = [
 ]
 
 # names with no bad input to give: they take no argument, or any tensor
-NO_BAD_INPUT = {"float", "double", "long", "int", "bool", "clone", "detach", "tolist", "numpy", "numel", "dim"}
+NO_BAD_INPUT = {"float", "double", "long", "int", "bool", "clone", "detach", "tolist", "numel", "dim"}
 
 
 @pytest.mark.parametrize("name, call, error, message", ERRORS, ids=[e[0] for e in ERRORS])
 def test_bad_input_is_a_clear_error(name, call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+@pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy")   # torch's own __array__
+def test_numpy_refuses_a_tensor_that_requires_grad_as_pytorch_does(torch):
+    """numpy() shares the buffer backward reads, so it is refused where the tensor requires grad (writing through
+    it would change the gradient unseen) and np.asarray(t) with it; detach().numpy(), tolist() and item() are not,
+    in PyTorch as here."""
+    w = tl.tensor([1.0, 2.0], requires_grad=True)
+    w_torch = torch.tensor([1.0, 2.0], requires_grad=True)
+    for make in (lambda t: t, lambda t: t * 3):   # a leaf, and an op's output
+        for read in (lambda t: t.numpy(), np.asarray, np.array):
+            with pytest.raises(RuntimeError, match="numpy"):
+                read(make(w_torch))
+            with pytest.raises(RuntimeError, match=r"numpy: .* requires grad; use tensor\.detach\(\)\.numpy\(\)"):
+                read(make(w))
+        assert make(w).tolist() == make(w_torch).tolist() and make(w).sum().item() == make(w_torch).sum().item()
+    shared = w.detach().numpy()
+    shared[0] = 5.0                                    # as in PyTorch: detach() shares the data, knowingly
+    assert w.tolist() == [5.0, 2.0]
+    (w * w).sum().backward()
+    assert w.grad.numpy().tolist() == [10.0, 4.0]      # a gradient does not require grad
+    plain = tl.tensor([[1, 2]])
+    assert np.asarray(plain).tolist() == [[1, 2]] and np.asarray(plain, dtype=np.float64).dtype == np.float64
+    assert np.asarray(plain) is plain.data             # numbers, sharing memory, not an object array of Tensors
+    assert repr(w) == "tensor([5., 2.], requires_grad=True)"
 
 
 def readme_names():

@@ -177,7 +177,7 @@ class Module:
 
     def state_dict(self):
         """{dotted name: NumPy array copy} for every parameter name (tied weights appear under each name)."""
-        return {name: p.numpy().copy() for name, p in self.named_parameters(with_duplicates=True)}
+        return {name: p.detach().numpy().copy() for name, p in self.named_parameters(with_duplicates=True)}
 
     def load_state_dict(self, state_dict, strict=True):
         """Copy arrays into the parameters. Every name, shape and dtype is checked before anything is written,
@@ -196,7 +196,9 @@ class Module:
                 raise TypeError(f"load_state_dict: {name} is {array.dtype} in the state dict, {p.dtype} in the "
                                 f"model; convert the model with .to(dtype) first")
         for name in set(own) & set(state_dict):
-            own[name].data[...] = backend.to_device(np.asarray(state_dict[name]), own[name].device)
+            value = state_dict[name]   # arrays, or Tensors as PyTorch takes (another model's parameters)
+            array = value.data if isinstance(value, Tensor) else np.asarray(value)
+            own[name].data[...] = backend.to_device(array, own[name].device)
 
 
 _hook_ids = itertools.count()

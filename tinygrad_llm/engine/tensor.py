@@ -158,7 +158,7 @@ class Tensor:
     def __repr__(self):
         """PyTorch's layout: tensor([...], dtype=..., device=..., requires_grad=True or grad_fn=<Op>); the dtype is
         shown when it is not the default of its kind (float32, int64, bool)."""
-        body = np.array2string(self.numpy(), separator=", ", prefix="tensor(")
+        body = np.array2string(backend.to_device(self.data, "cpu"), separator=", ", prefix="tensor(")
         extras = []
         if self.dtype not in (backend.DEFAULT_FLOAT, np.dtype(np.int64), np.dtype(bool)):
             extras.append(f"dtype={self.dtype}")
@@ -193,8 +193,20 @@ class Tensor:
 
     # ----- leaving the graph -----
     def numpy(self):
-        """The data as a NumPy array (copied from the GPU when needed). Shares memory on the CPU."""
+        """The data as a NumPy array (copied from the GPU when needed). Shares memory on the CPU, so it is refused
+        for a tensor that requires grad, as in PyTorch: writing into it would change what backward uses, unseen."""
+        if self.requires_grad:
+            raise RuntimeError("numpy: can't call numpy() on a tensor that requires grad; "
+                               "use tensor.detach().numpy() instead")
         return backend.to_device(self.data, "cpu")
+
+    def __array__(self, dtype=None, copy=None):
+        """np.asarray(t), np.array(t): .numpy() (refused where it is), as in PyTorch; without it NumPy would build
+        an object array of 0-d Tensors."""
+        array = self.numpy()
+        if dtype is not None and array.dtype != dtype:
+            return array.astype(dtype)
+        return array.copy() if copy else array
 
     def item(self):
         if self.numel() != 1:
@@ -202,8 +214,8 @@ class Tensor:
         return self.data.item()
 
     def tolist(self):
-        """The data as (nested) Python lists of numbers."""
-        return self.numpy().tolist()
+        """The data as (nested) Python lists of numbers: a copy, so allowed on a tensor that requires grad."""
+        return backend.to_device(self.data, "cpu").tolist()
 
     def detach(self):
         """The same data, cut from the graph (shares memory)."""
