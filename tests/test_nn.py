@@ -125,12 +125,47 @@ MODULE_ERRORS = [
      ["mse_loss", "(3, 1)", "(3,)"]),
     ("mse-reduction", lambda: nn.MSELoss(reduction="avg")(tensor(np.ones(3)), np.ones(3)), ValueError,
      ["mse_loss", "'avg'"]),
+    ("linear-negative", lambda: nn.Linear(-1, 3), ValueError, ["Linear", "in_features", "-1"]),
+    ("linear-fraction", lambda: nn.Linear(4, 2.5), ValueError, ["Linear", "out_features", "2.5"]),
+    ("embedding-negative", lambda: nn.Embedding(5, -2), ValueError, ["Embedding", "embedding_dim", "-2"]),
 ]
 
 
 @pytest.mark.parametrize("call, error, words", [e[1:] for e in MODULE_ERRORS], ids=[e[0] for e in MODULE_ERRORS])
 def test_module_errors_name_the_op_and_the_argument(call, error, words):
     assert_raises_naming(call, error, words)
+
+
+# ---------------------------------------------------------------- a Linear with no inputs or no outputs
+
+@pytest.mark.parametrize("fused", [True, False])
+@pytest.mark.parametrize("in_features, out_features", [(0, 3), (3, 0)])
+@pytest.mark.filterwarnings("ignore:Initializing zero-element tensors is a no-op")   # torch's, for Linear(0, n)
+def test_a_linear_of_size_zero_gives_pytorchs_values_and_gradients(in_features, out_features, fused, torch):
+    """nn.Linear(0, 3) is built as PyTorch builds it, an empty weight and a zero bias (its bound 1/sqrt(0) taken
+    as 0), and maps (B, T, 0) to the bias; Linear(3, 0) maps to (B, T, 0). Values and gradients equal PyTorch's,
+    through the fused op and its composed twin."""
+    import tinygrad_llm.engine.functional as F
+    ours, theirs = nn.Linear(in_features, out_features).to(np.float64), torch.nn.Linear(in_features, out_features)
+    theirs = theirs.double()
+    assert ours.weight.shape == tuple(theirs.weight.shape) and not ours.bias.detach().numpy().any()
+    bias = inputs((out_features,), seed=3)[0]                  # a bias of its own: the output must show it
+    ours.bias.data[...] = bias
+    with torch.no_grad():
+        theirs.bias.copy_(torch.tensor(bias))
+    x = inputs((2, 4, in_features))[0]
+    ours_x, theirs_x = tensor(x), torch_tensor(torch, x)
+    with F.fused(fused):
+        out = ours(ours_x)
+    expected = theirs(theirs_x)
+    upstream = inputs((2, 4, out_features), seed=1)[0]
+    out.backward(upstream)
+    expected.backward(torch.tensor(upstream))
+    assert out.shape == (2, 4, out_features)
+    np.testing.assert_allclose(out.detach().numpy(), expected.detach().numpy(), **tolerances(np.float64))
+    for mine, their in ((ours.weight, theirs.weight), (ours.bias, theirs.bias), (ours_x, theirs_x)):
+        assert mine.grad.shape == tuple(their.grad.shape)
+        np.testing.assert_allclose(mine.grad.numpy(), their.grad.numpy(), **tolerances(np.float64))
 
 
 # ---------------------------------------------------------------- load_state_dict

@@ -305,6 +305,13 @@ def _random_parameter(shape, draw):
     return Parameter(data)
 
 
+def _check_sizes(layer, **sizes):
+    """Refuse a layer size that is not a whole number >= 0 (0 is allowed, as in PyTorch), naming layer and size."""
+    for name, size in sizes.items():
+        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 0:
+            raise ValueError(f"{layer}: {name} must be a whole number >= 0, got {size!r}")
+
+
 def uniform_parameter(shape, bound):
     """A float32 Parameter drawn uniformly from [-bound, bound] with the engine's seeded generator."""
     return _random_parameter(shape, lambda generator, shape: generator.uniform(-bound, bound, shape))
@@ -312,11 +319,13 @@ def uniform_parameter(shape, bound):
 
 class Linear(Module):
     """y = x Wᵀ + b.   x (..., in_features) -> (..., out_features); weight (out, in) as in PyTorch,
-    initialised uniform in ±1/sqrt(in_features) (PyTorch's default; models may re-initialise)."""
+    initialised uniform in ±1/sqrt(in_features) (PyTorch's default; models may re-initialise). With in_features 0
+    the weight is empty, the bias zero and the output the bias, as in PyTorch."""
 
     def __init__(self, in_features, out_features, bias=True):
+        _check_sizes("Linear", in_features=in_features, out_features=out_features)
         self.in_features, self.out_features = in_features, out_features
-        bound = 1 / math.sqrt(in_features)
+        bound = 1 / math.sqrt(in_features) if in_features > 0 else 0.0
         self.weight = uniform_parameter((out_features, in_features), bound)
         self.bias = uniform_parameter((out_features,), bound) if bias else None
 
@@ -331,6 +340,7 @@ class Embedding(Module):
     """Row lookup: integer ids (...) -> (..., embedding_dim); weight (num_embeddings, embedding_dim) ~ N(0, 1)."""
 
     def __init__(self, num_embeddings, embedding_dim):
+        _check_sizes("Embedding", num_embeddings=num_embeddings, embedding_dim=embedding_dim)
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         self.weight = _random_parameter((num_embeddings, embedding_dim),
                                         lambda generator, shape: generator.standard_normal(shape))

@@ -78,9 +78,9 @@ class LinearOp(Function):
     batch of small ones (docs/matmul.md)."""
 
     def forward(ctx, x, weight, bias=None):
-        x2 = x.reshape(-1, x.shape[-1])                           # (N, in)
-        ctx.save_for_backward(x2, weight)
         ctx.lead = x.shape[:-1]
+        x2 = x.reshape(math.prod(ctx.lead), x.shape[-1])          # (N, in); N named: -1 is ambiguous when in = 0
+        ctx.save_for_backward(x2, weight)
         y = x2 @ weight.T                                         # (N, out)
         if bias is not None:
             y += bias
@@ -88,7 +88,7 @@ class LinearOp(Function):
 
     def backward(ctx, g):
         x2, weight = ctx.saved
-        g2 = g.reshape(-1, g.shape[-1])                           # (N, out)
+        g2 = g.reshape(math.prod(ctx.lead), g.shape[-1])          # (N, out)
         dx = (g2 @ weight).reshape(ctx.lead + (weight.shape[1],)) if ctx.needs_input_grad[0] else None  # (..., in)
         dw = g2.T @ x2 if ctx.needs_input_grad[1] else None       # (out, in)
         db = g2.sum(axis=0) if ctx.needs_input_grad[2] else None  # (out,)

@@ -224,8 +224,20 @@ class ConcatOp(Function):
         return tuple(backend.xp(g).split(g, ctx.boundaries, axis=ctx.axis))
 
 
+def _tensor_list(op, tensors):
+    """The tensors concat and stack join, as a list: a clear error for none (PyTorch's: "expected a non-empty list
+    of Tensors"), or for one Tensor where a list belongs (iterating it would join its rows)."""
+    if isinstance(tensors, Tensor):
+        raise TypeError(f"{op}: expected a list of Tensors, got a single Tensor {tensors.shape}; wrap it in a list")
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError(f"{op}: expected a non-empty list of Tensors, got none")
+    return tensors
+
+
 def concat(tensors, dim=0, *, axis=None):
     """The tensors joined along `dim` (PyTorch's cat; `axis` as an alias)."""
+    tensors = _tensor_list("concat", tensors)
     return ConcatOp.apply(*promoted("concat", *tensors), axis=dim_or_axis("concat", dim, axis, 0))
 
 
@@ -247,6 +259,7 @@ class StackOp(Function):
 
 def stack(tensors, dim=0, *, axis=None):
     """The tensors (all of one shape) stacked along a new axis `dim`."""
+    tensors = _tensor_list("stack", tensors)
     return StackOp.apply(*promoted("stack", *tensors), axis=dim_or_axis("stack", dim, axis, 0))
 
 
@@ -255,10 +268,14 @@ def split(x, split_size, dim=0, *, axis=None):
     gives pieces of those sizes."""
     axis = normalize_axes("split", dim_or_axis("split", dim, axis, 0), x.ndim)[0]
     length = x.shape[axis]
-    if not isinstance(split_size, (list, tuple)) and split_size < 1:
-        raise ValueError(f"split: split_size must be at least 1, got {split_size}")
-    sizes = list(split_size) if isinstance(split_size, (list, tuple)) else \
-        [split_size] * (length // split_size) + ([length % split_size] if length % split_size else [])
+    if isinstance(split_size, (list, tuple)):
+        sizes = list(split_size)
+        if not all(isinstance(n, (int, np.integer)) and n >= 0 for n in sizes):   # a negative one would slice wrongly
+            raise ValueError(f"split: sizes must be whole numbers >= 0, got {sizes}")
+    elif not isinstance(split_size, (int, np.integer)) or split_size < 1:
+        raise ValueError(f"split: split_size must be a whole number, at least 1, got {split_size!r}")
+    else:
+        sizes = [split_size] * (length // split_size) + ([length % split_size] if length % split_size else [])
     if builtins.sum(sizes) != length:
         raise ValueError(f"split: sizes {sizes} do not add up to {length}, the length of axis {axis} of {x.shape}")
     starts = np.cumsum([0] + sizes[:-1])

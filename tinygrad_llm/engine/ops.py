@@ -78,7 +78,9 @@ def promoted(op, *values, floating_result=False):
                 return a, Tensor(backend.xp(a.data).asarray(b, dtype=a.dtype))
         elif isinstance(b, Tensor) and b.dtype.kind == "f" and type(a) in (float, int):
             return Tensor(backend.xp(b.data).asarray(a, dtype=b.dtype)), b
-    like = next(v for v in values if isinstance(v, Tensor))
+    like = next((v for v in values if isinstance(v, Tensor)), None)
+    if like is None:   # maximum(1.0, 2.0), cat([array]): no tensor to give the result its device
+        raise TypeError(f"{op}: needs a Tensor among its inputs, got {', '.join(type(v).__name__ for v in values)}")
     values = [_constant(op, v, like) for v in values]
     dtype = backend.promote(*[v.data if isinstance(v, Tensor) else v for v in values])
     if floating_result and dtype.kind != "f":
