@@ -13,7 +13,7 @@ frozen pretrained trunk and on a frozen random one, which asks how much the pret
 The pretraining run's checkpoints go into examples/out/08_finetune_classifier/ (next to this file, ignored by git),
 wherever the example is run from.
 """
-import sys
+import argparse
 import time
 from pathlib import Path
 
@@ -28,10 +28,10 @@ PRETRAIN = TrainConfig(n_layer=4, n_head=4, n_embd=64, block_size=64, batch_size
 STEPS, BATCH_SIZE, LR, PROBE_LR, POOLING = 400, 32, 3e-4, 1e-2, "mean"
 
 
-def main():
+def main(checkpoint):
     began = time.perf_counter()
-    if len(sys.argv) > 1:
-        gpt, tokenizer = load_lm(sys.argv[1])
+    if checkpoint is not None:
+        gpt, tokenizer = load_lm(checkpoint)
     else:
         print(f"pretraining a {PRETRAIN.n_layer}-layer GPT on Tiny Shakespeare for {PRETRAIN.max_iters} steps ...")
         gpt, tokenizer = pretrain(PRETRAIN)
@@ -50,4 +50,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("checkpoint", nargs="?", metavar="CHECKPOINT",
+                        help="a checkpoint written by `python -m tinygrad_llm train` (default: pretrain one)")
+    main(parser.parse_args().checkpoint)

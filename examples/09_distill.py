@@ -10,7 +10,7 @@ alpha · T² · KL(teacher/T ‖ student/T) + (1 − alpha) · CE, one on the cr
 losses (plain cross-entropy) are printed side by side. The teacher's checkpoints go into examples/out/09_distill/
 (next to this file, ignored by git), wherever the example is run from.
 """
-import sys
+import argparse
 import time
 from pathlib import Path
 
@@ -30,10 +30,10 @@ OPTIONS = dict(temperature=2.0, alpha=0.5, batch_size=16, block_size=64, lr=3e-3
                eval_iters=10)
 
 
-def main():
+def main(teacher_checkpoint):
     began = time.perf_counter()
-    if len(sys.argv) > 1:
-        teacher, tokenizer = load_lm(sys.argv[1])
+    if teacher_checkpoint is not None:
+        teacher, tokenizer = load_lm(teacher_checkpoint)
     else:
         print(f"pretraining the {TEACHER.n_layer}-layer teacher for {TEACHER.max_iters} steps ...")
         teacher, tokenizer = pretrain(TEACHER)
@@ -51,4 +51,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("teacher_checkpoint", nargs="?", metavar="TEACHER_CHECKPOINT",
+                        help="a checkpoint written by `python -m tinygrad_llm train` (default: pretrain a teacher)")
+    main(parser.parse_args().teacher_checkpoint)

