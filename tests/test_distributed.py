@@ -195,7 +195,8 @@ def test_ctrl_c_or_sigterm_stops_every_rank_at_the_same_iteration_and_saves_it(s
     out_dir = tmp_path / "run"
     launcher = start_long_run(out_dir, eval_interval=50000)
     try:
-        wait_until(lambda: (out_dir / "metrics.jsonl").exists() and len(losses(out_dir)) > 20, launcher,
+        metrics = out_dir / "metrics.jsonl"   # whole lines counted: the run may be writing the next one
+        wait_until(lambda: metrics.exists() and metrics.read_text().count("\n") > 20, launcher,
                    "the run ended before the signal")
         launcher.send_signal(number)  # the launcher passes it on to every rank
         out, err = launcher.communicate(timeout=60)
