@@ -119,7 +119,7 @@ def test_skip_init_draws_nothing_and_ends_with_its_block():
     assert rng.generator("cpu").bit_generator.state == state
     for name, p in model.named_parameters():
         assert np.all(p.detach().numpy() == (1 if ".ln_" in name and name.endswith(".weight") else 0)), name
-    assert not nn.skipping_init()
+    assert not nn.init.skipping_init()
     assert GPT(GPTConfig(**TINY)).transformer.wte.weight.detach().numpy().std() > 0.01
 
 

@@ -1,4 +1,4 @@
-"""Tests of tinygrad_llm/nn.py's PyTorch pieces: nn.Parameter, the activation and loss modules, named_modules and
+"""Tests of tinygrad_llm/nn/'s PyTorch pieces: nn.Parameter, the activation and loss modules, named_modules and
 apply, forward and backward hooks, and print(model). Each is compared with torch.nn where torch has the same thing
 (values and gradients in float64, 1e-10 relative), and each has a test of its error on bad input."""
 import re

@@ -95,10 +95,10 @@ class _Cell(nn.Module):
         self.input_size, self.hidden_size = input_size, hidden_size
         bound = 1 / math.sqrt(hidden_size)
         G = self.gates * hidden_size
-        self.weight_ih = nn.uniform_parameter((G, input_size), bound)
-        self.weight_hh = nn.uniform_parameter((G, hidden_size), bound)
-        self.bias_ih = nn.uniform_parameter((G,), bound) if bias else None
-        self.bias_hh = nn.uniform_parameter((G,), bound) if bias else None
+        self.weight_ih = nn.init.uniform_parameter((G, input_size), bound)
+        self.weight_hh = nn.init.uniform_parameter((G, hidden_size), bound)
+        self.bias_ih = nn.init.uniform_parameter((G,), bound) if bias else None
+        self.bias_hh = nn.init.uniform_parameter((G,), bound) if bias else None
 
     def _check_input(self, x):
         if x.ndim != 2 or x.shape[1] != self.input_size:
@@ -164,10 +164,10 @@ class _Recurrent(nn.Module):
         G = self.gates * hidden_size
         for layer in range(num_layers):
             fan_in = input_size if layer == 0 else hidden_size
-            setattr(self, f"weight_ih_l{layer}", nn.uniform_parameter((G, fan_in), bound))
-            setattr(self, f"weight_hh_l{layer}", nn.uniform_parameter((G, hidden_size), bound))
-            setattr(self, f"bias_ih_l{layer}", nn.uniform_parameter((G,), bound) if bias else None)
-            setattr(self, f"bias_hh_l{layer}", nn.uniform_parameter((G,), bound) if bias else None)
+            setattr(self, f"weight_ih_l{layer}", nn.init.uniform_parameter((G, fan_in), bound))
+            setattr(self, f"weight_hh_l{layer}", nn.init.uniform_parameter((G, hidden_size), bound))
+            setattr(self, f"bias_ih_l{layer}", nn.init.uniform_parameter((G,), bound) if bias else None)
+            setattr(self, f"bias_hh_l{layer}", nn.init.uniform_parameter((G,), bound) if bias else None)
 
     def _weights(self, layer):
         """(weight_ih, weight_hh, bias_ih, bias_hh) of one layer."""

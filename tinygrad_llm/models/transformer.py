@@ -182,7 +182,7 @@ def init_gpt2_weights(model, residual_std):
     stream. With residual_std = 0.02/sqrt(k·n_layer), k terms per block, the stream's variance does not grow
     with depth. LayerNorm gains are found by their module's type, whatever its attribute is called; the residual
     projections by nanoGPT's name, c_proj. Inside nn.skip_init it does nothing (the weights are about to be read in)."""
-    if nn.skipping_init():
+    if nn.init.skipping_init():
         return
     generator = rng.generator("cpu")
     layer_norm_gains = {id(m.weight) for m in model.modules() if isinstance(m, nn.LayerNorm)}

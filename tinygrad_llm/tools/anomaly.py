@@ -28,7 +28,7 @@ class AnomalyError(FloatingPointError):
 def call_site():
     """Where the running op was called: the first frame outside the engine (and this folder) as "file:line in
     function", and, when that frame is inside the package (a layer's forward), the first one outside it too (the
-    user's line): "nn.py:213 in forward, called from train.py:40 in main"."""
+    user's line): "nn/layers.py:34 in forward, called from train.py:40 in main"."""
     frame, first = sys._getframe(1), None
     while frame is not None:
         filename = os.path.abspath(frame.f_code.co_filename)

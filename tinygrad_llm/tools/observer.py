@@ -3,8 +3,8 @@ calls its forward and backward after every op), ModulePaths names the module who
 measures an array."""
 import numpy as np
 
-from .. import nn
 from ..engine import backend, tensor
+from ..nn.module import module_stack
 
 
 def norm(array):
@@ -33,7 +33,7 @@ class Observer:
 
 class ModulePaths:
     """The dotted path (`transformer.h.0.attn.c_attn`) of the module whose forward is running now, found from the
-    outermost module on nn.module_stack: its named_modules() are listed once per model and kept."""
+    outermost module on module_stack (nn/module.py): its named_modules() are listed once per model and kept."""
 
     def __init__(self):
         self.names = {}        # id(root module) -> {id(module): path}
@@ -42,16 +42,16 @@ class ModulePaths:
 
     def current(self):
         """The innermost running module's path ("" for the model itself), or None outside every module."""
-        if not nn.module_stack:
+        if not module_stack:
             return None
-        root = nn.module_stack[0]
+        root = module_stack[0]
         names = self.names.get(id(root))
         if names is None:
             names = self.names[id(root)] = {id(m): name for name, m in root.named_modules()}
             for name, p in root.named_parameters():
                 self.parameters.setdefault(id(p), name.rpartition(".")[0])
             self.roots.append(root)
-        return names.get(id(nn.module_stack[-1]))
+        return names.get(id(module_stack[-1]))
 
     def module(self, path):
         """The module at `path` in the first model seen that has one, or None."""

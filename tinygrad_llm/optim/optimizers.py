@@ -1,5 +1,5 @@
-"""Optimizers (SGD, Adam, AdamW), gradient clipping and the learning-rate schedule; `optim.lr_scheduler` holds
-PyTorch's schedulers (LambdaLR, LinearLR, CosineAnnealingLR, SequentialLR; tinygrad_llm/lr_scheduler.py).
+"""Optimizers (SGD, Adam, AdamW) and nanoGPT's learning-rate schedule (warmup_cosine_lr, set_lr); PyTorch's
+schedulers are in optim/lr_scheduler.py, gradient clipping in nn/utils.py (torch.nn.utils.clip_grad_norm_).
 
 An optimizer holds the parameters (leaf Tensors with requires_grad=True, or nn.Parameters, which may be frozen)
 and, after `loss.backward()` has filled their `.grad`, `step()` moves each parameter a little against its gradient.
@@ -16,20 +16,14 @@ the defaults, e.g. no weight decay for biases and LayerNorm gains:
 """
 import math
 import numbers
-import sys
 
 import numpy as np
 
-from . import lr_scheduler
-from .engine import backend
-from .engine.cuda import adamw
-from .engine.cuda.fused import kernels_wanted
-from .engine.tensor import Tensor, count_in_place_change
-from .nn import Parameter
-
-# `from tinygrad_llm.optim.lr_scheduler import LambdaLR` works too, as `import os.path` does: optim is a module,
-# so the import system finds its "submodule" in sys.modules
-sys.modules[__name__ + ".lr_scheduler"] = lr_scheduler
+from ..engine import backend
+from ..engine.cuda import adamw
+from ..engine.cuda.fused import kernels_wanted
+from ..engine.tensor import Tensor, count_in_place_change
+from ..nn.module import Parameter
 
 # a key that parameter groups may hold besides the optimizer's options: schedulers write it (PyTorch's name)
 SCHEDULER_KEYS = {"initial_lr"}
@@ -336,32 +330,6 @@ def check_hyperparameter(where, option, value, low=0, high=None):
     if high is not None:
         wanted += f" and < {high}"
     raise ValueError(f"{where}: {option} must be {wanted}, got {value!r}")
-
-
-def clip_grad_norm_(params, max_norm):
-    """Scale all gradients together, in place, so that their total L2 norm is at most about `max_norm`.
-
-    total_norm = sqrt(sum over parameters of sum(g^2)); parameters without a gradient are skipped. With
-    coef = max_norm / (total_norm + 1e-6), the gradients are multiplied by coef when coef < 1 (torch's rule:
-    the 1e-6 guards against dividing by zero). Scaling all gradients by one factor keeps the update direction.
-    Returns total_norm (before clipping) as a Python float, handy to log.
-    """
-    if max_norm <= 0:
-        raise ValueError(f"clip_grad_norm_: max_norm must be > 0, got {max_norm}")
-    params = [params] if isinstance(params, Tensor) else list(params)
-    grads = [p.grad.data for p in params if p.grad is not None]
-    if not grads:
-        return 0.0
-    squared = 0
-    for g in grads:
-        flat = g.ravel()
-        squared = squared + flat.dot(flat)  # stays on the device: one transfer at the end, not one per parameter
-    total_norm = float(backend.xp(grads[0]).sqrt(squared))
-    coef = max_norm / (total_norm + 1e-6)
-    if coef < 1:
-        for g in grads:
-            g *= coef
-    return total_norm
 
 
 def warmup_cosine_lr(step, *, max_lr, min_lr, warmup_steps, decay_steps):
