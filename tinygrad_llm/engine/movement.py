@@ -7,6 +7,7 @@ reshaped back, permuted back, scattered back into place, or summed where one ele
 (an expanded axis, a tiled copy, an index picked twice).
 """
 import builtins
+import warnings
 
 import numpy as np
 
@@ -111,37 +112,132 @@ Tensor.t = t
 Tensor.T = property(lambda self: transpose(self))
 
 
-def _index_arrays(index):
-    """A `__getitem__` index with any Tensors in it replaced by their arrays."""
-    if isinstance(index, tuple):
-        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
-    return index.data if isinstance(index, Tensor) else index
+_BASIC_PARTS = (int, slice, type(None), type(Ellipsis))
+
+
+def torch_index(index, ndim):
+    """A `__getitem__` index read as PyTorch reads it: (an index that NumPy reads the same way, the order to put
+    NumPy's result axes in, or None where NumPy's order is already PyTorch's).
+
+    PyTorch applies the integers first, each removing its axis as select() does, then the arrays (integer and bool
+    tensors, lists): their result axes take the place of the axes they index when nothing stands between them,
+    and go in front otherwise. NumPy counts the integers among the arrays, so an integer apart from them sends the
+    axes to the front: with x of shape (2, 3, 4), x[1, :, idx] is (3, len(idx)) in PyTorch and (len(idx), 3) in
+    NumPy. NumPy indexes such a case, and its axes are moved back. NumPy also counts an Ellipsis that stands for
+    no axes as standing between arrays: it is dropped.
+    Also PyTorch's reading: a 0-d integer tensor selects as an int does, a uint8 tensor is a mask, and a short list
+    holding a sequence, Tensor, slice, None or Ellipsis is a tuple of indices (both with PyTorch's warning)."""
+    if type(index) is not tuple:
+        if type(index) in _BASIC_PARTS:
+            return index, None   # x[3], x[1:]: the everyday case, read alike
+        if type(index) is not list or not _list_is_tuple(index):
+            return _index_part(index), None   # one entry: nothing to put in order
+        index = tuple(index)
+    if all(type(p) in _BASIC_PARTS for p in index):
+        return index, None
+    parts = tuple(_index_part(p) for p in index)
+    if not builtins.any(type(p) is int or p is Ellipsis for p in parts):
+        return parts, None   # x[idx], x[:, idx], x[mask]: read alike
+    unindexed = ndim - builtins.sum(_axes_indexed(p) for p in parts)   # an Ellipsis's axes, else trailing ones
+    if unindexed == 0:   # NumPy counts an Ellipsis of no axes as standing between arrays; PyTorch does not
+        parts = tuple(p for p in parts if p is not Ellipsis)
+    arrays = [i for i, p in enumerate(parts) if _is_array(p)]
+    ints = [i for i, p in enumerate(parts) if type(p) is int]
+    if not arrays or not ints:
+        return parts, None   # without integers beside arrays, NumPy's rule is PyTorch's
+    result_axes = [unindexed if p is Ellipsis else int(isinstance(p, slice) or p is None) for p in parts]
+
+    def adjacent(positions):   # nothing that gives result axes stands between the first and the last
+        return not builtins.any(result_axes[positions[0]:positions[-1] + 1])
+
+    before = builtins.sum(result_axes[:arrays[0]])
+    if not adjacent(arrays) or adjacent(sorted(arrays + ints)) or before == 0:
+        return parts, None   # both put the array axes in front, or both in the same place
+    block = builtins.max(1 if _is_mask(p) else p.ndim for p in parts if _is_array(p))   # NumPy put them first
+    others = builtins.sum(result_axes) + (0 if builtins.any(p is Ellipsis for p in parts) else unindexed)
+    order = (*range(block, block + before), *range(block), *range(block + before, block + others))
+    return parts, order
+
+
+def _list_is_tuple(index):
+    """PyTorch's (and old NumPy's) reading of x[[a, b]]: a tuple of indices x[a, b] when the list is short and holds
+    a sequence, Tensor, slice, None or Ellipsis; else one index array."""
+    if len(index) >= 32 or not builtins.any(isinstance(p, (list, tuple, slice, Tensor)) or hasattr(p, "shape")
+                                            or p is None or p is Ellipsis for p in index):
+        return False
+    warnings.warn("getitem: a list holding a sequence, Tensor, slice, None or Ellipsis is read as a tuple of "
+                  "indices, as PyTorch reads it (deprecated there); write x[tuple(seq)]", UserWarning, stacklevel=4)
+    return True
+
+
+def _index_part(part):
+    """One entry of an index as NumPy must see it to read it as PyTorch does: a Tensor as its array, a list as an
+    array, a 0-d integer array or NumPy integer as a Python int (it selects), a uint8 array as a mask."""
+    if isinstance(part, Tensor):
+        part = part.data
+    elif isinstance(part, (list, tuple)):
+        part = np.asarray(part)
+        if part.size == 0:
+            part = part.astype(np.intp)   # [] is an empty list of positions (NumPy would make it float)
+    if not hasattr(part, "dtype"):
+        return part   # a Python int, bool, slice, None or Ellipsis; anything else NumPy refuses
+    kind = part.dtype.kind
+    if kind == "i" or (kind == "u" and part.dtype.itemsize > 1):
+        return int(part) if part.ndim == 0 else part
+    if kind == "b":
+        return part
+    if kind == "u":
+        warnings.warn("getitem: a uint8 index is read as a mask, as PyTorch reads it (deprecated there); use a "
+                      "bool one", UserWarning, stacklevel=4)
+        return part.astype(bool)
+    raise IndexError(f"getitem: tensors used as indices must be integers or booleans, got {part.dtype}")
+
+
+def _is_array(part):
+    """An index entry NumPy reads as advanced indexing (a Python bool is a 0-d mask)."""
+    return isinstance(part, bool) or hasattr(part, "ndim")
+
+
+def _is_mask(part):
+    return isinstance(part, bool) or part.dtype.kind == "b"
+
+
+def _axes_indexed(part):
+    """How many of x's axes an index entry uses up: a mask its number of axes, None and Ellipsis none, others one."""
+    if part is None or part is Ellipsis or isinstance(part, bool):
+        return 0
+    return part.ndim if hasattr(part, "dtype") and part.dtype.kind == "b" else 1
 
 
 def _has_array(index):
     parts = index if isinstance(index, tuple) else (index,)
-    return any(hasattr(p, "shape") or isinstance(p, list) for p in parts)
+    return any(hasattr(p, "shape") for p in parts)
 
 
 class GetItemOp(Function):
-    """out = x[index], with slices, integers, None, Ellipsis and integer arrays (NumPy's rules).
+    """out = x[index], with slices, integers, None, Ellipsis, integer and bool arrays (PyTorch's rule: see
+    torch_index; `order` moves NumPy's result axes into PyTorch's order).
     dx = zeros of x's shape with g added at the indexed positions (scatter-add: an element picked twice by an
     integer array receives both gradients). Returned as an IndexedGrad, which the backward walk writes into one
     buffer per tensor, so reading many slices of one array costs one array of gradient, not one per slice."""
 
-    def forward(ctx, x, index):
-        ctx.shape, ctx.index = x.shape, index
+    def forward(ctx, x, index, order=None):
+        ctx.shape, ctx.index, ctx.order = x.shape, index, order
         try:
-            return x[index]
+            out = x[index]
         except IndexError as e:
             raise IndexError(f"getitem: index {index!r} does not fit shape {x.shape}: {e}") from None
+        return out if order is None else out.transpose(order)
 
     def backward(ctx, g):
+        if ctx.order is not None:
+            g = g.transpose(np.argsort(ctx.order))
         return IndexedGrad(ctx.shape, ctx.index, g, repeats=_has_array(ctx.index))
 
 
 def getitem(x, index):
-    return GetItemOp.apply(x, index=_index_arrays(index))
+    index, order = torch_index(index, x.ndim)
+    return GetItemOp.apply(x, index=index, order=order)
 
 
 Tensor.__getitem__ = getitem
