@@ -48,7 +48,7 @@ def lstm_hidden_size_for(n_params, vocab_size, n_embd):
 
 
 def optimizer_for(model, lr):
-    params = model.parameters()
+    params = list(model.parameters())
     return AdamW([{"params": [p for p in params if p.ndim >= 2], "weight_decay": 0.1},
                   {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}], lr=lr)
 

@@ -21,7 +21,7 @@ TINY = dict(vocab_size=len(CHARS), block_size=8, n_layer=2, n_head=2, n_embd=8)
 
 def tiny_optimizer(model):
     """AdamW in two groups, decay on the 2-D weights only, as training builds it."""
-    params = model.parameters()
+    params = list(model.parameters())
     return AdamW([{"params": [p for p in params if p.ndim >= 2], "weight_decay": 0.1},
                   {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}], lr=1e-2, betas=(0.9, 0.95))
 

@@ -100,7 +100,7 @@ def gradcheck_parameters(model, loss):
     sits in the model, under every name it has (a tied weight has two), then computes the loss."""
     from tinygrad_llm.engine.gradcheck import gradcheck
     named = dict(model.named_parameters())
-    every_name = dict(model.named_parameters(with_duplicates=True))
+    every_name = dict(model.named_parameters(remove_duplicate=False))
     places = [[_owner(model, other) for other, q in every_name.items() if q is p] for p in named.values()]
 
     def loss_of(*params):

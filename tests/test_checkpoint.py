@@ -148,7 +148,7 @@ def test_optimizer_mismatch_loads_nothing(trained):
     before = model.state_dict()
     with pytest.raises(ValueError, match="checkpoint holds AdamW state, the optimizer given is SGD"):
         restore(ckpt, model, SGD(model.parameters(), lr=0.1))
-    params = model.parameters()
+    params = list(model.parameters())
     grouped = AdamW([{"params": params[:3]}, {"params": params[3:]}])  # two groups where one was saved
     with pytest.raises(ValueError, match="group"):
         restore(ckpt, model, grouped)
@@ -432,7 +432,7 @@ def test_every_tensor_must_have_a_checksum(tiny):
 def test_an_optimizer_over_other_parameters_is_refused(tiny):
     ckpt = load_checkpoint(tiny)
     model = make_model(**{k: v for k, v in ckpt.model_config.items() if k in CONFIG})
-    params = model.parameters()
+    params = list(model.parameters())
     shuffled = AdamW([{"params": params[1:], "weight_decay": 0.1}, {"params": params[:1], "weight_decay": 0.0}])
     with pytest.raises(CheckpointError, match=r"tiny.safetensors: the optimizer given is over other parameters"):
         restore(ckpt, model, shuffled)

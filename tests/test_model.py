@@ -67,7 +67,7 @@ def test_lm_head_is_tied_to_wte_and_counted_once():
     model = make_model()
     wte = model.transformer.wte.weight
     assert model.lm_head.weight is wte
-    params = model.parameters()
+    params = list(model.parameters())
     assert sum(p is wte for p in params) == 1
     assert len({id(p) for p in params}) == len(params)
     assert "lm_head.weight" not in dict(model.named_parameters())  # listed under its first name only
@@ -193,7 +193,7 @@ def test_a_bad_state_dict_is_an_error_and_changes_nothing(spoil, error, named):
 
 def test_to_float64_keeps_the_parameter_objects_and_the_tie():
     model = make_model()
-    params = model.parameters()
+    params = list(model.parameters())
     model.to(np.float64)
     assert all(a is b for a, b in zip(params, model.parameters()))
     assert all(p.dtype == np.float64 for p in params)

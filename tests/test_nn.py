@@ -194,7 +194,8 @@ def test_named_modules_names_and_order_match_torch(torch):
         assert ours == theirs
     assert [name for name, _ in tree(nn).named_modules(prefix="net")][:3] == ["net", "net.0", "net.1"]
     model = tree(nn)
-    assert model.modules() == [m for _, m in model.named_modules()]
+    assert list(model.modules()) == [m for _, m in model.named_modules()]
+    assert next(model.modules()) is model and next(model.parameters()) is model[0].weight   # iterators, as torch's
 
 
 def test_apply_visits_children_first_like_torch_and_returns_self(torch):
@@ -382,3 +383,343 @@ def test_a_pytorch_style_script_learns_two_spirals():
     assert after_sgd < first_loss and loss.item() < after_sgd / 5
     assert untrained < 0.75 and accuracy() > 0.95
     assert scheduler.get_last_lr() == [pytest.approx(1e-3)]
+
+
+# ---------------------------------------------------------------- containers: PyTorch's forms, and nothing else
+
+class Block(nn.Module):
+    """A small block in each library (`m` is nn or torch.nn), as course code writes one."""
+
+    def __init__(self, m):
+        super().__init__()
+        self.attn = m.Linear(2, 2)
+        self.mlp = m.Sequential(m.Linear(2, 3), m.ReLU())
+
+
+def twin_block(torch):
+    class TorchBlock(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.attn = torch.nn.Linear(2, 2)
+            self.mlp = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.ReLU())
+    return TorchBlock
+
+
+def names_and_shapes(model):
+    return [(name, tuple(p.shape)) for name, p in model.named_parameters()]
+
+
+def test_modulelist_of_a_list_holds_its_modules_as_torchs(torch):
+    """ModuleList([Block(), Block()]) built an empty list: 0 parameters, a model trained without its blocks."""
+    ours = nn.ModuleList([Block(nn), Block(nn)])
+    theirs = torch.nn.ModuleList([twin_block(torch)(), twin_block(torch)()])
+    assert len(ours) == 2 and names_and_shapes(ours) == names_and_shapes(theirs)
+    assert names_and_shapes(ours)[4] == ("1.attn.weight", (2, 2))
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    assert len(nn.ModuleList()) == 0 and len(nn.ModuleList(None)) == 0
+    assert len(nn.ModuleList(Block(nn) for _ in range(3))) == 3           # any iterable, a generator too
+
+
+def test_sequential_of_a_list_or_a_dict_is_refused_and_of_an_ordereddict_is_named_by_its_keys(torch):
+    """Sequential([Linear]) and Sequential(OrderedDict(a=Linear)) were silently the identity."""
+    from collections import OrderedDict
+    for library in (nn, torch.nn):
+        with pytest.raises(TypeError, match="list is not a Module subclass"):
+            library.Sequential([library.Linear(2, 3)])
+        with pytest.raises(TypeError, match="dict is not a Module subclass"):
+            library.Sequential({"a": library.Linear(2, 3)})
+    ours = nn.Sequential(OrderedDict(a=nn.Linear(2, 3), act=nn.Tanh(), b=nn.Linear(3, 1))).to(np.float64)
+    theirs = torch.nn.Sequential(OrderedDict(a=torch.nn.Linear(2, 3), act=torch.nn.Tanh(),
+                                             b=torch.nn.Linear(3, 1))).double()
+    assert names_and_shapes(ours) == names_and_shapes(theirs) == [("a.weight", (3, 2)), ("a.bias", (3,)),
+                                                                  ("b.weight", (1, 3)), ("b.bias", (1,))]
+    theirs.load_state_dict({name: torch.tensor(a) for name, a in ours.state_dict().items()})
+    x = inputs((4, 2))[0]
+    np.testing.assert_allclose(ours(tensor(x)).detach().numpy(), theirs(torch_tensor(torch, x)).detach().numpy(),
+                               **tolerances(np.float64))
+    assert ours.a is ours[0] and ours.b is ours[-1] and isinstance(ours[1], nn.Tanh)
+    assert strip_counts(repr(ours[1:])) == repr(theirs[1:])             # a slice keeps the names: (act), (b)
+
+
+@pytest.mark.parametrize("make", [
+    lambda m: m.ModuleList([m.Linear(2, 3), 5]),
+    lambda m: m.ModuleList([m.Linear(2, 3)]).append(5),
+    lambda m: m.ModuleList([m.Linear(2, 3)]).extend([5]),
+    lambda m: m.Sequential(m.Linear(2, 3), 5),
+    lambda m: m.Sequential(m.Linear(2, 3)).append(5),
+    lambda m: m.ModuleDict({"a": 5}),
+    lambda m: m.ModuleDict([("a", m.ReLU()), ("b", 5)]),
+], ids=["ModuleList", "ModuleList.append", "ModuleList.extend", "Sequential", "Sequential.append", "ModuleDict",
+        "ModuleDict-pairs"])
+def test_containers_refuse_what_is_not_a_module_naming_it(make, torch):
+    for library in (nn, torch.nn):
+        with pytest.raises(TypeError, match="int is not a Module subclass"):
+            make(library)
+
+
+@pytest.mark.parametrize("make, error, words", [
+    (lambda m: m.ModuleList(m.Linear(2, 3)), TypeError, ["ModuleList", "iterable", "Linear"]),
+    (lambda m: m.ModuleDict(m.ReLU()), TypeError, ["ModuleDict", "ReLU"]),
+    (lambda m: m.ModuleDict([("a", m.ReLU()), ("b",)]), ValueError, ["#1", "length 1; 2 is required"]),
+    (lambda m: m.ModuleDict({1: m.ReLU()}), TypeError, ["module name should be a string", "int"]),
+    (lambda m: m.ModuleDict({"a.b": m.ReLU()}), KeyError, ['contain "."', "a.b"]),
+    (lambda m: m.ModuleDict({"keys": m.ReLU()}), KeyError, ["attribute 'keys' already exists"]),
+    (lambda m: m.ModuleDict({"": m.ReLU()}), KeyError, ["empty string"]),
+    (lambda m: m.ModuleList([m.ReLU()])[1], IndexError, ["index 1 is out of range"]),
+    (lambda m: m.Sequential(m.ReLU())[-2], IndexError, ["index -2 is out of range"]),
+    (lambda m: m.ModuleDict()["x"], KeyError, ["x"]),
+    (lambda m: m.Sequential(m.ReLU()) + [m.ReLU()], ValueError, ["Sequential", "list"]),
+], ids=["list-of-one-module", "dict-of-a-module", "pair-of-one", "int-key", "dotted-key", "method-name",
+        "empty-key", "list-index", "sequential-index", "dict-key", "sequential-plus-list"])
+def test_container_errors_match_torchs(make, error, words, torch):
+    for library in (nn, torch.nn):
+        assert_raises_naming(lambda: make(library), error, words)
+
+
+def test_modulelist_edits_renumber_as_torchs(torch):
+    def edit(m):
+        layers = m.ModuleList([m.Linear(1, 1), m.Linear(1, 2)])
+        layers.append(m.Linear(2, 3)).extend([m.Linear(3, 4), m.Linear(4, 5)])
+        layers.insert(1, m.Linear(9, 9))
+        layers[-1] = m.Linear(5, 6)
+        del layers[0]
+        del layers[1:3]
+        layers += [m.Tanh()]
+        popped = layers.pop(0)
+        joined = layers + m.ModuleList([m.ReLU()])
+        return layers, popped, joined, layers[::-1]
+    ours, theirs = edit(nn), edit(torch.nn)
+    for mine, reference in zip(ours, theirs):
+        assert strip_counts(repr(mine)) == repr(reference)
+    assert type(ours[2]) is nn.ModuleList and type(ours[3]) is nn.ModuleList
+    assert [name for name, _ in ours[0].named_parameters()] == ["0.weight", "0.bias", "1.weight", "1.bias"]
+    assert list(ours[0].state_dict()) == list(theirs[0].state_dict())
+    with pytest.raises(NotImplementedError, match="ModuleList"):
+        ours[0](tensor(np.ones(3)))                                     # a list has no forward
+
+
+def test_modulelist_prints_repeated_blocks_once_as_torch(torch):
+    ours = nn.ModuleList([nn.Linear(2, 2), nn.Linear(2, 2), nn.Linear(2, 2), nn.ReLU(), nn.Linear(2, 2)])
+    theirs = torch.nn.ModuleList([torch.nn.Linear(2, 2), torch.nn.Linear(2, 2), torch.nn.Linear(2, 2),
+                                  torch.nn.ReLU(), torch.nn.Linear(2, 2)])
+    assert strip_counts(repr(ours)) == repr(theirs)
+    assert "(0-2): 3 x Linear(in_features=2, out_features=2, bias=True)" in repr(ours)
+    assert repr(nn.ModuleList()) == repr(torch.nn.ModuleList()) == "ModuleList()"
+
+
+def test_sequential_edits_match_torchs(torch):
+    def edit(m):
+        net = m.Sequential(m.Linear(2, 3))
+        net.append(m.ReLU()).extend(m.Sequential(m.Linear(3, 4)))
+        net.insert(0, m.Tanh())
+        net[1] = m.Linear(2, 3, bias=False)
+        del net[2]
+        both = net + m.Sequential(m.Sigmoid())
+        net += m.Sequential(m.GELU())
+        return net, both, net.pop(-1), len(net), [type(layer).__name__ for layer in net]
+    ours, theirs = edit(nn), edit(torch.nn)
+    assert [strip_counts(repr(x)) if isinstance(x, nn.Module) else x for x in ours] == \
+        [repr(x) if isinstance(x, torch.nn.Module) else x for x in theirs]
+    assert names_and_shapes(ours[0]) == names_and_shapes(theirs[0])
+
+
+def test_moduledict_is_a_dict_of_modules_as_torchs(torch):
+    def build(m):
+        blocks = m.ModuleDict({"wte": m.Embedding(5, 2), "h": m.ModuleList([m.Linear(2, 2), m.Linear(2, 2)])})
+        blocks["ln_f"] = m.Linear(2, 2)
+        blocks.update([("head", m.Linear(2, 5)), ("drop", m.Dropout(0.1))])
+        blocks.update(m.ModuleDict({"act": m.ReLU()}))
+        dropped = blocks.pop("drop")
+        del blocks["act"]
+        return blocks, dropped
+    (ours, dropped), (theirs, _) = build(nn), build(torch.nn)
+    assert list(ours.keys()) == list(theirs.keys()) == ["wte", "h", "ln_f", "head"] == list(ours)
+    assert [type(v).__name__ for v in ours.values()] == [type(v).__name__ for v in theirs.values()]
+    assert [k for k, _ in ours.items()] == list(ours.keys()) and len(ours) == 4
+    assert "h" in ours and "drop" not in ours and isinstance(dropped, nn.Dropout)
+    assert ours["wte"] is ours.wte                                      # by key and as an attribute
+    assert names_and_shapes(ours) == names_and_shapes(theirs)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    assert "h.1.weight" in ours.state_dict()
+    assert strip_counts(repr(ours)) == repr(theirs)
+    ours.clear()
+    assert len(ours) == 0 and list(ours.parameters()) == []
+    with pytest.raises(TypeError, match="unexpected keyword argument 'a'"):
+        nn.ModuleDict(a=nn.ReLU())                                      # as torch.nn.ModuleDict
+
+
+def test_nanogpt_style_model_trains_every_block(torch):
+    """nanoGPT's layout (ModuleDict of wte, ModuleList h, ln_f): every block's parameters are found, moved,
+    saved and given gradients."""
+    class Tiny(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.transformer = nn.ModuleDict(dict(
+                wte=nn.Embedding(7, 4),
+                h=nn.ModuleList([nn.Linear(4, 4) for _ in range(3)]),
+                ln_f=nn.LayerNorm(4)))
+
+        def forward(self, idx):
+            x = self.transformer.wte(idx)
+            for block in self.transformer.h:
+                x = x + block(x)
+            return self.transformer.ln_f(x).sum()
+
+    model = Tiny()
+    assert sum(p.numel() for p in model.parameters()) == 7 * 4 + 3 * 20 + 8
+    model(Tensor(np.array([1, 2, 3]))).backward()
+    assert all(p.grad is not None for p in model.parameters())
+    assert "transformer.h.2.weight" in model.state_dict()
+
+
+# ---------------------------------------------------------------- buffers and the rest of Module's API, as torch's
+
+def with_buffers(m, lib_tensor):
+    """A module with a Linear, its own parameter and three buffers (float, int, non-persistent), in nn or torch.nn;
+    lib_tensor(array) makes that library's tensor."""
+    class WithBuffers(m.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = m.Linear(2, 2)
+            self.w = m.Parameter(lib_tensor(np.ones(2, np.float32)))
+            self.register_buffer("mask", lib_tensor(np.tril(np.ones((3, 3), np.float32)).reshape(1, 1, 3, 3)))
+            self.register_buffer("count", lib_tensor(np.zeros(2, np.int64)))
+            self.register_buffer("scratch", lib_tensor(np.ones(2, np.float32)), persistent=False)
+    return WithBuffers()
+
+
+def pair_with_buffers(torch):
+    return with_buffers(nn, Tensor), with_buffers(torch.nn, torch.tensor)
+
+
+def test_buffers_are_saved_moved_and_never_parameters_as_torchs(torch):
+    ours, theirs = pair_with_buffers(torch)
+    assert list(ours.state_dict()) == list(theirs.state_dict()) == ["w", "mask", "count", "lin.weight", "lin.bias"]
+    assert [n for n, _ in ours.named_parameters()] == [n for n, _ in theirs.named_parameters()] == \
+        ["w", "lin.weight", "lin.bias"]
+    assert [n for n, _ in ours.named_buffers()] == [n for n, _ in theirs.named_buffers()] == \
+        ["mask", "count", "scratch"]                                  # the non-persistent one too
+    assert [b.shape for b in ours.buffers()] == [tuple(b.shape) for b in theirs.buffers()]
+    assert ours.mask.shape == (1, 1, 3, 3) and not ours.mask.requires_grad    # nanoGPT's causal mask
+    ours.to(np.float64)
+    theirs.to(torch.float64)
+    assert [(b.dtype.name) for b in ours.buffers()] == [str(b.dtype)[6:] for b in theirs.buffers()] == \
+        ["float64", "int64", "float64"]                               # integer buffers keep their dtype
+    ours.type(np.float32)
+    theirs.type(torch.float32)
+    assert [(b.dtype.name) for b in ours.buffers()] == [str(b.dtype)[6:] for b in theirs.buffers()] == \
+        ["float32", "float32", "float32"]                             # type() converts every tensor
+
+
+def test_assigning_a_buffer_replaces_it_and_load_state_dict_fills_it(torch):
+    ours, theirs = pair_with_buffers(torch)
+    ours.mask = Tensor(np.zeros((1, 1, 3, 3), np.float32))            # still the buffer: saved under its name
+    theirs.mask = torch.zeros(1, 1, 3, 3)
+    assert list(ours.state_dict()) == list(theirs.state_dict()) and not ours.state_dict()["mask"].any()
+    state = ours.state_dict()
+    state["count"][:] = 7
+    fresh, _ = pair_with_buffers(torch)
+    fresh.load_state_dict(state)
+    assert fresh.count.tolist() == [7, 7] and not fresh.mask.detach().numpy().any()
+    ours.mask, theirs.mask = None, None                               # a buffer set to None is not saved
+    assert list(ours.state_dict()) == list(theirs.state_dict()) == ["w", "count", "lin.weight", "lin.bias"]
+    del ours.count
+    del theirs.count
+    assert [n for n, _ in ours.named_buffers()] == [n for n, _ in theirs.named_buffers()] == ["scratch"]
+    ours.scratch = nn.Parameter(np.zeros(2, np.float32))             # a Parameter makes it a parameter
+    theirs.scratch = torch.nn.Parameter(torch.zeros(2))
+    assert [n for n, _ in ours.named_parameters()] == [n for n, _ in theirs.named_parameters()]
+
+
+@pytest.mark.parametrize("act, error, words", [
+    (lambda m, t: setattr(m, "mask", 3), TypeError, ["cannot assign 'int' as buffer 'mask'"]),
+    (lambda m, t: setattr(m.lin, "weight", t(np.ones((2, 2), np.float32))), TypeError,
+     ["as parameter 'weight'", "Parameter or None expected"]),
+    (lambda m, t: setattr(m, "lin", 3), TypeError, ["cannot assign 'int' as child module 'lin'"]),
+    (lambda m, t: m.register_buffer("w", t(np.ones(1))), KeyError, ["attribute 'w' already exists"]),
+    (lambda m, t: m.register_buffer("a.b", t(np.ones(1))), KeyError, ["buffer name can", '"."']),
+    (lambda m, t: m.register_buffer("x", [1.0]), TypeError, ["'list' object to buffer 'x'"]),
+    (lambda m, t: m.register_parameter("p", t(np.ones(2))), TypeError, ["object to parameter 'p'"]),
+    (lambda m, t: m.add_module("x", 3), TypeError, ["int is not a Module subclass"]),
+    (lambda m, t: m.foo, AttributeError, ["'WithBuffers' object has no attribute 'foo'"]),
+    (lambda m, t: m.train("yes"), ValueError, ["training mode is expected to be boolean"]),
+    (lambda m, t: m.get_parameter("lin.foo"), AttributeError, ["Linear has no attribute `foo`"]),
+    (lambda m, t: m.get_parameter("mask"), AttributeError, ["`mask` is not an nn.Parameter"]),
+    (lambda m, t: m.get_buffer("w"), AttributeError, ["`w` is not a buffer"]),
+    (lambda m, t: m.get_submodule("lin.weight"), AttributeError, ["`weight` is not an nn.Module"]),
+], ids=["buffer-int", "parameter-tensor", "module-int", "buffer-clash", "buffer-dot", "buffer-list",
+        "register-tensor", "add-int", "getattr", "train-str", "get-parameter", "get-parameter-buffer",
+        "get-buffer", "get-submodule"])
+def test_module_errors_match_torchs(act, error, words, torch):
+    ours, theirs = pair_with_buffers(torch)
+    assert_raises_naming(lambda: act(ours, Tensor), error, words)
+    with pytest.raises(error):
+        act(theirs, torch.tensor)
+
+
+def test_module_api_that_course_code_calls_matches_torch(torch):
+    ours, theirs = pair_with_buffers(torch)
+    assert [n for n, _ in ours.named_parameters(recurse=False)] == ["w"] == \
+        [n for n, _ in theirs.named_parameters(recurse=False)]
+    assert len(list(ours.parameters(recurse=False))) == 1 and next(ours.children()) is ours.lin
+    assert ours.get_parameter("lin.bias") is ours.lin.bias and ours.get_buffer("mask") is ours.mask
+    assert ours.get_submodule("lin") is ours.lin and ours.get_submodule("") is ours
+    assert ours.eval() is ours and not ours.training and not ours.lin.training
+    assert ours.train() is ours and ours.lin.training
+    assert ours.requires_grad_(False) is ours and not any(p.requires_grad for p in ours.parameters())
+    assert len(list(ours.parameters())) == 3                          # frozen, still parameters
+    ours.requires_grad_()
+    ours.register_parameter("extra", None)                            # as Linear(bias=False) registers its bias
+    ours.register_module("head", nn.Linear(2, 1))
+    ours.add_module("tail", nn.Tanh())
+    theirs.register_parameter("extra", None)
+    theirs.register_module("head", torch.nn.Linear(2, 1))
+    theirs.add_module("tail", torch.nn.Tanh())
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    assert ours.extra is None and strip_counts(repr(ours)) == repr(theirs)
+
+
+def test_parameter_set_to_none_or_deleted_leaves_the_model_as_torchs(torch):
+    ours, theirs = nn.Linear(2, 3), torch.nn.Linear(2, 3)
+    ours.bias, theirs.bias = None, None
+    assert list(ours.state_dict()) == list(theirs.state_dict()) == ["weight"]
+    assert ours(tensor(np.ones((1, 2), np.float32))).shape == (1, 3)
+    del ours.weight
+    with pytest.raises(AttributeError, match="'Linear' object has no attribute 'weight'"):
+        ours.weight
+
+
+def test_zero_grad_sets_none_by_default_or_zeroes_in_place():
+    layer = nn.Linear(2, 3)
+    layer(tensor(np.ones((1, 2), np.float32))).sum().backward()
+    grad = layer.weight.grad
+    layer.zero_grad(set_to_none=False)
+    assert layer.weight.grad is grad and not grad.numpy().any()       # the same tensor, zeroed
+    layer.zero_grad()
+    assert layer.weight.grad is None and layer.bias.grad is None      # PyTorch 2's default
+
+
+def test_load_state_dict_returns_the_missing_and_unexpected_keys_as_torch(torch):
+    ours, theirs = pair_with_buffers(torch)
+    mine = ours.load_state_dict({"w": np.ones(2, np.float32), "extra": np.ones(1)}, strict=False)
+    reference = theirs.load_state_dict({"w": torch.ones(2), "extra": torch.ones(1)}, strict=False)
+    assert mine.missing_keys == reference.missing_keys == ["mask", "count", "lin.weight", "lin.bias"]
+    assert mine.unexpected_keys == reference.unexpected_keys == ["extra"]
+    assert repr(ours.load_state_dict(ours.state_dict())) == "<All keys matched successfully>"
+    assert_raises_naming(lambda: ours.load_state_dict({"w": np.ones(2, np.float32)}), KeyError,
+                         ["WithBuffers", "missing keys", "'mask'"])
+
+
+def test_to_takes_torchs_forms_and_moves_gradients_with_their_parameters(torch):
+    ours, _ = pair_with_buffers(torch)
+    ours.lin(tensor(np.ones((1, 2), np.float32))).sum().backward()
+    weight = ours.lin.weight
+    assert ours.to("cpu", np.float64) is ours and ours.lin.weight is weight and weight.dtype == np.float64
+    assert weight.grad.dtype == np.float64                            # as torch's, the gradient follows
+    assert ours.to(dtype=np.float32).mask.dtype == np.float32 and ours.count.dtype == np.int64
+    assert ours.double().w.dtype == np.float64 and ours.float().w.dtype == np.float32
+    assert ours.to(Tensor(np.ones(1, np.float64))).w.dtype == np.float64
+    assert ours.to(device="cpu", non_blocking=True).cpu().w.dtype == np.float64
+    assert_raises_naming(lambda: ours.to(np.int64), TypeError, ["Module.to", "int64"])
+    assert_raises_naming(lambda: ours.half(), TypeError, ["Module.half", "float16"])
+    assert_raises_naming(lambda: ours.to("tpu"), TypeError, ["Module.to", "'tpu'"])

@@ -51,7 +51,7 @@ def flat(kind, state):
 @pytest.mark.parametrize("kind", CELLS)
 def test_cell_gradcheck(kind):
     cell = make(CELLS[kind], kind, np.float64, I, H)
-    params = cell.parameters()
+    params = list(cell.parameters())
     x = np.random.default_rng(1).standard_normal((B, I))
     state = state_arrays(kind, (B, H), 2, np.float64)
 
@@ -66,7 +66,7 @@ def test_cell_gradcheck(kind):
 @pytest.mark.parametrize("kind", LAYERS)
 def test_layer_gradcheck(kind, num_layers):
     layer = make(LAYERS[kind], kind, np.float64, I, H, num_layers=num_layers)
-    params = layer.parameters()
+    params = list(layer.parameters())
     x = np.random.default_rng(1).standard_normal((B, T, I))
     state = state_arrays(kind, (num_layers, B, H), 2, np.float64)
     weights = np.random.default_rng(3).standard_normal((B, T, H))  # a weighted sum sees every output alone

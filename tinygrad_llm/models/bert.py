@@ -63,7 +63,7 @@ class Bert(nn.Module):
         self.wpe = nn.Embedding(config.max_len, C)    # positions
         self.wse = nn.Embedding(2, C)                 # segments A and B
         self.drop = nn.Dropout(config.dropout)
-        self.h = nn.ModuleList(*[EncoderBlock(config) for _ in range(config.n_layer)])
+        self.h = nn.ModuleList([EncoderBlock(config) for _ in range(config.n_layer)])
         self.ln_f = nn.LayerNorm(C, bias=config.bias)
         self.mlm_dense = nn.Linear(C, C)              # the MLM head's transform: dense, gelu, LayerNorm
         self.ln_mlm = nn.LayerNorm(C, bias=config.bias)

@@ -47,13 +47,13 @@ class GPTConfig:
 class GPT(nn.Module):
     def __init__(self, config):
         self.config = config
-        self.transformer = nn.ModuleDict(
+        self.transformer = nn.ModuleDict(dict(
             wte=nn.Embedding(config.vocab_size, config.n_embd),
             wpe=nn.Embedding(config.block_size, config.n_embd),
             drop=nn.Dropout(config.dropout),
-            h=nn.ModuleList(*[Block(config) for _ in range(config.n_layer)]),
+            h=nn.ModuleList([Block(config) for _ in range(config.n_layer)]),
             ln_f=nn.LayerNorm(config.n_embd, bias=config.bias),
-        )
+        ))
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         self.lm_head.weight = self.transformer.wte.weight  # tied: one matrix embeds tokens and scores them
         self._init_weights()

@@ -65,7 +65,7 @@ class HFBert(nn.Module):
         self.wtt = nn.Embedding(config.type_vocab_size, C)   # token_type_embeddings
         self.ln_emb = nn.LayerNorm(C, eps=config.layer_norm_eps)
         self.drop = nn.Dropout(config.dropout)
-        self.h = nn.ModuleList(*[PostLNEncoderBlock(config) for _ in range(config.n_layer)])
+        self.h = nn.ModuleList([PostLNEncoderBlock(config) for _ in range(config.n_layer)])
         self.pooler = nn.Linear(C, C) if config.pooler else None
         # BERT's initialisation: N(0, 0.02) for every matrix and embedding, the residual projections included
         init_gpt2_weights(self, residual_std=0.02)

@@ -60,16 +60,16 @@ class Seq2Seq(nn.Module):
     def __init__(self, config):
         self.config = config
         C = config.n_embd
-        self.encoder = nn.ModuleDict(
+        self.encoder = nn.ModuleDict(dict(
             wte=nn.Embedding(config.src_vocab_size, C), wpe=nn.Embedding(config.max_len, C),
             drop=nn.Dropout(config.dropout),
-            h=nn.ModuleList(*[EncoderBlock(config) for _ in range(config.n_layer)]),
-            ln_f=nn.LayerNorm(C, bias=config.bias))
-        self.decoder = nn.ModuleDict(
+            h=nn.ModuleList([EncoderBlock(config) for _ in range(config.n_layer)]),
+            ln_f=nn.LayerNorm(C, bias=config.bias)))
+        self.decoder = nn.ModuleDict(dict(
             wte=nn.Embedding(config.tgt_vocab_size, C), wpe=nn.Embedding(config.max_len, C),
             drop=nn.Dropout(config.dropout),
-            h=nn.ModuleList(*[DecoderBlock(config) for _ in range(config.n_layer)]),
-            ln_f=nn.LayerNorm(C, bias=config.bias))
+            h=nn.ModuleList([DecoderBlock(config) for _ in range(config.n_layer)]),
+            ln_f=nn.LayerNorm(C, bias=config.bias)))
         self.lm_head = nn.Linear(C, config.tgt_vocab_size, bias=False)
         self.lm_head.weight = self.decoder.wte.weight  # tied, as in the GPT
         self._init_weights()

@@ -66,7 +66,7 @@ def save_checkpoint(path, model, optimizer=None, meta=None):
         raise ValueError(f"save_checkpoint: meta may not use the reserved key(s) {clash}")
     names = {id(p): name for name, p in model.named_parameters()}  # a tied parameter under its first name only
     state = model.state_dict()
-    tied = {name: names[id(p)] for name, p in model.named_parameters(with_duplicates=True) if names[id(p)] != name}
+    tied = {name: names[id(p)] for name, p in model.named_parameters(remove_duplicate=False) if names[id(p)] != name}
     if tied != TIED:
         raise ValueError(f"save_checkpoint: the model's tied parameters are {tied}; a GPT's are {TIED}")
     tensors = {name: state[name] for name in names.values()}

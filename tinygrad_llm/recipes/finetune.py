@@ -127,6 +127,7 @@ def train_classifier(model, split, steps, batch_size=32, lr=3e-4, weight_decay=0
 def train_head(model, trunk, train_trunk, examples, steps, seed, **options):
     """train_classifier on `model`, its pretrained `trunk` parameters learning too, or frozen (train_trunk=False:
     a linear probe; no gradient reaches the trunk, so AdamW leaves it alone). The trunk can learn again after."""
+    trunk = list(trunk)  # walked twice: model.parameters() is an iterator, as in PyTorch
     for p in trunk:
         p.requires_grad = train_trunk
     try:

@@ -56,7 +56,7 @@ def build_tokenizer(cfg, text, log):
 def build_optimizer(model, cfg):
     """AdamW with weight decay on the 2-D weights (matmuls, embeddings) only: decaying biases and LayerNorm gains
     toward 0 would only fight the normalisation."""
-    params = model.parameters()
+    params = list(model.parameters())
     return AdamW([{"params": [p for p in params if p.ndim >= 2], "weight_decay": cfg.weight_decay},
                   {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}],
                  lr=cfg.learning_rate, betas=(cfg.beta1, cfg.beta2))
