@@ -1,5 +1,6 @@
-"""In-place ops: `x += y`, `x.add_(y)`, `x.zero_()`, ... change a tensor's numbers where they are, and the safety
-net autograd keeps around them (PyTorch's rules; learners meet them the first time they write an SGD step):
+"""In-place ops: `x += y`, `x.add_(y)`, `x.zero_()`, `x[index] = v`, ... change a tensor's numbers where they are,
+and the safety net autograd keeps around them (PyTorch's rules; learners meet them the first time they write an SGD
+step):
 
 1. A leaf that requires grad (a parameter) may change in place only inside no_grad(). Outside it, the change would
    be part of the computation but not of any gradient: an error names the op. Inside it, the parameter itself is
@@ -29,9 +30,7 @@ def _in_place(name, x, compute):
         raise RuntimeError(f"{name}: this tensor {x.shape} is already an input of another op in the graph; changed "
                            f"in place, that op's gradient would flow through the change. Compute out of place "
                            f"(y = y * 2) or change a clone()")
-    if not getattr(x.data.flags, "writeable", True):
-        raise ValueError(f"{name}: this tensor {x.shape} is a read-only view (of expand() or a broadcast); "
-                         f"change a clone() of it")
+    _check_writable(name, x)
     result = compute(_as_it_was(x) if recording else x)
     if result.shape != x.shape:
         raise ValueError(f"{name}: the result has shape {result.shape}, which does not fit the tensor {x.shape} "
@@ -44,6 +43,12 @@ def _in_place(name, x, compute):
     if result.requires_grad:
         x._ctx, x.requires_grad, x._used = result._ctx, True, False   # its new value: not used by any op yet
     return x
+
+
+def _check_writable(name, x):
+    if not getattr(x.data.flags, "writeable", True):
+        raise ValueError(f"{name}: this tensor {x.shape} is a read-only view (of expand() or a broadcast); "
+                         f"change a clone() of it")
 
 
 def _as_it_was(x):
@@ -95,6 +100,56 @@ def copy_(x, source):
     return _in_place("copy_", x, lambda old: movement.where(everywhere, movement.expand(source, *x.shape), old))
 
 
+def setitem(x, index, value):
+    """x[index] = value, in place, as PyTorch's index_put_ (or copy_ into a slice): the index read as getitem reads
+    it, value broadcast to the indexed shape. Value: a Tensor, or a Python number converted to x's dtype (floats
+    into integers truncate; a number the dtype cannot hold is refused). A Tensor of another dtype is converted for a
+    plain index (integers and slices), and refused beside an array index, as PyTorch does. In the graph (x or value
+    requires grad) the change is an IndexPutOp, by the rules of this module: the gradient flows to value, and to
+    x's other elements; else the numbers are written where they are, at the cost of the elements written."""
+    index, order = movement.torch_index(index, x.ndim)
+    value = _assigned_value(x, value, advanced=movement.has_array(index))
+    if is_grad_enabled() and (x.requires_grad or value.requires_grad):
+        _in_place("setitem", x, lambda old: movement.IndexPutOp.apply(old, value, index=index, order=order))
+        return
+    _check_writable("setitem", x)
+    movement.put(x.data, index, order, value.data)
+    count_in_place_change(x.data)
+
+
+def _assigned_value(x, value, advanced):
+    """The value of x[index] = value as a Tensor of x's dtype on x's device (see setitem for the rules)."""
+    if isinstance(value, Tensor):
+        if value.device != x.device:
+            raise RuntimeError(f"setitem: the value is on {value.device}, the tensor {x.shape} on {x.device}; "
+                               f"move the value with .to({x.device!r})")
+        if value.dtype == x.dtype:
+            return value
+        if advanced:
+            raise TypeError(f"setitem: with an array index the value's dtype must be the tensor's (as PyTorch's "
+                            f"index_put_), got {value.dtype} for a {x.dtype} tensor; convert the value")
+        if value.dtype.kind == "f" and x.dtype.kind == "f":
+            return ops.to(value, x.dtype)   # in the graph: its gradient goes back in its own dtype
+        return Tensor(value.data.astype(x.dtype))
+    if isinstance(value, (bool, int, float, np.bool_, np.integer, np.floating)):
+        return Tensor(backend.xp(x.data).asarray(_number_in_range(value, x.dtype), dtype=x.dtype))
+    raise TypeError(f"setitem: can't assign a {type(value).__name__} to a tensor (PyTorch takes a Tensor or a "
+                    f"number); make it a Tensor first")
+
+
+def _number_in_range(value, dtype):
+    """A Python number as x's dtype will hold it, or a clear error where it cannot, as PyTorch refuses it."""
+    if dtype.kind in "iu":
+        limits = np.iinfo(dtype)
+        if not limits.min <= value <= limits.max:   # NaN fails both
+            raise OverflowError(f"setitem: {value} cannot be converted to {dtype} without overflow")
+        return int(value)   # a float truncates toward zero, as in PyTorch
+    if dtype.kind == "f" and np.isfinite(value) and abs(value) > np.finfo(dtype).max:
+        raise OverflowError(f"setitem: {value} cannot be converted to {dtype} without overflow")
+    return value
+
+
+Tensor.__setitem__ = setitem
 Tensor.add_, Tensor.sub_, Tensor.mul_, Tensor.div_ = add_, sub_, mul_, div_
 Tensor.clamp_, Tensor.fill_, Tensor.zero_, Tensor.copy_ = clamp_, fill_, zero_, copy_
 Tensor.__iadd__ = add_

@@ -209,7 +209,7 @@ def _axes_indexed(part):
     return part.ndim if hasattr(part, "dtype") and part.dtype.kind == "b" else 1
 
 
-def _has_array(index):
+def has_array(index):
     parts = index if isinstance(index, tuple) else (index,)
     return any(hasattr(p, "shape") for p in parts)
 
@@ -232,7 +232,7 @@ class GetItemOp(Function):
     def backward(ctx, g):
         if ctx.order is not None:
             g = g.transpose(np.argsort(ctx.order))
-        return IndexedGrad(ctx.shape, ctx.index, g, repeats=_has_array(ctx.index))
+        return IndexedGrad(ctx.shape, ctx.index, g, repeats=has_array(ctx.index))
 
 
 def getitem(x, index):
@@ -241,6 +241,54 @@ def getitem(x, index):
 
 
 Tensor.__getitem__ = getitem
+
+
+def put(array, index, order, value):
+    """array[index] = value, in place: torch_index's (index, order), and value in PyTorch's axis order, broadcast to
+    the indexed shape as PyTorch broadcasts it (leading axes of length 1 dropped)."""
+    try:
+        if order is not None or (value.ndim and value.shape[0] == 1):
+            shape = _indexed_shape(array, index, order)
+            value = value.reshape(value.shape[builtins.max(value.ndim - len(shape), 0):])   # leading 1s dropped
+        if order is not None:   # NumPy's axes are not PyTorch's: broadcast in PyTorch's order, then reorder
+            value = backend.xp(value).broadcast_to(value, shape).transpose(np.argsort(order))
+        array[index] = value
+    except IndexError as e:
+        raise IndexError(f"setitem: index {index!r} does not fit shape {array.shape}: {e}") from None
+    except ValueError:
+        raise ValueError(f"setitem: a value of shape {value.shape} cannot be broadcast to the indexed shape "
+                         f"{_indexed_shape(array, index, order)} (tensor {array.shape})") from None
+
+
+def _indexed_shape(array, index, order):
+    shape = array[index].shape
+    return shape if order is None else tuple(shape[i] for i in order)
+
+
+class IndexPutOp(Function):
+    """out = x with value written at x[index] (PyTorch's index_put_, or copy_ into a slice; see put).
+    dx = g with zeros where value was written (the old numbers there no longer reach the output);
+    dvalue = g[index] (in PyTorch's axis order), summed down to value's shape over the axes it was broadcast along.
+    An element written twice by a repeated index keeps the last value, and each value receives g there (PyTorch's
+    rule for index_put_)."""
+
+    def forward(ctx, x, value, index, order):
+        ctx.index, ctx.order, ctx.value_shape = index, order, value.shape
+        out = x.copy()
+        put(out, index, order, value)
+        return out
+
+    def backward(ctx, g):
+        dx = dvalue = None
+        if ctx.needs_input_grad[0]:
+            dx = g.copy()
+            dx[ctx.index] = 0
+        if ctx.needs_input_grad[1]:
+            picked = g[ctx.index]
+            picked = picked if ctx.order is None else picked.transpose(ctx.order)
+            kept = ctx.value_shape[builtins.max(len(ctx.value_shape) - picked.ndim, 0):]   # without leading 1s
+            dvalue = unbroadcast(picked, kept).reshape(ctx.value_shape)
+        return dx, dvalue
 
 
 def take_along_dim(x, indices, dim):
