@@ -3,7 +3,7 @@ layers below it, with no import cycle anywhere (imports inside functions count t
 lists exactly the modules that exist.
 
     engine/ (with engine/cuda/) ─▶ nn/, optim/, distributed.py ─▶ text/ ─▶ models/ ─▶ tools/ ─▶ recipes/
-        ─▶ __main__.py, __init__.py
+        ─▶ __main__.py, __init__.py, as_torch/
 """
 import ast
 import re
@@ -22,7 +22,7 @@ LAYERS = [
     {"models"},                   # GPT, BERT, encoder-decoder, RNNs and their shared parts
     {"tools"},                    # looking inside: the graph drawn, the profiler, anomaly detection, telemetry
     {"recipes"},                  # training, sampling, file formats, fine-tuning, distillation
-    {"__main__", "__init__"},     # the command line, and the package's front door
+    {"__main__", "__init__", "as_torch"},   # the command line, the package's front door, torch mapped onto it
 ]
 
 

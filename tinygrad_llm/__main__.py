@@ -1,5 +1,5 @@
-"""The command line: `python -m tinygrad_llm train ...` and `python -m tinygrad_llm sample ...`
-(also installed as the `tinygrad-llm` command)."""
+"""The command line: `python -m tinygrad_llm train ...`, `python -m tinygrad_llm sample ...` and `python -m
+tinygrad_llm run SCRIPT.py ...` (also installed as the `tinygrad-llm` command)."""
 import argparse
 import shlex
 import signal
@@ -88,6 +88,23 @@ def _sample_parser(commands):
                         help="load a checkpoint holding NaN or infinite weights (refused by default), to debug it")
 
 
+def _run_parser(commands):
+    parser = commands.add_parser(
+        "run", help="run a PyTorch script unchanged, with torch resolving to tinygrad_llm", allow_abbrev=False,
+        description="Run SCRIPT as `python SCRIPT ARGS...` would, with `import torch` (and its submodules) giving "
+                    "tinygrad_llm, for this process only. A PyTorch API that tinygrad_llm lacks stops the script "
+                    "with one line naming it and the script's line (docs/torch_coverage.md lists what is here).")
+    parser.add_argument("--profile", action="store_true",
+                        help="time every op of the script (tl.profile); the table is printed at the end")
+    parser.add_argument("--graph", metavar="FILE",
+                        help="draw the graph of the first backward into FILE (tl.viz): a .dot file, or .png, .svg, "
+                             ".pdf with Graphviz's dot")
+    parser.add_argument("--detect-anomaly", action="store_true",
+                        help="stop at the first op that makes a NaN or an infinity, naming it (tl.detect_anomaly)")
+    parser.add_argument("script", help="the PyTorch script")
+    parser.add_argument("args", nargs=argparse.REMAINDER, help="the script's own arguments")
+
+
 def _attach_negative_values(argv):
     """`--learning-rate -1e-3` as `--learning-rate=-1e-3`. argparse (before Python 3.13) takes a word that starts
     with '-' for a flag unless it looks like a plain negative number, so `-1e-3`, `-inf` and `-nan` never reached
@@ -168,13 +185,19 @@ def main(argv=None):
 
 
 def _command(argv):
-    argv = _attach_negative_values(sys.argv[1:] if argv is None else list(argv))
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] != ["run"]:   # a script's arguments go to it as given
+        argv = _attach_negative_values(argv)
     parser = argparse.ArgumentParser(prog="tinygrad-llm", description=__doc__, allow_abbrev=False)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     train_parser = _train_parser(commands, _preset_in(argv))
     _sample_parser(commands)
+    _run_parser(commands)
     args = parser.parse_args(argv)
+    if args.command == "run":   # the script's errors are its own: none of those below is caught here
+        from .as_torch.run import run
+        return run(args.script, args.args, args.profile, args.graph, args.detect_anomaly)
     try:
         if args.command == "train":
             return _train(args, argv, _given(train_parser, argv[1:]))
