@@ -8,7 +8,7 @@ the script's line, never an engine traceback, and never a silently different res
 
 That is: a name missing from torch or one of its modules (torch.foo, `from torch.nn import Foo`, `import
 torch.distributions`), from a Tensor or another object of the engine (x.unfold), or from nn.Module when the
-script's own Module subclass reaches for it (model.half()); arguments the engine's function does not take
+script's own Module subclass reaches for it (model.ipu()); a keyword argument the engine's function does not take
 (x.var(unbiased=False)); and what stand_ins.py refuses (autocast, half precision). The script's own errors keep
 their traceback, without the runner's frames.
 
@@ -48,10 +48,8 @@ NN_MODULE_NAMES = frozenset((
     "type", "xpu", "zero_grad"))
 HALF_PRECISION_METHODS = ("half", "bfloat16")
 
-# the TypeErrors Python raises when a call's arguments do not fit the function's signature: "f() got an unexpected
-# keyword argument 'x'", "missing 1 required positional argument", "takes 2 positional arguments but 3 were given"
-ARGUMENTS_REFUSED = re.compile(r"([\w.]+)\(\) (got an unexpected keyword argument '(\w+)'|missing \d+ required .*|"
-                               r"takes .* but .* given|got multiple values for argument .*)$")
+# Python's TypeError for a keyword argument the called function does not take
+UNEXPECTED_KEYWORD = re.compile(r"([\w.]+)\(\) got an unexpected keyword argument '(\w+)'$")
 
 
 def run(script, args=(), profile=False, graph=None, detect_anomaly=False):
@@ -120,7 +118,7 @@ def missing_api(error, modules):
         why = f"; half precision is not supported: {PRECISION}" if error.name in HALF_PRECISION_METHODS else ""
         what = f"{owner}.{error.name} is not implemented in tinygrad_llm{why} ({COVERAGE})" if owner else None
     elif isinstance(error, TypeError) and raised_by_script:
-        what = _arguments_refused(str(error), modules)
+        what = _keyword_refused(str(error), modules)
     else:
         what = None
     return None if what is None else f"{where}: {what}"
@@ -166,30 +164,27 @@ def _torch_owner(obj, name, modules):
     return None
 
 
-def _arguments_refused(message, modules):
-    """"torch.Tensor.var in tinygrad_llm: var() got an unexpected keyword argument 'unbiased' (its arguments: (...))"
-    when `message` is Python's refusal of a call's arguments by a function of the engine, else None."""
-    refused = ARGUMENTS_REFUSED.match(message)
+def _keyword_refused(message, modules):
+    """"torch.Tensor.var in tinygrad_llm: var() got an unexpected keyword argument 'unbiased' (its arguments: ...)"
+    when `message` is Python's refusal of a keyword by a function of the engine, else None. The function is found by
+    the name Python gives (its __qualname__) among torch's names, and must lack that keyword: a function of the
+    script's own that bears the same name and lacks it too would be taken for ours (the line shown is still right)."""
+    refused = UNEXPECTED_KEYWORD.match(message)
     if refused is None:
         return None
     head, *rest = refused[1].split(".")
     for module in modules.values():
-        found = getattr(module, head, None)
-        if getattr(found, "__qualname__", None) == head and getattr(found, "__module__", "").startswith("tinygrad_llm"):
-            function = found
-            for part in rest:
-                function = getattr(function, part)
-            keyword = refused[3]
-            try:
-                parameters = inspect.signature(function).parameters
-            except (TypeError, ValueError):   # a built-in without a signature
-                parameters = None
-            if keyword and parameters is not None and (keyword in parameters or any(
-                    p.kind is p.VAR_KEYWORD for p in parameters.values())):
-                return None   # it takes that keyword: the refusal was some other function's, of the same name
-            api = ".".join([module.__name__, head, *(part for part in rest if part != "__init__")])
-            arguments = "" if parameters is None else f" (its arguments: {inspect.signature(function)})"
-            return f"{api} in tinygrad_llm: {message}{arguments}"
+        function = getattr(module, head, None)
+        if getattr(function, "__qualname__", None) != head or \
+                not getattr(function, "__module__", "").startswith("tinygrad_llm"):
+            continue
+        for part in rest:
+            function = getattr(function, part)
+        parameters = inspect.signature(function).parameters
+        if refused[2] in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+            return None   # it takes that keyword: the refusal was some other function's
+        api = ".".join([module.__name__, head, *(part for part in rest if part != "__init__")])
+        return f"{api} in tinygrad_llm: {message} (its arguments: {inspect.signature(function)})"
     return None
 
 
