@@ -168,6 +168,10 @@ def test_the_scripts_own_errors_keep_their_traceback(modules, code):
     assert report(modules, code) is None
 
 
+def test_an_error_before_the_scripts_first_line_keeps_pythons_report(modules):
+    assert missing_api(SyntaxError("'(' was never closed"), modules) is None   # raised with no frame of the script
+
+
 def test_hasattr_sees_a_missing_name_as_missing(modules):
     import torch
     import torch.nn.functional as F

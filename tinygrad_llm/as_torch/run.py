@@ -101,9 +101,9 @@ def missing_api(error, modules):
     """The one-line report of `error` if the engine's lack of a PyTorch API caused it ("train.py line 42:
     torch.Tensor.unfold is not implemented in tinygrad_llm (...)"), else None. `modules`: torch's, by name."""
     frames = _frames(_without_the_runner(error.__traceback__))   # the script's module first
-    file, line = next(((file, line) for file, line in reversed(frames) if _is_script(file)), frames[0])
-    where = f"{_shown(file)} line {line}"
-    raised_by_script = bool(frames) and _is_script(frames[-1][0])   # not inside the engine: no bug of ours
+    if not frames:
+        return None   # raised before the script's first line ran: a SyntaxError
+    raised_by_script = _is_script(frames[-1][0])   # not inside the engine: no bug of ours
     if isinstance(error, NotSupported):
         what = str(error)
     elif isinstance(error, anomaly.AnomalyError):
@@ -121,7 +121,10 @@ def missing_api(error, modules):
         what = _keyword_refused(str(error), modules)
     else:
         what = None
-    return None if what is None else f"{where}: {what}"
+    if what is None:
+        return None
+    file, line = next(((file, line) for file, line in reversed(frames) if _is_script(file)), frames[0])
+    return f"{_shown(file)} line {line}: {what}"
 
 
 def _frames(tb):
