@@ -46,6 +46,6 @@ for iteration in range(201):
         _, loss = model(x, y)
     optimizer.zero_grad()
     loss.backward()
-    total_norm = clip_grad_norm_(model.parameters(), 1.0)
+    total_norm = float(clip_grad_norm_(model.parameters(), 1.0))
     telemetry.step(iteration, optimizer, total_norm, max_norm=1.0)   # optimizer.step(), with the norms around it
 print(f"loss after 200 steps {loss.item():.3f}; wrote", ", ".join(plot_telemetry(OUT / "telemetry.jsonl", OUT, 1.0)))

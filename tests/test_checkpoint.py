@@ -391,7 +391,8 @@ BAD_HEADERS = {
                                        r"iter is 1, but parameter 0 .* a parameter steps at most once per iteration"),
     "best_val_loss -1": (edit("best_val_loss", -1.0), r"best_val_loss is -1.0; a loss is a float >= 0"),
     "lr missing": (edit("optimizer.param_groups.0.lr", DELETE), r"optimizer.param_groups\[0\] lacks lr: an AdamW "
-                                                                r"group holds betas, eps, lr, weight_decay"),
+                                                                r"group holds amsgrad, betas, .*, lr, maximize, "
+                                                                r"weight_decay"),
     "option of another optimizer": (edit("optimizer.param_groups.1.momentum", 0.9),
                                     r"optimizer.param_groups\[1\] has momentum, not an option of AdamW"),
 }

@@ -153,7 +153,8 @@ def test_clip_grad_norm_matches_torch(fraction):
         t.grad = torch.tensor(g)
     norm = clip_grad_norm_(ours, max_norm=max_norm)
     tnorm = torch.nn.utils.clip_grad_norm_(theirs, max_norm=max_norm)
-    assert isinstance(norm, float)
+    assert isinstance(norm, Tensor) and norm.shape == () and norm.dtype == np.float64     # as torch's: a 0-d tensor
+    norm = float(norm)
     assert norm == pytest.approx(tnorm.item(), rel=1e-12)
     assert norm == pytest.approx(expected_norm, rel=1e-12)
     for p, t in zip(ours, theirs):
@@ -168,7 +169,7 @@ def test_clip_grad_norm_leaves_small_grads_and_skips_missing():
     grads = [0.01 * rng.standard_normal(shape) for shape in SHAPES]
     grads[1] = None
     set_grads(params, grads)
-    norm = clip_grad_norm_(params, max_norm=1.0)
+    norm = clip_grad_norm_(params, max_norm=1.0).item()
     assert norm == pytest.approx(math.sqrt((grads[0] ** 2).sum() + (grads[2] ** 2).sum()), rel=1e-12)
     assert params[1].grad is None
     for p, g in zip([params[0], params[2]], [grads[0], grads[2]]):
@@ -483,3 +484,196 @@ def scheduler_error(make):
 def test_lr_scheduler_errors_name_the_scheduler_and_the_argument(make, error, match):
     with pytest.raises(error, match=match):
         scheduler_error(make)()
+
+
+# ---------------------------------------------------------------- PyTorch 2's keywords, zero_grad, add_param_group
+
+@pytest.mark.parametrize("kind, options", [
+    ("SGD", dict(lr=0.05, maximize=True)),
+    ("SGD", dict(lr=0.05, momentum=0.9, weight_decay=0.01, maximize=True)),
+    ("Adam", dict(lr=0.01, maximize=True, weight_decay=0.1)),
+    ("Adam", dict(lr=0.01, amsgrad=True)),
+    ("Adam", dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True)),
+    ("AdamW", dict(lr=0.02, amsgrad=True, maximize=True)),
+    ("AdamW", dict(lr=0.02, foreach=True)),                 # implementation only: the same numbers
+    ("AdamW", dict(lr=0.02, fused=True)),
+    ("SGD", dict(lr=0.05, momentum=0.5, foreach=False, fused=None)),
+])
+def test_pytorch_2_keywords_give_torchs_numbers(kind, options):
+    torch = pytest.importorskip("torch")
+    ours = {"SGD": SGD, "Adam": Adam, "AdamW": AdamW}[kind]
+    compare_with_torch(lambda ps: ours(ps, **options),
+                       lambda ts: getattr(torch.optim, kind)(ts, **{k: v for k, v in options.items() if k != "fused"}))
+
+
+@pytest.mark.parametrize("kind, options", [("SGD", dict(momentum=0.9, nesterov=True)), ("Adam", dict(amsgrad=True)),
+                                           ("AdamW", dict(fused=False))])
+def test_parameter_groups_hold_torchs_options(kind, options, torch):
+    """Every key of a group is one PyTorch's group holds, with its value (SGD's default lr is PyTorch 2's 1e-3)."""
+    ours = {"SGD": SGD, "Adam": Adam, "AdamW": AdamW}[kind](make_params(), **options)
+    theirs = getattr(torch.optim, kind)([torch.zeros(2, requires_grad=True)], **options)
+    assert {k: v for k, v in ours.param_groups[0].items() if k != "params"} == \
+        {k: v for k, v in theirs.param_groups[0].items() if k != "params"}
+
+
+@pytest.mark.parametrize("make, error, words", [
+    (lambda ps: AdamW(ps, foreach=True, fused=True), RuntimeError, ["AdamW", "`fused` and `foreach` cannot"]),
+    (lambda ps: AdamW(ps, differentiable=True), NotImplementedError, ["AdamW", "differentiable=True"]),
+    (lambda ps: Adam(ps, capturable=True), NotImplementedError, ["Adam", "capturable=True", "CUDA graph"]),
+    (lambda ps: SGD(ps, maximize="yes"), ValueError, ["SGD: maximize must be one of True, False", "'yes'"]),
+    (lambda ps: AdamW(ps, fused=1), ValueError, ["AdamW: fused must be one of True, False, None", "1"]),
+    (lambda ps: AdamW(ps, nesterov=True), TypeError, ["nesterov"]),
+], ids=["fused-and-foreach", "differentiable", "capturable", "maximize-str", "fused-int", "unknown"])
+def test_keywords_that_are_not_implemented_are_refused_naming_them(make, error, words):
+    assert_raises_naming(lambda: make(make_params()), error, words)
+
+
+def test_zero_grad_set_to_none_false_zeroes_in_place():
+    params = make_params()
+    opt = SGD(params, lr=0.1)
+    set_grads(params, [np.ones(s) for s in SHAPES])
+    grads = [p.grad for p in params]
+    opt.zero_grad(set_to_none=False)
+    assert all(p.grad is g and not g.numpy().any() for p, g in zip(params, grads))
+    opt.zero_grad()
+    assert all(p.grad is None for p in params)
+
+
+def test_add_param_group_trains_the_new_group_as_torch(torch):
+    """Fine-tuning's unfreezing: a group added after some steps, with its own lr, steps as PyTorch's does."""
+    ours, theirs = make_params(), [torch.tensor(p.data.copy(), requires_grad=True) for p in make_params()]
+    opt, topt = AdamW(ours[:2], lr=0.01), torch.optim.AdamW(theirs[:2], lr=0.01)
+    rng = np.random.default_rng(5)
+    for step in range(6):
+        if step == 3:
+            opt.add_param_group({"params": ours[2], "lr": 0.1})
+            topt.add_param_group({"params": theirs[2], "lr": 0.1})
+        grads = [rng.standard_normal(shape) for shape in SHAPES]
+        set_grads(ours, grads)
+        for t, g in zip(theirs, grads):
+            t.grad = torch.tensor(g)
+        opt.step()
+        topt.step()
+    for p, t in zip(ours, theirs):
+        np.testing.assert_allclose(p.data, t.detach().numpy(), rtol=1e-10, atol=0)
+    assert opt.param_groups[1]["lr"] == 0.1 and opt.param_groups[1]["betas"] == (0.9, 0.999)
+    assert_raises_naming(lambda: opt.add_param_group({"params": ours[0]}), ValueError, ["AdamW", "more than once"])
+    assert_raises_naming(lambda: opt.add_param_group({"params": {ours[0]}}), TypeError, ["ordered collections"])
+    assert_raises_naming(lambda: opt.add_param_group(ours[0]), TypeError, ["param_group must be a dict", "Tensor"])
+
+
+def test_a_state_dict_saved_before_the_new_options_loads_with_torchs_defaults():
+    """A group saved without maximize, amsgrad, foreach, ... (our first checkpoints, older PyTorch) gets PyTorch's
+    defaults for them, as PyTorch's __setstate__ gives them; a missing older option is refused."""
+    params = make_params()
+    opt = Adam(params, lr=0.01)
+    set_grads(params, [np.ones(s) for s in SHAPES])
+    opt.step()
+    saved = opt.state_dict()
+    from tinygrad_llm.optim import ADDED_OPTIONS
+    old = {"state": saved["state"], "param_groups": [{k: v for k, v in group.items() if k not in ADDED_OPTIONS}
+                                                     for group in saved["param_groups"]]}
+    again = Adam(params, lr=0.5, maximize=True)
+    again.load_state_dict(old)
+    assert again.param_groups[0]["maximize"] is False and again.param_groups[0]["lr"] == 0.01
+    w = AdamW(params)
+    w.load_state_dict(old)                                   # an Adam's groups: AdamW stays decoupled, as torch's
+    assert w.param_groups[0]["decoupled_weight_decay"] is True
+    del old["param_groups"][0]["eps"]
+    assert_raises_naming(lambda: Adam(params).load_state_dict(old), ValueError, ["lacks option(s) ['eps']"])
+
+
+def test_a_checkpoint_written_before_the_new_options_loads(tmp_path):
+    from checkpoint_files import rewrite, tiny_optimizer, write_tiny_checkpoint
+    from tinygrad_llm.optim import ADDED_OPTIONS
+    from tinygrad_llm.recipes.checkpoint import load_checkpoint, model_from_checkpoint, restore
+    path = tmp_path / "old.safetensors"
+    write_tiny_checkpoint(path)
+
+    def drop_new_options(header, tensors):
+        for group in header["optimizer"]["param_groups"]:
+            assert group["fused"] is None                    # saved as JSON null
+            for key in ADDED_OPTIONS:
+                group.pop(key)
+    rewrite(path, drop_new_options)
+    checkpoint = load_checkpoint(path)
+    model = model_from_checkpoint(checkpoint)
+    optimizer = tiny_optimizer(model)
+    restore(checkpoint, model, optimizer)
+    assert optimizer.param_groups[0]["amsgrad"] is False and optimizer.param_groups[1]["weight_decay"] == 0.0
+
+
+def test_an_amsgrad_checkpoint_saves_and_loads_its_largest_second_moments(tmp_path):
+    from checkpoint_files import TINY
+    from tinygrad_llm.models.gpt import GPT, GPTConfig
+    from tinygrad_llm.recipes.checkpoint import load_checkpoint, restore, save_checkpoint
+    model = GPT(GPTConfig(**TINY))
+    optimizer = AdamW(model.parameters(), lr=1e-2, amsgrad=True)
+    x = np.random.default_rng(0).integers(0, TINY["vocab_size"], (2, 2, TINY["block_size"]))
+    for _ in range(2):
+        optimizer.zero_grad()
+        model(x[0], x[1])[1].backward()
+        optimizer.step()
+    save_checkpoint(tmp_path / "amsgrad.safetensors", model, optimizer, meta={"iter": 2})
+    again = AdamW(model.parameters(), lr=1e-2, amsgrad=True)
+    restore(load_checkpoint(tmp_path / "amsgrad.safetensors"), model, again)
+    saved, loaded = optimizer.state_dict(), again.state_dict()
+    assert loaded["param_groups"] == saved["param_groups"] and "max_exp_avg_sq" in loaded["state"][0]
+    assert all(np.array_equal(loaded["state"][i][key], saved["state"][i][key])
+               for i in saved["state"] for key in saved["state"][i] if key != "step")
+
+
+# ---------------------------------------------------------------- torch.nn.utils: clipping, vectors
+
+@pytest.mark.parametrize("norm_type", [2.0, 1, 3.5, math.inf, "inf", 0, -math.inf])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_clip_grad_norm_of_every_order_matches_torch(norm_type, dtype, torch):
+    rng = np.random.default_rng(4)
+    grads = [rng.standard_normal(shape).astype(dtype) for shape in SHAPES]
+    grads[1][0] = 0                                          # the 0-"norm" counts what is not zero
+    ours = make_params(dtype=dtype)
+    set_grads(ours, grads)
+    theirs = [torch.tensor(p.data.copy(), requires_grad=True) for p in ours]
+    for t, g in zip(theirs, grads):
+        t.grad = torch.tensor(g)
+    norm = clip_grad_norm_(ours, 0.5, norm_type=norm_type)
+    expected = torch.nn.utils.clip_grad_norm_(theirs, 0.5, norm_type=norm_type)
+    rtol = 1e-12 if dtype == np.float64 else 1e-6
+    assert norm.shape == () and norm.dtype == dtype
+    np.testing.assert_allclose(norm.item(), expected.item(), rtol=rtol)
+    for p, t in zip(ours, theirs):
+        np.testing.assert_allclose(p.grad.numpy(), t.grad.numpy(), rtol=rtol, atol=0)
+
+
+def test_clip_grad_norm_edges_as_torch(torch):
+    params = make_params()
+    assert clip_grad_norm_(params, 1.0).item() == 0.0       # no gradient at all: a 0 tensor, as torch's
+    import tinygrad_llm
+    assert tinygrad_llm.nn.utils.clip_grad_norm_ is clip_grad_norm_     # optim's is torch.nn.utils'
+    set_grads(params, [np.full(s, np.nan) for s in SHAPES])
+    assert_raises_naming(lambda: clip_grad_norm_(params, 1.0, error_if_nonfinite=True), RuntimeError,
+                         ["clip_grad_norm_", "non-finite", "error_if_nonfinite=False"])
+    assert math.isnan(clip_grad_norm_(params, 1.0).item())  # allowed: scaled by NaN, as torch does
+    assert_raises_naming(lambda: clip_grad_norm_(params, 1.0, foreach="yes"), ValueError, ["foreach", "'yes'"])
+
+
+def test_clip_grad_value_and_parameter_vectors_match_torch(torch):
+    from tinygrad_llm.nn.utils import clip_grad_value_, parameters_to_vector, vector_to_parameters
+    rng = np.random.default_rng(6)
+    grads = [2 * rng.standard_normal(shape) for shape in SHAPES]
+    ours = make_params()
+    set_grads(ours, grads)
+    theirs = [torch.tensor(p.data.copy(), requires_grad=True) for p in ours]
+    for t, g in zip(theirs, grads):
+        t.grad = torch.tensor(g)
+    assert clip_grad_value_(ours, 1.5) is None
+    torch.nn.utils.clip_grad_value_(theirs, 1.5)
+    for p, t in zip(ours, theirs):
+        np.testing.assert_array_equal(p.grad.numpy(), t.grad.numpy())
+    vector = parameters_to_vector(ours)
+    np.testing.assert_array_equal(vector.detach().numpy(), torch.nn.utils.parameters_to_vector(theirs).detach())
+    vector.sum().backward()                                  # in the graph, as torch's
+    vector_to_parameters(vector * 2, ours)
+    assert np.array_equal(ours[2].data.ravel(), 2 * theirs[2].detach().numpy().ravel())
+    assert_raises_naming(lambda: clip_grad_value_(ours, -1.0), ValueError, ["clip_grad_value_", "-1.0"])
+    assert_raises_naming(lambda: vector_to_parameters(np.zeros(3), ours), TypeError, ["expected a Tensor", "ndarray"])

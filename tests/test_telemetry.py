@@ -68,7 +68,7 @@ def test_the_figures_equal_numbers_computed_by_hand(tmp_path):
             _, loss = model(x, y)
         optimizer.zero_grad()
         loss.backward()
-        total = clip_grad_norm_(model.parameters(), 0.5)
+        total = float(clip_grad_norm_(model.parameters(), 0.5))
         before = {name: p.detach().numpy().copy() for name, p in model.named_parameters()}
         grads = {name: p.grad.numpy().copy() for name, p in model.named_parameters()}
         record = telemetry.step(iteration, optimizer, total, max_norm=0.5)

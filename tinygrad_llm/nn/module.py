@@ -313,7 +313,7 @@ class Module:
         """Forget the gradients: `.grad = None` (PyTorch 2's default), or with set_to_none=False, fill each
         existing gradient with zeros in place."""
         for p in self.parameters():
-            _zero_grad(p, set_to_none)
+            clear_grad(p, set_to_none)
 
     # ----- moving and saving -----
     def to(self, *args, **kwargs):
@@ -426,7 +426,7 @@ def typename(value):
         f"{kind.__module__}.{kind.__qualname__}"
 
 
-def _zero_grad(p, set_to_none):
+def clear_grad(p, set_to_none):
     """p.grad = None, or its numbers zeroed in place (set_to_none=False): PyTorch's zero_grad, for modules and
     optimizers."""
     if set_to_none:

@@ -3,5 +3,5 @@
 names: each is defined in the module it is imported from."""
 from . import lr_scheduler  # noqa: F401
 from ..nn.utils import clip_grad_norm_  # noqa: F401
-from .optimizers import (SCHEDULER_KEYS, SGD, Adam, AdamW, Optimizer, check_hyperparameter, set_lr,  # noqa: F401
-                         warmup_cosine_lr)
+from .optimizers import (ADDED_OPTIONS, SCHEDULER_KEYS, SGD, Adam, AdamW, Optimizer,  # noqa: F401
+                         check_hyperparameter, default_options, set_lr, warmup_cosine_lr)

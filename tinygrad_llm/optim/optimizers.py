@@ -23,10 +23,17 @@ from ..engine import backend
 from ..engine.cuda import adamw
 from ..engine.cuda.fused import kernels_wanted
 from ..engine.tensor import Tensor, count_in_place_change
-from ..nn.module import Parameter
+from ..nn.module import Parameter, clear_grad, typename
 
 # a key that parameter groups may hold besides the optimizer's options: schedulers write it (PyTorch's name)
 SCHEDULER_KEYS = {"initial_lr"}
+# options that PyTorch's optimizers gained over its versions and our first checkpoints lack, with the value a saved
+# parameter group without one is given (PyTorch's __setstate__ fills them in the same way), so older state dicts load
+ADDED_OPTIONS = {"amsgrad": False, "maximize": False, "foreach": None, "capturable": False, "differentiable": False,
+                 "fused": None, "decoupled_weight_decay": False}
+# the options that are flags: True or False, or also None for the two that choose PyTorch's implementation
+FLAGS = {"nesterov", "amsgrad", "maximize", "capturable", "differentiable", "decoupled_weight_decay"}
+IMPLEMENTATION_FLAGS = {"foreach", "fused"}
 
 
 class Optimizer:
@@ -37,6 +44,12 @@ class Optimizer:
     options it does not set. `self.param_groups` is the list of groups; change `group["lr"]` between steps to
     schedule the learning rate (see `set_lr`). `self.state` maps id(parameter) to that parameter's state
     (moment arrays, step count), created on its first update.
+
+    PyTorch's keywords that choose only its implementation are accepted and kept in each group, as PyTorch keeps
+    them: foreach and fused (one kernel per op over all parameters, or one fused kernel) change no number; here the
+    step is one NumPy pass per parameter on the CPU, and Adam's one fused kernel (engine/cuda/adamw.py) for float32
+    on the GPU, whatever they say (both True is refused, as in PyTorch). The keywords that would change what a step
+    means are implemented (maximize, amsgrad) or refused (differentiable=True, capturable=True).
 
     A subclass implements `_update(p, g, state, group)` (one parameter's update) and may extend
     `_check_options(group, where)`.
@@ -56,39 +69,54 @@ class Optimizer:
             raise TypeError(f"{name}: params mixes Tensors and dicts; pass either Tensors or parameter groups")
         else:
             groups = [{"params": params}]
-
         self.defaults = dict(defaults)
         self.param_groups = []
         self.state = {}
-        seen = set()
-        for i, given in enumerate(groups):
-            if "params" not in given:
-                raise ValueError(f"{name}: parameter group {i} has no 'params' key")
-            unknown = sorted(set(given) - set(self.defaults) - {"params"} - SCHEDULER_KEYS)
-            if unknown:
-                raise ValueError(f"{name}: parameter group {i} has unknown option(s) {unknown}; "
-                                 f"known options are {sorted(self.defaults)}")
-            group_params = given["params"]
-            group_params = [group_params] if isinstance(group_params, Tensor) else list(group_params)
-            if not group_params:
-                raise ValueError(f"{name}: parameter group {i} has an empty parameter list")
-            for j, p in enumerate(group_params):
-                where = f"{name}: parameter {j} of group {i}"
-                if not isinstance(p, Tensor):
-                    raise TypeError(f"{where} is a {type(p).__name__}, not a Tensor")
-                if not p.requires_grad and not isinstance(p, Parameter):  # a frozen Parameter waits, unchanged
-                    raise ValueError(f"{where} (shape {p.shape}) does not require grad, so it can never be "
-                                     f"updated; create it with requires_grad=True (or as an nn.Parameter) or "
-                                     f"leave it out")
-                if not p.is_leaf:
-                    raise ValueError(f"{where} (shape {p.shape}) is not a leaf: it was computed from other "
-                                     f"tensors; optimize the leaves it came from")
-                if id(p) in seen:
-                    raise ValueError(f"{where} (shape {p.shape}) appears more than once in the parameters")
-                seen.add(id(p))
-            group = {**self.defaults, **given, "params": group_params}
-            self._check_options(group, self._group_name(i, len(groups)))
-            self.param_groups.append(group)
+        for given in groups:
+            self._add_group(given, len(groups))
+
+    def add_param_group(self, param_group):
+        """Add a parameter group (a dict with "params" and any options; the rest from the defaults), as PyTorch's:
+        to train more parameters from some step on, such as layers unfrozen while fine-tuning."""
+        if not isinstance(param_group, dict):
+            raise TypeError(f"{type(self).__name__}.add_param_group: param_group must be a dict, got "
+                            f"{typename(param_group)}")
+        self._add_group(param_group, len(self.param_groups) + 1)
+
+    def _add_group(self, given, n_groups):
+        """Check parameter group `given` and append it; errors name it as group i of n_groups."""
+        name, i = type(self).__name__, len(self.param_groups)
+        if "params" not in given:
+            raise ValueError(f"{name}: parameter group {i} has no 'params' key")
+        unknown = sorted(set(given) - set(self.defaults) - {"params"} - SCHEDULER_KEYS)
+        if unknown:
+            raise ValueError(f"{name}: parameter group {i} has unknown option(s) {unknown}; "
+                             f"known options are {sorted(self.defaults)}")
+        group_params = given["params"]
+        if isinstance(group_params, set):
+            raise TypeError(f"{name}: parameter group {i}: optimizer parameters need to be organized in ordered "
+                            f"collections, but the ordering of tensors in sets will change between runs; use a list")
+        group_params = [group_params] if isinstance(group_params, Tensor) else list(group_params)
+        if not group_params:
+            raise ValueError(f"{name}: parameter group {i} has an empty parameter list")
+        seen = {id(p) for group in self.param_groups for p in group["params"]}
+        for j, p in enumerate(group_params):
+            where = f"{name}: parameter {j} of group {i}"
+            if not isinstance(p, Tensor):
+                raise TypeError(f"{where} is a {type(p).__name__}, not a Tensor")
+            if not p.requires_grad and not isinstance(p, Parameter):  # a frozen Parameter waits, unchanged
+                raise ValueError(f"{where} (shape {p.shape}) does not require grad, so it can never be "
+                                 f"updated; create it with requires_grad=True (or as an nn.Parameter) or "
+                                 f"leave it out")
+            if not p.is_leaf:
+                raise ValueError(f"{where} (shape {p.shape}) is not a leaf: it was computed from other "
+                                 f"tensors; optimize the leaves it came from")
+            if id(p) in seen:
+                raise ValueError(f"{where} (shape {p.shape}) appears more than once in the parameters")
+            seen.add(id(p))
+        group = {**self.defaults, **given, "params": group_params}
+        self._check_options(group, self._group_name(i, n_groups))
+        self.param_groups.append(group)
 
     def _group_name(self, i, n_groups):
         """How errors name parameter group i of n_groups: by the optimizer alone when it has one group."""
@@ -99,15 +127,27 @@ class Optimizer:
         """Raise a ValueError naming `where` (the optimizer, the group) and the option when a value is invalid."""
         check_hyperparameter(where, "learning rate lr", group["lr"])
         check_hyperparameter(where, "weight_decay", group["weight_decay"])
+        for flag in (FLAGS | IMPLEMENTATION_FLAGS) & set(group):
+            allowed = (True, False, None) if flag in IMPLEMENTATION_FLAGS else (True, False)
+            if not any(group[flag] is value for value in allowed):
+                raise ValueError(f"{where}: {flag} must be one of {', '.join(map(str, allowed))}, got "
+                                 f"{group[flag]!r}")
+        for flag, what in (("differentiable", "a step that autograd can differentiate"),
+                           ("capturable", "CUDA graph capture")):
+            if group.get(flag):
+                raise NotImplementedError(f"{where}: {flag}=True ({what}) is not supported")
+        if group.get("foreach") and group.get("fused"):
+            raise RuntimeError(f"{where}: `fused` and `foreach` cannot be `True` together.")
 
     def _params(self):
         """All parameters, flattened over the groups in order (their position is their index in state_dict)."""
         return [p for group in self.param_groups for p in group["params"]]
 
-    def zero_grad(self):
-        """Forget the gradients (backward adds onto `.grad`, so clear it before each new backward)."""
+    def zero_grad(self, set_to_none=True):
+        """Forget the gradients (backward adds onto `.grad`, so clear it before each new backward): `.grad = None`
+        (PyTorch 2's default), or with set_to_none=False each existing gradient filled with zeros in place."""
         for p in self._params():
-            p.grad = None
+            clear_grad(p, set_to_none)
 
     def step(self):
         """Update every parameter that has a gradient; parameters whose .grad is None are left untouched. Each
@@ -169,7 +209,11 @@ class Optimizer:
             if unknown:
                 raise ValueError(f"{name}.load_state_dict: group {i} of the state_dict has option(s) {unknown} "
                                  f"that {name} does not know (was it saved from another optimizer?)")
-            new_group = {**group, **saved, "params": group["params"]}
+            missing = sorted(set(self.defaults) - set(saved) - set(ADDED_OPTIONS))
+            if missing:
+                raise ValueError(f"{name}.load_state_dict: group {i} of the state_dict lacks option(s) {missing}")
+            added = {key: value for key, value in ADDED_OPTIONS.items() if key in self.defaults}
+            new_group = {**group, **added, **saved, "params": group["params"]}
             self._check_options(new_group, f"{name}.load_state_dict: group {i} of the state_dict")
             new_groups.append(new_group)
 
@@ -203,12 +247,13 @@ class SGD(Optimizer):
         g = g + momentum * b  if nesterov  else  b    (nesterov: look one momentum step ahead)
         p = p - lr * g
     Momentum b is a running sum of past gradients: it speeds up along directions the gradient keeps pointing to
-    and damps directions where it oscillates.
+    and damps directions where it oscillates. maximize=True steps up the gradient (g = -g first), as PyTorch's.
     """
 
-    def __init__(self, params, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
-        defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
-                        nesterov=nesterov)
+    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, *,
+                 maximize=False, foreach=None, differentiable=False, fused=None):
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov,
+                        maximize=maximize, foreach=foreach, differentiable=differentiable, fused=fused)
         super().__init__(params, defaults)
 
     def _check_options(self, group, where):
@@ -220,6 +265,8 @@ class SGD(Optimizer):
 
     def _update(self, p, g, state, group):
         lr, momentum, wd = group["lr"], group["momentum"], group["weight_decay"]
+        if group["maximize"]:
+            g = -g
         if wd != 0:
             g = g + wd * p.data  # a new array: p.grad itself is left as backward made it
         if momentum != 0:
@@ -245,12 +292,17 @@ class Adam(Optimizer):
         p = p - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
     Bias correction: m and v start at 0, so early on they are too small by the factors (1 - b1^t) and
     (1 - b2^t); dividing by those factors makes them unbiased estimates. eps keeps the division finite.
+    amsgrad=True divides by the largest v so far instead (its state "max_exp_avg_sq"), so that no coordinate's step
+    grows when its gradients shrink; maximize=True steps up the gradient; decoupled_weight_decay=True is AdamW.
     """
 
-    decoupled_weight_decay = False  # AdamW sets True: decay the weights directly instead of via the gradient
-
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, *,
+                 foreach=None, maximize=False, capturable=False, differentiable=False, fused=None,
+                 decoupled_weight_decay=False):
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+                                      maximize=maximize, foreach=foreach, capturable=capturable,
+                                      differentiable=differentiable, fused=fused,
+                                      decoupled_weight_decay=decoupled_weight_decay))
 
     def _check_options(self, group, where):
         super()._check_options(group, where)
@@ -264,19 +316,24 @@ class Adam(Optimizer):
     def _update(self, p, g, state, group):
         xp = backend.xp(p.data)
         lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+        decoupled = group["decoupled_weight_decay"]
         if not state:
             state["step"] = 0
             state["exp_avg"] = xp.zeros_like(p.data)     # m
             state["exp_avg_sq"] = xp.zeros_like(p.data)  # v
+            if group["amsgrad"]:
+                state["max_exp_avg_sq"] = xp.zeros_like(p.data)
         state["step"] += 1
         t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
-        if kernels_wanted(p.data):  # on the GPU (float32): the same step, fused in one kernel
+        if group["maximize"]:
+            g = -g
+        if kernels_wanted(p.data) and not group["amsgrad"]:  # on the GPU (float32): the same step, in one kernel
             adamw.step(p.data, g, m, v, lr=lr, beta1=b1, beta2=b2, eps=eps, weight_decay=wd, step=t,
-                       decoupled=self.decoupled_weight_decay)
+                       decoupled=decoupled)
             return
 
         if wd != 0:
-            if self.decoupled_weight_decay:
+            if decoupled:
                 p.data *= 1 - lr * wd
             else:
                 g = g + wd * p.data  # a new array: p.grad itself is left as backward made it
@@ -291,6 +348,8 @@ class Adam(Optimizer):
         v += xp.multiply(scratch, g, out=scratch)
         bias_correction1 = 1 - b1 ** t
         bias_correction2 = 1 - b2 ** t
+        if group["amsgrad"]:  # the largest v so far stands for v below
+            v = xp.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
         # p -= lr/(1 - b1^t) · (m / (sqrt(v)/sqrt(1 - b2^t) + eps)), torch.optim's order of operations
         step_size = lr / bias_correction1
         denom = xp.sqrt(v, out=scratch)
@@ -311,10 +370,22 @@ class AdamW(Adam):
     and is the standard choice for training transformers.
     """
 
-    decoupled_weight_decay = True
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01, amsgrad=False, *,
+                 maximize=False, foreach=None, capturable=False, differentiable=False, fused=None):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach, maximize=maximize,
+                         capturable=capturable, differentiable=differentiable, fused=fused,
+                         decoupled_weight_decay=True)
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01):
-        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+    def load_state_dict(self, state_dict):
+        """As Optimizer's; every group stays decoupled whatever was saved, as in PyTorch's AdamW."""
+        super().load_state_dict(state_dict)
+        for group in self.param_groups:
+            group["decoupled_weight_decay"] = True
+
+
+def default_options(optimizer_class):
+    """{option: default value} for a parameter group of `optimizer_class`: the options every group of it holds."""
+    return optimizer_class([Parameter(np.zeros(1, np.float32))]).defaults
 
 
 def check_hyperparameter(where, option, value, low=0, high=None):

@@ -23,7 +23,6 @@ the risk: a checkpoint is as trusted as the code that reads it).
 """
 import collections
 import dataclasses
-import inspect
 import json
 import math
 import re
@@ -32,7 +31,7 @@ import zlib
 import numpy as np
 
 from ..models.gpt import GPTConfig
-from ..optim import SCHEDULER_KEYS, SGD, Adam, AdamW
+from ..optim import ADDED_OPTIONS, SCHEDULER_KEYS, SGD, Adam, AdamW, default_options
 from ..text.bpe import BPETokenizer
 from ..text.char import CharTokenizer
 from ..text.wordpiece import WordPieceTokenizer
@@ -261,10 +260,12 @@ def _optimizer(saved, params, stored, dtype, path):
             raise CheckpointError(path, f"{name}: {dtype_name} of shape {tuple(shape)}; the state of "
                                         f"{names[index]} is {np.dtype(dtype)} of shape {params[names[index]]}")
         state.setdefault(index, set()).add(match.group(2))
+    amsgrad = {index for group in groups if group.get("amsgrad") is True for index in group["params"]}
     for index, keys in sorted(state.items()):
-        if keys != STATE_KEYS[kind]:
+        wanted = STATE_KEYS[kind] | ({"max_exp_avg_sq"} if index in amsgrad else set())  # the largest v so far
+        if keys != wanted:
             raise CheckpointError(path, f"the {kind} state of parameter {index} ({names[index]}) holds "
-                                        f"{sorted(keys)}; it must hold exactly {sorted(STATE_KEYS[kind])}")
+                                        f"{sorted(keys)}; it must hold exactly {sorted(wanted)}")
     return {"class": kind, "params": names, "param_groups": groups,
             "steps": {int(key): step for key, step in steps.items()}}
 
@@ -277,9 +278,9 @@ def _index(text, count, where, path):
 
 def _check_groups(groups, count, kind, path):
     """Parameter groups as Optimizer.state_dict writes them: "params" lists the indices in order, 0 to count - 1,
-    each group holds every option of the optimizer `kind` (its constructor's, whose defaults fill a new group) and
-    no other but a scheduler's, and every option is a number, a flag or a pair of numbers (the optimizer checks
-    their ranges when loading)."""
+    each group holds every option of the optimizer `kind` (those a new group holds; one added since our first
+    checkpoints may be missing) and no other but a scheduler's, and every option is a number, a flag, null or a
+    pair of numbers (the optimizer checks their ranges when loading)."""
     if not isinstance(groups, list) or not all(isinstance(group, dict) for group in groups):
         raise CheckpointError(path, "optimizer.param_groups must be a list of objects")
     indices = [group.get("params") for group in groups]
@@ -287,9 +288,10 @@ def _check_groups(groups, count, kind, path):
             sum(indices, []) != list(range(count)):
         raise CheckpointError(path, f"optimizer.param_groups' params must number the {count} parameters in "
                                     f"order, 0 to {count - 1}")
-    options = set(inspect.signature(OPTIMIZERS[kind]).parameters) - {"params"}
+    options = set(default_options(OPTIMIZERS[kind]))
     for i, group in enumerate(groups):
-        missing, unknown = sorted(options - set(group)), sorted(set(group) - options - {"params"} - SCHEDULER_KEYS)
+        missing = sorted(options - set(group) - set(ADDED_OPTIONS))
+        unknown = sorted(set(group) - options - {"params"} - SCHEDULER_KEYS)
         if missing:  # the optimizer's load would keep its own value there
             raise CheckpointError(path, f"optimizer.param_groups[{i}] lacks {', '.join(missing)}: an {kind} group "
                                         f"holds {', '.join(sorted(options))}")
@@ -298,9 +300,9 @@ def _check_groups(groups, count, kind, path):
                                         f"{kind} ({', '.join(sorted(options))})")
         for option, value in group.items():
             pair = isinstance(value, list) and len(value) == 2 and all(map(_is_number, value))
-            if option != "params" and not (_is_number(value) or type(value) is bool or pair):
+            if option != "params" and not (_is_number(value) or type(value) in (bool, type(None)) or pair):
                 raise CheckpointError(path, f"optimizer.param_groups[{i}].{option} is {value!r:.40}; an option "
-                                            f"is a finite number, true/false, or a pair of them")
+                                            f"is a finite number, true/false, null, or a pair of numbers")
 
 
 def _trainer_meta(meta, config, path):

@@ -364,7 +364,7 @@ def train_step(run, iteration):
             (loss * weight / cfg.gradient_accumulation_steps).backward()  # gradients add up over micro-batches
             loss_sum += loss.item() * weight
     run.world.average_gradients(model.parameters())
-    total_norm = clip_grad_norm_(model.parameters(), cfg.grad_clip or math.inf)  # inf: measured, not clipped
+    total_norm = float(clip_grad_norm_(model.parameters(), cfg.grad_clip or math.inf))  # inf: measured only
     loss = float(run.world.sum([loss_sum])[0]) / (run.world.size * cfg.gradient_accumulation_steps)
     _check_finite(run, iteration, {"loss": loss, "gradient norm": total_norm})
     if run.telemetry:

@@ -7,7 +7,7 @@ each in telemetry.jsonl (telemetry_plots.py draws them).
             _, loss = model(x, y)
         optimizer.zero_grad()
         loss.backward()
-        total_norm = clip_grad_norm_(model.parameters(), 1.0)
+        total_norm = float(clip_grad_norm_(model.parameters(), 1.0))
         telemetry.step(iteration, optimizer, total_norm, max_norm=1.0)   # optimizer.step(), with norms around it
 
 Per parameter: the norm of its gradient (as the optimizer uses it, after clipping), of its weight before the step,
@@ -125,7 +125,7 @@ class Telemetry:
 
     def step(self, iteration, optimizer, total_norm=None, max_norm=None):
         """optimizer.step(); on a telemetry iteration, the parameters' norms before it and the update it made,
-        written with the activations `watch` saw. total_norm: clip_grad_norm_'s return (the norm before clipping;
+        written with the activations `watch` saw. total_norm: float(clip_grad_norm_(...)) (the norm before clipping;
         None: no clipping, the norm is computed here), max_norm: its threshold. Returns the record, or None."""
         if not self.due(iteration):
             optimizer.step()
