@@ -1,6 +1,7 @@
 """Tests of tinygrad_llm/nn/'s PyTorch pieces: nn.Parameter, the activation and loss modules, named_modules and
 apply, forward and backward hooks, and print(model). Each is compared with torch.nn where torch has the same thing
 (values and gradients in float64, 1e-10 relative), and each has a test of its error on bad input."""
+import math
 import re
 
 import numpy as np
@@ -723,3 +724,104 @@ def test_to_takes_torchs_forms_and_moves_gradients_with_their_parameters(torch):
     assert_raises_naming(lambda: ours.to(np.int64), TypeError, ["Module.to", "int64"])
     assert_raises_naming(lambda: ours.half(), TypeError, ["Module.half", "float16"])
     assert_raises_naming(lambda: ours.to("tpu"), TypeError, ["Module.to", "'tpu'"])
+
+
+# ---------------------------------------------------------------- nn.init, drawing PyTorch's numbers
+
+INITS = [
+    ("uniform_", lambda init, t: init.uniform_(t, -0.3, 0.7)),
+    ("normal_", lambda init, t: init.normal_(t, 0.5, 2.0)),
+    ("xavier_uniform_", lambda init, t: init.xavier_uniform_(t, gain=init.calculate_gain("tanh"))),
+    ("xavier_normal_", lambda init, t: init.xavier_normal_(t)),
+    ("kaiming_uniform_", lambda init, t: init.kaiming_uniform_(t, a=math.sqrt(5))),
+    ("kaiming_uniform_-fan_out-relu", lambda init, t: init.kaiming_uniform_(t, mode="fan_out", nonlinearity="relu")),
+    ("kaiming_normal_", lambda init, t: init.kaiming_normal_(t, a=0.1)),
+    ("constant_", lambda init, t: init.constant_(t, 0.25)),
+    ("ones_", lambda init, t: init.ones_(t)),
+    ("zeros_", lambda init, t: init.zeros_(t)),
+]
+
+
+@pytest.mark.parametrize("fill", [f for _, f in INITS], ids=[name for name, _ in INITS])
+@pytest.mark.parametrize("shape", [(4, 5), (8, 3, 5)], ids=["matrix", "conv-kernel"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_init_functions_draw_torchs_numbers_in_place(fill, shape, dtype, torch):
+    """The same seed, the same numbers (bit for bit), written in place into the Parameter, which is returned."""
+    import tinygrad_llm as tl
+    ours = nn.Parameter(np.full(shape, 9.0, dtype))
+    theirs = torch.nn.Parameter(torch.full(shape, 9.0, dtype=getattr(torch, np.dtype(dtype).name)))
+    tl.manual_seed(11)
+    torch.manual_seed(11)
+    assert fill(nn.init, ours) is ours and ours.requires_grad and ours.is_leaf
+    fill(torch.nn.init, theirs)
+    np.testing.assert_array_equal(ours.detach().numpy(), theirs.detach().numpy())
+    np.testing.assert_array_equal(tl.rand(3).numpy(), torch.rand(3).numpy())    # the generators moved alike
+
+
+def test_trunc_normal_follows_torchs_draws_and_bounds(torch):
+    import tinygrad_llm as tl
+    ours, theirs = nn.Parameter(np.zeros((30, 20), np.float32)), torch.nn.Parameter(torch.zeros(30, 20))
+    tl.manual_seed(2)
+    torch.manual_seed(2)
+    nn.init.trunc_normal_(ours, mean=0.1, std=0.5, a=-0.4, b=0.8)
+    torch.nn.init.trunc_normal_(theirs, mean=0.1, std=0.5, a=-0.4, b=0.8)
+    np.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), rtol=1e-6, atol=1e-7)
+    assert ours.detach().numpy().min() >= -0.4 and ours.detach().numpy().max() <= 0.8
+
+
+def test_init_takes_a_generator_and_eye_and_fans_as_torch(torch):
+    from tinygrad_llm.engine.rng import Generator
+    ours, theirs = Tensor(np.zeros((3, 6), np.float32)), torch.zeros(3, 6)
+    nn.init.normal_(ours, generator=Generator().manual_seed(5))
+    torch.nn.init.normal_(theirs, generator=torch.Generator().manual_seed(5))
+    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    np.testing.assert_array_equal(nn.init.eye_(ours).numpy(), torch.nn.init.eye_(theirs).numpy())
+    for shape in [(3, 4), (3, 4, 5), (2, 3, 4, 5)]:
+        assert nn.init._calculate_fan_in_and_fan_out(Tensor(np.zeros(shape))) == \
+            torch.nn.init._calculate_fan_in_and_fan_out(torch.zeros(shape))
+    for name, param in [("linear", None), ("conv1d", None), ("sigmoid", None), ("tanh", None), ("relu", None),
+                        ("leaky_relu", None), ("leaky_relu", 0.2), ("leaky_relu", 3), ("selu", None)]:
+        assert nn.init.calculate_gain(name, param) == torch.nn.init.calculate_gain(name, param)
+
+
+@pytest.mark.parametrize("call, words", [
+    (lambda init, m: init.calculate_gain("swish"), ["nsupported nonlinearity swish"]),
+    (lambda init, m: init.calculate_gain("leaky_relu", True), ["negative_slope True not a valid number"]),
+    (lambda init, m: init.kaiming_uniform_(m.zeros(3, 4), mode="fan_avg"), ["Mode fan_avg not supported"]),
+    (lambda init, m: init.xavier_uniform_(m.zeros(3)), ["fewer than 2 dimensions"]),
+    (lambda init, m: init.eye_(m.zeros(3, 4, 5)), ["with 2 dimensions are supported"]),
+], ids=["gain", "slope", "mode", "fan", "eye"])
+def test_init_errors_match_torchs(call, words, torch):
+    import tinygrad_llm as tl
+    assert_raises_naming(lambda: call(nn.init, tl), ValueError, words)
+    with pytest.raises(ValueError):
+        call(torch.nn.init, torch)
+
+
+def test_a_zero_element_tensor_is_left_with_torchs_warning():
+    with pytest.warns(UserWarning, match="Initializing zero-element tensors is a no-op"):
+        assert nn.init.kaiming_normal_(Tensor(np.zeros((0, 3), np.float32))).shape == (0, 3)
+
+
+def test_layers_are_initialised_as_torchs_with_the_same_seed(torch):
+    """torch.manual_seed(s); nn.Linear(3, 4) gives the same weight and bias here; an Embedding after it too."""
+    import tinygrad_llm as tl
+    tl.manual_seed(7)
+    torch.manual_seed(7)
+    ours = [nn.Linear(3, 4), nn.Linear(40, 20, bias=False), nn.Embedding(10, 8)]
+    theirs = [torch.nn.Linear(3, 4), torch.nn.Linear(40, 20, bias=False), torch.nn.Embedding(10, 8)]
+    for mine, reference in zip(ours, theirs):
+        for (name, p), (_, q) in zip(mine.named_parameters(), reference.named_parameters()):
+            np.testing.assert_array_equal(p.detach().numpy(), q.detach().numpy(), err_msg=name)
+
+
+def test_skip_init_leaves_zeros_and_draws_nothing():
+    import tinygrad_llm as tl
+    tl.manual_seed(3)
+    expected = tl.rand(4).numpy()
+    tl.manual_seed(3)
+    with nn.skip_init():
+        layer = nn.Linear(3, 4)
+        assert nn.init.normal_(layer.weight) is layer.weight
+    assert not layer.weight.detach().numpy().any() and not layer.bias.detach().numpy().any()
+    np.testing.assert_array_equal(tl.rand(4).numpy(), expected)        # the generator did not move
