@@ -335,3 +335,14 @@ class _TorchAssign:
 
     def __setitem__(self, index, value):
         self.tensor[index] = self.torch.from_numpy(value.numpy()) if isinstance(value, Tensor) else value
+
+
+def test_scatter_reads_only_the_part_of_src_its_index_covers():
+    """src larger than index: only src[:2, :1] is read, so only it receives a gradient (PyTorch's own backward
+    fails here with a shape error, so the rule is checked by hand)."""
+    import tinygrad_llm as tl
+    src = tl.tensor(np.arange(9.0).reshape(3, 3), requires_grad=True)
+    out = tl.zeros(2, 4, dtype=tl.float64).scatter(1, tl.tensor([[3], [0]]), src)
+    np.testing.assert_array_equal(out.detach().numpy(), [[0, 0, 0, 0.0], [3, 0, 0, 0]])
+    (out * tl.tensor(np.arange(8.0).reshape(2, 4))).sum().backward()
+    np.testing.assert_array_equal(src.grad.numpy(), [[3, 0, 0], [4, 0, 0], [0, 0, 0.0]])

@@ -17,7 +17,9 @@ from .engine import functional, inplace, reductions  # noqa: F401  (inplace and 
 from .engine.creation import (arange, full, full_like, ones, ones_like, rand, randint, randn, tensor, zeros,
                               zeros_like)
 from .engine.gradcheck import GradcheckError, gradcheck
-from .engine.movement import cat, concat, embedding, masked_fill, split, stack, take_along_dim, where
+from .engine.movement import (cat, chunk, concat, einsum, embedding, flip, gather, index_select, masked_fill,
+                              meshgrid, nonzero, repeat_interleave, roll, scatter, scatter_add, split, stack,
+                              take_along_dim, tril, triu, where)
 from .engine.ops import (abs, clamp, clone, eq, erf, exp, ge, gt, le, log, lt, matmul, maximum, minimum, ne, relu,
                          sigmoid, sqrt, tanh)
 from .engine.reductions import amax, amin, argmax, argmin, max, mean, min, norm, std, sum, topk, var

@@ -132,21 +132,9 @@ def _assigned_value(x, value, advanced):
             return ops.to(value, x.dtype)   # in the graph: its gradient goes back in its own dtype
         return Tensor(value.data.astype(x.dtype))
     if isinstance(value, (bool, int, float, np.bool_, np.integer, np.floating)):
-        return Tensor(backend.xp(x.data).asarray(_number_in_range(value, x.dtype), dtype=x.dtype))
+        return movement.number_like("setitem", value, x)
     raise TypeError(f"setitem: can't assign a {type(value).__name__} to a tensor (PyTorch takes a Tensor or a "
                     f"number); make it a Tensor first")
-
-
-def _number_in_range(value, dtype):
-    """A Python number as x's dtype will hold it, or a clear error where it cannot, as PyTorch refuses it."""
-    if dtype.kind in "iu":
-        limits = np.iinfo(dtype)
-        if not limits.min <= value <= limits.max:   # NaN fails both
-            raise OverflowError(f"setitem: {value} cannot be converted to {dtype} without overflow")
-        return int(value)   # a float truncates toward zero, as in PyTorch
-    if dtype.kind == "f" and np.isfinite(value) and abs(value) > np.finfo(dtype).max:
-        raise OverflowError(f"setitem: {value} cannot be converted to {dtype} without overflow")
-    return value
 
 
 Tensor.__setitem__ = setitem

@@ -7,12 +7,13 @@ reshaped back, permuted back, scattered back into place, or summed where one ele
 (an expanded axis, a tiled copy, an index picked twice).
 """
 import builtins
+import string
 import warnings
 
 import numpy as np
 
 from . import backend
-from .ops import _broadcast_shape, dim_or_axis, normalize_axes, promoted, unbroadcast
+from .ops import _broadcast_shape, dim_or_axis, normalize_axes, promoted, tensor_input, unbroadcast
 from .tensor import Function, IndexedGrad, Tensor
 
 
@@ -243,6 +244,21 @@ def getitem(x, index):
 Tensor.__getitem__ = getitem
 
 
+def number_like(op, value, x):
+    """A Python number as a 0-d tensor of x's dtype on x's device, as PyTorch converts it (a float into integers
+    truncates toward zero), or a clear error where the dtype cannot hold it (out of the integer range, NaN or
+    infinity into integers, a finite float beyond the float's range), as PyTorch refuses it."""
+    dtype = x.dtype
+    if dtype.kind in "iu":
+        limits = np.iinfo(dtype)
+        if not limits.min <= value <= limits.max:   # NaN fails both
+            raise OverflowError(f"{op}: {value} cannot be converted to {dtype} without overflow")
+        value = int(value)
+    elif dtype.kind == "f" and np.isfinite(value) and abs(value) > np.finfo(dtype).max:
+        raise OverflowError(f"{op}: {value} cannot be converted to {dtype} without overflow")
+    return Tensor(backend.xp(x.data).asarray(value, dtype=dtype))
+
+
 def put(array, index, order, value):
     """array[index] = value, in place: torch_index's (index, order), and value in PyTorch's axis order, broadcast to
     the indexed shape as PyTorch broadcasts it (leading axes of length 1 dropped)."""
@@ -304,6 +320,135 @@ def take_along_dim(x, indices, dim):
     return GetItemOp.apply(x, index=tuple(grid))
 
 
+def _positions_along(op, x, dim, index, src=None):
+    """The NumPy index of gather and scatter: for each entry of `index` (integers, as many axes as x), x's element
+    at that position along dim and at the entry's own position along every other axis. Checked as PyTorch checks
+    it: index no larger than x apart from dim (and no larger than src), its numbers within 0 .. x.shape[dim] - 1
+    (negative ones are refused, not counted from the end)."""
+    dim = normalize_axes(op, dim, x.ndim)[0]
+    index = index.data if isinstance(index, Tensor) else backend.xp(x.data).asarray(index)
+    if index.dtype.kind not in "iu":
+        raise TypeError(f"{op}: index must be integers, got {index.dtype}")
+    if index.ndim != x.ndim or any(n > m for d, (n, m) in enumerate(zip(index.shape, x.shape)) if d != dim) or (
+            src is not None and (src.ndim != x.ndim or any(n > m for n, m in zip(index.shape, src.shape)))):
+        raise ValueError(f"{op}: index {index.shape} must have the axes of the tensor {x.shape}, be no longer than it "
+                         f"apart from dim {dim}" + ("" if src is None else f", and no longer than src {src.shape}"))
+    bad = _out_of_range(index, x.shape[dim])
+    if bad is not None:
+        raise IndexError(f"{op}: index {bad} is out of bounds for dim {dim} of the tensor {x.shape}")
+    grid = list(backend.xp(index).indices(index.shape, sparse=True))
+    grid[dim] = index
+    return tuple(grid)
+
+
+def _out_of_range(index, length):
+    """The first number of an integer array outside 0 .. length - 1, or None: gather, scatter and index_select
+    refuse a negative position, as PyTorch does, where NumPy would count it from the end."""
+    if index.size == 0:
+        return None
+    low, high = int(index.min()), int(index.max())
+    return low if low < 0 else high if high >= length else None
+
+
+def gather(x, dim, index, *, sparse_grad=False):
+    """out[i][j][k] = x[index[i][j][k]][j][k] for dim 0 (and so on): out has index's shape (PyTorch's gather).
+    The gradient goes back to the picked positions, summed where one is picked twice (GetItemOp)."""
+    if sparse_grad:
+        raise ValueError("gather: sparse_grad=True is not supported (the gradient is dense)")
+    return GetItemOp.apply(x, index=_positions_along("gather", x, dim, index))
+
+
+def index_select(x, dim, index):
+    """The slices of x at positions `index` (a vector of integers, or one integer) along dim."""
+    dim = normalize_axes("index_select", dim, x.ndim)[0]
+    index = index.data if isinstance(index, Tensor) else backend.xp(x.data).asarray(index)
+    if index.ndim > 1 or index.dtype.kind not in "iu":
+        raise IndexError(f"index_select: index must be a vector of integers, got {index.dtype} {index.shape}")
+    bad = _out_of_range(index, x.shape[dim])
+    if bad is not None:
+        raise IndexError(f"index_select: index {bad} is out of bounds for dim {dim} of the tensor {x.shape}")
+    return GetItemOp.apply(x, index=(slice(None),) * dim + (index.reshape(-1),))
+
+
+def _read_part(op, x, index, src):
+    """The part of scatter's src that the index reads: its first index.shape elements (src itself when the shapes
+    agree). src must be a Tensor of x's dtype, as in PyTorch."""
+    if src.dtype != x.dtype:
+        raise TypeError(f"{op}: src is {src.dtype}, the tensor {x.dtype}; they must be one dtype (as PyTorch)")
+    shape = index.shape if isinstance(index, Tensor) else np.shape(index)
+    return src if src.shape == shape else getitem(src, tuple(slice(0, n) for n in shape))
+
+
+def scatter(x, dim, index, src=None, *, value=None, reduce=None):
+    """x with src's elements written at the positions index names along dim: out[index[i][j]][j] = src[i][j] for
+    dim 0 (PyTorch's scatter; a number in src's place, or value=, writes that number). An element written twice
+    keeps the last value. Gradients (IndexPutOp): to x where nothing was written, to src where it was read."""
+    if reduce is not None:
+        raise ValueError(f"scatter: reduce={reduce!r} is not supported (deprecated in PyTorch); use scatter_add")
+    if not isinstance(src, Tensor):   # scatter(x, dim, index, 1.5): a number in src's place is the value
+        src, value = None, src if value is None else value
+        if value is None or src is not None:
+            raise TypeError("scatter: give src (a Tensor) or value (a number)")
+        written = number_like("scatter", value, x)
+        return IndexPutOp.apply(x, written, index=_positions_along("scatter", x, dim, index), order=None)
+    positions = _positions_along("scatter", x, dim, index, src)
+    return IndexPutOp.apply(x, _read_part("scatter", x, index, src), index=positions, order=None)
+
+
+class ScatterAddOp(Function):
+    """out = x with src added at `positions` (out[index[i][j]][j] += src[i][j] for dim 0; an element named twice
+    receives both).   dx = g;  dsrc = g at the positions (gathered)."""
+
+    def forward(ctx, x, src, positions):
+        ctx.positions = positions
+        out = x.copy()
+        backend.xp(out).add.at(out, positions, src)
+        return out
+
+    def backward(ctx, g):
+        return g, g[ctx.positions]
+
+
+def scatter_add(x, dim, index, src):
+    """x with src's elements added at the positions index names along dim (PyTorch's scatter_add)."""
+    if not isinstance(src, Tensor):
+        raise TypeError(f"scatter_add: src must be a Tensor, got {type(src).__name__}")
+    positions = _positions_along("scatter_add", x, dim, index, src)
+    return ScatterAddOp.apply(x, _read_part("scatter_add", x, index, src), positions=positions)
+
+
+def repeat_interleave(x, repeats=None, dim=None, *, output_size=None):
+    """Each slice of x along dim repeated `repeats` times in place (an int, or one count per slice), x flattened
+    first when dim is None. repeat_interleave(counts) alone gives 0, 1, ... each repeated its count (PyTorch's).
+    The gradient of each copy goes back to its slice (GetItemOp's scatter-add)."""
+    if repeats is None:
+        if x.ndim != 1 or x.dtype.kind not in "iu":
+            raise TypeError(f"repeat_interleave: given alone, the counts must be a vector of integers, got "
+                            f"{x.dtype} {x.shape}")
+        x, repeats = Tensor(backend.xp(x.data).arange(x.shape[0])), x
+    if dim is None:
+        x, dim = reshape(x, -1), 0
+    dim = normalize_axes("repeat_interleave", dim, x.ndim)[0]
+    xp = backend.xp(x.data)
+    counts = repeats.data if isinstance(repeats, Tensor) else xp.asarray(repeats)
+    if counts.dtype.kind not in "iu" or counts.ndim > 1 or counts.size not in (1, x.shape[dim]):
+        raise ValueError(f"repeat_interleave: repeats must be an integer or one integer per slice along dim {dim} "
+                         f"of {x.shape}, got {counts.dtype} {counts.shape}")
+    if counts.size and int(counts.min()) < 0:
+        raise ValueError(f"repeat_interleave: repeats must be >= 0, got {counts.tolist()}")
+    positions = xp.repeat(xp.arange(x.shape[dim]), counts.reshape(-1) if counts.size > 1 else int(counts.item()))
+    if output_size is not None and output_size != positions.size:
+        raise ValueError(f"repeat_interleave: output_size {output_size} is not the {positions.size} the repeats give")
+    return GetItemOp.apply(x, index=(slice(None),) * dim + (positions,))
+
+
+Tensor.gather = gather
+Tensor.index_select = index_select
+Tensor.scatter = scatter
+Tensor.scatter_add = scatter_add
+Tensor.repeat_interleave = repeat_interleave
+
+
 class ExpandOp(Function):
     """out = x broadcast to `shape` (a view: no copy).   dx = g summed over the axes x was broadcast along."""
 
@@ -350,6 +495,91 @@ def repeat(x, *repeats):
 
 Tensor.expand = expand
 Tensor.repeat = repeat
+Tensor.expand_as = lambda self, other: expand(self, *other.shape)
+
+
+def flip(x, *dims):
+    """x with the order of its elements reversed along each of dims (a view; the gradient is flipped back)."""
+    axes = normalize_axes("flip", _sizes(dims), x.ndim)
+    return GetItemOp.apply(x, index=tuple(slice(None, None, -1) if d in axes else slice(None) for d in range(x.ndim)))
+
+
+Tensor.flip = flip
+
+
+class RollOp(Function):
+    """out = x with its elements shifted by shifts[i] along dims[i], those pushed past the end coming back at the
+    start (all axes flattened into one when dims is None).   dx = g rolled back by -shifts."""
+
+    def forward(ctx, x, shifts, dims):
+        ctx.shifts, ctx.dims = shifts, dims
+        return backend.xp(x).roll(x, shifts, axis=dims)
+
+    def backward(ctx, g):
+        return backend.xp(g).roll(g, tuple(-s for s in ctx.shifts) if ctx.dims is not None else -ctx.shifts,
+                                  axis=ctx.dims)
+
+
+def roll(x, shifts, dims=None):
+    """x rolled by shifts along dims (one shift per dim; dims None: over the flattened elements, one shift)."""
+    if dims is None:
+        if isinstance(shifts, (tuple, list)):
+            if len(shifts) != 1:
+                raise ValueError(f"roll: without dims, one shift (over the flattened tensor), got shifts {shifts}")
+            shifts = shifts[0]
+        return RollOp.apply(x, shifts=int(shifts), dims=None)
+    shifts = tuple(shifts) if isinstance(shifts, (tuple, list)) else (shifts,)
+    dims = tuple(dims) if isinstance(dims, (tuple, list)) else (dims,)
+    if len(shifts) != len(dims):
+        raise ValueError(f"roll: shifts {shifts} and dims {dims} must have one shift per dim")
+    for d in dims:
+        normalize_axes("roll", d, x.ndim)
+    return RollOp.apply(x, shifts=tuple(int(s) for s in shifts), dims=dims)
+
+
+Tensor.roll = roll
+
+
+class TrilOp(Function):
+    """out = x with the elements above diagonal k of its last two axes set to 0 (the lower triangle kept; k > 0
+    keeps k diagonals more above, k < 0 fewer).   dx = tril(g, k): the zeroed elements do not reach the output."""
+
+    def forward(ctx, x, diagonal):
+        ctx.diagonal = diagonal
+        return backend.xp(x).tril(x, diagonal)
+
+    def backward(ctx, g):
+        return backend.xp(g).tril(g, ctx.diagonal)
+
+
+class TriuOp(Function):
+    """out = x with the elements below diagonal k of its last two axes set to 0 (the upper triangle kept).
+    dx = triu(g, k)."""
+
+    def forward(ctx, x, diagonal):
+        ctx.diagonal = diagonal
+        return backend.xp(x).triu(x, diagonal)
+
+    def backward(ctx, g):
+        return backend.xp(g).triu(g, ctx.diagonal)
+
+
+def _matrices(op, x):
+    if x.ndim < 2:
+        raise ValueError(f"{op}: needs a tensor of at least 2 axes (a matrix or a stack of them), got {x.shape}")
+    return x
+
+
+def tril(x, diagonal=0):
+    return TrilOp.apply(_matrices("tril", x), diagonal=int(diagonal))
+
+
+def triu(x, diagonal=0):
+    return TriuOp.apply(_matrices("triu", x), diagonal=int(diagonal))
+
+
+Tensor.tril = tril
+Tensor.triu = triu
 
 
 class ConcatOp(Function):
@@ -407,6 +637,31 @@ def stack(tensors, dim=0, *, axis=None):
     return StackOp.apply(*promoted("stack", *tensors), axis=dim_or_axis("stack", dim, axis, 0))
 
 
+def meshgrid(*tensors, indexing=None):
+    """Grids from vectors: output i holds tensors[i] laid along axis i ('ij') and repeated along the others, all
+    of shape (len(t0), len(t1), ...); 'xy' swaps the first two axes (Cartesian, as NumPy's default). Without
+    indexing, 'ij' with PyTorch's warning. Each output is a reshape and an expand: gradients sum back."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    if indexing is None:
+        warnings.warn("meshgrid: in an upcoming release of PyTorch it will be required to pass the indexing "
+                      "argument; 'ij' is used", UserWarning, stacklevel=2)
+        indexing = "ij"
+    if indexing not in ("ij", "xy"):
+        raise ValueError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
+    for t in tensors:
+        if t.ndim > 1:
+            raise ValueError(f"meshgrid: expects 0-d or 1-d tensors, got shape {t.shape}")
+    axes = list(range(len(tensors)))
+    if indexing == "xy" and len(tensors) > 1:
+        axes[0], axes[1] = 1, 0
+    shape = [0] * len(tensors)
+    for t, axis in zip(tensors, axes):
+        shape[axis] = t.numel()
+    return tuple(expand(reshape(t, [-1 if a == axis else 1 for a in range(len(shape))]), *shape)
+                 for t, axis in zip(tensors, axes))
+
+
 def split(x, split_size, dim=0, *, axis=None):
     """Pieces of `split_size` along `dim` (the last may be shorter), as PyTorch's split; a list of sizes
     gives pieces of those sizes."""
@@ -427,7 +682,20 @@ def split(x, split_size, dim=0, *, axis=None):
     return [getitem(x, lead + (slice(int(s), int(s) + n),)) for s, n in zip(starts, sizes)]
 
 
+def chunk(x, chunks, dim=0):
+    """x cut into `chunks` pieces along dim, each ceil(length / chunks) long (the last shorter, and fewer pieces
+    where they run out first), as PyTorch's chunk."""
+    if not isinstance(chunks, (int, np.integer)) or chunks < 1:
+        raise ValueError(f"chunk: chunks must be a whole number, at least 1, got {chunks!r}")
+    axis = normalize_axes("chunk", dim, x.ndim)[0]
+    length = x.shape[axis]
+    if length == 0:   # PyTorch gives `chunks` empty pieces
+        return tuple(getitem(x, (slice(None),) * axis + (slice(0, 0),)) for _ in range(chunks))
+    return tuple(split(x, -(-length // chunks), dim=axis))
+
+
 Tensor.split = split
+Tensor.chunk = chunk
 
 
 class WhereOp(Function):
@@ -448,22 +716,58 @@ class WhereOp(Function):
         return None, da, db
 
 
-def where(cond, a, b):
-    """a where cond else b; either of a, b may be a Python number (the two promote as in a binary op)."""
+def _condition(op, cond):
+    """A condition (where's, masked_fill's mask) as a bool array: PyTorch refuses any other dtype."""
     cond = cond.data if isinstance(cond, Tensor) else cond
-    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
-        raise TypeError(f"where: a or b must be a Tensor (they give the result its dtype and device), got "
-                        f"{type(a).__name__} and {type(b).__name__}; for plain arrays use numpy.where")
-    return WhereOp.apply(cond, *promoted("where", a, b))
+    cond = cond if hasattr(cond, "dtype") else np.asarray(cond)
+    if cond.dtype != bool:
+        raise TypeError(f"{op}: the condition must be a bool tensor, got {cond.dtype} {cond.shape}")
+    return cond
+
+
+def where(condition, input=None, other=None):
+    """input where condition else other. Either of input, other may be a Python number (the two promote as in a
+    binary op), or both: then the result is a new tensor of their dtype (int64, the default float, bool), on the
+    condition's device. where(condition) alone is nonzero(condition, as_tuple=True), as in PyTorch."""
+    if input is None and other is None:
+        return nonzero(condition, as_tuple=True)
+    if input is None or other is None:
+        raise TypeError("where: give both input and other, or neither (where(condition) is nonzero's tuple)")
+    cond = _condition("where", condition)
+    if not isinstance(input, Tensor) and not isinstance(other, Tensor):
+        dtype = backend.promote(input, other)
+        input, other = (Tensor(backend.xp(cond).asarray(v, dtype=dtype)) for v in (input, other))
+    return WhereOp.apply(cond, *promoted("where", input, other))
+
+
+Tensor.where = lambda self, condition, other: where(condition, self, other)
 
 
 def masked_fill(x, mask, value):
-    """x with `value` wherever `mask` is true (mask broadcasts against x); the result keeps x's dtype, as in
-    PyTorch (the value is converted to it)."""
-    return where(mask, Tensor(backend.xp(x.data).asarray(value, dtype=x.dtype)), x)
+    """x with `value` wherever `mask` is true, as PyTorch's masked_fill: mask a bool tensor, broadcast against x
+    (the result has their broadcast shape); value a number or a 0-d tensor, converted to x's dtype (a 0-d value that
+    requires grad receives the sum of the gradient where mask is true)."""
+    if not isinstance(value, Tensor):
+        value = number_like("masked_fill", value, x)
+    elif value.ndim != 0:
+        raise ValueError(f"masked_fill: the value must be a number or a 0-d tensor, got shape {value.shape}")
+    return where(_condition("masked_fill", mask), value if value.dtype == x.dtype else value.to(x.dtype), x)
 
 
 Tensor.masked_fill = masked_fill
+
+
+def nonzero(x, *, as_tuple=False):
+    """The positions of x's nonzero (true) elements: an (n, x.ndim) int64 tensor, one row per element in row-major
+    order; as_tuple=True: one vector per axis (a 0-d x counts as one axis, as in PyTorch). No gradient."""
+    data = tensor_input("nonzero", x).data
+    xp = backend.xp(data)
+    if as_tuple:
+        return tuple(Tensor(p.astype(np.int64)) for p in xp.nonzero(data.reshape(-1) if data.ndim == 0 else data))
+    return Tensor(xp.argwhere(data).astype(np.int64))
+
+
+Tensor.nonzero = nonzero
 
 
 class EmbeddingOp(Function):
@@ -490,3 +794,103 @@ def embedding(idx, weight):
     """Rows of `weight` (V, C) picked by integer `idx` (any shape) -> (*idx.shape, C). PyTorch's argument order."""
     idx = idx.data if isinstance(idx, Tensor) else backend.xp(weight.data).asarray(idx)
     return EmbeddingOp.apply(weight, idx)
+
+
+# ---------------------------------------------------------------- einsum
+
+class EinsumOp(Function):
+    """out = einsum(terms -> output) of the operands (NumPy's einsum), every subscript one letter (einsum() below
+    spells an ellipsis out in letters).
+    d(operand i) = einsum(g and the other operands -> operand i's letters): each element of operand i is multiplied
+    by products of the others' elements wherever it appears in the sum, and g weighs each appearance. Three cases
+    more (docs/einsum.md): a letter that only operand i has was summed away in the forward, so its gradient is the
+    same along that whole axis; a letter it repeats ('ii') puts the gradient on the diagonal, zeros elsewhere; an
+    axis of length 1 that broadcast against a longer one sums its gradient."""
+
+    def forward(ctx, *operands, terms, output):
+        ctx.save_for_backward(*operands)
+        ctx.terms, ctx.output = terms, output
+        try:
+            return backend.xp(operands[0]).einsum(f"{','.join(terms)}->{output}", *operands,
+                                                  optimize=len(operands) > 1)
+        except ValueError as e:
+            shapes = ", ".join(str(x.shape) for x in operands)
+            raise ValueError(f"einsum: operands of shapes {shapes} do not fit '{','.join(terms)}->{output}': "
+                             f"{e}") from None
+
+    def backward(ctx, g):
+        return tuple(ctx.operand_grad(i, g) if needed else None for i, needed in enumerate(ctx.needs_input_grad))
+
+    def operand_grad(ctx, i, g):
+        xp, x, term = backend.xp(g), ctx.saved[i], ctx.terms[i]
+        others = [j for j in range(len(ctx.terms)) if j != i]
+        letters = "".join(dict.fromkeys(term))   # each letter once, in order
+        reached = set(ctx.output).union(*(ctx.terms[j] for j in others))
+        kept = "".join(c for c in letters if c in reached)
+        grad = xp.einsum(",".join([ctx.output] + [ctx.terms[j] for j in others]) + "->" + kept, g,
+                         *(ctx.saved[j] for j in others), optimize=bool(others))
+        length = {c: x.shape[term.index(c)] for c in letters}   # operand i's own lengths
+        grad = grad.reshape([grad.shape[kept.index(c)] if c in kept else 1 for c in letters])
+        broadcast = tuple(a for a, c in enumerate(letters) if length[c] == 1 and grad.shape[a] != 1)
+        grad = xp.broadcast_to(grad.sum(axis=broadcast, keepdims=True), [length[c] for c in letters])
+        if len(letters) == len(term):
+            return grad
+        on_diagonal = tuple(xp.arange(length[c]).reshape([-1 if d == c else 1 for d in letters]) for c in term)
+        dx = xp.zeros(x.shape, dtype=grad.dtype)
+        dx[on_diagonal] = grad
+        return dx
+
+
+def einsum(equation, *operands):
+    """Einstein summation, as PyTorch's einsum: einsum('ij,jk->ik', a, b) is a @ b. Letters name axes; an axis
+    named in the inputs but not in the output is summed; '...' stands for the axes no letter names (broadcast
+    between operands, kept in front of an implicit output); without '->' the output is the letters used once, in
+    alphabetical order (capitals first). Operands may also come as one list; the sublist form
+    einsum(a, [0, 1], b, [1, 2], [0, 2]) is read too."""
+    if not isinstance(equation, str):
+        equation, operands = _sublist_equation((equation,) + operands)
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    terms, output = _einsum_subscripts(equation, [x.ndim for x in operands])
+    return EinsumOp.apply(*promoted("einsum", *operands), terms=terms, output=output)
+
+
+_LETTERS = string.ascii_uppercase + string.ascii_lowercase   # PyTorch's 52 subscripts, in its order
+
+
+def _sublist_equation(args):
+    """einsum(a, [0, 1], b, [1, 2], [0, 2]) as ('AB,BC->AC', (a, b)): axis numbers 0..51 as letters, Ellipsis
+    as '...'."""
+    def letters(sublist):
+        return "".join("..." if s is Ellipsis else _LETTERS[s] for s in sublist)
+    has_output = len(args) % 2 == 1
+    operands, sublists = args[0:len(args) - has_output:2], args[1::2]
+    return ",".join(map(letters, sublists)) + ("->" + letters(args[-1]) if has_output else ""), operands
+
+
+def _einsum_subscripts(equation, ndims):
+    """The equation's input terms and output, '...' spelled out in letters that no term uses (an operand with
+    fewer such axes takes the last of them: they broadcast from the right), checked as PyTorch checks them."""
+    equation = equation.replace(" ", "")
+    inputs, arrow, output = equation.partition("->")
+    terms = inputs.split(",")
+    if len(terms) != len(ndims):
+        raise ValueError(f"einsum: '{equation}' has {len(terms)} input terms for {len(ndims)} operands")
+    for part in terms + [output]:
+        if set(part.replace("...", "", 1)) - set(_LETTERS):
+            raise ValueError(f"einsum: '{part}' in '{equation}' is not letters with at most one '...'")
+    named = [len(t) - 3 if "..." in t else len(t) for t in terms]
+    for t, count, n in zip(terms, named, ndims):
+        if count > n or ("..." not in t and count != n):
+            raise ValueError(f"einsum: '{t}' names {count} axes of an operand with {n}")
+    spare = [c for c in _LETTERS if c not in equation]
+    ellipsis = "".join(spare[:builtins.max([n - k for t, k, n in zip(terms, named, ndims) if "..." in t], default=0)])
+    spelled = [t.replace("...", ellipsis[len(ellipsis) - (n - k):]) for t, k, n in zip(terms, named, ndims)]
+    if not arrow:
+        used = "".join(terms)
+        return spelled, ellipsis + "".join(sorted(c for c in set(used) if c in _LETTERS and used.count(c) == 1))
+    output = output.replace("...", ellipsis)
+    for c in output:
+        if output.count(c) > 1 or not any(c in t for t in spelled):
+            raise ValueError(f"einsum: output subscript {c} of '{equation}' appears twice, or in no input term")
+    return spelled, output
