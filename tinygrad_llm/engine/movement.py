@@ -134,8 +134,11 @@ def torch_index(index, ndim):
         if type(index) is not list or not _list_is_tuple(index):
             return _index_part(index), None   # one entry: nothing to put in order
         index = tuple(index)
-    if all(type(p) in _BASIC_PARTS for p in index):
-        return index, None
+    for p in index:   # a loop, not all(): this is every slicing's path
+        if type(p) not in _BASIC_PARTS:
+            break
+    else:
+        return index, None   # integers, slices, None, Ellipsis: read alike
     parts = tuple(_index_part(p) for p in index)
     if not builtins.any(type(p) is int or p is Ellipsis for p in parts):
         return parts, None   # x[idx], x[:, idx], x[mask]: read alike
