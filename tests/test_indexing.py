@@ -346,3 +346,19 @@ def test_scatter_reads_only_the_part_of_src_its_index_covers():
     np.testing.assert_array_equal(out.detach().numpy(), [[0, 0, 0, 0.0], [3, 0, 0, 0]])
     (out * tl.tensor(np.arange(8.0).reshape(2, 4))).sum().backward()
     np.testing.assert_array_equal(src.grad.numpy(), [[3, 0, 0], [4, 0, 0], [0, 0, 0.0]])
+
+
+def test_assigning_through_a_view_inside_the_graph_is_refused(torch):
+    """buf[0][1] = v assigns into the view buf[0]: PyTorch rewrites buf's graph so that v gets its gradient; here buf
+    would change without its graph knowing (v's gradient silently lost), so it is refused, naming the fix. Outside
+    the graph the numbers are written through the view, as in PyTorch."""
+    import tinygrad_llm as tl
+    v = tl.tensor(2.0, requires_grad=True)
+    for make in (lambda: tl.zeros(2, 3), lambda: tl.zeros(2, 3, requires_grad=True) * 1.0):
+        buf = make()
+        with pytest.raises(RuntimeError, match=r"setitem: .* is a view .*x\[0, 1\] = v, not x\[0\]\[1\] = v"):
+            buf[0][1] = v
+    buf, buf_torch = tl.zeros(2, 3), torch.zeros(2, 3)
+    buf[0][1] = 5.0
+    buf_torch[0][1] = 5.0
+    assert buf.tolist() == buf_torch.tolist() and buf._version == 1

@@ -110,6 +110,11 @@ def setitem(x, index, value):
     index, order = movement.torch_index(index, x.ndim)
     value = _assigned_value(x, value, advanced=movement.has_array(index))
     if is_grad_enabled() and (x.requires_grad or value.requires_grad):
+        if getattr(x.data, "base", None) is not None:   # PyTorch rewrites the other tensor's graph; we cannot
+            raise RuntimeError(f"setitem: this tensor {x.shape} is a view of another one's numbers (x[0], "
+                               f"x.view(...)); assigned into inside the graph, the other would change without its "
+                               f"gradient knowing. Assign into that tensor itself (x[0, 1] = v, not x[0][1] = v) "
+                               f"or into a clone()")
         _in_place("setitem", x, lambda old: movement.IndexPutOp.apply(old, value, index=index, order=order))
         return
     _check_writable("setitem", x)
