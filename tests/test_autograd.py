@@ -209,3 +209,48 @@ def test_memory_does_not_grow_over_1000_training_steps():
     after = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
     assert after - before < 64 * 1024, f"memory grew by {after - before} bytes over 1000 steps"
+
+
+def graph_names(node):
+    """The graph below a grad_fn as nested (name, inputs) pairs, walked through next_functions as in PyTorch; None
+    for an input that needs no gradient."""
+    if node is None:
+        return None
+    return node.name(), tuple(graph_names(child) for child, _ in node.next_functions)
+
+
+def test_grad_fn_and_next_functions_walk_the_graph_as_in_pytorch(torch):
+    """A learner's walk over loss.grad_fn: the same graph, node for node, with PyTorch's names where our Functions
+    are named as its nodes (MulOp: MulBackward0), and one AccumulateGrad per leaf, whose .variable is the leaf."""
+    values = [np.array([0.5, -1.0, 2.0]), np.array([1.5, 2.0, -0.5]), np.array([2.0, 4.0, -1.0])]
+    a, b, c = (Tensor(v, requires_grad=i == 0) for i, v in enumerate(values))
+    ta, tb, tc = (torch.tensor(v, requires_grad=i == 0) for i, v in enumerate(values))
+    loss = ((a * b + a.exp()).tanh() - a / c).mean()
+    expected = ((ta * tb + ta.exp()).tanh() - ta / tc).mean()
+    assert graph_names(loss.grad_fn) == graph_names(expected.grad_fn)
+    assert graph_names(loss.grad_fn)[0] == "MeanBackward0" and type(loss.grad_fn).__name__ == "MeanOp"
+
+    leaves = []
+    stack = [loss.grad_fn]
+    while stack:
+        node = stack.pop()
+        for child, index in node.next_functions:
+            assert index == 0
+            if child is not None and not child.next_functions:
+                leaves.append(child)
+            elif child is not None:
+                stack.append(child)
+    assert len(leaves) == 3 and all(leaf is leaves[0] for leaf in leaves)   # a's node, met once per use
+    assert leaves[0].variable is a and leaves[0].name() == "torch::autograd::AccumulateGrad"
+    assert a.grad_fn is None and b.grad_fn is None and loss.grad_fn is loss._ctx
+
+
+def test_next_functions_after_backward_says_the_graph_was_freed():
+    x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    kept, freed = (x * x).sum(), (x * x).sum()
+    kept.backward(retain_graph=True)
+    assert kept.grad_fn.next_functions[0][0].name() == "MulBackward0"
+    freed.backward()
+    with pytest.raises(RuntimeError, match="next_functions: the graph through sum was freed by backward; pass "
+                                           "retain_graph=True"):
+        freed.grad_fn.next_functions

@@ -173,3 +173,11 @@ def test_masked_fill_keeps_the_tensors_dtype():
     x = Tensor(np.arange(3))
     filled = x.masked_fill(np.array([True, False, False]), 0.5)
     assert filled.dtype == np.int64 and filled.numpy().tolist() == [0, 1, 2]
+
+
+def test_a_python_list_with_a_dtype_stays_on_the_cpu():
+    """Tensor(list, dtype=np.float64) asked CuPy for the list's array module ("device 'cuda' needs CuPy")."""
+    for data, dtype in (([1, 2], np.float64), ([[1.5]], np.float32), (3, np.int32), (True, bool), ((1, 2), np.int8)):
+        t = Tensor(data, dtype=dtype)
+        assert t.device == "cpu" and t.dtype == dtype and t.tolist() == np.asarray(data, dtype).tolist()
+    assert Tensor([1.0, 2.0]).dtype == np.float32 and Tensor([1, 2], device="cpu").dtype == np.int64

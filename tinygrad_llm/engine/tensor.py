@@ -91,10 +91,11 @@ class Tensor:
         if type(data) is np.ndarray and dtype is None and device is None:
             self.data = data   # the case of every op's output: nothing to convert
         else:
-            # exact types: a NumPy float64 scalar is a subclass of float, and must stay float64
-            if (isinstance(data, (list, tuple)) or type(data) in (int, float, bool)) and dtype is None:
-                data = np.asarray(data)
-                if data.dtype.kind == "f":
+            # exact types: a NumPy float64 scalar is a subclass of float, and must stay float64. Python numbers and
+            # lists are host data: NumPy reads them (with or without a dtype), then they go to `device`
+            if isinstance(data, (list, tuple)) or type(data) in (int, float, bool):
+                data = np.asarray(data, dtype=dtype)
+                if dtype is None and data.dtype.kind == "f":
                     data = data.astype(backend.DEFAULT_FLOAT)
             array_module = backend.module_for(device) if device is not None else backend.xp(data)
             self.data = array_module.asarray(data, dtype=dtype)
@@ -146,6 +147,12 @@ class Tensor:
         return self._ctx is None
 
     @property
+    def grad_fn(self):
+        """The Function that made this tensor (PyTorch's name for it; the engine keeps it in _ctx), None for a leaf.
+        Walk the graph as in PyTorch: grad_fn.name(), grad_fn.next_functions."""
+        return self._ctx
+
+    @property
     def _version(self):
         """How many in-place changes its data's buffer has had (shared by every view of it; see inplace.py)."""
         return version_of(self.data)
@@ -182,6 +189,12 @@ class Tensor:
             raise RuntimeError(f"bool: the truth value of a tensor of shape {self.shape} is ambiguous; use "
                                f"(t).any() or (t).all()")
         return bool(self.item())
+
+    def __format__(self, format_spec):
+        """f"{loss:.4f}": a 0-d tensor formats as its number, as in PyTorch; any other takes no format spec."""
+        if self.ndim == 0:
+            return self.item().__format__(format_spec)
+        return object.__format__(self, format_spec)
 
     def __index__(self):
         if self.dtype.kind not in "iu" or self.numel() != 1:
@@ -299,7 +312,7 @@ class Tensor:
             if ctx is None:
                 continue
             if ctx.freed:
-                raise RuntimeError(f"backward: the graph through {ctx.name} was already freed by an earlier "
+                raise RuntimeError(f"backward: the graph through {ctx.op_name} was already freed by an earlier "
                                    f"backward; pass retain_graph=True to the first backward to go through it twice")
             for parent in ctx.parents:
                 if parent is not None and parent.requires_grad and id(parent) not in visited:
@@ -398,9 +411,24 @@ class Function:
         self.freed = False
 
     @property
-    def name(self):
+    def op_name(self):
         """The op's name in messages: the class name without its "Op", in lower case (LayerNormOp: "layernorm")."""
         return type(self).__name__.removesuffix("Op").lower()
+
+    def name(self):
+        """PyTorch's name for this node of the graph, spelled from ours: MulOp is "MulBackward0" (PyTorch's own
+        names differ where its ops do: our LinearOp, its AddmmBackward0)."""
+        return type(self).__name__.removesuffix("Op") + "Backward0"
+
+    @property
+    def next_functions(self):
+        """One (node, 0) per input, as PyTorch gives them: the Function that made the input, an AccumulateGrad for a
+        leaf that requires grad (its .variable is the leaf), None for an input that needs no gradient. (0: which
+        output of that node; every op here has one.)"""
+        if self.freed:
+            raise RuntimeError(f"next_functions: the graph through {self.op_name} was freed by backward; pass "
+                               f"retain_graph=True to backward to walk it afterwards")
+        return tuple((_node_of(p), 0) for p in self.parents)
 
     def save_for_backward(self, *arrays):
         self.saved = arrays
@@ -425,7 +453,7 @@ class Function:
             if parent is None or parent_grad is None or not parent.requires_grad:
                 continue
             if parent_grad.shape != parent.shape:
-                raise RuntimeError(f"{self.name}.backward returned a gradient of shape {parent_grad.shape} "
+                raise RuntimeError(f"{self.op_name}.backward returned a gradient of shape {parent_grad.shape} "
                                    f"for an input of shape {parent.shape}")
             yield parent, parent_grad
 
@@ -437,10 +465,10 @@ class Function:
             return   # nothing has changed in place since this process began
         for array, version in zip(self.saved, self.saved_versions or (0,) * len(self.saved)):
             if array is not None and version_of(array) != version:
-                raise RuntimeError(f"{self.name}.backward: an array this op saved for backward (shape {array.shape}) "
-                                   f"was changed in place after the forward (version {version} is now "
-                                   f"{version_of(array)}), so its gradient would come out wrong. Change a clone() "
-                                   f"of it instead, or compute out of place")
+                raise RuntimeError(f"{self.op_name}.backward: an array this op saved for backward (shape "
+                                   f"{array.shape}) was changed in place after the forward (version {version} is "
+                                   f"now {version_of(array)}), so its gradient would come out wrong. Change a "
+                                   f"clone() of it instead, or compute out of place")
 
     @classmethod
     def apply(cls, *inputs, **options):
@@ -464,6 +492,31 @@ class Function:
         return out
 
 
+class AccumulateGrad:
+    """The node PyTorch shows in next_functions for a leaf that requires grad: where the backward walk ends, adding
+    the gradient into the leaf's .grad. `variable` is the leaf."""
+
+    next_functions = ()
+
+    def __init__(self, variable):
+        self.variable = variable
+
+    def name(self):
+        return "torch::autograd::AccumulateGrad"
+
+
+def _node_of(tensor):
+    """The node a gradient flows into from `tensor`, as in next_functions. A leaf keeps its AccumulateGrad, so that
+    every walk meets the same node, as in PyTorch."""
+    if tensor is None or not tensor.requires_grad:
+        return None
+    if tensor._ctx is not None:
+        return tensor._ctx
+    if "_grad_accumulator" not in tensor.__dict__:
+        tensor._grad_accumulator = AccumulateGrad(tensor)
+    return tensor._grad_accumulator
+
+
 def _check_inputs(ctx, tensors):
     """One device per op, one float dtype per op (see backend.py for why we raise instead of upcasting). Written
     as one pass, as it runs for every op."""
@@ -475,10 +528,10 @@ def _check_inputs(ctx, tensors):
             module = backend.xp(t.data)
         elif backend.xp(t.data) is not module:
             given = ", ".join(f"{t.device}:{t.shape}" for t in tensors if t is not None)
-            raise RuntimeError(f"{ctx.name}: inputs are on different devices ({given}); move them with .to(device)")
+            raise RuntimeError(f"{ctx.op_name}: inputs are on different devices ({given}); move them with .to(device)")
         if t.data.dtype.kind == "f":
             if first_float is None:
                 first_float = t.data.dtype
             elif t.data.dtype != first_float:
                 given = ", ".join(f"{t.dtype}{t.shape}" for t in tensors if t is not None)
-                raise TypeError(f"{ctx.name}: inputs mix float dtypes ({given}); convert one with .to(dtype) first")
+                raise TypeError(f"{ctx.op_name}: inputs mix float dtypes ({given}); convert one with .to(dtype) first")
