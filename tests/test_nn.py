@@ -758,15 +758,24 @@ def test_init_functions_draw_torchs_numbers_in_place(fill, shape, dtype, torch):
     np.testing.assert_array_equal(tl.rand(3).numpy(), torch.rand(3).numpy())    # the generators moved alike
 
 
-def test_trunc_normal_follows_torchs_draws_and_bounds(torch):
+@pytest.mark.parametrize("bounds", [dict(mean=0.1, std=0.5, a=-0.4, b=0.8), dict(std=0.02),
+                                    dict(mean=0.0, std=1.0, a=1.5, b=3.0), dict(mean=0.2, std=0.3, a=-0.2, b=-0.1)],
+                         ids=["normal-redrawn", "timm-vit", "uniform-tail", "uniform-below-mean"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_trunc_normal_draws_torchs_numbers_within_the_bounds(bounds, dtype, torch):
+    """Both of PyTorch's methods: normals drawn again outside [a, b] (most of the mass inside), and uniform
+    proposals accepted by the density (little of it inside)."""
     import tinygrad_llm as tl
-    ours, theirs = nn.Parameter(np.zeros((30, 20), np.float32)), torch.nn.Parameter(torch.zeros(30, 20))
+    ours = nn.Parameter(np.zeros((30, 20), dtype))
+    theirs = torch.nn.Parameter(torch.zeros(30, 20, dtype=getattr(torch, np.dtype(dtype).name)))
     tl.manual_seed(2)
     torch.manual_seed(2)
-    nn.init.trunc_normal_(ours, mean=0.1, std=0.5, a=-0.4, b=0.8)
-    torch.nn.init.trunc_normal_(theirs, mean=0.1, std=0.5, a=-0.4, b=0.8)
-    np.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), rtol=1e-6, atol=1e-7)
-    assert ours.detach().numpy().min() >= -0.4 and ours.detach().numpy().max() <= 0.8
+    assert nn.init.trunc_normal_(ours, **bounds) is ours
+    torch.nn.init.trunc_normal_(theirs, **bounds)
+    np.testing.assert_array_equal(ours.detach().numpy(), theirs.detach().numpy())
+    assert tl.rand(2).tolist() == torch.rand(2).tolist()                # the generators moved alike
+    low, high = bounds.get("a", -2.0), bounds.get("b", 2.0)
+    assert low <= ours.detach().numpy().min() and ours.detach().numpy().max() <= high
 
 
 def test_init_takes_a_generator_and_eye_and_fans_as_torch(torch):
@@ -825,3 +834,34 @@ def test_skip_init_leaves_zeros_and_draws_nothing():
         assert nn.init.normal_(layer.weight) is layer.weight
     assert not layer.weight.detach().numpy().any() and not layer.bias.detach().numpy().any()
     np.testing.assert_array_equal(tl.rand(4).numpy(), expected)        # the generator did not move
+
+
+def test_nanogpts_causal_mask_buffer_works_as_in_torch(torch):
+    """nanoGPT's CausalSelfAttention registers tril(ones(T, T)).view(1, 1, T, T) as the buffer "bias" and masks with
+    a slice of it: the same outputs, and the buffer saved first, as torch's."""
+    import tinygrad_llm as tl
+    from tinygrad_llm.nn import functional as F
+    T = 5
+
+    def attention(m, lib, functional):
+        class CausalSelfAttention(m.Module):
+            def __init__(self):
+                super().__init__()
+                self.c_attn = m.Linear(8, 24)
+                self.register_buffer("bias", lib.tril(lib.ones(T, T)).view(1, 1, T, T))
+
+            def forward(self, x):
+                B, t, C = x.size()
+                q, k, v = self.c_attn(x).split(8, dim=2)
+                att = ((q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(8))).unsqueeze(1)
+                att = functional.softmax(att.masked_fill(self.bias[:, :, :t, :t] == 0, float("-inf")), dim=-1)
+                return att.squeeze(1) @ v
+        return CausalSelfAttention()
+    tl.manual_seed(0)
+    torch.manual_seed(0)
+    ours, theirs = attention(nn, tl, F), attention(torch.nn, torch, torch.nn.functional)
+    x = inputs((2, 4, 8))[0].astype(np.float32)
+    np.testing.assert_allclose(ours(tensor(x)).detach().numpy(), theirs(torch.tensor(x)).detach().numpy(),
+                               **tolerances(np.float32))
+    assert list(ours.state_dict()) == list(theirs.state_dict()) == ["bias", "c_attn.weight", "c_attn.bias"]
+    assert [n for n, _ in ours.named_parameters()] == ["c_attn.weight", "c_attn.bias"]

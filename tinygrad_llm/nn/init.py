@@ -4,7 +4,7 @@ from `generator=`; and `skip_init`, for a model whose weights are read in next.
 
     uniform_(t, a, b)            U(a, b)
     normal_(t, mean, std)        N(mean, std²)
-    trunc_normal_(t, mean, std, a, b)   N(mean, std²) cut to [a, b] (inverse CDF of a uniform, as PyTorch)
+    trunc_normal_(t, mean, std, a, b)   N(mean, std²) cut to [a, b] (rejection sampling, as PyTorch)
     constant_ / ones_ / zeros_ / eye_
     xavier_uniform_(t, gain)     U(±gain·sqrt(6 / (fan_in + fan_out)))          (Glorot & Bengio, 2010)
     xavier_normal_(t, gain)      N(0, gain²·2 / (fan_in + fan_out))
@@ -20,6 +20,7 @@ import warnings
 
 import numpy as np
 
+from ..engine import backend
 from ..engine.tensor import Tensor, no_grad
 from .module import Parameter
 
@@ -103,10 +104,10 @@ def normal_(tensor, mean=0.0, std=1.0, generator=None):
 
 
 def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
-    """`tensor` filled from N(mean, std²) truncated to [a, b], in place, by PyTorch's method: a uniform u in
-    [2Φ(a') - 1, 2Φ(b') - 1] (a', b' the bounds in standard units), then mean + std·sqrt(2)·erfinv(u), clamped.
-    The draws are PyTorch's; erfinv is computed in float64 here (PyTorch's own float32 approximation may differ
-    in the last bit)."""
+    """`tensor` filled from N(mean, std²) truncated to [a, b], in place, by PyTorch's method and draws: where [a, b]
+    holds more than 0.3 of the normal's mass, normal draws, those outside [a, b] (bounds in the tensor's dtype) drawn
+    again, a whole tensor of draws per round; else uniform proposals in [a, b], each kept with probability
+    pdf(x) / pdf(mode) (one more uniform per element per round)."""
     def norm_cdf(x):
         return (1.0 + math.erf(x / math.sqrt(2.0))) / 2.0
     if mean < a - 2 * std or mean > b + 2 * std:
@@ -114,34 +115,37 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
                       "be incorrect.", stacklevel=2)
     if _skipping_init:
         return tensor
-    low, high = norm_cdf((a - mean) / std), norm_cdf((b - mean) / std)
+    xp, number = backend.xp(tensor.data), tensor.dtype.type
+
+    def drawn(fill):
+        """A new array like tensor's, filled by fill(t): t.normal_(...) or t.uniform_(...) with `generator`."""
+        return fill(Tensor(xp.zeros(tensor.shape, tensor.dtype))).data
+
+    def normals(t):
+        return t.normal_(mean, std, generator=generator)
+
+    if norm_cdf((b - mean) / std) - norm_cdf((a - mean) / std) > 0.3:
+        low, high = number(a), number(b)
+        result = drawn(normals)
+        outside = (result < low) | (result > high)
+        while outside.any():
+            result = xp.where(outside, drawn(normals), result)
+            outside = (result < low) | (result > high)
+    else:
+        mode = max(a, min(mean, b))
+        log_peak = number(-0.5 * ((mode - mean) / std) ** 2)
+
+        def rejected(x):  # log u > log(pdf(x) / pdf(mode)), in the tensor's dtype as PyTorch computes it
+            log_density = ((x - number(mean)) / number(std)) ** 2 * number(-0.5) - log_peak
+            return xp.log(drawn(lambda t: t.uniform_(generator=generator))) > log_density
+        result = drawn(lambda t: t.uniform_(a, b, generator=generator))
+        pending = rejected(result)
+        while pending.any():
+            candidates = drawn(lambda t: t.uniform_(a, b, generator=generator))
+            result = xp.where(pending, candidates, result)
+            pending = xp.where(pending, rejected(candidates), pending)
     with no_grad():
-        tensor.uniform_(2 * low - 1, 2 * high - 1, generator=generator)
-        values = _erfinv(tensor.detach().numpy().astype(np.float64)) * (std * math.sqrt(2.0)) + mean
-        return tensor.copy_(Tensor(np.clip(values, a, b).astype(tensor.dtype)))
-
-
-def _erfinv(y):
-    """erf⁻¹(y) for float64 y in (-1, 1): Giles' approximation, then Newton steps on erf to full precision."""
-    w = -np.log((1.0 - y) * (1.0 + y))
-    x = np.where(w < 5.0, _giles(w - 2.5, _GILES_CENTRAL), _giles(np.sqrt(np.maximum(w, 5.0)) - 3.0, _GILES_TAIL)) * y
-    erf = np.vectorize(math.erf, otypes=[np.float64])
-    for _ in range(3):
-        x = x - (erf(x) - y) / (2.0 / math.sqrt(math.pi) * np.exp(-x * x))
-    return x
-
-
-def _giles(w, coefficients):
-    result = np.zeros_like(w)
-    for c in coefficients:
-        result = result * w + c
-    return result
-
-
-_GILES_CENTRAL = [2.81022636e-08, 3.43273939e-07, -3.5233877e-06, -4.39150654e-06, 0.00021858087, -0.00125372503,
-                  -0.00417768164, 0.246640727, 1.50140941]
-_GILES_TAIL = [-0.000200214257, 0.000100950558, 0.00134934322, -0.00367342844, 0.00573950773, -0.0076224613,
-               0.00943887047, 1.00167406, 2.83297682]
+        return tensor.copy_(Tensor(result))
 
 
 def uniform_parameter(shape, bound):
