@@ -48,6 +48,7 @@ T_3D = np.array([[0, 3, -100], [1, 2, 2]])     # for logits (2, 4, 3); one posit
 BOOL_MASK = np.array([[1, 0, 1, 0, 0], [1, 1, 0, 1, 0], [0, 0, 1, 1, 1]], dtype=bool)  # (Tq=3, Tk=5), True = attend
 BATCH_MASK = np.stack([BOOL_MASK, BOOL_MASK[::-1]])[:, None]                               # (2, 1, 3, 5)
 FLOAT_MASK = np.random.default_rng(7).standard_normal((3, 5))
+W_4 = np.array([0.5, 2.0, 1.0, 0.25])         # weights along a last axis of 4
 QKV_SELF, QKV_CROSS = [(2, 2, 3, 4)] * 3, [(2, 2, 3, 4), (2, 2, 5, 4), (2, 2, 5, 2)]  # Tq=3; cross: Tk=5, Dv=2
 
 CASES = [
@@ -103,6 +104,30 @@ CASES = [
          lambda f, q, k, v: f.scaled_dot_product_attention(q, k, v, dropout_p=0.2, is_causal=True),
          seed=5, torch=False),
     *[case(f"gelu-{a}", [(3, 7)], lambda f, x, a=a: f.gelu(3 * x, approximate=a)) for a in ("none", "tanh")],
+    *[case(f"ce-probabilities-{r}", [(5, 4), (5, 4)],
+           lambda f, x, p, r=r: f.cross_entropy(x, p.exp(), reduction=r, label_smoothing=0.2))
+      for r in ("mean", "sum", "none")],
+    case("ce-probabilities-3d", [(2, 4, 3), (2, 4, 3)], lambda f, x, p: f.cross_entropy(x, p.softmax(1))),
+    *[case(f"bce-{r}", [(3, 4), (3, 4)],
+           lambda f, x, y, r=r: f.binary_cross_entropy(x.sigmoid(), y.sigmoid(), const(f, W_4, like=x), reduction=r))
+      for r in ("mean", "sum", "none")],
+    case("bce-logits", [(3, 4), (3, 4)], lambda f, x, y: f.binary_cross_entropy_with_logits(4 * x, y.sigmoid())),
+    case("bce-logits-weights", [(3, 4), (3, 4)], lambda f, x, y: f.binary_cross_entropy_with_logits(
+        4 * x, y.sigmoid(), const(f, W_4, like=x), reduction="none", pos_weight=const(f, 2 * W_4, like=x))),
+    case("silu", [(3, 7)], lambda f, x: f.silu(3 * x)),
+    case("softplus", [(3, 7)], lambda f, x: f.softplus(3 * x, beta=1.5, threshold=2.5)),
+    case("bn-training", [(4, 3, 5), (3,), (3,)],
+         lambda f, x, w, b: f.batch_norm(x, None, None, w, b, training=True, eps=0.1)),
+    case("bn-training-2d-plain", [(6, 3)], lambda f, x: f.batch_norm(x, None, None, training=True)),
+    case("bn-running", [(4, 3, 5), (3,), (3,)],
+         lambda f, x, w, b: f.batch_norm(x, const(f, W_4[:3], like=x), const(f, W_4[1:], like=x), w, b)),
+    case("conv1d", [(2, 3, 7), (4, 3, 3), (4,)], lambda f, x, w, b: f.conv1d(x, w, b)),
+    case("conv1d-strided-dilated-grouped", [(2, 4, 11), (6, 2, 3), (6,)],
+         lambda f, x, w, b: f.conv1d(x, w, b, stride=3, padding=2, dilation=2, groups=2)),
+    case("conv1d-same-nobias", [(2, 3, 6), (2, 3, 5)], lambda f, x, w: f.conv1d(x, w, padding="same")),
+    *[case(f"pad-{mode}", [(2, 3, 4)], lambda f, x, mode=mode, p=p: f.pad(x, p, mode=mode))
+      for mode, p in (("constant", (2, -1, 1, 1)), ("reflect", (3, 1)), ("replicate", (2, 3, 0, 4)),
+                      ("circular", (4, 2)))],
     case("dropout", [(4, 5)], lambda f, x: f.dropout(x, 0.3), seed=0, torch=False),
     case("dropout-3d", [(2, 3, 4)], lambda f, x: f.dropout(x, 0.5, training=True), seed=1, torch=False),
 ]
@@ -256,8 +281,10 @@ ERRORS = [
      ["cross_entropy", "target 4", "4 classes"]),
     ("ce-target-negative", lambda: F.cross_entropy(_ones(3, 4), np.array([0, -1, 1])), IndexError,
      ["cross_entropy", "target -1"]),
-    ("ce-float-targets", lambda: F.cross_entropy(_ones(3, 4), np.array([0.0, 1.0, 2.0])), TypeError,
-     ["cross_entropy", "float64"]),
+    ("ce-float-targets", lambda: F.cross_entropy(_ones(3, 4), np.array([0.0, 1.0, 2.0])), ValueError,
+     ["cross_entropy", "float targets are class probabilities", "(3, 4)", "(3,)"]),
+    ("ce-bool-targets", lambda: F.cross_entropy(_ones(3, 4), np.array([True, False, True])), TypeError,
+     ["cross_entropy", "integer class indices", "bool"]),
     ("ce-shape-mismatch", lambda: F.cross_entropy(_ones(3, 4), np.array([0, 1])), ValueError,
      ["cross_entropy", "(3, 4)", "(2,)"]),
     ("ce-3d-shape-mismatch", lambda: F.cross_entropy(_ones(2, 4, 3), np.zeros((2, 4), dtype=int)), ValueError,
@@ -398,3 +425,151 @@ def test_tanh_gelu_far_out_is_exact_and_silent():
         y.sum().backward()
     assert y.tolist()[:2] == [0.0, 0.0] and y.tolist()[3:] == [12.0, 100.0]
     assert x.grad.numpy().tolist() == [0.0, 0.0, 0.0, 1.0, 1.0]
+
+
+# ---------------------------------------------------------------- 9. edges of the newer functions, against PyTorch
+
+def _with_torch(torch, our_call, their_call, *arrays):
+    """(our value, our input gradients, torch's value, torch's input gradients) of a scalar loss."""
+    ours, theirs = [tensor(a) for a in arrays], [torch_tensor(torch, a) for a in arrays]
+    out, expected = our_call(*ours), their_call(*theirs)
+    out.backward()
+    expected.backward()
+    return out.item(), [x.grad.numpy() for x in ours], expected.item(), [x.grad.numpy() for x in theirs]
+
+
+@pytest.mark.filterwarnings("ignore:divide by zero", "ignore:invalid value")   # the composed twin's log 0
+@pytest.mark.parametrize("fused", [True, False])
+def test_binary_cross_entropy_at_0_and_1_is_pytorchs(fused, torch):
+    """log 0 clamped at -100 in the loss; the input's gradient (x - y)/max(x(1-x), 1e-12), finite, as PyTorch.
+    (The composed twin's gradient is the clamp's 0 there: only the loss is compared for it.)"""
+    x, y = np.array([0.0, 1.0, 0.0, 1.0, 0.5]), np.array([1.0, 0.0, 0.0, 1.0, 0.3])
+    with F.fused(fused):
+        loss, grads, expected, expected_grads = _with_torch(
+            torch, lambda a, b: F.binary_cross_entropy(a, b, reduction="sum"),
+            lambda a, b: torch.nn.functional.binary_cross_entropy(a, b, reduction="sum"), x, y)
+    assert loss == pytest.approx(expected, rel=1e-15) and 200 < loss < 202      # two terms clamped at 100
+    if fused:
+        np.testing.assert_array_equal(grads[0], expected_grads[0])   # -1e12, 1e12, 0, 0, 0.8
+        np.testing.assert_array_equal(grads[1], expected_grads[1])   # inf, -inf, inf, -inf, 0
+
+
+def test_binary_cross_entropy_with_logits_far_out_is_exact(torch):
+    """log(1 + e^-x) as log1p(e^-|x|) + max(-x, 0): no overflow for logits of ±1000, and PyTorch's numbers."""
+    x, y = np.array([-1000.0, 1000.0, -30.0, 40.0, 0.0]), np.array([1.0, 0.0, 0.2, 1.0, 0.5])
+    loss, grads, expected, expected_grads = _with_torch(
+        torch, lambda a, b: F.binary_cross_entropy_with_logits(a, b, reduction="sum"),
+        lambda a, b: torch.nn.functional.binary_cross_entropy_with_logits(a, b, reduction="sum"), x, y)
+    assert loss == pytest.approx(expected, rel=1e-15)
+    for ours, theirs in zip(grads, expected_grads):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-15, atol=0)
+
+
+@pytest.mark.parametrize("shape", [(5,), (2, 5), (2, 3, 4), (2, 3, 4, 5)])
+def test_softmax_without_dim_takes_pytorchs_implicit_dim_with_its_warning(shape, torch):
+    x = np.random.default_rng(0).standard_normal(shape)
+    for name in ("softmax", "log_softmax"):
+        with pytest.warns(UserWarning, match=f"{name}: implicit dimension choice"):
+            ours = getattr(F, name)(Tensor(x)).numpy()
+        with pytest.warns(UserWarning):
+            theirs = getattr(torch.nn.functional, name)(torch.tensor(x)).numpy()
+        np.testing.assert_allclose(ours, theirs, **tolerances(np.float64))
+
+
+def test_softmax_dtype_casts_first(torch):
+    x = np.arange(6).reshape(2, 3)
+    ours = F.softmax(Tensor(x), dim=1, dtype=np.float64)
+    assert ours.dtype == np.float64
+    np.testing.assert_allclose(ours.numpy(), torch.softmax(torch.tensor(x), 1, dtype=torch.float64).numpy(),
+                               **tolerances(np.float64))
+
+
+@pytest.mark.parametrize("size_average, reduce", [(None, False), (False, None), (True, True), (False, True)])
+def test_legacy_size_average_and_reduce_as_pytorch_reads_them(size_average, reduce, torch):
+    x = np.random.default_rng(0).standard_normal((5, 4))
+    with pytest.warns(UserWarning, match="cross_entropy: size_average and reduce are deprecated"):
+        ours = F.cross_entropy(Tensor(x), T_2D, size_average=size_average, reduce=reduce).numpy()
+    with pytest.warns(UserWarning):
+        theirs = torch.nn.functional.cross_entropy(torch.tensor(x), torch.tensor(T_2D), size_average=size_average,
+                                                   reduce=reduce).numpy()
+    np.testing.assert_allclose(ours, theirs, **tolerances(np.float64))
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_batch_norm_running_statistics_follow_pytorchs(fused, torch):
+    """Three training steps update running_mean and running_var in place (momentum, the batch's unbiased
+    variance), then eval normalises with them: each equal to PyTorch's."""
+    r = np.random.default_rng(0)
+    ours = [Tensor(np.zeros(3)), Tensor(np.ones(3))]
+    theirs = [torch.zeros(3, dtype=torch.float64), torch.ones(3, dtype=torch.float64)]
+    for step in range(3):
+        x = r.standard_normal((4, 3, 2)) * (step + 1) + step
+        with F.fused(fused):
+            F.batch_norm(Tensor(x), *ours, training=True, momentum=0.2)
+        torch.nn.functional.batch_norm(torch.tensor(x), *theirs, training=True, momentum=0.2)
+        for mine, their in zip(ours, theirs):
+            np.testing.assert_allclose(mine.numpy(), their.numpy(), **tolerances(np.float64))
+    x = r.standard_normal((4, 3, 2))
+    with F.fused(fused):
+        out = F.batch_norm(Tensor(x), *ours)
+    np.testing.assert_allclose(out.numpy(), torch.nn.functional.batch_norm(torch.tensor(x), *theirs).numpy(),
+                               **tolerances(np.float64))
+
+
+def test_batch_norm_update_counts_as_an_in_place_change():
+    """A graph that saved the running mean cannot be walked back after a training step changed it."""
+    running_mean, w = Tensor(np.zeros(3)), tensor(np.ones(3))
+    y = (w * running_mean).sum()
+    F.batch_norm(Tensor(np.random.default_rng(0).standard_normal((4, 3))), running_mean, None, training=True)
+    with pytest.raises(RuntimeError, match="mul.backward: an array this op saved"):
+        y.backward()
+
+
+CONV1D_SETTINGS = [dict(), dict(stride=2), dict(padding=3), dict(dilation=3), dict(groups=3),
+                   dict(stride=3, padding=2, dilation=2, groups=3), dict(padding="same", dilation=2),
+                   dict(padding="valid", stride=4)]
+
+
+@pytest.mark.parametrize("fused", [True, False])
+@pytest.mark.parametrize("settings", CONV1D_SETTINGS, ids=str)
+def test_conv1d_settings_match_torch(settings, fused, torch):
+    r = np.random.default_rng(0)
+    x, w, b = r.standard_normal((2, 6, 13)), r.standard_normal((9, 6 // settings.get("groups", 1), 3)), \
+        r.standard_normal(9)
+    ours = [tensor(a) for a in (x, w, b)]
+    theirs = [torch_tensor(torch, a) for a in (x, w, b)]
+    with F.fused(fused):
+        out = F.conv1d(*ours, **settings)
+    expected = torch.nn.functional.conv1d(*theirs, **settings)
+    upstream = r.standard_normal(out.shape)
+    out.backward(upstream)
+    expected.backward(torch.tensor(upstream))
+    np.testing.assert_allclose(out.detach().numpy(), expected.detach().numpy(), **tolerances(np.float64))
+    for mine, their in zip(ours, theirs):
+        np.testing.assert_allclose(mine.grad.numpy(), their.grad.numpy(), **tolerances(np.float64))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_interpolate_reads_the_positions_pytorch_reads(dtype, torch):
+    """Every output position reads the input positions PyTorch's reads (the nearest index computed in float32 as
+    PyTorch computes it; the two neighbours and the weights of linear), over many lengths and scales: the nearest
+    modes exactly, the linear ones within a few units of the last place (PyTorch's weighted sum may use fused
+    multiply-adds)."""
+    for n in range(1, 8):
+        x = np.arange(n, dtype=dtype).reshape(1, 1, n) * 1.37 + 0.1
+        for resize in [dict(size=m) for m in range(1, 14)] + [dict(scale_factor=s) for s in (0.3, 0.5, 1.3, 2.0,
+                                                                                              2.5, 1 / 3, 4.1)]:
+            for mode, align_corners in (("nearest", None), ("nearest-exact", None), ("linear", False),
+                                        ("linear", True)):
+                try:
+                    theirs = torch.nn.functional.interpolate(torch.tensor(x), mode=mode, align_corners=align_corners,
+                                                             **resize).numpy()
+                except RuntimeError:               # an output of length 0
+                    with pytest.raises(ValueError, match="interpolate: output sizes must be at least 1"):
+                        F.interpolate(Tensor(x), mode=mode, align_corners=align_corners, **resize)
+                    continue
+                ours = F.interpolate(Tensor(x), mode=mode, align_corners=align_corners, **resize).numpy()
+                assert ours.shape == theirs.shape and ours.dtype == theirs.dtype
+                tolerance = 0 if mode != "linear" else 4 * np.finfo(dtype).eps
+                np.testing.assert_allclose(ours, theirs, rtol=tolerance, atol=0,
+                                           err_msg=f"{n} {resize} {mode} {align_corners}")

@@ -151,9 +151,11 @@ def test_gelu_of_a_0d_tensor(torch, approximate):
 
 def test_reductions_over_zero_size_axes():
     empty = Tensor(np.zeros((0, 3)))
-    assert empty.max(axis=1).shape == (0,) and empty.sum(axis=0).numpy().tolist() == [0, 0, 0]
+    assert empty.amax(axis=1).shape == (0,) and empty.sum(axis=0).numpy().tolist() == [0, 0, 0]
+    assert empty.max(axis=1).values.shape == (0,) and empty.prod(1).numpy().tolist() == []
+    assert empty.prod(0).numpy().tolist() == [1, 1, 1] and empty.cumsum(0).shape == (0, 3)
     with pytest.raises(ValueError, match=r"max: cannot reduce axis 0 of shape \(0, 3\): it is empty"):
-        empty.max(axis=0)
+        empty.amax(axis=0)
 
 
 @pytest.mark.parametrize("call, message", [
@@ -181,3 +183,29 @@ def test_a_python_list_with_a_dtype_stays_on_the_cpu():
         t = Tensor(data, dtype=dtype)
         assert t.device == "cpu" and t.dtype == dtype and t.tolist() == np.asarray(data, dtype).tolist()
     assert Tensor([1.0, 2.0]).dtype == np.float32 and Tensor([1, 2], device="cpu").dtype == np.int64
+
+
+def test_integer_minimum_and_maximum_are_exact_at_the_limits():
+    """min was -max(-x): -(-2**31) overflows to -2**31 in int32, so [0, -2**31].min() gave 0; [5, -2**63] gave 5."""
+    for dtype in (np.int8, np.int16, np.int32, np.int64, np.uint8):
+        limits = np.iinfo(dtype)
+        x = Tensor(np.array([1, limits.min, limits.max, 2], dtype))
+        assert (x.min().item(), x.amin().item(), x.max().item()) == (limits.min, limits.min, limits.max)
+        assert x.min(dim=0).indices.item() == 1 and x.min().dtype == dtype
+    flags = Tensor(np.array([[True, False], [True, True]]))
+    assert flags.min().tolist() is False and flags.max().tolist() is True and flags.amin(1).tolist() == [False, True]
+
+
+def test_dtype_names_and_constants_are_pytorchs(torch):
+    import tinygrad_llm as tl
+    for name in ("float32", "float64", "float", "double", "long", "int", "int64", "int32", "int16", "int8", "uint8",
+                 "bool", "short"):
+        assert str(np.dtype(getattr(tl, name))) == str(getattr(torch, name)).removeprefix("torch."), name
+    assert (tl.inf, tl.pi, tl.e) == (torch.inf, torch.pi, torch.e) and np.isnan(tl.nan)
+    x = tl.ones(2)
+    for name in ("float16", "half", "bfloat16"):   # never computed in float32 unannounced
+        dtype = getattr(tl, name)
+        assert x.dtype != dtype
+        for use in (lambda: tl.zeros(2, dtype=dtype), lambda: x.to(dtype), lambda: tl.tensor([1.0], dtype=dtype)):
+            with pytest.raises(NotImplementedError, match="half precision is not supported"):
+                use()

@@ -10,9 +10,12 @@ tl.nn.functional), tl.gradcheck, dtype names, manual_seed, no_grad; and the tool
 graph drawn), tl.profile, tl.detect_anomaly. The modules themselves live in the folders
 (engine/, text/, models/, recipes/); inside the package, code imports from them, never from here.
 """
+import math
+
 import numpy as np
 
 from . import nn, optim
+from .as_torch.stand_ins import BFLOAT16 as bfloat16, FLOAT16 as float16   # refused wherever used as a dtype
 from .engine import functional, inplace, reductions  # noqa: F401  (inplace and reductions attach Tensor methods)
 from .engine.creation import (arange, full, full_like, ones, ones_like, rand, randint, randn, tensor, zeros,
                               zeros_like)
@@ -20,9 +23,11 @@ from .engine.gradcheck import GradcheckError, gradcheck
 from .engine.movement import (cat, chunk, concat, einsum, embedding, flip, gather, index_select, masked_fill,
                               meshgrid, nonzero, repeat_interleave, roll, scatter, scatter_add, split, stack,
                               take_along_dim, tril, triu, where)
-from .engine.ops import (abs, clamp, clone, eq, erf, exp, ge, gt, le, log, lt, matmul, maximum, minimum, ne, relu,
-                         sigmoid, sqrt, tanh)
-from .engine.reductions import amax, amin, argmax, argmin, max, mean, min, norm, std, sum, topk, var
+from .engine.ops import (abs, add, allclose, bitwise_not, ceil, clamp, clone, cos, div, eq, erf, exp, floor,
+                         floor_divide, ge, gt, le, log, log1p, log2, logical_not, lt, matmul, maximum, minimum, mul, ne,
+                         neg, pow, relu, remainder, rsqrt, sigmoid, sin, sqrt, square, sub, tanh)
+from .engine.reductions import (all, amax, amin, any, argmax, argmin, cumsum, max, mean, min, norm, prod, sort, std,
+                                sum, topk, var)
 from .engine.rng import manual_seed
 from .engine.tensor import Function, Tensor, is_grad_enabled, no_grad
 from .tools import viz
@@ -31,5 +36,7 @@ from .tools.profiler import profile
 
 float32, float64, int32, int64, bool = np.float32, np.float64, np.int32, np.int64, np.bool_   # dtype names
 float, double, long = np.float32, np.float64, np.int64
+int16, int8, uint8, int, short, half = np.int16, np.int8, np.uint8, np.int32, np.int16, float16
+inf, nan, pi, e = math.inf, math.nan, math.pi, math.e   # PyTorch's constants
 
 __version__ = "0.1.0"

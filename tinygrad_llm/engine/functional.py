@@ -11,14 +11,19 @@ the Functions here are array code and run on CuPy too (cuda.loader.enabled = Fal
 Names and argument order are PyTorch's (torch.nn.functional). Notation: `g` = dL/d(out).
 """
 import math
+import warnings
 
 import numpy as np
 
 from . import backend, composed, rng
 from .cuda.fused import CudaAttentionOp, CudaCrossEntropyOp, CudaGeluTanhOp, CudaLayerNormOp, kernels_wanted
-from .ops import normalize_axes, relu, unbroadcast  # relu: F.relu (see the end)
+from . import ops
+from .inplace import _in_place
+from .ops import _broadcast_shape, normalize_axes, unbroadcast
+from .movement import EmbeddingOp
+from .movement import embedding as movement_embedding
 from .reductions import reduce_row_losses, row_loss_grads
-from .tensor import Function, Tensor
+from .tensor import Function, Tensor, count_in_place_change
 
 _use_fused = True
 
@@ -122,9 +127,23 @@ class SoftmaxOp(Function):
         return y * (g - (g * y).sum(axis=ctx.dim, keepdims=True))
 
 
-def softmax(x, dim=-1):
-    _check_floating("softmax", x)
-    dim = normalize_axes("softmax", dim, x.ndim)[0]
+def _softmax_input(op, x, dim, dtype):
+    """(x, dim) for softmax and log_softmax as PyTorch reads them: x cast to `dtype` first when one is given; a 0-d
+    x counts as one axis (dim 0 or -1); dim=None is PyTorch's old implicit choice (0 for 0, 1 or 3 axes, else 1),
+    with PyTorch's warning."""
+    if dtype is not None:
+        x = x.to(dtype)
+    _check_floating(op, x)
+    if dim is None:
+        warnings.warn(f"{op}: implicit dimension choice has been deprecated; pass dim (as in PyTorch)", stacklevel=3)
+        return x, 0 if x.ndim in (0, 1, 3) else 1
+    return x, normalize_axes(op, dim, max(x.ndim, 1))[0]
+
+
+def softmax(x, dim=None, dtype=None):
+    x, dim = _softmax_input("softmax", x, dim, dtype)
+    if x.ndim == 0:                                   # one element: softmax 1 (as PyTorch), through a row of one
+        return softmax(x.reshape(1), 0).reshape(())
     if not _use_fused:
         return composed.softmax(x, dim)
     return SoftmaxOp.apply(x, dim=dim)
@@ -146,9 +165,10 @@ class LogSoftmaxOp(Function):
         return g - backend.xp(y).exp(y) * g.sum(axis=ctx.dim, keepdims=True)
 
 
-def log_softmax(x, dim=-1):
-    _check_floating("log_softmax", x)
-    dim = normalize_axes("log_softmax", dim, x.ndim)[0]
+def log_softmax(x, dim=None, dtype=None):
+    x, dim = _softmax_input("log_softmax", x, dim, dtype)
+    if x.ndim == 0:                                   # one element: log_softmax 0 (as PyTorch)
+        return log_softmax(x.reshape(1), 0).reshape(())
     if not _use_fused:
         return composed.log_softmax(x, dim)
     return LogSoftmaxOp.apply(x, dim=dim)
@@ -156,27 +176,37 @@ def log_softmax(x, dim=-1):
 
 # ---------------------------------------------------------------- cross-entropy
 
-def _check_reduction(op, reduction):
+def loss_reduction(op, reduction, size_average=None, reduce=None):
+    """The reduction a loss applies (here and in nn's loss modules), checked: 'mean', 'sum' or 'none', or PyTorch's legacy size_average and reduce
+    flags read as PyTorch reads them (with its warning): reduce=False is 'none', size_average=False is 'sum'."""
+    if size_average is not None or reduce is not None:
+        warnings.warn(f"{op}: size_average and reduce are deprecated; use reduction= instead (as in PyTorch)",
+                      stacklevel=3)
+        reduction = "none" if reduce is False else "sum" if size_average is False else "mean"
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    return reduction
 
 
-def _check_cross_entropy_inputs(logits, targets, ignore_index, reduction, label_smoothing):
-    """PyTorch's layouts: logits (N, C) with targets (N,), or (N, C, d1..dk) with targets (N, d1..dk);
-    integer targets in 0..C-1 or equal to ignore_index; reduction 'mean', 'sum' or 'none'; label_smoothing in
-    [0, 1]."""
-    _check_reduction("cross_entropy", reduction)
-    if not 0 <= label_smoothing <= 1:
-        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
-    if logits.ndim < 2 or targets.shape != logits.shape[:1] + logits.shape[2:]:
-        raise ValueError(f"cross_entropy: logits {logits.shape} and targets {targets.shape} do not fit: expected "
-                         f"logits (N, C) with targets (N,), or (N, C, d1, ...) with targets (N, d1, ...)")
+def refuse_class_weights(op, weight):
+    """Class weights are not implemented: refused, never ignored."""
+    if weight is not None:
+        raise NotImplementedError(f"{op}: class weights (weight=) are not supported; pass weight=None and weigh "
+                                  f"the per-row losses of reduction='none' yourself")
+
+
+def _check_class_targets(op, input, targets, ignore_index):
+    """PyTorch's layouts: input (N, C) with targets (N,), or (N, C, d1..dk) with targets (N, d1..dk); integer
+    targets in 0..C-1 or equal to ignore_index."""
+    if input.ndim < 2 or targets.shape != input.shape[:1] + input.shape[2:]:
+        raise ValueError(f"{op}: input {input.shape} and targets {targets.shape} do not fit: expected input (N, C) "
+                         f"with targets (N,), or (N, C, d1, ...) with targets (N, d1, ...)")
     if targets.dtype.kind not in "iu":
-        raise TypeError(f"cross_entropy: targets must be integer class indices, got dtype {targets.dtype}")
-    n_classes = logits.shape[1]
+        raise TypeError(f"{op}: targets must be integer class indices, got dtype {targets.dtype}")
+    n_classes = input.shape[1]
     bad = targets[((targets < 0) | (targets >= n_classes)) & (targets != ignore_index)]
     if bad.size:
-        raise IndexError(f"cross_entropy: target {int(bad[0])} is out of range for {n_classes} classes "
+        raise IndexError(f"{op}: target {int(bad[0])} is out of range for {n_classes} classes "
                          f"(valid: 0..{n_classes - 1}, or ignore_index={ignore_index})")
 
 
@@ -227,18 +257,90 @@ class CrossEntropyOp(Function):
         return dx, None
 
 
-def cross_entropy(logits, targets, ignore_index=-100, reduction="mean", label_smoothing=0.0):
-    """logits (N, C) or (N, C, d1..dk), integer targets (N,) or (N, d1..dk) -> scalar (or per-row losses).
+class SoftTargetCrossEntropyOp(Function):
+    """Class-probability targets p, of the logits' shape (PyTorch's float targets): with q = (1-ε) p + ε/C,
+    loss_r = -Σ_c q_rc log softmax(x_r)_c for each row r (N·d1..dk of them), then their mean, sum, or none.
+    d loss_r / d x_rc = softmax(x_r)_c Σ_c' q_rc' - q_rc   (softmax minus q, when each row of p sums to 1);
+    d loss_r / d p_rc = -(1-ε) log softmax(x_r)_c.   Forward keeps log softmax and q."""
+
+    def forward(ctx, logits, probs, reduction="mean", label_smoothing=0.0):
+        shifted, lse = _softmax_parts(logits, 1)
+        log_p = shifted - lse                                          # (N, C, d1..dk)
+        q = probs * (1 - label_smoothing) + label_smoothing / logits.shape[1] if label_smoothing else probs
+        ctx.save_for_backward(log_p, q)
+        ctx.reduction, ctx.label_smoothing = reduction, label_smoothing
+        losses = -(q * log_p).sum(axis=1)                              # (N, d1..dk)
+        if reduction == "none":
+            return losses
+        total = losses.sum()
+        return total / logits.dtype.type(losses.size) if reduction == "mean" else total
+
+    def backward(ctx, g):
+        log_p, q = ctx.saved
+        xp = backend.xp(log_p)
+        # g per row: one per row for 'none' (kept as a size-1 class axis), else g, divided by the rows for 'mean'
+        g_rows = xp.expand_dims(g, 1) if ctx.reduction == "none" else g / (log_p.size // log_p.shape[1]) \
+            if ctx.reduction == "mean" else g
+        dx = (xp.exp(log_p) * q.sum(axis=1, keepdims=True) - q) * g_rows if ctx.needs_input_grad[0] else None
+        dp = log_p * (-(1 - ctx.label_smoothing) * g_rows) if ctx.needs_input_grad[1] else None
+        return dx, dp
+
+
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean",
+                  label_smoothing=0.0):
+    """Logits (N, C) or (N, C, d1..dk), or one unbatched row (C,), against integer class indices (N,) or
+    (N, d1..dk) (ignore_index marks rows left out), or against class probabilities of the logits' own shape (float
+    targets, as PyTorch; they may require grad) -> a scalar, or the per-row losses for reduction='none'.
     label_smoothing ε in [0, 1] spreads ε of each target's probability evenly over all C classes, as in PyTorch."""
-    _check_floating("cross_entropy", logits)
-    targets = targets.data if isinstance(targets, Tensor) else backend.xp(logits.data).asarray(targets)
-    _check_cross_entropy_inputs(logits, targets, ignore_index, reduction, label_smoothing)
+    _check_floating("cross_entropy", input)
+    refuse_class_weights("cross_entropy", weight)
+    reduction = loss_reduction("cross_entropy", reduction, size_average, reduce)
+    if not 0 <= label_smoothing <= 1:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    if not isinstance(target, Tensor):
+        target = backend.xp(input.data).asarray(target)
+    if input.ndim == 1:                               # one unbatched row: a batch of one, as PyTorch takes it
+        loss = cross_entropy(input.reshape(1, -1), target.reshape((1,) + target.shape), ignore_index=ignore_index,
+                             reduction=reduction, label_smoothing=label_smoothing)
+        return loss.reshape(()) if reduction == "none" else loss
+    if target.dtype.kind == "f":
+        return _cross_entropy_with_probabilities(input, target, reduction, label_smoothing)
+    targets = target.data if isinstance(target, Tensor) else target
+    _check_class_targets("cross_entropy", input, targets, ignore_index)
     if not _use_fused:
-        return composed.cross_entropy(logits, targets, ignore_index, reduction, label_smoothing)
-    if kernels_wanted(logits.data) and logits.ndim == 2 and not label_smoothing:  # the kernel has no smoothing
-        return CudaCrossEntropyOp.apply(logits, targets, ignore_index=ignore_index, reduction=reduction)
-    return CrossEntropyOp.apply(logits, targets, ignore_index=ignore_index, reduction=reduction,
+        return composed.cross_entropy(input, targets, ignore_index, reduction, label_smoothing)
+    if kernels_wanted(input.data) and input.ndim == 2 and not label_smoothing:  # the kernel has no smoothing
+        return CudaCrossEntropyOp.apply(input, targets, ignore_index=ignore_index, reduction=reduction)
+    return CrossEntropyOp.apply(input, targets, ignore_index=ignore_index, reduction=reduction,
                                 label_smoothing=label_smoothing)
+
+
+def _cross_entropy_with_probabilities(logits, probs, reduction, label_smoothing):
+    probs = probs if isinstance(probs, Tensor) else Tensor(probs)
+    if probs.shape != logits.shape:
+        raise ValueError(f"cross_entropy: float targets are class probabilities and must have the logits' shape "
+                         f"{logits.shape}, got {probs.shape} (class indices must be integers)")
+    if probs.dtype != logits.dtype:
+        raise TypeError(f"cross_entropy: class-probability targets are {probs.dtype}, the logits {logits.dtype}; "
+                        f"convert one with .to(dtype)")
+    if not _use_fused:
+        return composed.soft_target_cross_entropy(logits, probs, reduction, label_smoothing)
+    return SoftTargetCrossEntropyOp.apply(logits, probs, reduction=reduction, label_smoothing=label_smoothing)
+
+
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
+    """Log-probabilities (N, C) or (N, C, d1..dk) (log_softmax's output), or one unbatched row (C,), and integer
+    targets (N,) or (N, d1..dk) -> -input[n, target[n]] averaged over the rows not ignored (or summed, or per row).
+    d loss / d input = -g_r at each kept row's target, 0 elsewhere. Built from indexing: there is nothing to fuse."""
+    _check_floating("nll_loss", input)
+    refuse_class_weights("nll_loss", weight)
+    reduction = loss_reduction("nll_loss", reduction, size_average, reduce)
+    targets = target.data if isinstance(target, Tensor) else backend.xp(input.data).asarray(target)
+    if input.ndim == 1:                               # one unbatched row
+        loss = nll_loss(input.reshape(1, -1), targets.reshape(1), ignore_index=ignore_index, reduction=reduction)
+        return loss.reshape(()) if reduction == "none" else loss
+    _check_class_targets("nll_loss", input, targets, ignore_index)
+    return composed.nll_loss(input, targets, ignore_index, reduction)
 
 
 # ---------------------------------------------------------------- layer norm
@@ -419,7 +521,7 @@ class DropoutOp(Function):
         return g * scale
 
 
-def dropout(x, p=0.5, training=True):
+def dropout(x, p=0.5, training=True, inplace=False):
     """Identity when not training or p == 0 (no random numbers drawn)."""
     _check_floating("dropout", x)
     if not 0 <= p < 1:
@@ -427,8 +529,8 @@ def dropout(x, p=0.5, training=True):
     if not training or p == 0:
         return x
     if not _use_fused:
-        return composed.dropout(x, p)
-    return DropoutOp.apply(x, p=p)
+        return _maybe_in_place("dropout", x, inplace, lambda x: composed.dropout(x, p))
+    return _maybe_in_place("dropout", x, inplace, lambda x: DropoutOp.apply(x, p=p))
 
 
 # ---------------------------------------------------------------- GELU
@@ -535,8 +637,439 @@ def gelu(x, approximate="none"):
     return GeluOp.apply(x, approximate=approximate)
 
 
-# ---------------------------------------------------------------- relu, mse_loss, one_hot; softmax as a method
-# F.relu is ops.relu, imported above: a primitive already (one comparison), so there is nothing to fuse.
+# ---------------------------------------------------------------- SiLU, softplus, leaky ReLU
+
+class SiluOp(Function):
+    """y = x σ(x),  σ the sigmoid.   dy/dx = σ(x) + x σ(x) (1 - σ(x)) = σ(x) (1 + x (1 - σ(x))).
+    Forward keeps σ(x) (one array), so backward needs no exp."""
+
+    def forward(ctx, x):
+        s = _sigmoid(x)
+        ctx.save_for_backward(x, s)
+        return x * s
+
+    def backward(ctx, g):
+        x, s = ctx.saved
+        return g * s * (1 + x * (1 - s))
+
+
+def silu(input, inplace=False):
+    """x σ(x), elementwise (also called swish)."""
+    _check_floating("silu", input)
+    return _maybe_in_place("silu", input, inplace, composed.silu if not _use_fused else SiluOp.apply)
+
+
+class SoftplusOp(Function):
+    """y = log(1 + e^(βx)) / β, and y = x where βx > threshold (PyTorch's switch to the line the curve approaches;
+    there they differ by less than e^-threshold / β).   dy/dx = σ(βx), and 1 where βx > threshold."""
+
+    def forward(ctx, x, beta=1.0, threshold=20.0):
+        xp = backend.xp(x)
+        bx = x * x.dtype.type(beta)
+        linear = bx > threshold
+        ctx.save_for_backward(bx, linear)
+        return xp.where(linear, x, xp.logaddexp(0, bx) / x.dtype.type(beta))
+
+    def backward(ctx, g):
+        bx, linear = ctx.saved
+        return g * backend.xp(g).where(linear, 1, _sigmoid(bx))
+
+
+def softplus(input, beta=1.0, threshold=20.0):
+    """A smooth ReLU: log(1 + e^(βx)) / β, elementwise; x itself where βx > threshold."""
+    _check_floating("softplus", input)
+    if not _use_fused:
+        return composed.softplus(input, beta, threshold)
+    return SoftplusOp.apply(input, beta=beta, threshold=threshold)
+
+
+def leaky_relu(input, negative_slope=0.01, inplace=False):
+    """x where x > 0, else negative_slope · x.   d/dx = 1 where x > 0, else negative_slope (PyTorch's, also at 0).
+    Built from primitives (a where): one comparison and one product, nothing to fuse."""
+    _check_floating("leaky_relu", input)
+    return _maybe_in_place("leaky_relu", input, inplace, lambda x: composed.leaky_relu(x, negative_slope))
+
+
+def relu(input, inplace=False):
+    """max(x, 0): ops.relu, a primitive already (one comparison), so there is nothing to fuse."""
+    return _maybe_in_place("relu", input, inplace, ops.relu)
+
+
+def _maybe_in_place(op, input, inplace, compute):
+    """compute(input); with inplace=True (PyTorch's) its result written into input itself, which is returned, with
+    autograd's checks of every in-place change (inplace.py: a parameter, or a tensor another op has used, is
+    refused)."""
+    return _in_place(f"{op}_", input, compute) if inplace else compute(input)
+
+
+# ---------------------------------------------------------------- batch norm, normalize
+
+def _check_batch_norm_shapes(input, running_mean, running_var, weight, bias):
+    if input.ndim < 2:
+        raise ValueError(f"batch_norm: input {input.shape} needs a channel axis: expected (N, C) or (N, C, L, ...)")
+    channels = input.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
+        if t is not None and t.shape != (channels,):
+            raise ValueError(f"batch_norm: {name} has shape {t.shape}, expected ({channels},) for the {channels} "
+                             f"channels of input {input.shape}")
+    for name, t in (("running_mean", running_mean), ("running_var", running_var)):
+        if t is not None and t.dtype != input.dtype:
+            raise TypeError(f"batch_norm: {name} is {t.dtype}, input {input.dtype}; convert one with .to(dtype)")
+
+
+class BatchNormOp(Function):
+    """Per channel c (axis 1), over the M values of that channel (all of the batch and any trailing axes):
+    x̂ = (x - μ) r,  r = 1/sqrt(σ² + eps),  y = x̂ w + b;  μ, σ² the batch's own mean and (biased) variance
+    (training), or the running statistics (eval), given as arrays.
+    Backward:  dw = Σ g x̂,  db = Σ g  (sums over every axis but 1);  with d = g w (= dL/dx̂):
+        batch statistics:  dx = r (d - mean(d) - x̂ mean(d x̂))   (layer norm's formula, means per channel: μ and
+                           σ² depend on x, which gives the two subtracted terms);
+        running statistics: dx = r d   (μ and σ² are constants).
+    Forward keeps x̂ and r."""
+
+    def forward(ctx, x, weight, bias, mean, var, eps=1e-5, batch_stats=True):
+        xp = backend.xp(x)
+        channel = (1, x.shape[1]) + (1,) * (x.ndim - 2)                  # c's values broadcast along (N, C, L, ...)
+        ctx.axes, ctx.batch_stats = (0,) + tuple(range(2, x.ndim)), batch_stats
+        r = (1 / xp.sqrt(var + x.dtype.type(eps))).reshape(channel)
+        xhat = (x - mean.reshape(channel)) * r
+        ctx.save_for_backward(xhat, r, weight)
+        y = xhat * weight.reshape(channel) if weight is not None else xhat.copy()
+        if bias is not None:
+            y += bias.reshape(channel)
+        return y
+
+    def backward(ctx, g):
+        xhat, r, weight = ctx.saved
+        axes = ctx.axes
+        dw = (g * xhat).sum(axis=axes) if ctx.needs_input_grad[1] else None
+        db = g.sum(axis=axes) if ctx.needs_input_grad[2] else None
+        d = g * weight.reshape(r.shape) if weight is not None else g              # dL/dx̂
+        if ctx.batch_stats:
+            d = d - d.mean(axis=axes, keepdims=True) - xhat * (d * xhat).mean(axis=axes, keepdims=True)
+        return d * r, dw, db
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
+    """input (N, C) or (N, C, L, ...) normalised per channel; weight, bias, running_mean, running_var (C,) (the
+    running statistics Tensors, or arrays).
+    training=True: the batch's statistics, and running_mean/running_var (when given) updated in place as PyTorch
+    does: r ← (1 - momentum) r + momentum s, with the batch's unbiased variance for running_var. training=False:
+    the running statistics."""
+    _check_floating("batch_norm", input, weight, bias)
+    running_mean, running_var = (r.data if isinstance(r, Tensor) else r for r in (running_mean, running_var))
+    _check_batch_norm_shapes(input, running_mean, running_var, weight, bias)
+    if training:
+        count = input.numel() // input.shape[1]                              # values per channel
+        if count <= 1:
+            raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input "
+                             f"{input.shape}")
+        axes = (0,) + tuple(range(2, input.ndim))
+        mean, var = input.data.mean(axis=axes), input.data.var(axis=axes)
+        for running, stat in ((running_mean, mean), (running_var, var * (count / (count - 1)))):
+            if running is not None:                                          # no gradient: a buffer's update
+                running *= 1 - momentum
+                running += momentum * stat
+                count_in_place_change(running)
+    elif running_mean is None or running_var is None:
+        raise ValueError("batch_norm: running_mean and running_var must be given when training=False")
+    else:
+        mean, var = running_mean, running_var
+    if not _use_fused:
+        return composed.batch_norm(input, weight, bias, None if training else (mean, var), eps)
+    return BatchNormOp.apply(input, weight, bias, mean, var, eps=eps, batch_stats=training)
+
+
+def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
+    """input / max(‖input‖_p, eps) along `dim`: unit vectors (the norm clamped below at eps, so a zero vector stays
+    zero). Built from primitives (norm, clamp, div), as PyTorch builds it; the gradient follows from theirs."""
+    if out is not None:
+        raise NotImplementedError("normalize: out= is not supported; use the returned tensor")
+    _check_floating("normalize", input)
+    return composed.normalize(input, p, normalize_axes("normalize", dim, max(input.ndim, 1)), eps)
+
+
+# ---------------------------------------------------------------- pad
+
+PAD_MODES = ("constant", "reflect", "replicate", "circular")
+
+
+def _pad_sources(length, before, after, mode):
+    """For one axis of `length` padded by (before, after): the position along the axis of x that each output
+    position copies (NumPy integers), -1 where the constant goes. A negative amount crops (constant mode)."""
+    positions = np.arange(-before, length + after)
+    if mode == "constant":
+        return np.where((positions >= 0) & (positions < length), positions, -1)
+    if mode == "reflect":                             # ... 2 1 | 0 1 2 ... n-1 | n-2 n-3 ...: the edge not repeated
+        positions = np.abs(positions)
+        return np.where(positions > length - 1, 2 * (length - 1) - positions, positions)
+    if mode == "replicate":                           # 0 0 | 0 1 ... n-1 | n-1 n-1: the edge repeated
+        return np.clip(positions, 0, length - 1)
+    return positions % length                         # circular: the other end's values
+
+
+def _check_pad(input, pad, mode, value):
+    """PyTorch's rules: pad = (before, after) pairs for the last axis, then the one before it, ...; every mode but
+    'constant' takes no value, needs pads of at most 3 axes on a (batched) input with one or two more axes, and
+    pads narrower than the axis (reflect) or as wide at most (circular), never negative."""
+    if len(pad) % 2 or len(pad) > 2 * input.ndim or not all(isinstance(n, (int, np.integer)) for n in pad):
+        raise ValueError(f"pad: pad must be pairs of whole numbers, at most one pair per axis of input "
+                         f"{input.shape}, got {tuple(pad)}")
+    if mode not in PAD_MODES:
+        raise NotImplementedError(f"pad: mode {mode!r} is not supported; use one of {', '.join(PAD_MODES)}")
+    if mode == "constant":
+        return
+    if value is not None:
+        raise ValueError(f"pad: mode {mode!r} takes no value (only 'constant' does)")
+    axes = len(pad) // 2
+    if axes > 3 or input.ndim not in (axes + 1, axes + 2):
+        raise NotImplementedError(f"pad: mode {mode!r} pads the last 1, 2 or 3 axes of an input with one or two "
+                                  f"axes more (PyTorch's rule), got pad {tuple(pad)} for input {input.shape}")
+    for i in range(axes):
+        length, (before, after) = input.shape[-1 - i], pad[2 * i:2 * i + 2]
+        widest = {"reflect": length - 1, "circular": length}.get(mode, math.inf)     # replicate: any width
+        if min(before, after) < 0 or max(before, after) > widest:
+            raise ValueError(f"pad: mode {mode!r} needs pads from 0 to {widest} for an axis of length {length} "
+                             f"(input {input.shape}), got ({before}, {after})")
+
+
+class PadOp(Function):
+    """out = x padded along some axes; along each, out[i] = x[s(i)] for the source position s(i) that the mode
+    picks (constant: the constant where s(i) is -1; reflect, replicate, circular: an edge value, or the far end's).
+    dx = g summed back onto the source positions (an edge copied k times receives k gradients; the constant's
+    positions give nothing back)."""
+
+    def forward(ctx, x, sources, value=0.0):
+        xp = backend.xp(x)
+        ctx.shape, ctx.sources = x.shape, sources                           # sources: {axis: positions}
+        for axis, source in sources.items():
+            source = xp.asarray(source)
+            inside = source >= 0
+            if inside.all():
+                x = xp.take(x, source, axis=axis)
+            else:                                                           # constant mode
+                out = xp.full(x.shape[:axis] + (len(source),) + x.shape[axis + 1:], value, dtype=x.dtype)
+                lead = (slice(None),) * axis
+                out[lead + (xp.nonzero(inside)[0],)] = x[lead + (source[inside],)]
+                x = out
+        return x
+
+    def backward(ctx, g):
+        xp = backend.xp(g)
+        for axis, source in reversed(ctx.sources.items()):
+            source = xp.asarray(source)
+            inside = source >= 0
+            dx = xp.zeros((ctx.shape[axis],) + g.shape[:axis] + g.shape[axis + 1:], dtype=g.dtype)  # axis first
+            picked = xp.moveaxis(g, axis, 0)[inside]
+            backend.scatter_add_rows(dx.reshape(dx.shape[0], -1), source[inside], picked.reshape(len(picked), -1))
+            g = xp.moveaxis(dx, 0, axis)
+        return g
+
+
+def pad(input, pad, mode="constant", value=None):
+    """input padded by `pad` = (before, after) for the last axis, then for the one before it, ... (PyTorch's
+    order). mode 'constant' fills with `value` (0 by default; negative pads crop); 'reflect' mirrors the values
+    next to the edge, 'replicate' repeats the edge, 'circular' wraps around."""
+    pad = tuple(pad)
+    _check_pad(input, pad, mode, value)
+    sources = {input.ndim - 1 - i: _pad_sources(input.shape[input.ndim - 1 - i], pad[2 * i], pad[2 * i + 1], mode)
+               for i in range(len(pad) // 2) if pad[2 * i] or pad[2 * i + 1]}
+    value = 0.0 if value is None else value
+    if not _use_fused:
+        return composed.pad(input, sources, value)
+    return PadOp.apply(input, sources=sources, value=value)
+
+
+# ---------------------------------------------------------------- conv1d
+
+def _conv1d_padding(padding, kernel_size, dilation, stride):
+    """(before, after) zeros from conv1d's padding: a whole number (each side; an int or a 1-tuple, as PyTorch),
+    'valid' (none) or 'same' (an output as long as the input: stride 1 only, the odd zero after, as PyTorch)."""
+    if padding == "valid":
+        return 0, 0
+    if padding == "same":
+        if stride != 1:
+            raise ValueError("conv1d: padding='same' is not supported for strided convolutions (as in PyTorch)")
+        total = dilation * (kernel_size - 1)
+        return total // 2, total - total // 2
+    (amount,) = padding if isinstance(padding, (tuple, list)) else (padding,)
+    if isinstance(amount, str) or amount < 0:
+        raise ValueError(f"conv1d: padding must be a whole number >= 0, 'valid' or 'same', got {padding!r}")
+    return amount, amount
+
+
+def _single(name, value):
+    """conv1d's stride and dilation: an int or a 1-tuple (PyTorch takes both), a whole number >= 1."""
+    (value,) = value if isinstance(value, (tuple, list)) else (value,)
+    if not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"conv1d: {name} must be a whole number >= 1, got {value!r}")
+    return int(value)
+
+
+def _check_conv1d_shapes(input, weight, bias, groups):
+    if weight.ndim != 3 or input.ndim != 3:
+        raise ValueError(f"conv1d: expected input (N, C_in, L) or (C_in, L) and weight (C_out, C_in/groups, K), got "
+                         f"input {input.shape} and weight {weight.shape}")
+    if groups < 1 or input.shape[1] % groups or weight.shape[0] % groups:
+        raise ValueError(f"conv1d: groups={groups} must divide the input's {input.shape[1]} channels and the "
+                         f"weight's {weight.shape[0]} output channels")
+    if weight.shape[1] * groups != input.shape[1]:
+        raise ValueError(f"conv1d: weight {weight.shape} with groups={groups} expects {weight.shape[1] * groups} "
+                         f"input channels, input {input.shape} has {input.shape[1]}")
+    if bias is not None and bias.shape != weight.shape[:1]:
+        raise ValueError(f"conv1d: bias has shape {bias.shape}, expected ({weight.shape[0]},) for weight "
+                         f"{weight.shape}")
+
+
+class Conv1dOp(Function):
+    """y[n, o, l] = b[o] + Σ_c Σ_j W[o, c, j] x_p[n, c, l·s + j·d]   (x_p: x with its zero padding; s the stride,
+    d the dilation; with groups G, output channel o sees only its group's C_in/G input channels).
+    x (N, C_in, L), W (C_out, C_in/G, K), b (C_out,) -> y (N, C_out, L_out),  L_out = (L_p - d(K-1) - 1)//s + 1.
+
+    As a matmul (im2col): the columns X[n, (c, j), l] = x_p[n, c, l·s + j·d] gathered once, then per group
+    y = W X, with W as (C_out/G, C_in/G·K). So backward is a matmul's:
+        dW = Σ_n g Xᵀ,   db = Σ_{n,l} g,   dX = Wᵀ g,
+    and dx is dX scattered back: each column entry adds into the x_p position it was copied from (col2im), then
+    the padding is cut off. Forward keeps X (N, C_in·K, L_out) and W."""
+
+    def forward(ctx, x, weight, bias, stride=1, padding=(0, 0), dilation=1, groups=1):
+        xp = backend.xp(x)
+        n, c_in, length = x.shape
+        c_out, c_group, k = weight.shape
+        x_p = xp.zeros((n, c_in, padding[0] + length + padding[1]), dtype=x.dtype)
+        x_p[:, :, padding[0]:padding[0] + length] = x
+        l_out = (x_p.shape[2] - dilation * (k - 1) - 1) // stride + 1
+        span = stride * (l_out - 1) + 1                                   # x_p's stretch each kernel tap reads
+        columns = xp.stack([x_p[:, :, j * dilation:j * dilation + span:stride] for j in range(k)], axis=2)
+        columns = columns.reshape(n, groups, c_group * k, l_out)           # (N, G, C_in/G·K, L_out)
+        w = weight.reshape(groups, c_out // groups, c_group * k)           # (G, C_out/G, C_in/G·K)
+        y = (w @ columns).reshape(n, c_out, l_out)                         # (N, G, C_out/G, L_out) as (N, C_out, L_out)
+        if bias is not None:
+            y += bias[:, None]
+        ctx.save_for_backward(columns, weight)
+        ctx.x_p_shape, ctx.length, ctx.padding, ctx.stride, ctx.dilation = x_p.shape, length, padding, stride, dilation
+        return y
+
+    def backward(ctx, g):
+        columns, weight = ctx.saved
+        xp = backend.xp(g)
+        n, groups, ck, l_out = columns.shape
+        c_out, c_group, k = weight.shape
+        g4 = g.reshape(n, groups, c_out // groups, l_out)                  # (N, G, C_out/G, L_out)
+        dw = db = dx = None
+        if ctx.needs_input_grad[1]:
+            dw = (g4 @ columns.swapaxes(-1, -2)).sum(axis=0).reshape(weight.shape)   # Σ_n g Xᵀ
+        if ctx.needs_input_grad[2]:
+            db = g.sum(axis=(0, 2))
+        if ctx.needs_input_grad[0]:
+            w = weight.reshape(groups, c_out // groups, ck)
+            d_columns = (w.swapaxes(-1, -2) @ g4).reshape(n, groups * c_group, k, l_out)   # Wᵀ g, per tap j
+            dx_p = xp.zeros(ctx.x_p_shape, dtype=g.dtype)
+            span = ctx.stride * (l_out - 1) + 1
+            for j in range(k):                                             # col2im: tap j read x_p[j·d + l·s]
+                dx_p[:, :, j * ctx.dilation:j * ctx.dilation + span:ctx.stride] += d_columns[:, :, j]
+            dx = dx_p[:, :, ctx.padding[0]:ctx.padding[0] + ctx.length]
+        return dx, dw, db
+
+
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """A 1-d convolution (PyTorch's: cross-correlation, no kernel flip): input (N, C_in, L) or (C_in, L), weight
+    (C_out, C_in/groups, K), bias (C_out,) -> (N, C_out, L_out). padding: zeros on both sides (a whole number),
+    'valid' or 'same'."""
+    _check_floating("conv1d", input, weight, bias)
+    if input.ndim == 2:                               # one unbatched input, as PyTorch takes it
+        return conv1d(input.reshape((1,) + input.shape), weight, bias, stride, padding, dilation, groups)[0]
+    _check_conv1d_shapes(input, weight, bias, groups)
+    stride, dilation = _single("stride", stride), _single("dilation", dilation)
+    padding = _conv1d_padding(padding, weight.shape[2], dilation, stride)
+    padded, reach = sum(padding) + input.shape[2], dilation * (weight.shape[2] - 1) + 1
+    if reach > padded:
+        raise ValueError(f"conv1d: the kernel reaches over {reach} positions (K={weight.shape[2]}, "
+                         f"dilation={dilation}), more than the padded input's {padded} (input {input.shape})")
+    if not _use_fused:
+        return composed.conv1d(input, weight, bias, stride, padding, dilation, groups)
+    return Conv1dOp.apply(input, weight, bias, stride=stride, padding=padding, dilation=dilation, groups=groups)
+
+
+# ---------------------------------------------------------------- embedding, interpolate
+
+class PaddedEmbeddingOp(EmbeddingOp):
+    """The row lookup (movement.EmbeddingOp) whose row `padding_idx` receives no gradient, as PyTorch's padding_idx:
+    dweight[padding_idx] = 0, so training leaves the padding token's vector as it is."""
+
+    def forward(ctx, weight, idx, padding_idx=0):
+        ctx.padding_idx = padding_idx
+        return EmbeddingOp.forward(ctx, weight, idx)
+
+    def backward(ctx, g):
+        dweight, _ = EmbeddingOp.backward(ctx, g)
+        dweight[ctx.padding_idx] = 0
+        return dweight, None
+
+
+def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False, sparse=False):
+    """Rows of `weight` (V, C) picked by integer `input` (any shape) -> (*input.shape, C). padding_idx (in -V..V-1):
+    that row gets no gradient. max_norm, scale_grad_by_freq and sparse are not supported (refused)."""
+    if max_norm is not None or scale_grad_by_freq or sparse:
+        raise NotImplementedError("embedding: max_norm, scale_grad_by_freq and sparse are not supported; leave them "
+                                  "at their defaults")
+    if padding_idx is None:
+        return movement_embedding(input, weight)
+    if not -weight.shape[0] <= padding_idx < weight.shape[0]:
+        raise ValueError(f"embedding: padding_idx {padding_idx} is out of range for {weight.shape[0]} rows "
+                         f"(weight {weight.shape})")
+    idx = input.data if isinstance(input, Tensor) else backend.xp(weight.data).asarray(input)
+    return PaddedEmbeddingOp.apply(weight, idx, padding_idx=padding_idx % weight.shape[0])
+
+
+INTERPOLATE_MODES = {"nearest": None, "nearest-exact": None, "linear": 3, "bilinear": 4, "trilinear": 5}
+
+
+def _interpolate_sizes(input, size, scale_factor, recompute_scale_factor):
+    """Per spatial axis: (output length, the scale PyTorch maps output positions back with: 1/scale_factor when a
+    scale_factor is given (and not recomputed), else input length / output length)."""
+    spatial = input.shape[2:]
+    if (size is None) == (scale_factor is None):
+        raise ValueError("interpolate: give exactly one of size or scale_factor")
+    if size is not None:
+        sizes = tuple(size) if isinstance(size, (tuple, list)) else (size,) * len(spatial)
+        scales = [None] * len(spatial)
+    else:
+        scales = list(scale_factor) if isinstance(scale_factor, (tuple, list)) else [scale_factor] * len(spatial)
+        sizes = tuple(math.floor(n * s) for n, s in zip(spatial, scales))
+    if len(sizes) != len(spatial) or len(scales) != len(spatial):
+        raise ValueError(f"interpolate: input {input.shape} has {len(spatial)} spatial axes, got size={size}, "
+                         f"scale_factor={scale_factor}")
+    if any(n < 1 for n in sizes):
+        raise ValueError(f"interpolate: output sizes must be at least 1, got {sizes} for input {input.shape}")
+    if recompute_scale_factor:
+        scales = [None] * len(spatial)
+    return [(out, n / out if s is None else 1 / s) for n, out, s in zip(spatial, sizes, scales)]
+
+
+def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None, recompute_scale_factor=None,
+                antialias=False):
+    """Resize the spatial axes of input (N, C, d1, ...) to `size` or by `scale_factor`, as PyTorch: mode 'nearest',
+    'nearest-exact' (1 to 3 spatial axes), 'linear' (N, C, L), 'bilinear' (N, C, H, W), 'trilinear' (N, C, D, H,
+    W); align_corners for the linear modes. Built from primitives (indexing, and a weighted sum for the linear
+    modes, one axis after another: the weights of (bi/tri)linear interpolation are products of 1-d ones)."""
+    if mode not in INTERPOLATE_MODES:
+        raise NotImplementedError(f"interpolate: mode {mode!r} is not supported; use one of "
+                                  f"{', '.join(INTERPOLATE_MODES)}")
+    if antialias:
+        raise NotImplementedError("interpolate: antialias=True is not supported")
+    if INTERPOLATE_MODES[mode] is None and align_corners is not None:
+        raise ValueError("interpolate: align_corners can only be set with the linear modes (as in PyTorch)")
+    needed = INTERPOLATE_MODES[mode]
+    if (needed and input.ndim != needed) or not 3 <= input.ndim <= 5:
+        raise ValueError(f"interpolate: mode {mode!r} needs input (N, C, ...) with "
+                         f"{needed - 2 if needed else '1 to 3'} spatial axes, got {input.shape}")
+    _check_floating("interpolate", input)
+    sizes = _interpolate_sizes(input, size, scale_factor, recompute_scale_factor)
+    return composed.interpolate(input, sizes, "linear" if needed else mode, bool(align_corners))
+
+
+# ---------------------------------------------------------------- losses: mse, l1, binary cross-entropy
 
 def _check_target_like_input(op, input, target):
     if input.shape != target.shape:
@@ -568,17 +1101,178 @@ class MSELossOp(Function):
         return (dx if ctx.needs_input_grad[0] else None), (-dx if ctx.needs_input_grad[1] else None)
 
 
-def mse_loss(input, target, reduction="mean"):
+def _loss_target(input, target):
+    """A loss's target as a Tensor: an array or a list becomes one on input's device."""
+    return target if isinstance(target, Tensor) else Tensor(backend.xp(input.data).asarray(target))
+
+
+def _loss_weight(op, input, weight):
+    """mse_loss' and l1_loss' elementwise weight, of input's shape (PyTorch's rule), as a Tensor."""
+    weight = _loss_target(input, weight)
+    if weight.shape != input.shape:
+        raise ValueError(f"{op}: weight {weight.shape} and input {input.shape} must have one shape (as in PyTorch)")
+    return weight
+
+
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     """Mean squared error of two tensors of one shape -> a scalar ('mean', 'sum') or input's shape ('none').
-    `target` may also be an array; it must have input's dtype (a float64 array with a float32 input is refused)."""
-    target = target if isinstance(target, Tensor) else Tensor(backend.xp(input.data).asarray(target))
+    `target` may also be an array; it must have input's dtype (a float64 array with a float32 input is refused).
+    With an elementwise `weight` (PyTorch's): weight ∘ (x - y)², whose 'mean' is its sum over sum(weight)."""
+    target = _loss_target(input, target)
     _check_floating("mse_loss", input, target)
-    _check_reduction("mse_loss", reduction)
+    reduction = loss_reduction("mse_loss", reduction, size_average, reduce)
     _check_target_like_input("mse_loss", input, target)
+    if weight is not None:
+        difference = input - target
+        return composed.weighted_loss(difference * difference, _loss_weight("mse_loss", input, weight), reduction)
     if not _use_fused:
         return composed.mse_loss(input, target, reduction)
     return MSELossOp.apply(input, target, reduction=reduction)
 
+
+def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    """Mean absolute error |x - y| of two tensors of one shape (a scalar, or input's shape for 'none'), optionally
+    weighted elementwise as mse_loss. d/dx = sign(x - y), 0 where x = y (PyTorch's). Built from primitives
+    (a subtraction and abs): a fused op would save nothing."""
+    target = _loss_target(input, target)
+    _check_floating("l1_loss", input, target)
+    reduction = loss_reduction("l1_loss", reduction, size_average, reduce)
+    _check_target_like_input("l1_loss", input, target)
+    errors = (input - target).abs()
+    if weight is not None:
+        return composed.weighted_loss(errors, _loss_weight("l1_loss", input, weight), reduction)
+    return composed.reduce_losses(errors, reduction)
+
+
+def _constant_weight(op, name, weight, input):
+    """A weight that takes no gradient (binary cross-entropy's weight and pos_weight, as in PyTorch) as an array
+    broadcastable to input's shape, or None."""
+    if weight is None:
+        return None
+    if isinstance(weight, Tensor) and weight.requires_grad:
+        raise RuntimeError(f"{op}: not differentiable with respect to {name}; pass {name}.detach() (as PyTorch)")
+    array = weight.data if isinstance(weight, Tensor) else backend.xp(input.data).asarray(weight, dtype=input.dtype)
+    _broadcast_shape(f"{op}: {name}", array.shape, input.shape)
+    return array.astype(input.dtype, copy=False)
+
+
+def _reduce_elementwise_loss(ctx, losses, weight, reduction):
+    """An elementwise loss array times `weight` (an array, or None), reduced as asked: itself ('none'), its sum,
+    or its mean. ctx keeps what _elementwise_loss_grad needs."""
+    if weight is not None:
+        losses *= weight
+    ctx.reduction, ctx.weight, ctx.count = reduction, weight, losses.size
+    if reduction == "none":
+        return losses
+    total = losses.sum()
+    return total / losses.dtype.type(losses.size) if reduction == "mean" else total
+
+
+def _elementwise_loss_grad(ctx, g):
+    """dL/d(each element's unweighted loss) from g = dL/d(the loss returned): g ('none', 'sum') or g/n ('mean'),
+    times the weight."""
+    g = g / g.dtype.type(ctx.count) if ctx.reduction == "mean" else g
+    return g * ctx.weight if ctx.weight is not None else g
+
+
+BCE_EPSILON = np.float32(1e-12)   # PyTorch's floor of x (1-x) in binary_cross_entropy's gradient: a float32 constant
+
+
+class BinaryCrossEntropyOp(Function):
+    """loss = -w (y log x + (1-y) log(1-x)) elementwise, each log clamped at -100 as in PyTorch (so x = 0 or 1 gives
+    a finite loss); then the mean, the sum, or none.
+    d loss/dx = w (x - y) / max(x (1-x), 1e-12)   (= -w (y/x - (1-y)/(1-x)), kept finite at 0 and 1 as PyTorch);
+    d loss/dy = w (log(1-x) - log x)."""
+
+    def forward(ctx, x, y, weight=None, reduction="mean"):
+        xp = backend.xp(x)
+        with np.errstate(divide="ignore"):                     # log 0 = -inf, clamped at once
+            log_x, log_1mx = xp.log(x), xp.log1p(-x)
+        losses = -(y * xp.maximum(log_x, -100) + (1 - y) * xp.maximum(log_1mx, -100))
+        ctx.save_for_backward(x, y, log_x, log_1mx)
+        return _reduce_elementwise_loss(ctx, losses, weight, reduction)
+
+    def backward(ctx, g):
+        x, y, log_x, log_1mx = ctx.saved
+        xp = backend.xp(x)
+        g = _elementwise_loss_grad(ctx, g)
+        dx = g * (x - y) / xp.maximum(x * (1 - x), BCE_EPSILON) if ctx.needs_input_grad[0] else None
+        dy = g * (log_1mx - log_x) if ctx.needs_input_grad[1] else None
+        return dx, dy
+
+
+def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
+    """Probabilities x in [0, 1] and targets y in [0, 1] of one shape -> -(y log x + (1-y) log(1-x)), averaged
+    (or summed, or per element); `weight` (broadcastable to x, no gradient) rescales each element's loss."""
+    target = _loss_target(input, target)
+    _check_floating("binary_cross_entropy", input, target)
+    reduction = loss_reduction("binary_cross_entropy", reduction, size_average, reduce)
+    _check_target_like_input("binary_cross_entropy", input, target)
+    for name, t in (("input", input), ("target", target)):
+        if ((t.data < 0) | (t.data > 1)).any():
+            raise ValueError(f"binary_cross_entropy: all elements of {name} {t.shape} should be between 0 and 1")
+    weight = _constant_weight("binary_cross_entropy", "weight", weight, input)
+    if not _use_fused:
+        return composed.binary_cross_entropy(input, target, weight, reduction)
+    return BinaryCrossEntropyOp.apply(input, target, weight, reduction=reduction)
+
+
+def _sigmoid(x):
+    """σ(x) = 1/(1 + e^-x) of an array, exact for either sign: e^-|x| never overflows (as ops.SigmoidOp)."""
+    xp = backend.xp(x)
+    z = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1 / (1 + z), z / (1 + z))
+
+
+def _softplus_of_minus(x):
+    """log(1 + e^-x) = log1p(e^-|x|) + max(-x, 0), of an array, without overflow."""
+    xp = backend.xp(x)
+    return xp.log1p(xp.exp(-xp.abs(x))) + xp.maximum(-x, 0)
+
+
+class BinaryCrossEntropyWithLogitsOp(Function):
+    """With σ the sigmoid and l = 1 + (p_w - 1) y (pos_weight p_w weighs the positive term; l = 1 without it):
+    loss = w ((1-y) x + l log(1 + e^-x)) = -w (p_w y log σ(x) + (1-y) log(1 - σ(x))), elementwise; then the mean,
+    the sum, or none. log(1 + e^-x) is computed as log1p(e^-|x|) + max(-x, 0), which never overflows.
+    d loss/dx = w (l σ(x) - p_w y)   (σ(x) - y without pos_weight);   d loss/dy = w ((p_w - 1) log(1 + e^-x) - x)."""
+
+    def forward(ctx, x, y, weight=None, pos_weight=None, reduction="mean"):
+        softplus_minus_x = _softplus_of_minus(x)                          # -log σ(x)
+        log_weight = 1 + (pos_weight - 1) * y if pos_weight is not None else 1
+        losses = (1 - y) * x + log_weight * softplus_minus_x
+        ctx.save_for_backward(x, y, pos_weight, softplus_minus_x)
+        return _reduce_elementwise_loss(ctx, losses, weight, reduction)
+
+    def backward(ctx, g):
+        x, y, pos_weight, softplus_minus_x = ctx.saved
+        g = _elementwise_loss_grad(ctx, g)
+        dx = dy = None
+        if ctx.needs_input_grad[0]:
+            dx = g * ((1 + (pos_weight - 1) * y) * _sigmoid(x) - pos_weight * y if pos_weight is not None
+                      else _sigmoid(x) - y)
+        if ctx.needs_input_grad[1]:
+            dy = g * ((pos_weight - 1) * softplus_minus_x - x if pos_weight is not None else -x)
+        return dx, dy
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None, reduction="mean",
+                                     pos_weight=None):
+    """Logits x and targets y in [0, 1] of one shape -> binary_cross_entropy(sigmoid(x), y), computed from x
+    directly (exact where sigmoid would round to 0 or 1); `weight` rescales each element's loss, `pos_weight`
+    (broadcast along the last axis: one per class) the positive term. Neither takes a gradient, as in PyTorch."""
+    target = _loss_target(input, target)
+    op = "binary_cross_entropy_with_logits"
+    _check_floating(op, input, target)
+    reduction = loss_reduction(op, reduction, size_average, reduce)
+    _check_target_like_input(op, input, target)
+    weight, pos_weight = (_constant_weight(op, name, w, input) for name, w in (("weight", weight),
+                                                                                ("pos_weight", pos_weight)))
+    if not _use_fused:
+        return composed.binary_cross_entropy_with_logits(input, target, weight, pos_weight, reduction)
+    return BinaryCrossEntropyWithLogitsOp.apply(input, target, weight, pos_weight, reduction=reduction)
+
+
+# ---------------------------------------------------------------- one_hot; softmax as a method
 
 def one_hot(tensor, num_classes=-1):
     """Integer class indices (...) -> int64 (..., num_classes): 1 at each index, 0 elsewhere; no gradient.

@@ -40,12 +40,13 @@ def _broadcast_shape(op, *shapes):
 
 
 def normalize_axes(op, axis, ndim):
-    """`axis` (None, int or tuple) as a sorted tuple of non-negative axes; a clear error when out of range."""
+    """`axis` (None, int or tuple) as a sorted tuple of non-negative axes; a clear error when out of range. A 0-d
+    tensor takes axis 0 or -1, as in PyTorch (both read as 0)."""
     if axis is None:
         return tuple(range(ndim))
     axes = (axis,) if isinstance(axis, int) else tuple(axis)
     for a in axes:
-        if not -ndim <= a < builtins.max(ndim, 1):
+        if not -builtins.max(ndim, 1) <= a < builtins.max(ndim, 1):
             raise ValueError(f"{op}: axis {a} is out of range for a tensor with {ndim} axes")
     normalized = tuple(sorted(a % builtins.max(ndim, 1) for a in axes))
     if len(set(normalized)) != len(normalized):
@@ -137,12 +138,25 @@ class AddOp(Function):
         return unbroadcast(g, ctx.shapes[0]), unbroadcast(g, ctx.shapes[1])
 
 
-def add(a, b):
+def add(a, b, *, alpha=1):
+    """a + alpha * b, as PyTorch's add (alpha scales the second operand)."""
+    if alpha != 1:
+        b = _scaled("add", a, b, alpha)
     return AddOp.apply(*promoted("add", a, b))
+
+
+def _scaled(op, a, b, alpha):
+    """alpha * b, for add's and sub's alpha. A float alpha with integer operands is refused, as PyTorch refuses it
+    (the product would be truncated)."""
+    if isinstance(alpha, float) and all(getattr(v, "dtype", np.dtype(type(v))).kind in "biu" for v in (a, b)):
+        raise TypeError(f"{op}: alpha={alpha} is a float and the operands are integers (as PyTorch, refused: the "
+                        f"result would be truncated)")
+    return mul(b, alpha)
 
 
 Tensor.__add__ = add
 Tensor.__radd__ = lambda self, other: add(other, self)
+Tensor.add = add
 
 
 class SubOp(Function):
@@ -157,15 +171,19 @@ class SubOp(Function):
         return unbroadcast(g, ctx.shapes[0]), unbroadcast(-g, ctx.shapes[1])
 
 
-def sub(a, b):
+def sub(a, b, *, alpha=1):
+    """a - alpha * b, as PyTorch's sub."""
     if any(isinstance(v, (bool, np.bool_)) or getattr(v, "dtype", None) == bool for v in (a, b)):
         raise TypeError("sub: subtraction with a bool operand is not supported (as in PyTorch); for booleans use "
                         "logical operations, or convert the tensor first")
+    if alpha != 1:
+        b = _scaled("sub", a, b, alpha)
     return SubOp.apply(*promoted("sub", a, b))
 
 
 Tensor.__sub__ = sub
 Tensor.__rsub__ = lambda self, other: sub(other, self)
+Tensor.sub = sub
 
 
 class MulOp(Function):
@@ -189,6 +207,7 @@ def mul(a, b):
 
 Tensor.__mul__ = mul
 Tensor.__rmul__ = lambda self, other: mul(other, self)
+Tensor.mul = mul
 
 
 class DivOp(Function):
@@ -207,12 +226,92 @@ class DivOp(Function):
         return da, db
 
 
-def div(a, b):
-    return DivOp.apply(*promoted("div", a, b, floating_result=True))
+def div(a, b, *, rounding_mode=None):
+    """a / b: true division (integers give floats), or with rounding_mode "floor" or "trunc" the quotient rounded
+    down or toward zero, in the operands' dtype (PyTorch's div)."""
+    if rounding_mode is None:
+        return DivOp.apply(*promoted("div", a, b, floating_result=True))
+    if rounding_mode not in ("floor", "trunc"):
+        raise ValueError(f"div: rounding_mode must be None, 'floor' or 'trunc', got {rounding_mode!r}")
+    a, b = promoted("div", a, b)
+    if a.dtype == bool:
+        raise TypeError(f"div: rounding_mode={rounding_mode!r} is not defined for bool operands (as in PyTorch)")
+    return RoundedDivOp.apply(a, b, mode=rounding_mode)
 
 
 Tensor.__truediv__ = div
 Tensor.__rtruediv__ = lambda self, other: div(other, self)
+Tensor.div = div
+
+
+def _refuse_integer_division_by_zero(op, a, b):
+    if a.dtype.kind in "iu" and (b == 0).any():
+        raise ZeroDivisionError(f"{op}: integer division by zero (divisor {b.shape}), as in PyTorch")
+
+
+class RoundedDivOp(Function):
+    """out = a / b rounded down (mode "floor", also a // b) or toward zero ("trunc").   da = 0, db = 0: the
+    quotient is flat between its jumps, so PyTorch's gradient is 0 too. (For a // b PyTorch leaves the derivative
+    unimplemented and its backward raises; this 0 is div(rounding_mode="floor")'s.)"""
+
+    def forward(ctx, a, b, mode):
+        _broadcast_shape("div", a.shape, b.shape)
+        _refuse_integer_division_by_zero("div", a, b)
+        ctx.shapes = a.shape, b.shape
+        xp = backend.xp(a)
+        if mode == "floor":
+            with np.errstate(divide="ignore", invalid="ignore"):   # x // 0 is inf or nan for floats, as PyTorch
+                return xp.floor_divide(a, b)
+        if a.dtype.kind in "iu":
+            return (a - xp.fmod(a, b)) // b   # a - fmod(a, b) is a multiple of b: exact
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return xp.trunc(a / b)
+
+    def backward(ctx, g):
+        xp = backend.xp(g)
+        return xp.zeros(ctx.shapes[0], g.dtype), xp.zeros(ctx.shapes[1], g.dtype)
+
+
+def floor_divide(a, b):
+    """a // b: the quotient rounded down (PyTorch's floor_divide, div with rounding_mode="floor")."""
+    return div(a, b, rounding_mode="floor")
+
+
+Tensor.__floordiv__ = floor_divide
+Tensor.__rfloordiv__ = lambda self, other: floor_divide(other, self)
+Tensor.floor_divide = floor_divide
+
+
+class RemainderOp(Function):
+    """out = a - b * floor(a / b), the remainder with the sign of b (Python's %, PyTorch's remainder).
+    da = g,  db = -g * floor(a / b)."""
+
+    def forward(ctx, a, b):
+        _broadcast_shape("remainder", a.shape, b.shape)
+        _refuse_integer_division_by_zero("remainder", a, b)
+        ctx.save_for_backward(a, b)
+        with np.errstate(divide="ignore", invalid="ignore"):   # x % 0 is nan for floats, as PyTorch
+            return backend.xp(a).remainder(a, b)
+
+    def backward(ctx, g):
+        a, b = ctx.saved
+        da = unbroadcast(g, a.shape) if ctx.needs_input_grad[0] else None
+        with np.errstate(divide="ignore", invalid="ignore"):
+            db = unbroadcast(-g * backend.xp(a).floor_divide(a, b), b.shape) if ctx.needs_input_grad[1] else None
+        return da, db
+
+
+def remainder(a, b):
+    """a % b, with the sign of b (PyTorch's remainder; Python's % on numbers)."""
+    a, b = promoted("remainder", a, b)
+    if a.dtype == bool:
+        raise TypeError("remainder: not defined for bool operands (as in PyTorch)")
+    return RemainderOp.apply(a, b)
+
+
+Tensor.__mod__ = remainder
+Tensor.__rmod__ = lambda self, other: remainder(other, self)
+Tensor.remainder = remainder
 
 
 class PowOp(Function):
@@ -251,6 +350,7 @@ def pow(a, b):
 
 Tensor.__pow__ = pow
 Tensor.__rpow__ = lambda self, other: pow(other, self)
+Tensor.pow = pow
 
 
 class MaximumOp(Function):
@@ -314,6 +414,21 @@ gt, ge = _compare("gt", lambda a, b: a > b), _compare("ge", lambda a, b: a >= b)
 for _name, _op in (("eq", eq), ("ne", ne), ("lt", lt), ("le", le), ("gt", gt), ("ge", ge)):
     setattr(Tensor, f"__{_name}__", _op)
     setattr(Tensor, _name, _op)
+# t == None is False and t != None True, as in PyTorch (a well-known generate() loop compares a tensor with None)
+Tensor.__eq__ = lambda self, other: False if other is None else eq(self, other)
+Tensor.__ne__ = lambda self, other: True if other is None else ne(self, other)
+
+
+def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """Whether |a - b| <= atol + rtol * |b| everywhere (a and b broadcast): a Python bool, as PyTorch's."""
+    if isinstance(a, Tensor) and isinstance(b, Tensor) and a.dtype != b.dtype:
+        raise TypeError(f"allclose: dtypes differ ({a.dtype} and {b.dtype}); convert one first (as PyTorch)")
+    a, b = promoted("allclose", a, b)
+    _broadcast_shape("allclose", a.shape, b.shape)
+    return bool(backend.xp(a.data).allclose(a.data, b.data, rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+Tensor.allclose = allclose
 
 
 def _logical(name, combine):
@@ -332,13 +447,20 @@ Tensor.__xor__ = Tensor.__rxor__ = _logical("xor", lambda a, b: a ^ b)
 
 
 def logical_not(x):
-    """~x for a bool tensor: True where x is False."""
-    if x.dtype != bool:
-        raise TypeError(f"logical_not: needs a bool tensor, got {x.dtype}")
+    """True where x is zero (False for a bool tensor), for any dtype: a bool tensor."""
+    return Tensor(tensor_input("logical_not", x).data == 0)
+
+
+def bitwise_not(x):
+    """~x: for a bool tensor its logical not, for an integer one the bitwise not (~5 = -6), as in PyTorch."""
+    if tensor_input("bitwise_not", x).dtype.kind not in "biu":
+        raise TypeError(f"bitwise_not: ~ needs a bool or integer tensor, got {x.dtype} (as PyTorch); "
+                        f"logical_not(x) is True where x is zero")
     return Tensor(~x.data)
 
 
-Tensor.__invert__ = logical_not
+Tensor.__invert__ = bitwise_not
+Tensor.bitwise_not = bitwise_not
 Tensor.logical_not = logical_not
 
 
@@ -400,6 +522,44 @@ def log(x):
 Tensor.log = log
 
 
+class Log2Op(Function):
+    """out = log2 x.   dx = g / (x ln 2)."""
+
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return backend.xp(x).log2(x)
+
+    def backward(ctx, g):
+        (x,) = ctx.saved
+        return g / (x * math.log(2))
+
+
+def log2(x):
+    return Log2Op.apply(as_floating("log2", x))
+
+
+Tensor.log2 = log2
+
+
+class Log1pOp(Function):
+    """out = ln(1 + x), exact for small x (where 1 + x would round away x's digits).   dx = g / (1 + x)."""
+
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return backend.xp(x).log1p(x)
+
+    def backward(ctx, g):
+        (x,) = ctx.saved
+        return g / (1 + x)
+
+
+def log1p(x):
+    return Log1pOp.apply(as_floating("log1p", x))
+
+
+Tensor.log1p = log1p
+
+
 class SqrtOp(Function):
     """out = sqrt(x).   dx = g / (2 * out)."""
 
@@ -420,6 +580,48 @@ def sqrt(x):
 Tensor.sqrt = sqrt
 
 
+class RsqrtOp(Function):
+    """out = 1 / sqrt(x).   dx = -g * out^3 / 2."""
+
+    def forward(ctx, x):
+        out = 1 / backend.xp(x).sqrt(x)
+        ctx.save_for_backward(out)
+        return out
+
+    def backward(ctx, g):
+        (out,) = ctx.saved
+        return g * out * out * out * -0.5
+
+
+def rsqrt(x):
+    return RsqrtOp.apply(as_floating("rsqrt", x))
+
+
+Tensor.rsqrt = rsqrt
+
+
+class SquareOp(Function):
+    """out = x^2.   dx = 2 x g."""
+
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x
+
+    def backward(ctx, g):
+        (x,) = ctx.saved
+        return 2 * x * g
+
+
+def square(x):
+    """x * x, in x's dtype (an integer tensor stays integer; a bool one becomes int64, as in PyTorch)."""
+    if tensor_input("square", x).dtype == bool:
+        x = Tensor(x.data.astype(np.int64))
+    return SquareOp.apply(x)
+
+
+Tensor.square = square
+
+
 class TanhOp(Function):
     """out = tanh x.   dx = g * (1 - out^2)."""
 
@@ -438,6 +640,44 @@ def tanh(x):
 
 
 Tensor.tanh = tanh
+
+
+class SinOp(Function):
+    """out = sin x.   dx = g * cos x."""
+
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return backend.xp(x).sin(x)
+
+    def backward(ctx, g):
+        (x,) = ctx.saved
+        return g * backend.xp(x).cos(x)
+
+
+def sin(x):
+    return SinOp.apply(as_floating("sin", x))
+
+
+Tensor.sin = sin
+
+
+class CosOp(Function):
+    """out = cos x.   dx = -g * sin x."""
+
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return backend.xp(x).cos(x)
+
+    def backward(ctx, g):
+        (x,) = ctx.saved
+        return -g * backend.xp(x).sin(x)
+
+
+def cos(x):
+    return CosOp.apply(as_floating("cos", x))
+
+
+Tensor.cos = cos
 
 
 class SigmoidOp(Function):
@@ -552,6 +792,44 @@ Tensor.clamp = clamp
 Tensor.clip = clamp
 
 
+class FloorOp(Function):
+    """out = floor x, the largest integer <= x.   dx = 0: a step function is flat between its jumps (PyTorch's
+    gradient too)."""
+
+    def forward(ctx, x):
+        return backend.xp(x).floor(x)
+
+    def backward(ctx, g):
+        return backend.xp(g).zeros_like(g)
+
+
+class CeilOp(FloorOp):
+    """out = ceil x, the smallest integer >= x.   dx = 0, as for floor."""
+
+    def forward(ctx, x):
+        return backend.xp(x).ceil(x)
+
+
+def floor(x):
+    """x rounded down; an integer tensor is returned as a copy (it is whole already), as in PyTorch."""
+    return _whole(FloorOp, "floor", x)
+
+
+def ceil(x):
+    """x rounded up; an integer tensor is returned as a copy, as in PyTorch."""
+    return _whole(CeilOp, "ceil", x)
+
+
+def _whole(op, name, x):
+    if tensor_input(name, x).dtype == bool:
+        raise TypeError(f"{name}: not defined for a bool tensor (as in PyTorch)")
+    return op.apply(x) if x.dtype.kind == "f" else Tensor(x.data.copy())
+
+
+Tensor.floor = floor
+Tensor.ceil = ceil
+
+
 class ToOp(Function):
     """out = x on another device or in another float dtype.   dx = g converted back."""
 
@@ -565,14 +843,43 @@ class ToOp(Function):
         return backend.to_device(g, ctx.device).astype(ctx.dtype, copy=False), None
 
 
-def to(x, target):
-    """A copy of `x` on device `target` ('cpu'/'cuda') or in float dtype `target`; gradients flow back."""
-    if target in backend.DEVICES:
-        if target == x.device:
-            return x
-    elif backend.check_float_dtype(target, "to") == x.dtype:
-        return x
-    return ToOp.apply(x, target)
+def device_and_dtype(op, args, kwargs):
+    """The (device, dtype) that a to() call asks for, each None when not given, from PyTorch's forms: (device),
+    (dtype), (device, dtype), (tensor) (its device and dtype), the keywords device= and dtype=; non_blocking, by
+    keyword or position, is accepted and changes nothing (every copy here is finished when to() returns)."""
+    kwargs = dict(kwargs)
+    kwargs.pop("non_blocking", None)
+    device, dtype = kwargs.pop("device", None), kwargs.pop("dtype", None)
+    if kwargs:
+        raise TypeError(f"{op}: unexpected keyword argument(s) {sorted(kwargs)}")
+    for arg in args:
+        if isinstance(arg, bool):         # non_blocking, given by position
+            continue
+        if isinstance(arg, Tensor):
+            device, dtype = arg.device, arg.dtype
+        elif str(arg) in backend.DEVICES:
+            device = str(arg)
+        else:
+            try:
+                dtype = np.dtype(arg)
+            except TypeError as e:
+                raise TypeError(f"{op}: {arg!r} is neither a device {backend.DEVICES}, a dtype nor a Tensor "
+                                f"({e})") from None
+    return (None if device is None else str(device)), (None if dtype is None else np.dtype(dtype))
+
+
+def to(x, *args, copy=False, **kwargs):
+    """x on another device and/or in another dtype, in PyTorch's forms: x.to(dtype), x.to(device), x.to(device,
+    dtype), x.to(other_tensor), x.to(dtype=..., device=...). A float dtype keeps x in the graph (its gradient is
+    converted back); an integer or bool dtype leaves it, as in PyTorch. x itself comes back when nothing changes
+    (copy=True: a copy anyway)."""
+    device, dtype = device_and_dtype("to", args, kwargs)
+    out = x
+    if device is not None and device != x.device:
+        out = ToOp.apply(out, device)
+    if dtype is not None and dtype != out.dtype:
+        out = _cast(out, dtype)
+    return clone(x) if copy and out is x else out
 
 
 Tensor.to = to
@@ -594,11 +901,13 @@ def clone(x):
 
 
 def _cast(x, dtype):
-    """x as another dtype: a float dtype through `to` (in the graph), an integer or bool one outside it."""
+    """x as another dtype: a float dtype in the graph (ToOp), an integer or bool one outside it."""
     dtype = np.dtype(dtype)
+    if dtype == x.dtype:
+        return x
     if dtype.kind == "f":
-        return to(x, dtype)
-    return x if x.dtype == dtype else Tensor(x.data.astype(dtype))
+        return ToOp.apply(x, backend.check_float_dtype(dtype, "to"))
+    return Tensor(x.data.astype(dtype))
 
 
 Tensor.clone = clone
@@ -607,6 +916,33 @@ Tensor.double = lambda self: _cast(self, np.float64)
 Tensor.long = lambda self: _cast(self, np.int64)
 Tensor.int = lambda self: _cast(self, np.int32)
 Tensor.bool = lambda self: _cast(self, np.bool_)
+
+# PyTorch's legacy type names, as x.type() gives them
+TYPE_NAMES = {np.dtype(np.float32): "FloatTensor", np.dtype(np.float64): "DoubleTensor",
+              np.dtype(np.float16): "HalfTensor", np.dtype(np.int64): "LongTensor", np.dtype(np.int32): "IntTensor",
+              np.dtype(np.int16): "ShortTensor", np.dtype(np.int8): "CharTensor", np.dtype(np.uint8): "ByteTensor",
+              np.dtype(np.bool_): "BoolTensor"}
+
+
+def _type_name(dtype, device):
+    return f"torch.{'cuda.' if device == 'cuda' else ''}{TYPE_NAMES[dtype]}"
+
+
+def tensor_type(x, dtype=None):
+    """x.type(): PyTorch's type name ('torch.FloatTensor', 'torch.cuda.LongTensor', ...); x.type(dtype): x in that
+    dtype, as x.to(dtype); dtype may be such a name too ('torch.DoubleTensor')."""
+    if dtype is None:
+        return _type_name(x.dtype, x.device)
+    if not isinstance(dtype, str):
+        return to(x, dtype)
+    for kind in TYPE_NAMES:
+        for device in backend.DEVICES:
+            if dtype == _type_name(kind, device):
+                return to(x, device, kind)
+    raise TypeError(f"type: {dtype!r} is not a tensor type name such as 'torch.FloatTensor'")
+
+
+Tensor.type = tensor_type
 
 
 # ---------------------------------------------------------------- matmul
@@ -641,3 +977,4 @@ def matmul(a, b):
 
 
 Tensor.__matmul__ = matmul
+Tensor.matmul = matmul

@@ -1,12 +1,18 @@
-"""Primitive ops that reduce: sums, means, maxima and minima, variance and norms, and the searches (argmax, topk)
-whose indices carry no gradient. Each op is one recipe, as in ops.py.
+"""Primitive ops that reduce: sums, means, products, maxima and minima, variance and norms, all/any; the running sum
+(cumsum); and the searches (argmax, topk, sort) whose indices carry no gradient. Each op is one recipe, as in ops.py.
 
 Arguments are PyTorch's: `dim` (an int, a tuple of ints, or None for every axis) and `keepdim`; NumPy's `axis` and
-`keepdims` work as aliases. A reduced gradient is broadcast back over the reduced axes: every input element
-contributed to the output it was summed into.
+`keepdims` work as aliases, with the same meaning (x.max(axis=0) is x.max(dim=0)). A 0-d tensor takes dim 0 or -1,
+as in PyTorch, and its one element is its own sum, max, ... A reduced gradient is broadcast back over the reduced
+axes: every input element contributed to the output it was summed into.
+
+The functions are named like PyTorch's (`sum`, `max`, `all`), so inside this module Python's own are spelled
+`builtins.sum` and `builtins.any`.
 """
+import builtins
 import collections
 import math
+import warnings
 
 import numpy as np
 
@@ -20,11 +26,18 @@ def _keepdims_shape(shape, axes):
     return tuple(1 if i in axes else n for i, n in enumerate(shape))
 
 
+def _axes(op, dim, x):
+    """The axes a reduction of the array x runs over (normalize_axes): none for a 0-d x, whose dim 0 or -1 names
+    its one element."""
+    axes = normalize_axes(op, dim, x.ndim)
+    return axes if x.ndim else ()
+
+
 class SumOp(Function):
     """out = sum of x over `axis`.   dx = g broadcast back over the summed axes."""
 
     def forward(ctx, x, axis=None, keepdims=False):
-        ctx.axes = normalize_axes("sum", axis, x.ndim)
+        ctx.axes = _axes("sum", axis, x)
         ctx.shape = x.shape
         return x.sum(axis=ctx.axes, keepdims=keepdims)
 
@@ -51,7 +64,7 @@ class MeanOp(Function):
     """out = mean of x over `axis` (N elements each).   dx = g / N broadcast back."""
 
     def forward(ctx, x, axis=None, keepdims=False):
-        ctx.axes = normalize_axes("mean", axis, x.ndim)
+        ctx.axes = _axes("mean", axis, x)
         ctx.shape = x.shape
         return x.mean(axis=ctx.axes, keepdims=keepdims)
 
@@ -76,15 +89,87 @@ def mean(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
 Tensor.mean = mean
 
 
+class ProdOp(Function):
+    """out = the product of x along one axis (of all elements for None).
+    dx_i = g * (the product of the other elements) = g * (product of those before i) * (product of those after i):
+    exact where an element is 0 (out / x_i would divide by it), as PyTorch's."""
+
+    def forward(ctx, x, axis=None, keepdims=False):
+        ctx.shape = x.shape
+        axes = _axes("prod", axis, x)
+        whole = len(axes) != 1   # every element (or the one of a 0-d x): the product runs along x flattened
+        line = x.reshape(-1) if whole else x
+        ctx.axis = 0 if whole else axes[0]
+        ctx.save_for_backward(line)
+        out = line.prod(axis=ctx.axis, keepdims=True)
+        if whole:
+            return out.reshape((1,) * x.ndim if keepdims else ())
+        return out if keepdims else out.squeeze(ctx.axis)
+
+    def backward(ctx, g):
+        (line,) = ctx.saved
+        xp = backend.xp(line)
+        others = _products_before(line, ctx.axis) * xp.flip(_products_before(xp.flip(line, ctx.axis), ctx.axis),
+                                                             ctx.axis)
+        return (g.reshape(_keepdims_shape(line.shape, (ctx.axis,))) * others).reshape(ctx.shape)
+
+
+def _products_before(x, axis):
+    """[1, x0, x0·x1, ...] along axis: for each element, the product of those before it."""
+    xp = backend.xp(x)
+    lead = (slice(None),) * axis
+    shifted = xp.concatenate([xp.ones_like(x[lead + (slice(0, 1),)]), x[lead + (slice(None, -1),)]], axis=axis)
+    return xp.cumprod(shifted, axis=axis)
+
+
+def prod(x, dim=None, keepdim=False):
+    """The product of the elements along `dim` (one axis), or of all of them (None)."""
+    if not (dim is None or isinstance(dim, (int, np.integer))):
+        raise TypeError(f"prod: dim must be one axis (an int) or None, got {dim!r}")
+    return ProdOp.apply(x, axis=dim, keepdims=bool(keepdim))
+
+
+Tensor.prod = prod
+
+
+class CumsumOp(Function):
+    """out_i = x_0 + ... + x_i along `axis`.   dx_j = g_j + ... + g_last: x_j is in every sum from j on, so its
+    gradient is g summed from the end (the cumulative sum of g reversed)."""
+
+    def forward(ctx, x, axis):
+        ctx.axis = axis
+        return backend.xp(x).cumsum(x, axis=axis)
+
+    def backward(ctx, g):
+        xp = backend.xp(g)
+        return xp.flip(xp.cumsum(xp.flip(g, ctx.axis), axis=ctx.axis), ctx.axis)
+
+
+def cumsum(x, dim):
+    """The running sum along `dim`: out[i] = x[0] + ... + x[i]. Integers and bools sum as int64, as in PyTorch."""
+    axis = normalize_axes("cumsum", dim, x.ndim)[0]
+    if x.ndim == 0:   # dim 0 or -1 of a 0-d tensor: its one element
+        return cumsum(x.reshape(1), 0).reshape(())
+    return CumsumOp.apply(x, axis=axis)
+
+
+Tensor.cumsum = cumsum
+
+
 class MaxOp(Function):
     """out = max of x over `axis`.   dx = g at the positions holding the max, 0 elsewhere;
     where several positions tie for the max, they share g equally (as torch.amax does)."""
 
+    @staticmethod
+    def extreme(x, **options):
+        return x.max(**options)
+
     def forward(ctx, x, axis=None, keepdims=False):
-        ctx.axes = normalize_axes("max", axis, x.ndim)
-        if any(x.shape[a] == 0 for a in ctx.axes):
-            raise ValueError(f"max: cannot reduce axis {axis} of shape {x.shape}: it is empty (a max needs an element)")
-        out = x.max(axis=ctx.axes, keepdims=True)
+        ctx.axes = _axes(ctx.op_name, axis, x)
+        if builtins.any(x.shape[a] == 0 for a in ctx.axes):
+            raise ValueError(f"{ctx.op_name}: cannot reduce axis {axis} of shape {x.shape}: it is empty (a "
+                             f"{ctx.op_name} needs an element)")
+        out = ctx.extreme(x, axis=ctx.axes, keepdims=True)
         ctx.save_for_backward(x == out)
         return out if keepdims else out.squeeze(ctx.axes)
 
@@ -94,6 +179,16 @@ class MaxOp(Function):
         return g * is_max / is_max.sum(axis=ctx.axes, keepdims=True).astype(g.dtype)
 
 
+class MinOp(MaxOp):
+    """out = min of x over `axis`.   dx as for max: g at the positions holding the min, shared equally by ties.
+    Its own op rather than -max(-x): negating an integer's minimum overflows (-(-2**31) is -2**31 in int32), and
+    a bool tensor has no negative."""
+
+    @staticmethod
+    def extreme(x, **options):
+        return x.min(**options)
+
+
 def amax(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
     """The largest value over `dim` (an int, a tuple, or None for all); tied maxima share the gradient."""
     dim, keepdim = _reduced("amax", dim, keepdim, axis, keepdims)
@@ -101,38 +196,49 @@ def amax(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
 
 
 def amin(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
-    """The smallest value over `dim`: -amax(-x), so tied minima share the gradient too."""
-    return -amax(-x, dim, keepdim, axis=axis, keepdims=keepdims)
+    """The smallest value over `dim`; tied minima share the gradient."""
+    dim, keepdim = _reduced("amin", dim, keepdim, axis, keepdims)
+    return MinOp.apply(x, axis=dim, keepdims=keepdim)
 
 
-MaxResult = collections.namedtuple("MaxResult", ["values", "indices"])   # PyTorch's torch.return_types.max
+ValuesIndices = collections.namedtuple("ValuesIndices", ["values", "indices"])   # torch.return_types.max, .sort
 
 
 def max(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
-    """As PyTorch: x.max() the largest element (tied maxima share the gradient); x.max(dim) the pair (values,
-    indices) along dim, the gradient going to the position `indices` names; x.max(other) the elementwise maximum.
-    With NumPy's axis=/keepdims= it is amax."""
+    """As PyTorch: x.max() the largest element (tied maxima share the gradient); x.max(dim) (or axis=) the pair
+    (values, indices) along dim, the gradient going to the position `indices` names; x.max(other) the elementwise
+    maximum."""
     if isinstance(dim, Tensor):
         return ops.maximum(x, dim)
-    if dim is None or axis is not None:
-        return amax(x, dim, keepdim, axis=axis, keepdims=keepdims)
-    return _extreme_along(x, dim, keepdim, argmax(x, dim, keepdim=True))
+    dim, keepdim = _reduced("max", dim, keepdim, axis, keepdims)
+    if dim is None:
+        return MaxOp.apply(x, axis=None, keepdims=keepdim)
+    return _extreme_along("max", x, dim, keepdim, argmax)
 
 
 def min(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
     """As max, for the smallest elements."""
     if isinstance(dim, Tensor):
         return ops.minimum(x, dim)
-    if dim is None or axis is not None:
-        return amin(x, dim, keepdim, axis=axis, keepdims=keepdims)
-    return _extreme_along(x, dim, keepdim, argmin(x, dim, keepdim=True))
+    dim, keepdim = _reduced("min", dim, keepdim, axis, keepdims)
+    if dim is None:
+        return MinOp.apply(x, axis=None, keepdims=keepdim)
+    return _extreme_along("min", x, dim, keepdim, argmin)
 
 
-def _extreme_along(x, dim, keepdim, indices):
+def _extreme_along(op, x, dim, keepdim, search):
+    """(values, indices) along dim: search (argmax or argmin) finds the indices, and the values are taken there, so
+    the gradient goes to those positions."""
+    if not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"{op}: dim must be one axis (an int), got {dim!r}; a{op} reduces several")
+    if x.ndim == 0:   # dim 0 or -1 of a 0-d tensor: its one element, at index 0
+        normalize_axes(op, dim, 0)
+        return _extreme_along(op, x.reshape(1), 0, False, search)
+    indices = search(x, dim, keepdim=True)
     values = movement.take_along_dim(x, indices, dim)
     if not keepdim:
         values, indices = values.squeeze(dim), indices.squeeze(dim)
-    return MaxResult(values, indices)
+    return ValuesIndices(values, indices)
 
 
 Tensor.amax = amax
@@ -142,10 +248,12 @@ Tensor.min = min
 
 
 def _arg(op, pick, x, dim, keepdim):
-    axes = normalize_axes(op, dim, x.ndim)
-    if any(x.shape[a] == 0 for a in axes):
+    if not (dim is None or isinstance(dim, (int, np.integer))):
+        raise TypeError(f"{op}: dim must be one axis (an int) or None, got {dim!r}")
+    axes = _axes(op, dim, x)
+    if builtins.any(x.shape[a] == 0 for a in axes):
         raise ValueError(f"{op}: cannot search axis {dim} of shape {x.shape}: it is empty")
-    if dim is None:
+    if dim is None or x.ndim == 0:
         index = pick(x.data.reshape(-1))
         return Tensor(index.reshape((1,) * x.ndim) if keepdim else index)
     return Tensor(pick(x.data, axis=axes[0], keepdims=keepdim))
@@ -161,6 +269,28 @@ def argmin(x, dim=None, keepdim=False):
     return _arg("argmin", lambda a, **k: backend.xp(a).argmin(a, **k), x, dim, keepdim)
 
 
+def _sorting_order(data, axis, descending):
+    """The indices that sort the array `data` along axis, stably: tied elements keep their order, descending too.
+    Descending sorts the reversed array ascending and reads the result backwards (sorting -data would overflow at an
+    integer's minimum, and a bool has no negative); NaN counts as the largest, as in PyTorch."""
+    xp = backend.xp(data)
+    if not descending:
+        return xp.argsort(data, axis=axis, kind="stable")
+    backwards = xp.argsort(xp.flip(data, axis), axis=axis, kind="stable")
+    return data.shape[axis] - 1 - xp.flip(backwards, axis)
+
+
+def sort(x, dim=-1, descending=False, *, stable=False):
+    """(values, indices) of x sorted along `dim`; the values carry the gradient back to their positions. Always
+    stable: ties keep their order (PyTorch's stable=True; with stable=False PyTorch may order ties either way)."""
+    axis = normalize_axes("sort", dim, x.ndim)[0]
+    if x.ndim == 0:   # dim 0 or -1 of a 0-d tensor: its one element
+        values, indices = sort(x.reshape(1), 0)
+        return ValuesIndices(values.reshape(()), indices.reshape(()))
+    order = _sorting_order(x.data, axis, descending)
+    return ValuesIndices(movement.take_along_dim(x, order, axis), Tensor(order))
+
+
 def topk(x, k, dim=-1, largest=True, sorted=True):
     """The k largest (or smallest) elements along `dim` and their indices, largest first (PyTorch's topk; the
     values carry the gradient back to their positions). Ties are taken in index order."""
@@ -168,47 +298,102 @@ def topk(x, k, dim=-1, largest=True, sorted=True):
     if not 0 <= k <= x.shape[dim]:
         raise ValueError(f"topk: k = {k} is out of range for axis {dim} of length {x.shape[dim]}")
     xp = backend.xp(x.data)
-    order = xp.argsort(-x.data if largest else x.data, axis=dim, kind="stable")
-    indices = xp.take(order, xp.arange(k), axis=dim)
-    return MaxResult(movement.take_along_dim(x, indices, dim), Tensor(indices))
+    indices = xp.take(_sorting_order(x.data, dim, descending=largest), xp.arange(k), axis=dim)
+    return ValuesIndices(movement.take_along_dim(x, indices, dim), Tensor(indices))
 
 
 Tensor.argmax = argmax
 Tensor.argmin = argmin
+Tensor.sort = sort
 Tensor.topk = topk
+
+
+def all(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    """Whether every element (along `dim`) is nonzero: a bool tensor outside the graph (uint8 for a uint8 tensor,
+    as in PyTorch)."""
+    return _test_elements("all", lambda a, **k: a.all(**k), x, dim, keepdim, axis, keepdims)
+
+
+def any(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    """Whether some element (along `dim`) is nonzero: a bool tensor outside the graph."""
+    return _test_elements("any", lambda a, **k: a.any(**k), x, dim, keepdim, axis, keepdims)
+
+
+def _test_elements(op, test, x, dim, keepdim, axis, keepdims):
+    dim, keepdim = _reduced(op, dim, keepdim, axis, keepdims)
+    out = test(x.data, axis=_axes(op, dim, x), keepdims=keepdim)
+    return Tensor(out.astype(np.uint8) if x.dtype == np.uint8 else out)
+
+
+Tensor.all = all
+Tensor.any = any
 
 
 class VarOp(Function):
     """out = sum((x - mean)^2) / (N - correction) over `axis`.   dx = g * 2 (x - mean) / (N - correction).
     (The mean's own dependence on x drops out because sum(x - mean) = 0.)  correction=1 is the unbiased
-    estimate, PyTorch's default; correction=0 is NumPy's."""
+    estimate, PyTorch's default; correction=0 is NumPy's.
+    With N <= correction there are no degrees of freedom: as PyTorch, a warning, and inf or nan (the sum divided by
+    0), and its gradient: over every element, nan where x is its mean and inf elsewhere; along dims, the formula."""
 
     def forward(ctx, x, axis=None, keepdims=False, correction=1):
-        ctx.axes = normalize_axes("var", axis, x.ndim)
+        ctx.axes = _axes(ctx.op_name, axis, x)
+        ctx.over_dims = axis is not None and x.ndim > 0   # which of PyTorch's two gradients without freedom
+        n = int(np.prod([x.shape[a] for a in ctx.axes]))
+        ctx.freedom = n - correction
+        if ctx.freedom <= 0:
+            warnings.warn(f"{ctx.op_name}: {n} elements with correction={correction} leave no degrees of freedom "
+                          f"(shape {x.shape}, dim {axis}): the result is inf or nan, as in PyTorch", stacklevel=5)
         centered = x - x.mean(axis=ctx.axes, keepdims=True)
-        ctx.denominator = int(np.prod([x.shape[a] for a in ctx.axes])) - correction
-        if ctx.denominator <= 0:
-            raise ValueError(f"var: {ctx.denominator + correction} elements with correction={correction} "
-                             f"leave no degrees of freedom (shape {x.shape}, axis {axis})")
         ctx.save_for_backward(centered)
-        return (centered * centered).sum(axis=ctx.axes, keepdims=keepdims) / ctx.denominator
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (centered * centered).sum(axis=ctx.axes, keepdims=keepdims) / builtins.max(ctx.freedom, 0)
 
     def backward(ctx, g):
-        (centered,) = ctx.saved
+        centered = ctx.saved[0]
         g = g.reshape(_keepdims_shape(centered.shape, ctx.axes))
-        return g * centered * (2 / ctx.denominator)
+        if ctx.freedom > 0 or ctx.over_dims:
+            with np.errstate(invalid="ignore"):   # inf * 0
+                return g * centered * (2 / ctx.freedom if ctx.freedom else math.inf)
+        return g * backend.xp(g).where(centered == 0, math.nan, math.inf).astype(g.dtype)
 
 
-def var(x, dim=None, keepdim=False, *, correction=1, axis=None, keepdims=None):
-    """The variance over `dim`, dividing by N - correction (1: unbiased, PyTorch's default; 0: NumPy's)."""
-    _floating_only("var", x)
-    dim, keepdim = _reduced("var", dim, keepdim, axis, keepdims)
-    return VarOp.apply(x, axis=dim, keepdims=keepdim, correction=correction)
+class StdOp(VarOp):
+    """out = sqrt(var).   dx = var's gradient for g / (2 out), taken as 0 where out = 0 (the spread of equal
+    numbers: PyTorch's gradient there, not sqrt's infinite slope at 0)."""
+
+    def forward(ctx, x, **options):
+        out = backend.xp(x).sqrt(VarOp.forward(ctx, x, **options))
+        ctx.save_for_backward(ctx.saved[0], out)
+        return out
+
+    def backward(ctx, g):
+        out = ctx.saved[1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return VarOp.backward(ctx, backend.xp(g).where(out == 0, 0, g / (2 * out)).astype(g.dtype))
 
 
-def std(x, dim=None, keepdim=False, *, correction=1, axis=None, keepdims=None):
-    """sqrt(var): its gradient is var's divided by 2·std (infinite where std is 0, as in PyTorch)."""
-    return var(x, dim, keepdim, correction=correction, axis=axis, keepdims=keepdims).sqrt()
+def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None, keepdims=None):
+    """The variance over `dim`, dividing by N - correction (1: unbiased, PyTorch's default; 0: NumPy's). PyTorch's
+    older form, unbiased=False, is correction=0 (x.var(False) and x.var(dim, False) too)."""
+    return _spread(VarOp, "var", x, dim, unbiased, keepdim, correction, axis, keepdims)
+
+
+def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None, keepdims=None):
+    """The standard deviation, sqrt(var), with var's arguments."""
+    return _spread(StdOp, "std", x, dim, unbiased, keepdim, correction, axis, keepdims)
+
+
+def _spread(op, name, x, dim, unbiased, keepdim, correction, axis, keepdims):
+    _floating_only(name, x)
+    if isinstance(dim, bool):   # x.var(False): PyTorch's var(unbiased)
+        dim, unbiased = None, dim
+    if unbiased is not None and correction is not None:
+        raise TypeError(f"{name}: pass unbiased or correction, not both")
+    if correction is None:
+        correction = 0 if unbiased is False else 1
+    dim, keepdim = _reduced(name, dim, keepdim, axis, keepdims)
+    return op.apply(x, axis=dim, keepdims=keepdim, correction=correction)
 
 
 Tensor.var = var
@@ -221,7 +406,7 @@ class NormOp(Function):
 
     def forward(ctx, x, axis=None, keepdims=False):
         xp = backend.xp(x)
-        ctx.axes = normalize_axes("norm", axis, x.ndim)
+        ctx.axes = _axes("norm", axis, x)
         out = xp.sqrt((x * x).sum(axis=ctx.axes, keepdims=True))
         ctx.save_for_backward(x, out)
         return out if keepdims else out.reshape([n for i, n in enumerate(out.shape) if i not in ctx.axes])

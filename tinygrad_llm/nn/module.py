@@ -16,6 +16,7 @@ from collections import namedtuple
 import numpy as np
 
 from ..engine import backend
+from ..engine.ops import device_and_dtype
 from ..engine.tensor import Function, Tensor, is_grad_enabled, observers
 
 # The modules whose forward is running, outermost first, kept only while a tool watches the engine (tools/ name
@@ -322,7 +323,7 @@ class Module:
         or the keywords device=, dtype=. Integer and bool buffers keep their dtype. The Tensor objects stay the
         same, so optimizers and tied weights keep pointing at them; gradients move with their parameters.
         non_blocking is accepted: every copy here is synchronous."""
-        device, dtype = _device_and_dtype(args, kwargs)
+        device, dtype = device_and_dtype("Module.to", args, kwargs)
         if dtype is not None:
             backend.check_float_dtype(dtype, "Module.to")
         return self._convert(device, dtype)
@@ -433,30 +434,6 @@ def clear_grad(p, set_to_none):
         p.grad = None
     elif p.grad is not None:
         p.grad.data[...] = 0
-
-
-def _device_and_dtype(args, kwargs):
-    """The (device, dtype) that Module.to is asked for, either None when not given, from PyTorch's forms:
-    (device), (dtype), (device, dtype), (tensor), the keywords device= and dtype=, and non_blocking anywhere."""
-    kwargs = dict(kwargs)
-    kwargs.pop("non_blocking", None)
-    device, dtype = kwargs.pop("device", None), kwargs.pop("dtype", None)
-    if kwargs:
-        raise TypeError(f"Module.to: unexpected keyword argument(s) {sorted(kwargs)}")
-    for arg in args:
-        if isinstance(arg, bool):         # non_blocking, given by position
-            continue
-        if isinstance(arg, Tensor):
-            device, dtype = arg.device, arg.dtype
-        elif str(arg) in backend.DEVICES:
-            device = str(arg)
-        else:
-            try:
-                dtype = np.dtype(arg)
-            except TypeError:
-                raise TypeError(f"Module.to: {arg!r} is neither a device {backend.DEVICES}, a dtype nor a Tensor") \
-                    from None
-    return (None if device is None else str(device)), (None if dtype is None else np.dtype(dtype))
 
 
 _hook_ids = itertools.count()
