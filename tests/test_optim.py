@@ -22,16 +22,24 @@ def random_grads(rng, step):
     return [None if (i == 1 and step % 3 == 2) else rng.standard_normal(shape) for i, shape in enumerate(SHAPES)]
 
 
-def set_grads(params, grads):
+def set_grads(params, grads, torch_params=()):
+    """Each parameter's gradient (None: none), and the same numbers to its twin among torch_params."""
     for p, g in zip(params, grads):
         p.grad = None if g is None else Tensor(g.copy())
+    for t, g in zip(torch_params, grads):
+        t.grad = None if g is None else pytest.importorskip("torch").tensor(g)
+
+
+def torch_twins(torch, params):
+    """torch leaves holding the numbers of `params`."""
+    return [torch.tensor(p.data.copy(), requires_grad=True) for p in params]
 
 
 def compare_with_torch(make_ours, make_torch, steps=20, lrs=None):
     """Run our optimizer and torch's on the same parameters and gradients; params must agree at every step."""
     torch = pytest.importorskip("torch")
     ours = make_params()
-    theirs = [torch.tensor(p.data.copy(), requires_grad=True) for p in ours]
+    theirs = torch_twins(torch, ours)
     opt, topt = make_ours(ours), make_torch(theirs)
     rng = np.random.default_rng(1)
     for step in range(steps):
@@ -39,10 +47,7 @@ def compare_with_torch(make_ours, make_torch, steps=20, lrs=None):
             set_lr(opt, lrs[step])
             for group in topt.param_groups:
                 group["lr"] = lrs[step]
-        grads = random_grads(rng, step)
-        set_grads(ours, grads)
-        for t, g in zip(theirs, grads):
-            t.grad = None if g is None else torch.tensor(g)
+        set_grads(ours, random_grads(rng, step), theirs)
         opt.step()
         topt.step()
         for p, t in zip(ours, theirs):
@@ -147,10 +152,8 @@ def test_clip_grad_norm_matches_torch(fraction):
     expected_norm = math.sqrt(sum((g ** 2).sum() for g in grads))
     max_norm = fraction * expected_norm
     ours = make_params()
-    set_grads(ours, grads)
-    theirs = [torch.tensor(p.data.copy(), requires_grad=True) for p in ours]
-    for t, g in zip(theirs, grads):
-        t.grad = torch.tensor(g)
+    theirs = torch_twins(torch, ours)
+    set_grads(ours, grads, theirs)
     norm = clip_grad_norm_(ours, max_norm=max_norm)
     tnorm = torch.nn.utils.clip_grad_norm_(theirs, max_norm=max_norm)
     assert isinstance(norm, Tensor) and norm.shape == () and norm.dtype == np.float64     # as torch's: a 0-d tensor
@@ -389,7 +392,8 @@ SCHEDULES = {
 
 def scheduled_pair(torch, name):
     """Our SGD and torch's over two parameter groups (lr 0.1 and 0.03), each with the schedule `name`."""
-    ours, theirs = make_params(), [torch.tensor(p.data.copy(), requires_grad=True) for p in make_params()]
+    ours = make_params()
+    theirs = torch_twins(torch, ours)
     from tinygrad_llm.optim import lr_scheduler
     opt = SGD(two_groups(ours, lr=0.03), lr=0.1)
     topt = torch.optim.SGD(two_groups(theirs, lr=0.03), lr=0.1)
@@ -404,9 +408,7 @@ def test_lr_schedulers_follow_torch_for_3000_steps(name, torch):
     ours_lrs, torch_lrs = [scheduler.get_last_lr()], [tscheduler.get_last_lr()]
     for step in range(3000):
         grads = [rng.standard_normal(shape) for shape in SHAPES]
-        set_grads(ours, grads)
-        for t, g in zip(theirs, grads):
-            t.grad = torch.tensor(g)
+        set_grads(ours, grads, theirs)
         opt.step()
         topt.step()
         scheduler.step()
@@ -541,7 +543,8 @@ def test_zero_grad_set_to_none_false_zeroes_in_place():
 
 def test_add_param_group_trains_the_new_group_as_torch(torch):
     """Fine-tuning's unfreezing: a group added after some steps, with its own lr, steps as PyTorch's does."""
-    ours, theirs = make_params(), [torch.tensor(p.data.copy(), requires_grad=True) for p in make_params()]
+    ours = make_params()
+    theirs = torch_twins(torch, ours)
     opt, topt = AdamW(ours[:2], lr=0.01), torch.optim.AdamW(theirs[:2], lr=0.01)
     rng = np.random.default_rng(5)
     for step in range(6):
@@ -549,9 +552,7 @@ def test_add_param_group_trains_the_new_group_as_torch(torch):
             opt.add_param_group({"params": ours[2], "lr": 0.1})
             topt.add_param_group({"params": theirs[2], "lr": 0.1})
         grads = [rng.standard_normal(shape) for shape in SHAPES]
-        set_grads(ours, grads)
-        for t, g in zip(theirs, grads):
-            t.grad = torch.tensor(g)
+        set_grads(ours, grads, theirs)
         opt.step()
         topt.step()
     for p, t in zip(ours, theirs):
@@ -632,10 +633,8 @@ def test_clip_grad_norm_of_every_order_matches_torch(norm_type, dtype, torch):
     grads = [rng.standard_normal(shape).astype(dtype) for shape in SHAPES]
     grads[1][0] = 0                                          # the 0-"norm" counts what is not zero
     ours = make_params(dtype=dtype)
-    set_grads(ours, grads)
-    theirs = [torch.tensor(p.data.copy(), requires_grad=True) for p in ours]
-    for t, g in zip(theirs, grads):
-        t.grad = torch.tensor(g)
+    theirs = torch_twins(torch, ours)
+    set_grads(ours, grads, theirs)
     norm = clip_grad_norm_(ours, 0.5, norm_type=norm_type)
     expected = torch.nn.utils.clip_grad_norm_(theirs, 0.5, norm_type=norm_type)
     rtol = 1e-12 if dtype == np.float64 else 1e-6
@@ -662,10 +661,8 @@ def test_clip_grad_value_and_parameter_vectors_match_torch(torch):
     rng = np.random.default_rng(6)
     grads = [2 * rng.standard_normal(shape) for shape in SHAPES]
     ours = make_params()
-    set_grads(ours, grads)
-    theirs = [torch.tensor(p.data.copy(), requires_grad=True) for p in ours]
-    for t, g in zip(theirs, grads):
-        t.grad = torch.tensor(g)
+    theirs = torch_twins(torch, ours)
+    set_grads(ours, grads, theirs)
     assert clip_grad_value_(ours, 1.5) is None
     torch.nn.utils.clip_grad_value_(theirs, 1.5)
     for p, t in zip(ours, theirs):
