@@ -62,7 +62,7 @@ def test_round_trip_is_exact_and_training_resumes_identically(tmp_path):
     optimizer = AdamW(model.parameters(), lr=1e-2, betas=(0.9, 0.95), weight_decay=0.1)
     train(model, optimizer, 3)
     meta = {"iter": 3, "best_val_loss": 2.5, "tokenizer": {"type": "char", "chars": list("abcdefghijk")},
-            "rng": rng.get_state()}  # the PCG64 state holds 128-bit integers
+            "rng": rng.get_state()}  # 624 words of mt19937
     path = tmp_path / "sub" / "dir" / "ckpt.safetensors"  # parent directories are created
     save_checkpoint(path, model, optimizer, meta=meta)
 
@@ -343,7 +343,11 @@ BAD_HEADERS = {
     "tie edited": (edit("tied", {}), "tied is {}; a GPT ties exactly"),
     "iter -1": (edit("iter", -1), "iter is -1; an iteration is an integer from 0 to 2"),
     "best_val_loss a string": (edit("best_val_loss", "low"), "best_val_loss is 'low'; a loss is a float"),
-    "rng damaged": (edit("rng.cpu.state.inc", 2 ** 200), "rng is not the state of the engine's generator"),
+    "rng damaged": (edit("rng.pos", 625), "rng is not the state of the engine's generator"),
+    "rng word damaged": (edit("rng.mt19937", [0] * 623 + [2 ** 32]), "rng is not the state of the engine's"),
+    "old rng damaged": (edit("rng", {"seed": 0, "cpu": {"bit_generator": "PCG64", "has_uint32": 0, "uinteger": 0,
+                                                        "state": {"state": 2 ** 200, "inc": 1}}}),
+                        "nor an older version's"),
     "rank_rngs not a list": (edit("rank_rngs", {"1": 0}), "rank_rngs must be a list of generator states"),
     "rank_rngs damaged": (edit("rank_rngs", [{"seed": 1}]), r"rank_rngs\[0\] is not the state of the engine's"),
     "tokenizer shortened": (edit("tokenizer.chars", list(CHARS[:-1])), "tokenizer: 10 tokens, but "

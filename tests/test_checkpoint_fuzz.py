@@ -116,8 +116,8 @@ def content_mutation(header, tensors, r):
         return f"{where} removed"
     if kind == "field wrong":
         where, valid = r.choice([("format", ()), ("iter", ()), ("best_val_loss", (1.5,)), ("rng", ()),
-                                 ("rng.seed", (0, 10 ** 9, 2 ** 70)), ("rng.cpu.state.inc", (0, 10 ** 9, 2 ** 70)),
-                                 ("rng.cpu.uinteger", (0, 10 ** 9)),
+                                 ("rng.seed", (0, 10 ** 9)), ("rng.pos", (0,)), ("rng.mt19937", ()),
+                                 ("rng.next_normal", (None, 1.5)),
                                  ("train_config", ({},)), ("optimizer", ()), ("optimizer.class", ()), ("tied", ())])
         value = r.choice([v for v in WRONG_VALUES if v not in valid])
         *parents, last = where.split(".")

@@ -113,10 +113,10 @@ def test_skip_init_draws_nothing_and_ends_with_its_block():
     """Inside nn.skip_init (used when weights are read in next) matrices and embeddings are zero, LayerNorm gains
     one, and the engine's generator does not move; after the block, models are initialised again."""
     rng.manual_seed(0)
-    state = rng.generator("cpu").bit_generator.state
+    state = rng.get_state()
     with nn.skip_init():
         model = GPT(GPTConfig(**TINY))
-    assert rng.generator("cpu").bit_generator.state == state
+    assert rng.get_state() == state
     for name, p in model.named_parameters():
         assert np.all(p.detach().numpy() == (1 if ".ln_" in name and name.endswith(".weight") else 0)), name
     assert not nn.init.skipping_init()

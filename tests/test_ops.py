@@ -362,7 +362,38 @@ FUNCTIONAL = [
        ((1, 2, 3, 4),), note="bilinear-align_corners"),
 ]
 
-RANDOM = []   # draws equal to PyTorch's for one seed; until then test_random_draws_are_seeded below checks them
+def seeded(draw):
+    """A random row's fn: manual_seed, then draw(m, *xs), so both libraries draw from the same state."""
+    return lambda m, *xs: (m.manual_seed(1337), draw(m, *xs))[1]
+
+
+WEIGHTS = (np.array([[0.1, 0.5, 0.2, 0.2], [1.0, 0.0, 3.0, 2.0]]),)   # unnormalised, a zero among them
+
+RANDOM = [   # the same draws as PyTorch's for the same seed (tests/test_rng.py: every size, dtype and path)
+    Op("manual_seed", seeded(lambda m: m.tensor(m.initial_seed())), values=(), differentiable=False),
+    Op("Generator", lambda m: m.randn(20, generator=m.Generator().manual_seed(7)), values=(), differentiable=False),
+    Op("rand", seeded(lambda m: m.rand(3, 5)), values=(), differentiable=False),
+    Op("randn", seeded(lambda m: m.randn(4, 9)), values=(), differentiable=False, note="blocks of 16"),
+    Op("randn", seeded(lambda m: m.randn(5)), values=(), differentiable=False, note="below 16"),
+    Op("randint", seeded(lambda m: m.randint(-3, 12, (4, 6))), values=(), differentiable=False),
+    Op("randperm", seeded(lambda m: m.randperm(50)), values=(), differentiable=False),
+    Op("multinomial", seeded(lambda m, p: m.multinomial(p, 1)), values=WEIGHTS, differentiable=False),
+    Op("multinomial", seeded(lambda m, p: m.multinomial(p, 5, replacement=True)), values=WEIGHTS,
+       differentiable=False, note="replacement"),
+    Op("normal", seeded(lambda m: m.normal(1.0, 2.0, size=(3, 7))), values=(), differentiable=False),
+    Op("normal", seeded(lambda m, mean, std: m.normal(mean, std)), ((3, 4), (4,)), domain=("normal", "positive"),
+       gradcheck=False, note="tensors: zero gradients"),
+    Op("bernoulli", seeded(lambda m, p: m.bernoulli(p.detach())), values=(np.linspace(0, 1, 12),),
+       differentiable=False),
+    Op("rand_like", seeded(lambda m, x: m.rand_like(x)), ((2, 9),), differentiable=False),
+    Op("randn_like", seeded(lambda m, x: m.randn_like(x)), ((2, 9),), differentiable=False),
+    Op("randint_like", seeded(lambda m, x: m.randint_like(x, 4, 9)), ((2, 9),), differentiable=False),
+    Op("normal_", seeded(lambda m, x: x.detach().normal_(0.5, 2.0)), ((3, 6),), differentiable=False),
+    Op("uniform_", seeded(lambda m, x: x.detach().uniform_(-2.0, 3.0)), ((3, 6),), differentiable=False),
+    Op("random_", seeded(lambda m, x: x.detach().random_(3, 10)), ((3, 6),), differentiable=False),
+    Op("bernoulli_", seeded(lambda m, x: x.detach().bernoulli_(0.3)), ((3, 6),), differentiable=False),
+    Op("exponential_", seeded(lambda m, x: x.detach().exponential_(2.0)), ((3, 6),), differentiable=False),
+]
 
 ROWS = ELEMENTWISE + REDUCTIONS + MOVEMENT + CREATION + CONVERSION + IN_PLACE + FUNCTIONAL + RANDOM
 
@@ -436,19 +467,6 @@ def test_python_numbers_take_the_tensor_dtype():
         x = tensor(np.ones(3, dtype))
         for out in (x + 1, 2 * x, x / 3.0, 1.0 - x, x ** 2, 2.0 ** x, movement.where(MASK[0, :3], x, 0.5)):
             assert out.dtype == dtype
-
-
-def test_random_draws_are_seeded():
-    """rand, randn, randint: manual_seed repeats them; shapes, dtypes and ranges as PyTorch's."""
-    tl.manual_seed(3)
-    first_draws = (tl.rand(2, 3), tl.randn(4), tl.randint(2, 5, (10,)), tl.randint(3, (4,)))
-    tl.manual_seed(3)
-    again = (tl.rand(2, 3), tl.randn(4), tl.randint(2, 5, (10,)), tl.randint(3, (4,)))
-    for a, b, shape, dtype in zip(first_draws, again, [(2, 3), (4,), (10,), (4,)], [np.float32] * 2 + [np.int64] * 2):
-        assert a.shape == shape and a.dtype == dtype and np.array_equal(a.numpy(), b.numpy())
-    assert 0 <= first_draws[0].numpy().min() and first_draws[0].numpy().max() < 1
-    assert set(first_draws[2].tolist()) <= {2, 3, 4} and set(first_draws[3].tolist()) <= {0, 1, 2}
-    assert tl.randn(2, requires_grad=True).requires_grad
 
 
 # ---------------------------------------------------------------- 3. errors name the op and the shapes
@@ -662,6 +680,25 @@ ERRORS = [
     Error("rand", lambda: tl.rand(-1), ValueError, "rand: a size"),
     Error("randn", lambda: tl.randn(2, dtype=np.int64), TypeError, "randn: dtype int64 is not supported"),
     Error("randint", lambda: tl.randint(5, 2, (3,)), ValueError, "randint: low 5 must be below high 2"),
+    Error("manual_seed", lambda: tl.manual_seed(2 ** 64), ValueError, "manual_seed: the seed must be in"),
+    Error("Generator", lambda: tl.Generator("cuda"), ValueError, "Generator: device 'cuda': only CPU generators"),
+    Error("randperm", lambda: tl.randperm(-1), ValueError, "randperm: n must be a whole number >= 0, got -1"),
+    Error("multinomial", lambda: tl.multinomial(tl.tensor([0.5, -0.1]), 1), ValueError,
+          "multinomial: probability tensor contains either `inf`, `nan` or element < 0"),
+    Error("normal", lambda: tl.normal(0.0, 1.0), TypeError, "normal: with a number mean and std, size= is needed"),
+    Error("bernoulli", lambda: tl.bernoulli(tl.tensor([1, 0])), TypeError,
+          "bernoulli: expects a floating-point Tensor, got int64"),
+    Error("rand_like", lambda: tl.rand_like(np.zeros(3)), TypeError, "rand_like: expects a Tensor, got ndarray"),
+    Error("randn_like", lambda: tl.randn_like([0.0]), TypeError, "randn_like: expects a Tensor, got list"),
+    Error("randint_like", lambda: tl.randint_like(x23(), 5, 2), ValueError, "randint_like: low 5 must be below high 2"),
+    Error("normal_", lambda: tl.zeros(3).normal_(0.0, -1.0), ValueError, "normal_: expects std >= 0.0"),
+    Error("uniform_", lambda: tl.zeros(3).uniform_(2.0, 1.0), ValueError,
+          "uniform_: expects to return a [from, to) range, but found from=2.0 > to=1.0"),
+    Error("random_", lambda: tl.zeros(3, dtype=np.uint8).random_(0, 300), ValueError,
+          "random_: [0, 300) does not fit in uint8"),
+    Error("bernoulli_", lambda: tl.zeros(3).bernoulli_(1.5), ValueError,
+          "bernoulli_: expects p to be in [0, 1], but got p=1.5"),
+    Error("exponential_", lambda: tl.zeros(3).exponential_(0.0), ValueError, "exponential_: expects lambd > 0.0"),
 ]
 
 # names with no bad input to give: they take no argument, or any tensor
@@ -717,7 +754,7 @@ def readme_names():
 def test_every_name_in_readmes_table_has_its_tests():
     names = readme_names()
     assert len(names) > 90, names
-    valued = {row.name for row in ROWS} | {"rand", "randn", "randint"}   # test_random_draws_are_seeded
+    valued = {row.name for row in ROWS}
     erred = {error.name for error in ERRORS} | NO_BAD_INPUT
     assert not [n for n in names if n not in valued], "no value test for: " + str([n for n in names if n not in valued])
     assert not [n for n in names if n not in erred], "no error test for: " + str([n for n in names if n not in erred])

@@ -17,7 +17,8 @@ import numpy as np
 from . import nn, optim
 from .as_torch.stand_ins import BFLOAT16 as bfloat16, FLOAT16 as float16   # refused wherever used as a dtype
 from .engine import functional, inplace, reductions  # noqa: F401  (inplace and reductions attach Tensor methods)
-from .engine.creation import (arange, full, full_like, ones, ones_like, rand, randint, randn, tensor, zeros,
+from .engine.creation import (arange, bernoulli, full, full_like, multinomial, normal, ones, ones_like, rand,
+                              rand_like, randint, randint_like, randn, randn_like, randperm, tensor, zeros,
                               zeros_like)
 from .engine.gradcheck import GradcheckError, gradcheck
 from .engine.movement import (cat, chunk, concat, einsum, embedding, flip, gather, index_select, masked_fill,
@@ -28,7 +29,8 @@ from .engine.ops import (abs, add, allclose, bitwise_not, ceil, clamp, clone, co
                          neg, pow, relu, remainder, rsqrt, sigmoid, sin, sqrt, square, sub, tanh)
 from .engine.reductions import (all, amax, amin, any, argmax, argmin, cumsum, max, mean, min, norm, prod, sort, std,
                                 sum, topk, var)
-from .engine.rng import manual_seed
+from .engine.rng import Generator, default_generator, initial_seed, manual_seed, seed
+from .engine.rng import get_state as get_rng_state, set_state as set_rng_state
 from .engine.tensor import Function, Tensor, is_grad_enabled, no_grad
 from .tools import viz
 from .tools.anomaly import AnomalyError, detect_anomaly

@@ -108,7 +108,7 @@ class GPT(nn.Module):
         smallest set whose probability reaches p. With use_cache, each position's keys and values are computed
         once; when the context would exceed block_size it is cropped to the last block_size tokens and the
         cache rebuilt, which gives exactly the tokens of uncached generation."""
-        generator = rng.generator("cpu") if generator is None else generator
+        generator = rng.default_generator if generator is None else generator
         idx = np.asarray(idx.data if isinstance(idx, Tensor) else idx)
         block = self.config.block_size
         caches, cached = None, 0  # cached = how many positions the caches hold

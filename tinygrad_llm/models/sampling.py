@@ -2,9 +2,13 @@
 Shared by every language model here (GPT, CharLSTM)."""
 import numpy as np
 
+from ..engine import rng
+
 
 def sample_next(logits, temperature, top_k, top_p, generator):
-    """One token id per row of logits (B, V), as int64 (B,)."""
+    """One token id per row of logits (B, V), as int64 (B,). generator: a np.random.Generator (its choice), or the
+    engine's Generator (torch.multinomial's draw, so a seeded run samples as PyTorch would from these
+    probabilities)."""
     if top_k is not None and top_k < 1:
         raise ValueError(f"sample: top_k must be at least 1, got {top_k}")
     if top_p is not None and not 0 < top_p <= 1:
@@ -26,4 +30,6 @@ def sample_next(logits, temperature, top_k, top_p, generator):
         np.put_along_axis(keep, order, keep_sorted, axis=-1)
         probs = np.where(keep, probs, 0.0)
         probs /= probs.sum(axis=-1, keepdims=True)
-    return np.array([generator.choice(len(p), p=p) for p in probs], dtype=np.int64)
+    if isinstance(generator, np.random.Generator):
+        return np.array([generator.choice(len(p), p=p) for p in probs], dtype=np.int64)
+    return rng.multinomial(rng.resolve(generator, "sample"), probs, 1, replacement=False)[:, 0]

@@ -184,13 +184,13 @@ def init_gpt2_weights(model, residual_std):
     projections by nanoGPT's name, c_proj. Inside nn.skip_init it does nothing (the weights are about to be read in)."""
     if nn.init.skipping_init():
         return
-    generator = rng.generator("cpu")
     layer_norm_gains = {id(m.weight) for m in model.modules() if isinstance(m, nn.LayerNorm)}
     for name, p in model.named_parameters():
         if name.endswith("c_proj.weight"):
-            p.data[...] = generator.normal(0.0, residual_std, p.shape)
+            p.data[...] = rng.normals(rng.default_generator, p.data.size, p.dtype, 0.0, residual_std).reshape(
+                p.shape)
         elif p.ndim == 2:
-            p.data[...] = generator.normal(0.0, 0.02, p.shape)
+            p.data[...] = rng.normals(rng.default_generator, p.data.size, p.dtype, 0.0, 0.02).reshape(p.shape)
         elif id(p) in layer_norm_gains:
             p.data[...] = 1.0
         else:

@@ -30,6 +30,7 @@ import zlib
 
 import numpy as np
 
+from ..engine import rng
 from ..models.gpt import GPTConfig
 from ..optim import ADDED_OPTIONS, SCHEDULER_KEYS, SGD, Adam, AdamW, default_options
 from ..text.bpe import BPETokenizer
@@ -359,19 +360,26 @@ def _check_steps(optimizer, meta, path):
 
 
 def _check_rng(state, path, name="rng"):
-    """rng.get_state()'s dict, exactly: the seed, and NumPy's PCG64 state with every integer in its range (NumPy
-    itself would take 1.5 for an integer, and raise OverflowError for one too large)."""
+    """rng.get_state()'s dict, exactly (every value in its range: set_state takes nothing else), or the state an
+    older version saved: a seed and NumPy's PCG64 state. That one still loads (for sampling, fine-tuning); a run
+    resumed from it starts its dropout stream afresh (train._resume says so)."""
+    if not (rng.is_state(state) or is_pcg64_state(state)):
+        raise CheckpointError(path, f"{name} is not the state of the engine's generator (rng.get_state(): seed, "
+                                    f"mt19937, pos, next_normal), nor an older version's (a seed and a PCG64 state)")
+
+
+def is_pcg64_state(state):
+    """True for the generator state of versions before the engine drew PyTorch's numbers: {"seed", "cpu": NumPy's
+    PCG64 state}, every integer in its range."""
     def below(value, bound):
         return _is_int(value) and 0 <= value < bound
     cpu = state.get("cpu") if isinstance(state, dict) else None
     pcg = cpu.get("state") if isinstance(cpu, dict) else None
-    if not (isinstance(state, dict) and sorted(state) == ["cpu", "seed"] and below(state["seed"], 2 ** 128)
+    return (isinstance(state, dict) and sorted(state) == ["cpu", "seed"] and below(state["seed"], 2 ** 128)
             and isinstance(cpu, dict) and sorted(cpu) == ["bit_generator", "has_uint32", "state", "uinteger"]
             and cpu["bit_generator"] == "PCG64" and below(cpu["has_uint32"], 2) and below(cpu["uinteger"], 2 ** 32)
             and isinstance(pcg, dict) and sorted(pcg) == ["inc", "state"]
-            and all(below(value, 2 ** 128) for value in pcg.values())):
-        raise CheckpointError(path, f"{name} is not the state of the engine's generator (rng.get_state(): a seed, "
-                                    "and a PCG64 state)")
+            and all(below(value, 2 ** 128) for value in pcg.values()))
 
 
 def tokenizer_from_dict(d):

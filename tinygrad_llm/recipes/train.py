@@ -378,7 +378,7 @@ def _resume(path, run):
     """Load the checkpoint at `path` into the run's model and optimizer, and this rank's dropout generator state;
     returns (iteration, best val loss, the settings changed: resume_changes). Everything is checked before anything
     changes, the run's settings against the checkpoint's first. A rank the checkpoint has no state for (it was
-    written by fewer ranks) starts its dropout stream afresh, from the iteration."""
+    written by fewer ranks, or by an older version) starts its dropout stream afresh, from the iteration."""
     checkpoint = load_checkpoint(path)
     _require(checkpoint, "iter", "best_val_loss", "rng", "tokenizer")
     changes = resume_changes(_saved_config(checkpoint, run.cfg.out_dir), run.cfg)
@@ -388,10 +388,14 @@ def _resume(path, run):
     restore(checkpoint, run.model, run.optimizer)
     states = [checkpoint.meta["rng"], *checkpoint.meta.get("rank_rngs", [])]  # checked by load_checkpoint
     rank = run.world.rank
-    if rank < len(states):
+    if rank < len(states) and rng.is_state(states[rank]):
         rng.set_state(states[rank])
     else:
-        rng.manual_seed(rank_seed(run.cfg.seed, rank) + checkpoint.meta["iter"])
+        if rank < len(states):   # an older version's state (NumPy's PCG64), which this generator cannot continue
+            run.log(f"{path}: its dropout generator state was saved by an older version (NumPy's PCG64); the dropout "
+                    f"stream starts afresh from the seed and the iteration, so the resumed run does not repeat the "
+                    f"original one bit for bit")
+        rng.manual_seed((rank_seed(run.cfg.seed, rank) + checkpoint.meta["iter"]) % 2 ** 64)
     run.saved_at = checkpoint.meta["iter"]
     return checkpoint.meta["iter"], checkpoint.meta["best_val_loss"], changes
 
