@@ -91,6 +91,21 @@ def test_round_trip_is_exact_and_training_resumes_identically(tmp_path):
     assert rng.get_state() == meta["rng"]
 
 
+def test_a_checkpoint_with_the_older_generator_state_still_loads(tmp_path):
+    """Checkpoints written before the engine drew PyTorch's numbers hold NumPy's PCG64 state: they load (for
+    sampling, fine-tuning) and give the same model; train._resume restarts the dropout stream from them."""
+    path = tmp_path / "old.safetensors"
+    model, _ = write_tiny_checkpoint(path)
+    old_state = {"seed": 0, "cpu": np.random.default_rng(0).bit_generator.state}
+
+    def older(header, tensors):
+        header["rng"] = old_state
+    rewrite(path, older)
+    checkpoint = load_checkpoint(path)
+    assert checkpoint.meta["rng"] == old_state
+    assert_same_state(model_from_checkpoint(checkpoint).state_dict(), model.state_dict())
+
+
 def test_tied_weights_stay_tied(trained):
     model, _, path = trained
     loaded = model_from_checkpoint(load_checkpoint(path))

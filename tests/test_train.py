@@ -17,6 +17,7 @@ import warnings
 import numpy as np
 import pytest
 
+from checkpoint_files import rewrite
 from conftest import cli_error
 from tinygrad_llm.__main__ import main
 from tinygrad_llm.engine import rng
@@ -141,6 +142,23 @@ def test_with_dropout_resume_depends_on_the_saved_rng_state(shakespeare, tmp_pat
     train(config(halves, max_iters=60, eval_interval=30, dropout=0.2), resume=True, progress=False, log=quiet)
     losses = [[r["loss"] for r in records(d) if "loss" in r] for d in (straight, halves)]
     assert losses[0][:30] == losses[1][:30] and losses[0][30:] != losses[1][30:]
+
+
+def test_a_checkpoint_with_the_older_generator_state_resumes_with_a_fresh_dropout_stream(shakespeare, tmp_path):
+    """A checkpoint written before the engine drew PyTorch's numbers (NumPy's PCG64 state): the run resumes, says in
+    one line naming the file that its dropout stream starts afresh, and saves the new generator's state."""
+    run = tmp_path / "run"
+    train(config(run, max_iters=10, eval_interval=10, dropout=0.2), progress=False, log=quiet)
+
+    def older(header, tensors):
+        header["rng"] = {"seed": 1337, "cpu": np.random.default_rng(1337).bit_generator.state}
+    rewrite(run / "last.safetensors", older)
+    lines = []
+    train(config(run, max_iters=20, eval_interval=10, dropout=0.2), resume=True, progress=False, log=lines.append)
+    said = [line for line in lines if "older version (NumPy's PCG64)" in line]
+    assert len(said) == 1 and str(run / "last.safetensors") in said[0], lines
+    checkpoint = load_checkpoint(run / "last.safetensors")
+    assert checkpoint.meta["iter"] == 20 and rng.is_state(checkpoint.meta["rng"])
 
 
 def test_gradient_accumulation_averages_the_micro_batches(shakespeare, tmp_path):
