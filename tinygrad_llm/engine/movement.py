@@ -1,10 +1,12 @@
-"""Primitive ops that move and pick elements: reshapes, transposes, indexing, expanding, joining and splitting,
-where, and the embedding lookup. Each op is one recipe, as in ops.py: its Function (forward, backward, derivative),
-its function, its Tensor method.
+"""Primitive ops that move and pick elements: reshapes, transposes, indexing (PyTorch's rule) and item assignment,
+gather and scatter, expanding, flipping and rolling, joining and splitting, where, and the embedding lookup; and
+einsum. Each op is one recipe, as in ops.py: its Function (forward, backward, derivative), its function, its Tensor
+method.
 
-None of them does arithmetic, so every backward only moves gradients back to where the elements came from:
-reshaped back, permuted back, scattered back into place, or summed where one element was used several times
-(an expanded axis, a tiled copy, an index picked twice).
+None of them but einsum does arithmetic, so every backward only moves gradients back to where the elements came
+from: reshaped back, permuted back, scattered back into place, or summed where one element was used several times
+(an expanded axis, a tiled copy, an index picked twice). einsum sums products of the elements its letters pick, and
+its backward is einsums again.
 """
 import builtins
 import string
@@ -265,6 +267,7 @@ def number_like(op, value, x):
 def put(array, index, order, value):
     """array[index] = value, in place: torch_index's (index, order), and value in PyTorch's axis order, broadcast to
     the indexed shape as PyTorch broadcasts it (leading axes of length 1 dropped)."""
+    given = value.shape
     try:
         if order is not None or (value.ndim and value.shape[0] == 1):
             shape = _indexed_shape(array, index, order)
@@ -275,7 +278,7 @@ def put(array, index, order, value):
     except IndexError as e:
         raise IndexError(f"setitem: index {index!r} does not fit shape {array.shape}: {e}") from None
     except ValueError:
-        raise ValueError(f"setitem: a value of shape {value.shape} cannot be broadcast to the indexed shape "
+        raise ValueError(f"setitem: a value of shape {given} cannot be broadcast to the indexed shape "
                          f"{_indexed_shape(array, index, order)} (tensor {array.shape})") from None
 
 
