@@ -177,8 +177,9 @@ def log_softmax(x, dim=None, dtype=None):
 # ---------------------------------------------------------------- cross-entropy
 
 def loss_reduction(op, reduction, size_average=None, reduce=None):
-    """The reduction a loss applies (here and in nn's loss modules), checked: 'mean', 'sum' or 'none', or PyTorch's legacy size_average and reduce
-    flags read as PyTorch reads them (with its warning): reduce=False is 'none', size_average=False is 'sum'."""
+    """The reduction a loss applies (here and in nn's loss modules), checked: 'mean', 'sum' or 'none', or
+    PyTorch's legacy size_average and reduce flags read as PyTorch reads them (with its warning): reduce=False is
+    'none', size_average=False is 'sum'."""
     if size_average is not None or reduce is not None:
         warnings.warn(f"{op}: size_average and reduce are deprecated; use reduction= instead (as in PyTorch)",
                       stacklevel=3)

@@ -3,6 +3,8 @@ functional (F), init and utils. This file only gathers names: each is defined in
 from . import functional, init, utils  # noqa: F401
 from .containers import ModuleDict, ModuleList, Sequential  # noqa: F401
 from .init import skip_init  # noqa: F401
-from .layers import (GELU, CrossEntropyLoss, Dropout, Embedding, LayerNorm, Linear, MSELoss, ReLU,  # noqa: F401
-                     Sigmoid, Tanh)
+from .layers import (GELU, BatchNorm1d, BCELoss, BCEWithLogitsLoss, Conv1d, CrossEntropyLoss,  # noqa: F401
+                     Dropout, Embedding, Flatten, Identity, L1Loss, LayerNorm, LeakyReLU, Linear, LogSoftmax,
+                     MSELoss, MultiheadAttention, NLLLoss, NonDynamicallyQuantizableLinear, ReLU, Sigmoid, SiLU,
+                     Softmax, Softplus, Tanh, Unflatten)
 from .module import Module, Parameter  # noqa: F401
