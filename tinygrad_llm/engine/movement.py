@@ -757,7 +757,7 @@ def masked_fill(x, mask, value):
         value = number_like("masked_fill", value, x)
     elif value.ndim != 0:
         raise ValueError(f"masked_fill: the value must be a number or a 0-d tensor, got shape {value.shape}")
-    return where(_condition("masked_fill", mask), value if value.dtype == x.dtype else value.to(x.dtype), x)
+    return where(_condition("masked_fill", mask), value.to(x.dtype), x)
 
 
 Tensor.masked_fill = masked_fill
