@@ -1,7 +1,8 @@
-"""Making tensors, with PyTorch's names and defaults: tensor, zeros, ones, full, the *_like forms, arange, and the
-random ones (rand, randn, randint, randperm, multinomial, normal, bernoulli, the in-place normal_, uniform_, ...). Sizes may be given as separate ints or as one tuple (zeros(2, 3) or zeros((2, 3))); the default
-float dtype is float32, the default integer dtype int64. Random tensors draw from the engine's seeded generator
-(rng.py), so manual_seed fixes them, as torch.manual_seed does."""
+"""Making tensors, with PyTorch's names and defaults: tensor, from_numpy, zeros, ones, full, empty, eye, the *_like
+and new_* forms, arange, linspace, and the random ones (rand, randn, randint, randperm, multinomial, normal,
+bernoulli, the in-place normal_, uniform_, ...). Sizes may be given as separate ints or as one tuple (zeros(2, 3) or
+zeros((2, 3))); the default float dtype is float32, the default integer dtype int64. Random tensors draw from the
+engine's seeded generator (rng.py), so manual_seed fixes them, as torch.manual_seed does."""
 import numpy as np
 
 from . import backend, inplace, movement, rng
@@ -48,11 +49,12 @@ def full(size, fill_value, dtype=None, device="cpu", requires_grad=False):
     return _filled("full", fill_value, (size,) if isinstance(size, int) else size, dtype, device, requires_grad)
 
 
-def _like(op, x, fill, dtype, device, requires_grad):
+def _like(op, x, fill, dtype, device, requires_grad, size=None):
+    """Filled like x: its shape (or `size`), and its dtype and device unless given."""
     if not isinstance(x, Tensor):
         raise TypeError(f"{op}: expects a Tensor, got {type(x).__name__}")
-    return _filled(op, fill, x.shape, x.dtype if dtype is None else dtype, x.device if device is None else device,
-                   requires_grad)
+    return _filled(op, fill, x.shape if size is None else size, x.dtype if dtype is None else dtype,
+                   x.device if device is None else device, requires_grad)
 
 
 def zeros_like(x, dtype=None, device=None, requires_grad=False):
@@ -74,6 +76,62 @@ def arange(start, end=None, step=1, dtype=None, device="cpu", requires_grad=Fals
         raise ValueError("arange: step must not be 0")
     dtype = backend.promote(start, end, step) if dtype is None else np.dtype(dtype)
     return Tensor(backend.module_for(device).arange(start, end, step, dtype=dtype), requires_grad=requires_grad)
+
+
+def linspace(start, end, steps, *, dtype=None, device="cpu", requires_grad=False):
+    """`steps` numbers evenly spaced from start to end, both included; float32 by default. Computed as PyTorch does,
+    from both ends toward the middle (start + i·step in the first half, end - (steps-1-i)·step in the second), so the
+    last one is exactly end; an integer dtype takes the numbers rounded toward zero."""
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
+        raise ValueError(f"linspace: steps must be a whole number >= 0, got {steps!r}")
+    start, end = float(start), float(end)
+    i = np.arange(steps)
+    step = (end - start) / max(steps - 1, 1)
+    values = np.where(i < max(steps // 2, 1), start + step * i, end - step * (steps - 1 - i))
+    dtype = backend.DEFAULT_FLOAT if dtype is None else np.dtype(dtype)
+    return Tensor(backend.module_for(device).asarray(values.astype(dtype)), requires_grad=requires_grad)
+
+
+def empty(*size, dtype=None, device="cpu", requires_grad=False):
+    """A tensor of `size` holding whatever its memory held (PyTorch's empty: for numbers written before they are
+    read); float32 by default."""
+    dtype = backend.DEFAULT_FLOAT if dtype is None else np.dtype(dtype)
+    return Tensor(backend.module_for(device).empty(_shape("empty", size), dtype=dtype), requires_grad=requires_grad)
+
+
+def eye(n, m=None, *, dtype=None, device="cpu", requires_grad=False):
+    """The n x m identity matrix (m = n unless given): ones on the diagonal; float32 by default."""
+    n, m = _shape("eye", (n, n if m is None else m))
+    dtype = backend.DEFAULT_FLOAT if dtype is None else np.dtype(dtype)
+    return Tensor(backend.module_for(device).eye(n, m, dtype=dtype), requires_grad=requires_grad)
+
+
+def from_numpy(array):
+    """A tensor of `array`'s dtype sharing its memory: a change to either shows in the other, as in PyTorch."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy: expects a numpy.ndarray, got {type(array).__name__}")
+    return Tensor(array)
+
+
+def new_zeros(x, *size, dtype=None, device=None, requires_grad=False):
+    """x.new_zeros(size): zeros of that size, with x's dtype and device unless given."""
+    return _like("new_zeros", x, 0, dtype, device, requires_grad, size)
+
+
+def new_ones(x, *size, dtype=None, device=None, requires_grad=False):
+    return _like("new_ones", x, 1, dtype, device, requires_grad, size)
+
+
+def new_full(x, size, fill_value, *, dtype=None, device=None, requires_grad=False):
+    return _like("new_full", x, fill_value, dtype, device, requires_grad, (size,) if isinstance(size, int) else size)
+
+
+def new_tensor(x, data, dtype=None, device=None, requires_grad=False):
+    """x.new_tensor(data): a copy of data, with x's dtype and device unless given (as PyTorch: not data's dtype)."""
+    return tensor(data, x.dtype if dtype is None else dtype, x.device if device is None else device, requires_grad)
+
+
+Tensor.new_zeros, Tensor.new_ones, Tensor.new_full, Tensor.new_tensor = new_zeros, new_ones, new_full, new_tensor
 
 
 # ---------------------------------------------------------------- random numbers

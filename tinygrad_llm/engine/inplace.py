@@ -100,6 +100,11 @@ def copy_(x, source):
     return _in_place("copy_", x, lambda old: movement.where(everywhere, movement.expand(source, *x.shape), old))
 
 
+def masked_fill_(x, mask, value):
+    """x's elements set to `value` where `mask` (broadcast to x's shape) is true, in place."""
+    return _in_place("masked_fill_", x, lambda old: movement.masked_fill(old, mask, value))
+
+
 def setitem(x, index, value):
     """x[index] = value, in place, as PyTorch's index_put_ (or copy_ into a slice): the index read as getitem reads
     it, value broadcast to the indexed shape. Value: a Tensor, or a Python number converted to x's dtype (floats
@@ -133,7 +138,9 @@ def _assigned_value(x, value, advanced):
         if advanced:
             raise TypeError(f"setitem: with an array index the value's dtype must be the tensor's (as PyTorch's "
                             f"index_put_), got {value.dtype} for a {x.dtype} tensor; convert the value")
-        return value.to(x.dtype)   # a float value stays in the graph: its gradient goes back in its own dtype
+        if value.dtype.kind == "f" and x.dtype.kind == "f":
+            return ops.to(value, x.dtype)   # in the graph: its gradient goes back in its own dtype
+        return Tensor(value.data.astype(x.dtype))
     if isinstance(value, (bool, int, float, np.bool_, np.integer, np.floating)):
         return movement.number_like("setitem", value, x)
     raise TypeError(f"setitem: can't assign a {type(value).__name__} to a tensor (PyTorch takes a Tensor or a "
@@ -143,6 +150,7 @@ def _assigned_value(x, value, advanced):
 Tensor.__setitem__ = setitem
 Tensor.add_, Tensor.sub_, Tensor.mul_, Tensor.div_ = add_, sub_, mul_, div_
 Tensor.clamp_, Tensor.fill_, Tensor.zero_, Tensor.copy_ = clamp_, fill_, zero_, copy_
+Tensor.masked_fill_ = masked_fill_
 Tensor.__iadd__ = add_
 Tensor.__isub__ = sub_
 Tensor.__imul__ = mul_
