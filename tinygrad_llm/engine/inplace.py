@@ -138,9 +138,7 @@ def _assigned_value(x, value, advanced):
         if advanced:
             raise TypeError(f"setitem: with an array index the value's dtype must be the tensor's (as PyTorch's "
                             f"index_put_), got {value.dtype} for a {x.dtype} tensor; convert the value")
-        if value.dtype.kind == "f" and x.dtype.kind == "f":
-            return ops.to(value, x.dtype)   # in the graph: its gradient goes back in its own dtype
-        return Tensor(value.data.astype(x.dtype))
+        return value.to(x.dtype)   # a float value stays in the graph: its gradient goes back in its own dtype
     if isinstance(value, (bool, int, float, np.bool_, np.integer, np.floating)):
         return movement.number_like("setitem", value, x)
     raise TypeError(f"setitem: can't assign a {type(value).__name__} to a tensor (PyTorch takes a Tensor or a "
