@@ -507,7 +507,7 @@ def seeded(draw):
     return lambda m, *xs: (m.manual_seed(1337), draw(m, *xs))[1]
 
 
-WEIGHTS = (np.array([[0.1, 0.5, 0.2, 0.2], [1.0, 0.0, 3.0, 2.0]]),)   # unnormalised, a zero among them
+CATEGORY_WEIGHTS = (np.array([[0.1, 0.5, 0.2, 0.2], [1.0, 0.0, 3.0, 2.0]]),)   # unnormalised, a zero among them
 
 RANDOM = [   # the same draws as PyTorch's for the same seed (tests/test_rng.py: every size, dtype and path)
     Op("manual_seed", seeded(lambda m: m.tensor(m.initial_seed())), values=(), differentiable=False),
@@ -517,8 +517,8 @@ RANDOM = [   # the same draws as PyTorch's for the same seed (tests/test_rng.py:
     Op("randn", seeded(lambda m: m.randn(5)), values=(), differentiable=False, note="below 16"),
     Op("randint", seeded(lambda m: m.randint(-3, 12, (4, 6))), values=(), differentiable=False),
     Op("randperm", seeded(lambda m: m.randperm(50)), values=(), differentiable=False),
-    Op("multinomial", seeded(lambda m, p: m.multinomial(p, 1)), values=WEIGHTS, differentiable=False),
-    Op("multinomial", seeded(lambda m, p: m.multinomial(p, 5, replacement=True)), values=WEIGHTS,
+    Op("multinomial", seeded(lambda m, p: m.multinomial(p, 1)), values=CATEGORY_WEIGHTS, differentiable=False),
+    Op("multinomial", seeded(lambda m, p: m.multinomial(p, 5, replacement=True)), values=CATEGORY_WEIGHTS,
        differentiable=False, note="replacement"),
     Op("normal", seeded(lambda m: m.normal(1.0, 2.0, size=(3, 7))), values=(), differentiable=False),
     Op("normal", seeded(lambda m, mean, std: m.normal(mean, std)), ((3, 4), (4,)), domain=("normal", "positive"),
