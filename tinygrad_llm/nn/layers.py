@@ -548,7 +548,7 @@ class MSELoss(Module):
     """F.mse_loss as a module: loss_fn(input, target), both of one shape."""
 
     def __init__(self, size_average=None, reduce=None, reduction="mean"):
-        self.reduction = F.loss_reduction("MSELoss", reduction, size_average, reduce)
+        self.reduction = F.loss_reduction(type(self).__name__, reduction, size_average, reduce)   # or L1Loss
 
     def forward(self, input, target):
         return F.mse_loss(input, target, reduction=self.reduction)
