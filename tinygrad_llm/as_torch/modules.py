@@ -15,15 +15,17 @@ from importlib.machinery import ModuleSpec
 
 import tinygrad_llm
 
-from .. import nn, optim
+from .. import nn, optim, utils
 from ..nn import functional, init
 from ..nn import utils as nn_utils
 from ..optim import lr_scheduler
+from ..utils import data
 from .stand_ins import STAND_INS
 
 ENGINE_MODULES = {   # torch's module -> the engine's module that stands for it (None: stand-ins only)
     "torch": tinygrad_llm, "torch.nn": nn, "torch.nn.functional": functional, "torch.nn.init": init,
     "torch.nn.utils": nn_utils, "torch.optim": optim, "torch.optim.lr_scheduler": lr_scheduler,
+    "torch.utils": utils, "torch.utils.data": data,
     **{name: None for name in STAND_INS if name != "torch"},
 }
 
