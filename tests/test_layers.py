@@ -314,3 +314,39 @@ def test_loss_modules_match_torch(make, prepare, target, torch):
     expected.backward()
     np.testing.assert_allclose(out.detach().numpy(), expected.detach().numpy(), **tolerances(np.float64))
     np.testing.assert_allclose(x_ours.grad.numpy(), x_theirs.grad.numpy(), **tolerances(np.float64))
+
+
+def test_layers_and_functions_on_the_cuda_device_equal_the_cpu():
+    """The new functions and MultiheadAttention with its masks run on the CUDA device (the mock device in CI) with
+    the CPU's numbers: their arrays, masks and indices are made on the input's device."""
+    from tinygrad_llm.engine import backend
+    try:
+        backend.module_for("cuda")
+    except RuntimeError as e:
+        pytest.skip(f"no usable GPU: {e}")
+    F = nn.functional
+    mha = nn.MultiheadAttention(6, 2).to(np.float64)
+
+    def attention(q):
+        mha.to(q.device)
+        return mha(q, q, q, key_padding_mask=np.array([[False, True]] * 3),
+                   attn_mask=np.triu(np.ones((2, 2), bool), 1))[0]
+
+    x, p = inputs((2, 3, 6), (2, 3, 6))
+    calls = [(lambda x, p: F.pad(x, (1, 2), mode="reflect") * F.pad(p, (1, 2), value=3.0)),
+             (lambda x, p: F.conv1d(x, p[:, :, :3].reshape(2, 3, 3), stride=2, padding=1, groups=1)[:, :1]),
+             (lambda x, p: F.batch_norm(x, None, None, p[0, :, 0], p[1, :, 1], training=True)),
+             (lambda x, p: F.silu(x) + F.softplus(p) + F.leaky_relu(x) + F.normalize(p, dim=2)),
+             (lambda x, p: F.interpolate(x, size=9, mode="linear") + F.interpolate(p, scale_factor=1.5)),
+             (lambda x, p: F.binary_cross_entropy_with_logits(x, p.sigmoid(), pos_weight=np.full(6, 2.0))
+              + F.cross_entropy(x, p.softmax(1))),
+             (lambda x, p: attention(x[:, :, :6] + p[:2]))]
+    for call in calls:
+        results = []
+        for device in ("cpu", "cuda"):
+            xs = [tl.Tensor(a, device=device, requires_grad=True) for a in (x, p)]
+            out = call(*xs)
+            out.backward(tl.Tensor(np.ones(out.shape), device=device))
+            results.append([out.detach().numpy()] + [t.grad.numpy() for t in xs])
+        for on_cpu, on_gpu in zip(*results):
+            np.testing.assert_allclose(on_gpu, on_cpu, **tolerances(np.float64))

@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 
+from ..engine import backend
 from ..engine import functional as F
 from ..engine.ops import normalize_axes, sigmoid, tanh
 from ..engine.tensor import Tensor, no_grad
@@ -337,17 +338,17 @@ class MultiheadAttention(Module):
     def _additive_mask(self, attn_mask, key_padding_mask, n, tgt_len, src_len, like):
         """attn_mask and key_padding_mask as one float mask added to the scores, broadcastable to (N, H, L, S):
         -inf where a bool mask is True, a float mask as it is; None without either."""
-        mask = None
+        xp, mask = backend.xp(like.data), None
         for given, shapes, name in ((attn_mask, [(tgt_len, src_len), (n * self.num_heads, tgt_len, src_len)],
                                      "attn_mask"), (key_padding_mask, [(n, src_len)], "key_padding_mask")):
             if given is None:
                 continue
-            array = given.data if isinstance(given, Tensor) else np.asarray(given)
+            array = given.data if isinstance(given, Tensor) else xp.asarray(given)
             if array.shape not in shapes:
                 raise ValueError(f"MultiheadAttention: {name} has shape {array.shape}, expected "
                                  f"{' or '.join(map(str, shapes))}")
             if array.dtype == bool:
-                array = np.where(array, -np.inf, 0.0)
+                array = xp.where(array, -np.inf, 0.0)
             array = array.astype(like.dtype)
             if name == "attn_mask":
                 array = array.reshape(-1, self.num_heads, tgt_len, src_len) if array.ndim == 3 else array
