@@ -155,8 +155,8 @@ def test_the_runners_line_names_the_missing_api_and_where_the_script_reached_for
 
 def test_arguments_the_engines_function_does_not_take_are_named_with_its_signature(modules):
     line = report(modules, "import torch; torch.nn.Linear(2, 3, no_such_keyword=True)")
-    assert line.startswith("course.py line 1: torch.nn.Linear in tinygrad_llm: Linear.__init__() got an unexpected keyword "
-                                   "argument 'no_such_keyword' (its arguments: (self, in_features, out_features")
+    assert line.startswith("course.py line 1: torch.nn.Linear in tinygrad_llm: Linear.__init__() got an unexpected "
+                           "keyword argument 'no_such_keyword' (its arguments: (self, in_features, out_features")
 
 
 @pytest.mark.parametrize("code", [

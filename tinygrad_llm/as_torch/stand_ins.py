@@ -165,8 +165,8 @@ def never():
 
 
 STAND_INS = {
-    "torch": {"compile": compile, "autocast": autocast, "float16": FLOAT16, "half": FLOAT16, "bfloat16": BFLOAT16,
-              "set_float32_matmul_precision": set_float32_matmul_precision},
+    "torch": {"compile": compile, "autocast": autocast, "set_float32_matmul_precision": set_float32_matmul_precision},
+    # torch.float16, torch.half and torch.bfloat16 come from the front door, which gives FLOAT16 and BFLOAT16
     "torch.amp": {"autocast": autocast, "GradScaler": GradScaler},
     "torch.cuda": {"is_available": cuda_is_available, "device_count": cuda_device_count,
                    "manual_seed": cuda_manual_seed, "manual_seed_all": cuda_manual_seed,
