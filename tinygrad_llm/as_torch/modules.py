@@ -4,12 +4,11 @@ tinygrad_llm, torch.nn -> tinygrad_llm.nn, ...). A name neither has is an Attrib
 ("torch.nn.functional.unfold is not implemented in tinygrad_llm"): an AttributeError, so that hasattr() finds it
 missing, as code probing for an optional feature expects (nanoGPT's flash-attention check).
 
-install() puts them in sys.modules, for this process only, so that `import torch`, `import torch.nn.functional as
+run.py puts them in sys.modules, for its process only, so that `import torch`, `import torch.nn.functional as
 F` and `from torch.utils.data import DataLoader` find them and never PyTorch. Each is a package with no folder, so
 `import torch.distributions`, a module not here, fails in Python's own import as ModuleNotFoundError naming it.
 This is the one place inside the package that uses the front door itself: mapping `torch` onto it is the point.
 """
-import sys
 import types
 from importlib.machinery import ModuleSpec
 
@@ -66,8 +65,3 @@ def torch_modules():
         if parent:
             setattr(modules[parent], child, modules[name])
     return modules
-
-
-def install():
-    """`import torch` (and its submodules) gives the engine, in this process from now on."""
-    sys.modules.update(torch_modules())
