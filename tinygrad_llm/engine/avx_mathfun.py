@@ -68,4 +68,7 @@ def normal_fill_16(uniforms, mean, std):
     blocks = uniforms.reshape(-1, 2, 8)
     radius = np.sqrt(f32(-2) * log(f32(1) - blocks[:, 0]))
     sin, cos = sincos(_TWO_PI * blocks[:, 1])
-    return fma(np.stack([radius * cos, radius * sin], axis=1), f32(std), f32(mean)).reshape(-1)
+    normals = np.stack([radius * cos, radius * sin], axis=1).reshape(-1)
+    if mean == 0:   # the fused n std + 0 rounds once, as n std does (+ 0 only turns -0 into 0, as the FMA does)
+        return normals * f32(std) + f32(0)
+    return fma(normals, f32(std), f32(mean))

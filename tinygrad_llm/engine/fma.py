@@ -5,22 +5,22 @@ numbers bit for bit, rng.py and avx_mathfun.py compute those steps with these fu
 """
 import numpy as np
 
-_FLOAT32_HALFWAY = np.uint64(0x10000000)   # float64 bits below float32's last place that say "exactly half"
+_BELOW_FLOAT32 = np.uint64(0x1FFFFFFF)     # the 29 bits of a float64's mantissa that float32 drops
+_FLOAT32_HALFWAY = np.uint64(0x10000000)  # those bits when the float64 lies exactly halfway between two float32
 
 
 def fma32(a, b, c):
     """float32 a * b + c, one rounding. a * b is exact in float64 (24 + 24 bits); rounding the sum to float64 and
     then to float32 rounds it once correctly, except where the float64 sum lands exactly halfway between two
     float32 numbers without being exact: there the sum's error (TwoSum) says which way the exact value lies."""
-    product = np.multiply(a, b, dtype=np.float64)
-    addend = np.asarray(c, np.float64)
-    total = np.asarray(product + addend)
+    total = np.asarray(np.multiply(a, b, dtype=np.float64))
+    total += c
     result = total.astype(np.float32)
-    halfway = (total.view(np.uint64) & np.uint64(0x1FFFFFFF)) == _FLOAT32_HALFWAY
+    halfway = (total.view(np.uint64) & _BELOW_FLOAT32) == _FLOAT32_HALFWAY
     if halfway.any():
         s = total[halfway]
-        error = _two_sum_error(np.broadcast_to(product, total.shape)[halfway],
-                               np.broadcast_to(addend, total.shape)[halfway], s)
+        product = np.multiply(*(np.broadcast_to(v, total.shape)[halfway] for v in (a, b)), dtype=np.float64)
+        error = _two_sum_error(product, np.broadcast_to(c, total.shape)[halfway].astype(np.float64), s)
         result[halfway] = _to_odd(s, error).astype(np.float32)
     return result
 

@@ -37,7 +37,7 @@ from . import avx_mathfun, backend
 from .fma import fma32, fma64
 
 DEFAULT_SEED = 67280421310721   # the seed of a new torch.Generator() (at::default_rng_seed_val)
-_WORDS = np.uint64(2 ** 32)
+_BLOCK = 2 ** 16   # elements computed at a time where a draw takes many steps: its temporaries stay in the cache
 
 
 def _mt19937_key(seed):
@@ -181,9 +181,13 @@ def uniforms(generator, n, dtype, low=0.0, high=1.0):
     low, high = dtype.type(low), dtype.type(high)
     if dtype == np.float32:
         x = (generator.random(n) & np.uint32(0xFFFFFF)).astype(np.float32) * np.float32(2.0 ** -24)
-        return x if (low, high) == (0, 1) else fma32(x, high - low, low)
-    x = (generator.random64(n) & np.uint64(2 ** 53 - 1)).astype(np.float64) * 2.0 ** -53
-    return x if (low, high) == (0, 1) else fma64(x, high - low, low)
+    else:
+        x = (generator.random64(n) & np.uint64(2 ** 53 - 1)).astype(np.float64) * 2.0 ** -53
+    if (low, high) != (0, 1):
+        fma = fma32 if dtype == np.float32 else fma64
+        for start in range(0, n, _BLOCK):
+            x[start:start + _BLOCK] = fma(x[start:start + _BLOCK], high - low, low)
+    return x
 
 
 def normals(generator, n, dtype, mean=0.0, std=1.0, contiguous=True):
@@ -198,8 +202,8 @@ def normals(generator, n, dtype, mean=0.0, std=1.0, contiguous=True):
     else:
         fill_16 = lambda u: _normal_fill_16_float64(u, mean, std)  # noqa: E731
     out, whole = np.empty(n, dtype), n - n % 16
-    for start in range(0, whole, 2 ** 16):           # blocks that stay in the cache
-        stop = min(start + 2 ** 16, whole)
+    for start in range(0, whole, _BLOCK):
+        stop = min(start + _BLOCK, whole)
         out[start:stop] = fill_16(data[start:stop])
     if tail is not None:                             # the last 16 drawn anew, overwriting the ends of the blocks
         out[n - 16:] = fill_16(tail)
