@@ -278,7 +278,8 @@ ERRORS = [
      RuntimeError, ["MultiheadAttention", "is_causal needs attn_mask"]),
     ("Dropout-p", lambda: nn.Dropout(1.5), ValueError, ["Dropout", "1.5"]),
     ("Unflatten-size", lambda: nn.Unflatten(1, 6), TypeError, ["Unflatten", "unflattened_size", "6"]),
-    ("NLLLoss-weight", lambda: nn.NLLLoss(np.ones(3)), NotImplementedError, ["NLLLoss", "class weights"]),
+    ("NLLLoss-weight", lambda: nn.NLLLoss(tl.ones(3))(tl.ones(2, 4), np.array([0, 1])), ValueError,
+     ["nll_loss", "weight should hold one weight for each of the 4 classes", "(3,)"]),
     ("BCELoss-range", lambda: nn.BCELoss()(tl.ones(3) * 2, tl.ones(3)), ValueError,
      ["binary_cross_entropy", "between 0 and 1"]),
     ("L1Loss-reduction", lambda: nn.L1Loss(reduction="avg"), ValueError, ["L1Loss", "'avg'"]),
@@ -300,6 +301,11 @@ LOSSES = [
      lambda m, x: x, lambda m, x: m.tensor(np.linspace(0, 1, 12).reshape(4, 3))),
     ("CrossEntropyLoss-probabilities", lambda m: m.nn.CrossEntropyLoss(label_smoothing=0.1), lambda m, x: x,
      lambda m, x: m.tensor(np.full((4, 3), 1 / 3))),
+    ("CrossEntropyLoss-weight", lambda m: m.nn.CrossEntropyLoss(m.tensor(np.array([0.2, 1.0, 3.0])), ignore_index=0,
+                                                                label_smoothing=0.2),
+     lambda m, x: x, lambda m, x: m.tensor(np.array([2, 0, 1, 2]))),
+    ("NLLLoss-weight", lambda m: m.nn.NLLLoss(m.tensor(np.array([0.2, 1.0, 3.0])), reduction="sum"),
+     lambda m, x: x.log_softmax(1), lambda m, x: m.tensor(np.array([2, 0, 1, 2]))),
 ]
 
 

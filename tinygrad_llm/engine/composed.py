@@ -49,37 +49,56 @@ def weighted_loss(errors, weight, reduction):
     return weighted.sum() if reduction == "sum" else weighted.sum() / weight.sum()
 
 
-def nll_loss(logp, targets, ignore_index=-100, reduction="mean"):
-    """-logp[n, t[n, d..], d..] for log-probabilities logp (N, C, d1..dk) and an integer target array (N, d1..dk);
-    rows whose target is ignore_index give 0 and are left out of the mean."""
-    xp = backend.xp(logp.data)
+def _class_axis(weight, ndim):
+    """Class weights (C,) as a constant broadcasting along axis 1 of an (N, C, d1..dk) tensor."""
+    return Tensor(weight.reshape((-1,) + (1,) * (ndim - 2)))
+
+
+def _row_weights(targets, ignore_index, weight):
+    """(keep, t_safe, the weight of each row): its target class's weight (1 without class weights), 0 where the
+    row is ignored; t_safe is the target with ignored rows pointing at class 0."""
+    xp = backend.xp(targets)
     keep = targets != ignore_index
     t_safe = xp.where(keep, targets, 0)
+    return keep, t_safe, (keep if weight is None else weight[t_safe] * keep)
+
+
+def nll_loss(logp, targets, ignore_index=-100, reduction="mean", weight=None):
+    """-w[t] logp[n, t[n, d..], d..] for log-probabilities logp (N, C, d1..dk), an integer target array (N, d1..dk)
+    and class weights w (an array, or None for 1); ignored rows give 0, and the mean divides by the kept rows'
+    weights."""
+    keep, t_safe, row_weights = _row_weights(targets, ignore_index, weight)
     # pick logp[n, t[n, d..], d..] with one integer array per axis
-    index = list(xp.indices(targets.shape, sparse=True))
+    index = list(backend.xp(targets).indices(targets.shape, sparse=True))
     losses = where(keep, -logp[(index[0], t_safe) + tuple(index[1:])], 0.0)    # (N, d1..dk)
+    if weight is not None:
+        losses = losses * Tensor(row_weights)
     if reduction == "mean":
-        return losses.sum() / float(keep.sum())
+        return losses.sum() / float(row_weights.sum())
     return reduce_losses(losses, reduction)
 
 
-def cross_entropy(logits, targets, ignore_index=-100, reduction="mean", label_smoothing=0.0):
-    """logits (N, C) or (N, C, d1..dk), integer target array (N,) or (N, d1..dk)."""
+def cross_entropy(logits, targets, ignore_index=-100, reduction="mean", label_smoothing=0.0, weight=None):
+    """logits (N, C) or (N, C, d1..dk), integer target array (N,) or (N, d1..dk), class weights or None."""
     logp = log_softmax(logits, dim=1)                                  # (N, C, d1..dk)
     if not label_smoothing:
-        return nll_loss(logp, targets, ignore_index, reduction)
-    # the target (1-ε) onehot + ε/C: -Σ_c q_c log p_c = (1-ε) nll - ε mean_c log p_c, 0 on ignored rows
-    keep = targets != ignore_index
-    losses = (1 - label_smoothing) * nll_loss(logp, targets, ignore_index, "none") \
-        - where(keep, label_smoothing * logp.mean(axis=1), 0.0)
+        return nll_loss(logp, targets, ignore_index, reduction, weight)
+    # PyTorch's: (1-ε) nll + (ε/C) Σ_c w_c (-log p_c), 0 on ignored rows; the mean divides both by the rows' weights
+    keep, _, row_weights = _row_weights(targets, ignore_index, weight)
+    smooth = -(logp if weight is None else logp * _class_axis(weight, logp.ndim)).sum(axis=1)
+    losses = (1 - label_smoothing) * nll_loss(logp, targets, ignore_index, "none", weight) \
+        + where(keep, (label_smoothing / logits.shape[1]) * smooth, 0.0)
     if reduction == "mean":
-        return losses.sum() / float(keep.sum())
+        return losses.sum() / float(row_weights.sum())
     return reduce_losses(losses, reduction)
 
 
-def soft_target_cross_entropy(logits, probs, reduction="mean", label_smoothing=0.0):
-    """logits and class probabilities, both (N, C) or (N, C, d1..dk): -Σ_c q_c log softmax(x)_c per row."""
+def soft_target_cross_entropy(logits, probs, reduction="mean", label_smoothing=0.0, weight=None):
+    """logits and class probabilities, both (N, C) or (N, C, d1..dk): -Σ_c w_c q_c log softmax(x)_c per row
+    (w the class weights, or 1), then the mean over the rows, their sum, or none."""
     q = probs * (1 - label_smoothing) + label_smoothing / logits.shape[1] if label_smoothing else probs
+    if weight is not None:
+        q = q * _class_axis(weight, logits.ndim)
     return reduce_losses(-(q * log_softmax(logits, dim=1)).sum(axis=1), reduction)
 
 

@@ -189,11 +189,19 @@ def loss_reduction(op, reduction, size_average=None, reduce=None):
     return reduction
 
 
-def refuse_class_weights(op, weight):
-    """Class weights are not implemented: refused, never ignored."""
-    if weight is not None:
-        raise NotImplementedError(f"{op}: class weights (weight=) are not supported; pass weight=None and weigh "
-                                  f"the per-row losses of reduction='none' yourself")
+def _class_weights(op, weight, input):
+    """cross_entropy's and nll_loss' class weights as an array of C, in input's dtype and on its device, or None.
+    They take no gradient, as in PyTorch (its nll_loss is not differentiable with respect to them)."""
+    if weight is None:
+        return None
+    if isinstance(weight, Tensor) and weight.requires_grad:
+        raise RuntimeError(f"{op}: not differentiable with respect to weight; pass weight.detach() (as PyTorch)")
+    array = weight.data if isinstance(weight, Tensor) else backend.xp(input.data).asarray(weight)
+    classes = input.shape[1] if input.ndim > 1 else input.shape[0]
+    if array.shape != (classes,):
+        raise ValueError(f"{op}: weight should hold one weight for each of the {classes} classes of input "
+                         f"{input.shape}, got shape {array.shape}")
+    return array.astype(input.dtype, copy=False)
 
 
 def _check_class_targets(op, input, targets, ignore_index):
@@ -292,31 +300,34 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     """Logits (N, C) or (N, C, d1..dk), or one unbatched row (C,), against integer class indices (N,) or
     (N, d1..dk) (ignore_index marks rows left out), or against class probabilities of the logits' own shape (float
     targets, as PyTorch; they may require grad) -> a scalar, or the per-row losses for reduction='none'.
-    label_smoothing ε in [0, 1] spreads ε of each target's probability evenly over all C classes, as in PyTorch."""
+    label_smoothing ε in [0, 1] spreads ε of each target's probability evenly over all C classes, as in PyTorch.
+    weight: one weight per class (C,), PyTorch's class weights: each row's loss is scaled by its target's weight,
+    and the mean divides by the sum of the kept rows' weights (by the number of rows, for probabilities); computed
+    by the composed form (no fused op takes weights)."""
     _check_floating("cross_entropy", input)
-    refuse_class_weights("cross_entropy", weight)
+    weight = _class_weights("cross_entropy", weight, input)
     reduction = loss_reduction("cross_entropy", reduction, size_average, reduce)
     if not 0 <= label_smoothing <= 1:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
     if not isinstance(target, Tensor):
         target = backend.xp(input.data).asarray(target)
     if input.ndim == 1:                               # one unbatched row: a batch of one, as PyTorch takes it
-        loss = cross_entropy(input.reshape(1, -1), target.reshape((1,) + target.shape), ignore_index=ignore_index,
-                             reduction=reduction, label_smoothing=label_smoothing)
+        loss = cross_entropy(input.reshape(1, -1), target.reshape((1,) + target.shape), weight,
+                             ignore_index=ignore_index, reduction=reduction, label_smoothing=label_smoothing)
         return loss.reshape(()) if reduction == "none" else loss
     if target.dtype.kind == "f":
-        return _cross_entropy_with_probabilities(input, target, reduction, label_smoothing)
+        return _cross_entropy_with_probabilities(input, target, weight, reduction, label_smoothing)
     targets = target.data if isinstance(target, Tensor) else target
     _check_class_targets("cross_entropy", input, targets, ignore_index)
-    if not _use_fused:
-        return composed.cross_entropy(input, targets, ignore_index, reduction, label_smoothing)
+    if not _use_fused or weight is not None:
+        return composed.cross_entropy(input, targets, ignore_index, reduction, label_smoothing, weight)
     if kernels_wanted(input.data) and input.ndim == 2 and not label_smoothing:  # the kernel has no smoothing
         return CudaCrossEntropyOp.apply(input, targets, ignore_index=ignore_index, reduction=reduction)
     return CrossEntropyOp.apply(input, targets, ignore_index=ignore_index, reduction=reduction,
                                 label_smoothing=label_smoothing)
 
 
-def _cross_entropy_with_probabilities(logits, probs, reduction, label_smoothing):
+def _cross_entropy_with_probabilities(logits, probs, weight, reduction, label_smoothing):
     probs = probs if isinstance(probs, Tensor) else Tensor(probs)
     if probs.shape != logits.shape:
         raise ValueError(f"cross_entropy: float targets are class probabilities and must have the logits' shape "
@@ -324,24 +335,26 @@ def _cross_entropy_with_probabilities(logits, probs, reduction, label_smoothing)
     if probs.dtype != logits.dtype:
         raise TypeError(f"cross_entropy: class-probability targets are {probs.dtype}, the logits {logits.dtype}; "
                         f"convert one with .to(dtype)")
-    if not _use_fused:
-        return composed.soft_target_cross_entropy(logits, probs, reduction, label_smoothing)
+    if not _use_fused or weight is not None:
+        return composed.soft_target_cross_entropy(logits, probs, reduction, label_smoothing, weight)
     return SoftTargetCrossEntropyOp.apply(logits, probs, reduction=reduction, label_smoothing=label_smoothing)
 
 
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
     """Log-probabilities (N, C) or (N, C, d1..dk) (log_softmax's output), or one unbatched row (C,), and integer
-    targets (N,) or (N, d1..dk) -> -input[n, target[n]] averaged over the rows not ignored (or summed, or per row).
-    d loss / d input = -g_r at each kept row's target, 0 elsewhere. Built from indexing: there is nothing to fuse."""
+    targets (N,) or (N, d1..dk) -> -w[t] input[n, t[n]] (w: the class weights, 1 without them), averaged over the
+    rows not ignored (dividing by their weights' sum), or summed, or per row. d loss / d input = -w[t] g_r at each
+    kept row's target, 0 elsewhere. Built from indexing: there is nothing to fuse."""
     _check_floating("nll_loss", input)
-    refuse_class_weights("nll_loss", weight)
+    weight = _class_weights("nll_loss", weight, input)
     reduction = loss_reduction("nll_loss", reduction, size_average, reduce)
     targets = target.data if isinstance(target, Tensor) else backend.xp(input.data).asarray(target)
     if input.ndim == 1:                               # one unbatched row
-        loss = nll_loss(input.reshape(1, -1), targets.reshape(1), ignore_index=ignore_index, reduction=reduction)
+        loss = nll_loss(input.reshape(1, -1), targets.reshape(1), weight, ignore_index=ignore_index,
+                        reduction=reduction)
         return loss.reshape(()) if reduction == "none" else loss
     _check_class_targets("nll_loss", input, targets, ignore_index)
-    return composed.nll_loss(input, targets, ignore_index, reduction)
+    return composed.nll_loss(input, targets, ignore_index, reduction, weight)
 
 
 # ---------------------------------------------------------------- layer norm

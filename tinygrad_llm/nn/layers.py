@@ -518,31 +518,31 @@ class LogSoftmax(Softmax):
 
 class CrossEntropyLoss(Module):
     """F.cross_entropy as a module: loss_fn(logits, targets), logits (N, C) or (N, C, d1..dk), targets integer class
-    indices (N,) or (N, d1..dk), or class probabilities of the logits' shape. Class weights (weight=, PyTorch's first
-    argument) are not supported: refused. The legacy size_average and reduce are read into reduction as PyTorch
+    indices (N,) or (N, d1..dk), or class probabilities of the logits' shape. weight (PyTorch's first argument): one
+    weight per class, kept as a buffer. The legacy size_average and reduce are read into reduction as PyTorch
     reads them."""
 
     def __init__(self, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean",
                  label_smoothing=0.0):
-        F.refuse_class_weights("CrossEntropyLoss", weight)
+        self.register_buffer("weight", weight)
         self.ignore_index, self.label_smoothing = ignore_index, label_smoothing
         self.reduction = F.loss_reduction("CrossEntropyLoss", reduction, size_average, reduce)
 
     def forward(self, input, target):
-        return F.cross_entropy(input, target, ignore_index=self.ignore_index, reduction=self.reduction,
+        return F.cross_entropy(input, target, self.weight, ignore_index=self.ignore_index, reduction=self.reduction,
                                label_smoothing=self.label_smoothing)
 
 
 class NLLLoss(Module):
-    """F.nll_loss as a module: loss_fn(log_probabilities, targets). Class weights are not supported: refused."""
+    """F.nll_loss as a module: loss_fn(log_probabilities, targets); weight: one weight per class (a buffer)."""
 
     def __init__(self, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
-        F.refuse_class_weights("NLLLoss", weight)
+        self.register_buffer("weight", weight)
         self.ignore_index = ignore_index
         self.reduction = F.loss_reduction("NLLLoss", reduction, size_average, reduce)
 
     def forward(self, input, target):
-        return F.nll_loss(input, target, ignore_index=self.ignore_index, reduction=self.reduction)
+        return F.nll_loss(input, target, self.weight, ignore_index=self.ignore_index, reduction=self.reduction)
 
 
 class MSELoss(Module):
