@@ -415,17 +415,21 @@ class Dropout(Module):
         return f"p={self.p}, inplace={self.inplace}"
 
 
-class ReLU(Module):
-    """max(x, 0), elementwise."""
+class _InPlaceActivation(Module):
+    """An elementwise activation with PyTorch's inplace flag (the result written into the input: see F.relu)."""
 
     def __init__(self, inplace=False):
         self.inplace = inplace
 
-    def forward(self, x):
-        return F.relu(x, self.inplace)
-
     def extra_repr(self):
         return "inplace=True" if self.inplace else ""
+
+
+class ReLU(_InPlaceActivation):
+    """max(x, 0), elementwise."""
+
+    def forward(self, x):
+        return F.relu(x, self.inplace)
 
 
 class LeakyReLU(Module):
@@ -441,17 +445,11 @@ class LeakyReLU(Module):
         return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
 
 
-class SiLU(Module):
+class SiLU(_InPlaceActivation):
     """x σ(x), elementwise (swish)."""
-
-    def __init__(self, inplace=False):
-        self.inplace = inplace
 
     def forward(self, x):
         return F.silu(x, self.inplace)
-
-    def extra_repr(self):
-        return "inplace=True" if self.inplace else ""
 
 
 class GELU(Module):
