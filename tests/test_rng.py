@@ -4,7 +4,7 @@ machine, bit for bit, and the generator's state carries from one draw to the nex
 PyTorch's numbers depend on its build for the CPU: the AVX2 and AVX512 kernels (any x86 CPU of the last decade)
 fuse multiply-adds and use avx_mathfun's float32 log and sincos, which the engine reproduces; the kernels for CPUs
 without AVX2 (ATEN_CPU_CAPABILITY=default) round twice and use the C library's float functions. There the tests
-accept a difference of a few units in the last place (`same`).
+accept float numbers a few units in the last place apart (`same`); integers, indices and masks stay exact.
 """
 import math
 from fractions import Fraction
@@ -27,13 +27,16 @@ def fused(torch):
 
 
 def same(ours, theirs, exact):
-    """Our tensor equals torch's: in dtype and shape, and in every bit (exact) or within 4 units in the last place."""
+    """Our tensor equals torch's: in dtype and shape, and in every bit (exact), or for floats from torch's
+    non-AVX2 build within a few units in the last place of the largest number (rounding errors of x (to - from)
+    and of the transcendental functions, which a cancellation may leave in a small number)."""
     ours, theirs = ours.detach().numpy(), theirs.detach().numpy()
     assert (ours.dtype, ours.shape) == (theirs.dtype, theirs.shape)
     if exact or ours.dtype.kind != "f":
         np.testing.assert_array_equal(ours, theirs)
     else:
-        np.testing.assert_array_max_ulp(ours, theirs, maxulp=4)
+        scale = max(1.0, float(np.abs(theirs).max(initial=0.0)))
+        np.testing.assert_allclose(ours, theirs, rtol=0, atol=16 * np.finfo(ours.dtype).eps * scale)
 
 
 def both(torch, seed, draw):
@@ -209,11 +212,11 @@ def test_dropout_masks_as_pytorch(torch):
     same(*both(torch, 12, lambda m: m.nn.Dropout(0.1)(m.tensor(x))), True)
 
 
-def test_a_new_linear_or_embedding_layer_has_torch_s_weights(torch):
+def test_a_new_linear_or_embedding_layer_has_torch_s_weights(torch, fused):
     for make in (lambda m: m.nn.Linear(3, 4), lambda m: m.nn.Linear(768, 50), lambda m: m.nn.Embedding(65, 32)):
         ours, theirs = both(torch, 1337, make)
         for name, p in theirs.named_parameters():
-            same(dict(ours.named_parameters())[name], p, True)
+            same(dict(ours.named_parameters())[name], p, fused)
 
 
 def test_generator_state_round_trip_and_seed():
