@@ -84,6 +84,29 @@ def test_a_tensor_already_used_by_another_op_cannot_change_in_place():
     assert z.tolist() == [6.0, 12.0]
 
 
+def test_a_view_of_another_tensor_cannot_join_the_graph_in_place():
+    """y[0].add_(w) wrote w into y's numbers while only the view's graph knew of w: a loss of y then came out with
+    w's numbers and without w's gradient (PyTorch rewrites y's graph there). Refused, in and out of the graph's
+    views; an op's own output changes in place as before, and outside the graph a view is written as before."""
+    x = tl.tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    w = tl.tensor(np.ones(3), requires_grad=True)
+    w32 = tl.tensor(np.ones(3, np.float32), requires_grad=True)
+    cases = {"y[0]": lambda: ((x * 2)[0], w), "y.t()": lambda: ((x * 2).t(), w.reshape(3, 1)),
+             "zeros(2, 3)[0]": lambda: (tl.zeros(2, 3)[0], w32), "y.view(6)": lambda: ((x * 2).view(6)[:3], w)}
+    for name, case in cases.items():
+        view, value = case()
+        with pytest.raises(RuntimeError, match=r"add_: this tensor .* is a view of another one's numbers"):
+            view.add_(value)
+    h = tl.nn.Linear(3, 3).double()(x)   # its output may view a temporary of the op: not another tensor
+    h += w
+    (h * h).sum().backward()
+    assert w.grad is not None and np.allclose(w.grad.numpy(), 2 * h.detach().numpy().sum(0))
+    y = tl.zeros(2, 3)
+    with tl.no_grad():
+        y[0].add_(1.0)
+    assert y.tolist() == [[1.0, 1.0, 1.0], [0.0, 0.0, 0.0]]
+
+
 def test_the_result_must_fit_the_tensor():
     with pytest.raises(TypeError, match="add_: the result is float32, which cannot be stored in the int64"):
         tl.tensor([1, 2]).add_(0.5)

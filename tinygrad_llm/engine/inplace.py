@@ -11,7 +11,9 @@ step):
    numbers (Function._check_saved_arrays_unchanged).
 3. A tensor inside the graph (outside no_grad) keeps its place in it: the change is recorded as an op whose input
    is the tensor as it was (a copy of its old numbers), and the tensor takes that op as its new origin. If another
-   op has already used the tensor, the change is refused: that op's gradient would flow through the change.
+   op has already used the tensor, the change is refused: that op's gradient would flow through the change. So is
+   a change in the graph to a view of another tensor's numbers (y[0].add_(w)): PyTorch rewrites the other tensor's
+   graph there; here the other would hold w's numbers without w's gradient.
 """
 import numpy as np
 
@@ -38,11 +40,26 @@ def _in_place(name, x, compute):
     if not np.can_cast(result.dtype, x.dtype, casting="same_kind"):
         raise TypeError(f"{name}: the result is {result.dtype}, which cannot be stored in the {x.dtype} tensor "
                         f"changed in place (as PyTorch); convert the tensor first")
+    if result.requires_grad and _is_view_of_another(x):   # PyTorch rewrites the other tensor's graph; we cannot
+        raise RuntimeError(f"{name}: this tensor {x.shape} is a view of another one's numbers (x[0], x.view(...), "
+                           f"x.t()); changed in place inside the graph, the other would change without its "
+                           f"gradient knowing. Change that tensor itself (x[0, 1] = v, not x[0][1] = v), compute "
+                           f"out of place (y = y + v), or change a clone()")
     x.data[...] = result.data
     count_in_place_change(x.data)
     if result.requires_grad:
         x._ctx, x.requires_grad, x._used = result._ctx, True, False   # its new value: not used by any op yet
     return x
+
+
+def _is_view_of_another(x):
+    """Whether x's numbers are part of another tensor's: made in the graph, x shares the buffer of one of the op's
+    inputs (x = y[0], y.view(...), y.t()); made outside it, x is known only to view some array, which is taken as
+    another tensor's (an op's output may also view a temporary of its own, which this cannot tell apart)."""
+    buffer = backend.buffer_of(x.data)
+    if x._ctx is None:
+        return buffer is not x.data
+    return any(p is not None and backend.buffer_of(p.data) is buffer for p in getattr(x._ctx, "parents", ()))
 
 
 def _check_writable(name, x):
@@ -115,11 +132,6 @@ def setitem(x, index, value):
     index, order = movement.torch_index(index, x.ndim)
     value = _assigned_value(x, value, advanced=movement.has_array(index))
     if is_grad_enabled() and (x.requires_grad or value.requires_grad):
-        if getattr(x.data, "base", None) is not None:   # PyTorch rewrites the other tensor's graph; we cannot
-            raise RuntimeError(f"setitem: this tensor {x.shape} is a view of another one's numbers (x[0], "
-                               f"x.view(...)); assigned into inside the graph, the other would change without its "
-                               f"gradient knowing. Assign into that tensor itself (x[0, 1] = v, not x[0][1] = v) "
-                               f"or into a clone()")
         _in_place("setitem", x, lambda old: movement.IndexPutOp.apply(old, value, index=index, order=order))
         return
     _check_writable("setitem", x)
