@@ -9,6 +9,8 @@ import weakref
 import numpy as np
 import pytest
 
+import tinygrad_llm as tl
+from conftest import assert_raises_naming
 import tinygrad_llm.engine.functional as F
 from tinygrad_llm import Tensor, no_grad
 from tinygrad_llm.engine import backend
@@ -125,6 +127,56 @@ def test_no_grad_records_nothing_and_works_as_a_decorator():
         return t * 2
     assert not double(x).requires_grad
     assert (x * 2).requires_grad
+
+
+def test_grad_modes_nest_decorate_and_restore_as_pytorchs(torch):
+    """no_grad, enable_grad, inference_mode(mode) and set_grad_enabled(mode), as blocks, as decorators with and
+    without the call, and set_grad_enabled as a plain call: grad mode, inference mode and whether the graph is
+    recorded at each point, the same in both libraries (inside inference_mode nothing is recorded even with grad
+    mode on, and a parameter may change in place); a bad mode is refused naming the function."""
+    def trace(lib):
+        seen = []
+        x = lib.ones(2, requires_grad=True)
+
+        def record():
+            seen.append((lib.is_grad_enabled(), lib.is_inference_mode_enabled(), (x * 2).requires_grad))
+
+        with lib.no_grad():
+            record()
+            with lib.enable_grad():
+                record()
+            with lib.inference_mode(False):
+                record()
+            record()
+        with lib.inference_mode():
+            record()
+            with lib.set_grad_enabled(True):
+                record()
+                x.add_(1)
+            record()
+        lib.no_grad(record)()
+        lib.inference_mode(record)()
+        lib.enable_grad()(record)()
+        lib.set_grad_enabled(False)(record)()
+        record()   # decorating with set_grad_enabled(False) changed nothing here
+
+        @lib.no_grad
+        def countdown(n):   # each recursive call restores what its caller had
+            with lib.enable_grad():
+                record()
+                return n if n == 0 else countdown(n - 1)
+        countdown(2)
+        record()
+        lib.set_grad_enabled(False)
+        record()
+        lib.set_grad_enabled(True)
+        record()
+        return seen, x.tolist()
+
+    assert trace(tl) == trace(torch)
+    for make in (tl.set_grad_enabled, tl.inference_mode):
+        assert_raises_naming(lambda: make(1), TypeError, [make.__name__, "bool", "int"])
+    assert tl.is_grad_enabled()
 
 
 def test_retain_grad_keeps_an_intermediate_gradient():

@@ -18,12 +18,12 @@ step):
 import numpy as np
 
 from . import backend, movement, ops
-from .tensor import Tensor, count_in_place_change, is_grad_enabled
+from .tensor import Tensor, count_in_place_change, is_recording
 
 
 def _in_place(name, x, compute):
     """x's data replaced, in place, by compute(x as it is now); returns x. See the module docstring for the rules."""
-    recording = is_grad_enabled()
+    recording = is_recording()
     if recording and x.is_leaf and x.requires_grad:
         raise RuntimeError(f"{name}: {x.shape} is a leaf tensor that requires grad (a parameter); changing it in "
                            f"place outside no_grad() would leave its gradient wrong. Update parameters inside "
@@ -131,7 +131,7 @@ def setitem(x, index, value):
     x's other elements; else the numbers are written where they are, at the cost of the elements written."""
     index, order = movement.torch_index(index, x.ndim)
     value = _assigned_value(x, value, advanced=movement.has_array(index))
-    if is_grad_enabled() and (x.requires_grad or value.requires_grad):
+    if is_recording() and (x.requires_grad or value.requires_grad):
         _in_place("setitem", x, lambda old: movement.IndexPutOp.apply(old, value, index=index, order=order))
         return
     _check_writable("setitem", x)

@@ -13,6 +13,8 @@ graph raises, unless `retain_graph=True`.
 This file knows no particular op: ops.py, reductions.py and movement.py define them and attach the operators
 (`+`, `@`, ...) and methods to Tensor; inplace.py adds the in-place ones.
 """
+import copy
+import functools
 import time
 import weakref
 
@@ -20,7 +22,8 @@ import numpy as np
 
 from . import backend
 
-_grad_enabled = True
+_grad_mode, _inference_mode = True, False   # PyTorch's two switches (GradMode)
+_recording = True                           # whether ops record the graph: the first on, the second off
 
 # The tools that watch the engine work (tools/: the profiler, anomaly detection, the graph's trace) while they are
 # on. Each has forward(ctx, inputs, out, seconds), called after every op's forward, and backward(ctx, out, grad,
@@ -30,26 +33,120 @@ _grad_enabled = True
 observers = []
 
 
-class no_grad:
-    """Context manager (and decorator) in which no graph is recorded: results have requires_grad=False."""
+class GradMode:
+    """A context manager, and decorator, that sets PyTorch's two switches for its block or function and puts back
+    what was there before at the end: grad mode (no_grad, enable_grad, set_grad_enabled) and inference mode
+    (inference_mode). Ops record the graph while grad mode is on and inference mode off. Decorated as @no_grad() or,
+    as PyTorch allows, @no_grad."""
+
+    def __new__(cls, *args):
+        if len(args) == 1 and callable(args[0]):   # @no_grad, @inference_mode: the decorator without its call
+            return cls()(args[0])
+        return super().__new__(cls)
+
+    def __init__(self):
+        pass
+
+    def modes(self):
+        """(grad mode, inference mode) inside the block."""
+        raise NotImplementedError
 
     def __enter__(self):
-        global _grad_enabled
-        self._previous, _grad_enabled = _grad_enabled, False
+        self._previous = (_grad_mode, _inference_mode)
+        _set_modes(*self.modes())
 
     def __exit__(self, *exc):
-        global _grad_enabled
-        _grad_enabled = self._previous
+        _set_modes(*self._previous)
 
-    def __call__(self, fn):
+    def __call__(self, function):
+        @functools.wraps(function)
         def wrapper(*args, **kwargs):
-            with no_grad():
-                return fn(*args, **kwargs)
+            with self.clone():   # a context of its own per call, so that recursive calls each restore their own
+                return function(*args, **kwargs)
         return wrapper
+
+    def clone(self):
+        return copy.copy(self)
+
+
+def _set_modes(grad_mode, inference):
+    global _grad_mode, _inference_mode, _recording
+    _grad_mode, _inference_mode, _recording = grad_mode, inference, grad_mode and not inference
+
+
+def _check_mode(name, mode):
+    if not isinstance(mode, bool):
+        raise TypeError(f"{name}: mode must be a bool, got {type(mode).__name__} {mode!r}")
+    return mode
+
+
+class no_grad(GradMode):
+    """No graph is recorded: results have requires_grad=False (parameters may be changed in place)."""
+
+    def modes(self):
+        return False, _inference_mode
+
+
+class enable_grad(GradMode):
+    """Grad mode on again (inside no_grad; inside inference_mode still nothing is recorded, as in PyTorch)."""
+
+    def modes(self):
+        return True, _inference_mode
+
+
+class inference_mode(GradMode):
+    """inference_mode() (mode=True): no graph is recorded, even where grad mode is turned on inside it;
+    inference_mode(False) turns grad mode on, as PyTorch's. PyTorch also marks the tensors made inside as inference
+    tensors and refuses them in a recorded op later; here they are ordinary tensors made without a graph, so such a
+    program runs on where PyTorch's stops."""
+
+    def __init__(self, mode=True):
+        self.mode = _check_mode("inference_mode", mode)
+
+    def modes(self):
+        return not self.mode, self.mode
+
+
+class set_grad_enabled(GradMode):
+    """set_grad_enabled(mode): called alone, it sets grad mode at once (torch.set_grad_enabled(False)); as a context
+    manager, for its block; as a decorator, for each call of the function (the decorating itself then changes
+    nothing)."""
+
+    def __init__(self, mode):
+        self.mode = _check_mode("set_grad_enabled", mode)
+        self._before_call = (_grad_mode, _inference_mode)
+        _set_modes(*self.modes())
+
+    def modes(self):
+        return self.mode, _inference_mode
+
+    def __enter__(self):
+        self._previous = self._before_call   # what was there before the call, which __exit__ puts back
+        _set_modes(*self.modes())
+
+    def __call__(self, function):
+        _set_modes(*self._before_call)
+        return super().__call__(function)
+
+    def clone(self):
+        return set_grad_enabled(self.mode)
+
+    def __repr__(self):
+        return f"set_grad_enabled(mode={self.mode})"
 
 
 def is_grad_enabled():
-    return _grad_enabled
+    """Whether grad mode is on (PyTorch's answer; inside inference_mode nothing is recorded even when it is)."""
+    return _grad_mode
+
+
+def is_inference_mode_enabled():
+    return _inference_mode
+
+
+def is_recording():
+    """Whether ops record the graph now: grad mode on and inference mode off."""
+    return _recording
 
 
 _versions = {}  # id(buffer) -> how many in-place changes it has had (absent: none)
@@ -477,7 +574,7 @@ class Function:
         ctx = cls(tensors)
         _check_inputs(ctx, tensors)
         out = Tensor(ctx.forward(*[x.data if isinstance(x, Tensor) else x for x in inputs], **options))
-        if _grad_enabled and any(ctx.needs_input_grad):
+        if _recording and any(ctx.needs_input_grad):
             out.requires_grad = True
             out._ctx = ctx
             for t in tensors:

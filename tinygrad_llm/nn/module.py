@@ -17,7 +17,7 @@ import numpy as np
 
 from ..engine import backend
 from ..engine.ops import device_and_dtype
-from ..engine.tensor import Function, Tensor, is_grad_enabled, observers
+from ..engine.tensor import Function, Tensor, is_recording, observers
 
 # The modules whose forward is running, outermost first, kept only while a tool watches the engine (tools/ name
 # each op by the module that made it); empty otherwise.
@@ -60,7 +60,7 @@ class Module:
 
     def _call(self, args, kwargs):
         """forward with the hooks around it."""
-        backward_hooks = list(vars(self).get("_backward_hooks", {}).values()) if is_grad_enabled() else []
+        backward_hooks = list(vars(self).get("_backward_hooks", {}).values()) if is_recording() else []
         if backward_hooks:
             call = _BackwardHookCall(self, backward_hooks, args)
             args = call.inputs
