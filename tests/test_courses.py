@@ -3,8 +3,8 @@ under `tinygrad-llm run`, and print the same thing: every line's words alike, ev
 rounding (1e-5 relative, and one unit of the last digit printed), the losses of every training step among them, and
 the samples after training character for character.
 
-Each script takes the path of a text file (the test gives it the start of Tiny Shakespeare) and runs in a folder of
-its own, so what it writes there stays apart from the other engine's. CUDA is hidden from both runs (CuPy then
+A script takes the path of a text file (the test gives it the start of Tiny Shakespeare) or holds its text itself,
+and runs in a folder of its own, so what it writes there stays apart from the other engine's. CUDA is hidden from both runs (CuPy then
 finds no GPU, and the mock device is off): PyTorch's CPU wheel and the engine on the CPU compute the same way, so
 the samples can be compared."""
 import os
@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -21,29 +22,38 @@ from tinygrad_llm.engine import backend
 FOLDER = Path(__file__).parent / "courses"
 TEXT_CHARACTERS = 50_000
 
-# script -> (the pattern of the line each training step prints: its step number, then its loss;
-#            the pattern of its samples in the whole output)
+
+class Course(NamedTuple):
+    steps: str                 # the line each training step prints: what names the step (its number, and the model's
+                               # name where a script trains several), then its loss
+    samples: str               # the samples, in the whole output
+    training_steps: int = 20   # how many steps it trains, all its models together
+    reads_text: bool = True    # takes the text file's path (else its text is its own)
+
+
 COURSES = {
-    "nanogpt_char.py": (r"iter (\d+): loss (\S+),", r"(?ms)^step 20: [^\n]*\n(.+)"),   # all that follows training
-    "gpt2_repro.py": (r"step +(\d+) \| loss: (\S+) \|", r"(?m)^step \d+ sample \d+: .*$"),
+    "nanogpt_char.py": Course(r"iter (\d+): loss (\S+),", r"(?ms)^step 20: [^\n]*\n(.+)"),   # all after training
+    "gpt2_repro.py": Course(r"step +(\d+) \| loss: (\S+) \|", r"(?m)^step \d+ sample \d+: .*$"),
+    "makemore.py": Course(r"(\w+ step \d+) loss (\S+)$", r"(?m)^\w+ sample .*$", training_steps=5 * 20,
+                          reads_text=False),
 }
-TRAINING_STEPS = 20
 NUMBER = re.compile(r"-?\d+\.\d+(?:e[-+]?\d+)?")
 
 
-def run(command, folder, text_file):
+def run(command, folder):
     folder.mkdir()
     environment = {key: value for key, value in os.environ.items() if key != backend.MOCK_ENV}
     environment["CUDA_VISIBLE_DEVICES"] = ""
-    result = subprocess.run([sys.executable, *command, str(text_file)], cwd=folder, env=environment,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run([sys.executable, *command], cwd=folder, env=environment, capture_output=True, text=True,
+                            timeout=300)
     assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stderr}"
     return result.stdout
 
 
 def step_losses(stdout, pattern):
+    """{the step's name: its loss}, in the order printed."""
     steps = [re.match(pattern, line) for line in stdout.splitlines()]
-    return {int(step[1]): float(step[2]) for step in steps if step}
+    return {step[1]: float(step[2]) for step in steps if step}
 
 
 def assert_same_output(ours, theirs):
@@ -68,13 +78,13 @@ def text_file(shakespeare, tmp_path_factory):
 
 @pytest.mark.parametrize("script", sorted(COURSES))
 def test_a_course_script_runs_unchanged_and_prints_pytorchs_numbers(script, torch, text_file, tmp_path):
-    step_pattern, sample_pattern = COURSES[script]
-    theirs = run([str(FOLDER / script)], tmp_path / "torch", text_file)
-    ours = run(["-m", "tinygrad_llm", "run", str(FOLDER / script)], tmp_path / "tinygrad_llm", text_file)
-    their_losses, our_losses = step_losses(theirs, step_pattern), step_losses(ours, step_pattern)
-    assert sorted(their_losses) == sorted(our_losses) == list(range(TRAINING_STEPS))
-    steps = range(TRAINING_STEPS)
-    np.testing.assert_allclose([our_losses[s] for s in steps], [their_losses[s] for s in steps], rtol=1e-5)
-    their_samples = re.findall(sample_pattern, theirs)
-    assert their_samples and re.findall(sample_pattern, ours) == their_samples
+    course = COURSES[script]
+    arguments = [str(text_file)] if course.reads_text else []
+    theirs = run([str(FOLDER / script), *arguments], tmp_path / "torch")
+    ours = run(["-m", "tinygrad_llm", "run", str(FOLDER / script), *arguments], tmp_path / "tinygrad_llm")
+    their_losses, our_losses = step_losses(theirs, course.steps), step_losses(ours, course.steps)
+    assert len(their_losses) == course.training_steps and list(our_losses) == list(their_losses)
+    np.testing.assert_allclose(list(our_losses.values()), list(their_losses.values()), rtol=1e-5)
+    their_samples = re.findall(course.samples, theirs)
+    assert their_samples and re.findall(course.samples, ours) == their_samples
     assert_same_output(ours, theirs)
