@@ -213,6 +213,21 @@ def test_what_cannot_change_the_numbers_is_accepted():
         torch.set_float32_matmul_precision("low")
 
 
+def test_process_groups_import_and_are_refused_when_used(modules):
+    """nanoGPT-style scripts import torch.distributed's and torch.nn.parallel's names at the top and use them only
+    under torchrun: the imports work, and a process group or DDP is refused naming it."""
+    from torch.distributed import destroy_process_group, init_process_group
+    from torch.nn.parallel import DistributedDataParallel as DDP
+    import torch.distributed as dist
+    assert not dist.is_available() and not dist.is_initialized()
+    for use in (lambda: init_process_group(backend="nccl"), destroy_process_group,
+                lambda: DDP(tl.nn.Linear(2, 3), device_ids=[0])):
+        with pytest.raises(NotSupported, match="process groups are not supported in tinygrad_llm .* over MPI"):
+            use()
+    assert report(modules, "import torch.distributed as dist\ndist.all_reduce(None)") == \
+        f"course.py line 2: torch.distributed.all_reduce {MISSING}"
+
+
 def test_cuda_is_available_answers_for_the_engines_cuda_device(monkeypatch):
     monkeypatch.setattr(backend, "_CUDA", None)
     monkeypatch.setenv(backend.MOCK_ENV, "1")

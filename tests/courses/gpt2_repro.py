@@ -9,12 +9,16 @@ each prints.
 """
 import inspect
 import math
+import os
 import sys
 from dataclasses import dataclass
 
 import torch
+import torch.distributed as dist
 import torch.nn as nn
+from torch.distributed import destroy_process_group, init_process_group
 from torch.nn import functional as F
+from torch.nn.parallel import DistributedDataParallel as DDP
 
 
 class CausalSelfAttention(nn.Module):
@@ -150,36 +154,51 @@ def decode(ids):
 
 
 class DataLoaderLite:
-    """Batches of B rows of T tokens, taken in order from the split's tokens; back to the start at the end."""
+    """Batches of B rows of T tokens, taken in order from the split's tokens, each process its own stretch of every
+    num_processes; back to the start at the end."""
 
-    def __init__(self, B, T, split):
+    def __init__(self, B, T, process_rank, num_processes, split):
         assert split in {"train", "val"}
         self.B, self.T = B, T
+        self.process_rank, self.num_processes = process_rank, num_processes
         cut = int(0.9 * len(text))
         self.tokens = torch.tensor(encode(text[:cut] if split == "train" else text[cut:]))
         print(f"{split}: loaded {len(self.tokens)} tokens, 1 epoch = {len(self.tokens) // (B * T)} batches")
         self.reset()
 
     def reset(self):
-        self.current_position = 0
+        self.current_position = self.B * self.T * self.process_rank
 
     def next_batch(self):
         B, T = self.B, self.T
         buf = self.tokens[self.current_position:self.current_position + B * T + 1]
         x = buf[:-1].view(B, T)   # inputs
         y = buf[1:].view(B, T)    # targets: each input's next token
-        self.current_position += B * T
-        if self.current_position + (B * T + 1) > len(self.tokens):
-            self.current_position = 0
+        self.current_position += B * T * self.num_processes
+        if self.current_position + (B * T * self.num_processes + 1) > len(self.tokens):
+            self.reset()
         return x, y
 
 
-device = "cpu"
-if torch.cuda.is_available():
-    device = "cuda"
-elif hasattr(torch.backends, "mps") and torch.backends.mps.is_available():
-    device = "mps"
-print(f"using device: {device}")
+ddp = int(os.environ.get("RANK", -1)) != -1   # a torchrun launch
+if ddp:
+    assert torch.cuda.is_available(), "distributed training here needs CUDA"
+    init_process_group(backend="nccl")
+    ddp_rank = int(os.environ["RANK"])
+    ddp_local_rank = int(os.environ["LOCAL_RANK"])
+    ddp_world_size = int(os.environ["WORLD_SIZE"])
+    device = f"cuda:{ddp_local_rank}"
+    torch.cuda.set_device(device)
+    master_process = ddp_rank == 0
+else:
+    ddp_rank, ddp_local_rank, ddp_world_size = 0, 0, 1
+    master_process = True
+    device = "cpu"
+    if torch.cuda.is_available():
+        device = "cuda"
+    elif hasattr(torch.backends, "mps") and torch.backends.mps.is_available():
+        device = "mps"
+    print(f"using device: {device}")
 device_type = "cuda" if device.startswith("cuda") else "cpu"
 mixed_precision = False   # bfloat16 autocast speeds a GPU up; float32 keeps the run comparable across engines
 
@@ -189,17 +208,21 @@ if torch.cuda.is_available():
 
 total_batch_size = 512   # tokens per optimizer step
 B, T = 8, 32
-assert total_batch_size % (B * T) == 0, "the batch size in tokens is a whole number of micro-batches"
-grad_accum_steps = total_batch_size // (B * T)
-print(f"total desired batch size: {total_batch_size}")
-print(f"=> calculated gradient accumulation steps: {grad_accum_steps}")
+assert total_batch_size % (B * T * ddp_world_size) == 0, "a step is a whole number of micro-batches"
+grad_accum_steps = total_batch_size // (B * T * ddp_world_size)
+if master_process:
+    print(f"total desired batch size: {total_batch_size}")
+    print(f"=> calculated gradient accumulation steps: {grad_accum_steps}")
 
-train_loader = DataLoaderLite(B=B, T=T, split="train")
-val_loader = DataLoaderLite(B=B, T=T, split="val")
+train_loader = DataLoaderLite(B=B, T=T, process_rank=ddp_rank, num_processes=ddp_world_size, split="train")
+val_loader = DataLoaderLite(B=B, T=T, process_rank=ddp_rank, num_processes=ddp_world_size, split="val")
 torch.set_float32_matmul_precision("high")
 
 model = GPT(GPTConfig(vocab_size=len(vocab)))
 model.to(device)
+if ddp:
+    model = DDP(model, device_ids=[ddp_local_rank])
+raw_model = model.module if ddp else model   # the model itself, under DDP's wrapper
 
 max_lr = 3e-3
 min_lr = max_lr * 0.1
@@ -217,7 +240,7 @@ def get_lr(it):
     return min_lr + coeff * (max_lr - min_lr)
 
 
-optimizer = model.configure_optimizers(weight_decay=0.1, learning_rate=max_lr, device_type=device_type)
+optimizer = raw_model.configure_optimizers(weight_decay=0.1, learning_rate=max_lr, device_type=device_type)
 
 for step in range(max_steps):
     last_step = step == max_steps - 1
@@ -234,7 +257,10 @@ for step in range(max_steps):
                 with torch.autocast(device_type=device_type, dtype=torch.bfloat16, enabled=mixed_precision):
                     logits, loss = model(x, y)
                 val_loss_accum += (loss / val_loss_steps).detach()
-        print(f"validation loss: {val_loss_accum.item():.6f}")
+        if ddp:
+            dist.all_reduce(val_loss_accum, op=dist.ReduceOp.AVG)
+        if master_process:
+            print(f"validation loss: {val_loss_accum.item():.6f}")
 
     if (step > 0 and step % 10 == 0) or last_step:
         model.eval()
@@ -261,11 +287,15 @@ for step in range(max_steps):
     for micro_step in range(grad_accum_steps):
         x, y = train_loader.next_batch()
         x, y = x.to(device), y.to(device)
+        if ddp:   # synchronise the gradients after the last micro-step only
+            model.require_backward_grad_sync = micro_step == grad_accum_steps - 1
         with torch.autocast(device_type=device_type, dtype=torch.bfloat16, enabled=mixed_precision):
             logits, loss = model(x, y)
         loss = loss / grad_accum_steps   # each micro-batch's share of the mean
         loss_accum += loss.detach()
         loss.backward()
+    if ddp:
+        dist.all_reduce(loss_accum, op=dist.ReduceOp.AVG)
     norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
     lr = get_lr(step)
     for param_group in optimizer.param_groups:
@@ -273,4 +303,8 @@ for step in range(max_steps):
     optimizer.step()
     if device_type == "cuda":
         torch.cuda.synchronize()
-    print(f"step {step:4d} | loss: {loss_accum.item():.6f} | lr {lr:.4e} | norm: {norm:.4f}")
+    if master_process:
+        print(f"step {step:4d} | loss: {loss_accum.item():.6f} | lr {lr:.4e} | norm: {norm:.4f}")
+
+if ddp:
+    destroy_process_group()

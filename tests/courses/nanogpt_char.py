@@ -8,6 +8,7 @@ which runs it under PyTorch and under `tinygrad-llm run` and compares what each 
 """
 import inspect
 import math
+import os
 import sys
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -15,7 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn as nn
+from torch.distributed import destroy_process_group, init_process_group
 from torch.nn import functional as F
+from torch.nn.parallel import DistributedDataParallel as DDP
 
 
 class LayerNorm(nn.Module):
@@ -194,10 +197,21 @@ min_lr = 1e-3
 dtype = "float32"
 compile = False
 
-torch.manual_seed(1337)
+ddp = int(os.environ.get("RANK", -1)) != -1   # started by torchrun: one process per GPU
+if ddp:
+    init_process_group(backend="nccl")
+    ddp_rank, ddp_local_rank = int(os.environ["RANK"]), int(os.environ["LOCAL_RANK"])
+    device = f"cuda:{ddp_local_rank}"
+    torch.cuda.set_device(device)
+    master_process = ddp_rank == 0
+    seed_offset = ddp_rank   # each process draws its own batches
+    gradient_accumulation_steps //= int(os.environ["WORLD_SIZE"])
+else:
+    master_process, seed_offset = True, 0
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+torch.manual_seed(1337 + seed_offset)
 torch.backends.cuda.matmul.allow_tf32 = True
 torch.backends.cudnn.allow_tf32 = True
-device = "cuda" if torch.cuda.is_available() else "cpu"
 device_type = "cuda" if "cuda" in device else "cpu"
 ptdtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
 ctx = nullcontext() if device_type == "cpu" else torch.autocast(device_type=device_type, dtype=ptdtype)
@@ -241,6 +255,9 @@ scaler = torch.amp.GradScaler("cuda", enabled=(dtype == "float16"))
 optimizer = model.configure_optimizers(weight_decay, learning_rate, (beta1, beta2), device_type)
 if compile:
     model = torch.compile(model)
+if ddp:
+    model = DDP(model, device_ids=[ddp_local_rank])
+raw_model = model.module if ddp else model
 
 
 @torch.no_grad()
@@ -280,6 +297,8 @@ for iter_num in range(max_iters):
         losses = estimate_loss()
         print(f"step {iter_num}: train loss {losses['train']:.6f}, val loss {losses['val']:.6f}")
     for micro_step in range(gradient_accumulation_steps):
+        if ddp:   # the gradients are averaged across processes once, after the last micro-step
+            model.require_backward_grad_sync = micro_step == gradient_accumulation_steps - 1
         with ctx:
             logits, loss = model(X, Y)
             loss = loss / gradient_accumulation_steps   # the gradients add up to the mean over the micro-batches
@@ -292,9 +311,12 @@ for iter_num in range(max_iters):
     scaler.update()
     optimizer.zero_grad(set_to_none=True)
     lossf = loss.item() * gradient_accumulation_steps
-    print(f"iter {iter_num}: loss {lossf:.6f}, lr {lr:.6f}")
+    if master_process:
+        print(f"iter {iter_num}: loss {lossf:.6f}, lr {lr:.6f}")
 losses = estimate_loss()
 print(f"step {max_iters}: train loss {losses['train']:.6f}, val loss {losses['val']:.6f}")
+if ddp:
+    destroy_process_group()
 
 # ---------------------------------------------------------------------------- sampling
 start_ids = encode("\n")
@@ -302,6 +324,6 @@ x = torch.tensor(start_ids, dtype=torch.long, device=device)[None, ...]
 with torch.no_grad():
     with ctx:
         for k in range(2):
-            y = model.generate(x, 40, temperature=0.8, top_k=10)
+            y = raw_model.generate(x, 40, temperature=0.8, top_k=10)
             print(decode(y[0].tolist()))
             print("---------------")

@@ -1,7 +1,8 @@
 """What a PyTorch script touches that the engine has no use for: torch.cuda, torch.backends, torch.compile, autocast
-and GradScaler, the half-precision dtypes. Each stands in for PyTorch's with what it can honestly mean here, or
-refuses: a setting accepted is one that cannot change the numbers of a script run on the engine, and everything
-that would (mixed or half precision) raises NotSupported instead of computing in float32 unannounced.
+and GradScaler, the half-precision dtypes, torch.distributed's process groups. Each stands in for PyTorch's with
+what it can honestly mean here, or refuses: a setting accepted is one that cannot change the numbers of a script
+run on the engine, and everything that would (mixed or half precision, several processes) raises NotSupported
+instead of computing something else unannounced.
 
 STAND_INS lists them by the torch module a script finds them in (modules.py puts them in front of the engine's).
 """
@@ -160,8 +161,31 @@ class MatmulSettings:
 
 
 def never():
-    """is_available() of a backend the engine never uses (cuDNN, Apple's MPS)."""
+    """is_available() of a backend the engine never uses (cuDNN, Apple's MPS, torch.distributed's process groups)."""
     return False
+
+
+PROCESS_GROUPS = ("process groups are not supported in tinygrad_llm (its data parallelism runs over MPI: "
+                  "mpiexec -n N python -m tinygrad_llm train)")
+
+
+def init_process_group(backend=None, *args, **kwargs):
+    """torch.distributed.init_process_group, refused. nanoGPT-style scripts import it at the top and call it only
+    when launched by torchrun (RANK set), so the import works and a single-process run goes on."""
+    raise NotSupported(f"torch.distributed.init_process_group: {PROCESS_GROUPS}")
+
+
+def destroy_process_group(group=None):
+    """torch.distributed.destroy_process_group: there is never a group to destroy (PyTorch refuses too then)."""
+    raise NotSupported(f"torch.distributed.destroy_process_group: {PROCESS_GROUPS}")
+
+
+class DistributedDataParallel:
+    """torch.nn.parallel.DistributedDataParallel, refused when a model is wrapped (imported, as courses do at the
+    top, it is harmless): it needs a process group."""
+
+    def __init__(self, module, *args, **kwargs):
+        raise NotSupported(f"torch.nn.parallel.DistributedDataParallel: {PROCESS_GROUPS}")
 
 
 STAND_INS = {
@@ -179,4 +203,8 @@ STAND_INS = {
     "torch.backends.cudnn": {"enabled": True, "benchmark": False, "deterministic": False, "allow_tf32": True,
                              "is_available": never},
     "torch.backends.mps": {"is_available": never, "is_built": never},
+    # is_available() False: code that checks takes its single-process path; a process group is refused
+    "torch.distributed": {"is_available": never, "is_initialized": never, "init_process_group": init_process_group,
+                          "destroy_process_group": destroy_process_group},
+    "torch.nn.parallel": {"DistributedDataParallel": DistributedDataParallel},
 }
