@@ -34,17 +34,73 @@ def device_of(array):
     return "cpu" if xp(array) is np else "cuda"
 
 
+# the device types torch.device knows (PyTorch 2.13); a Device may name any, the engine computes on DEVICES
+TORCH_DEVICE_TYPES = ("cpu", "cuda", "ipu", "xpu", "mkldnn", "opengl", "opencl", "ideep", "hip", "ve", "fpga", "maia",
+                      "xla", "lazy", "vulkan", "mps", "meta", "hpu", "mtia", "privateuseone")
+
+
+class Device:
+    """torch.device: a device type and an optional index, from Device("cuda:1"), Device("cuda", 1), another Device
+    or a GPU's index alone (Device(0), as PyTorch on a machine with CUDA), printed and compared as PyTorch's (equal to another Device of the same type and index, never to a
+    string). The engine's functions take one wherever they take a device's name; it computes on 'cpu' and 'cuda',
+    the process's one GPU, so a Device with an index is refused there (Module.cuda and use_gpu choose the GPU)."""
+
+    def __init__(self, type, index=None):
+        if isinstance(type, Device):
+            type, index = type.type, type.index if index is None else index
+        elif isinstance(type, int) and not isinstance(type, bool):   # torch.device(0): GPU 0
+            type, index = "cuda", type
+        elif isinstance(type, str) and ":" in type:
+            if index is not None:
+                raise RuntimeError(f"device: type (string) must not include an index because index was passed "
+                                   f"explicitly: {type}")
+            type, number = type.split(":", 1)
+            if not number.isdigit():
+                raise RuntimeError(f"device: invalid device string: '{type}:{number}'")
+            index = int(number)
+        if type not in TORCH_DEVICE_TYPES:
+            raise RuntimeError(f"device: expected one of {', '.join(TORCH_DEVICE_TYPES)} device type at start of "
+                               f"device string: {type}")
+        if index is not None and (isinstance(index, bool) or not isinstance(index, int) or index < 0):
+            raise RuntimeError(f"device: the index must be a non-negative integer, got {index!r}")
+        self.type, self.index = type, index
+
+    def __str__(self):
+        return self.type if self.index is None else f"{self.type}:{self.index}"
+
+    def __repr__(self):
+        return f"device(type='{self.type}')" if self.index is None else \
+            f"device(type='{self.type}', index={self.index})"
+
+    def __eq__(self, other):
+        if not isinstance(other, Device):
+            return NotImplemented
+        return (self.type, self.index) == (other.type, other.index)
+
+    def __hash__(self):
+        return hash((self.type, self.index))
+
+
+def device_name(device):
+    """The engine's name of a device given by name ('cpu', 'cuda') or as a Device; a clear error for anything else."""
+    if isinstance(device, Device):
+        if device.index is not None:
+            raise ValueError(f"device {str(device)!r}: the engine computes on 'cpu' and 'cuda' (the process's one GPU, "
+                             f"chosen by Module.cuda or use_gpu), without an index")
+        device = device.type
+    if device not in DEVICES:
+        raise ValueError(f"unknown device {device!r}; expected one of {DEVICES}")
+    return device
+
+
 def module_for(device):
-    """The array module that lives on `device` ('cpu' or 'cuda'); a clear error for anything else."""
-    if device == "cpu":
-        return np
-    if device == "cuda":
-        return _cupy()
-    raise ValueError(f"unknown device {device!r}; expected one of {DEVICES}")
+    """The array module that lives on `device` ('cpu' or 'cuda', or a Device); a clear error for anything else."""
+    return np if device_name(device) == "cpu" else _cupy()
 
 
 def to_device(array, device):
-    """Copy `array` to `device` (no copy when it is already there)."""
+    """Copy `array` to `device` (a name or a Device; no copy when it is already there)."""
+    device = device_name(device)
     if device_of(array) == device:
         return array
     if device == "cpu":

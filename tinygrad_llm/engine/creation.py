@@ -142,6 +142,7 @@ def _draw(op, shape, dtype, device, generator, cpu_draw, gpu_draw, fill_like=Non
     """An array of `shape` and `dtype` on `device`: on the CPU the numbers cpu_draw(generator, n, contiguous) (flat,
     in drawing order), written in the memory order of `fill_like` (the array an in-place op fills) or C order; on a
     GPU gpu_draw(CuPy's generator, shape)."""
+    device = backend.device_name(device)
     if device != "cpu":
         if generator is not None:
             raise ValueError(f"{op}: generator= is a CPU generator; the numbers on {device} come from CuPy's "

@@ -857,6 +857,8 @@ def device_and_dtype(op, args, kwargs):
             continue
         if isinstance(arg, Tensor):
             device, dtype = arg.device, arg.dtype
+        elif isinstance(arg, backend.Device):
+            device = arg
         elif str(arg) in backend.DEVICES:
             device = str(arg)
         else:
@@ -865,7 +867,7 @@ def device_and_dtype(op, args, kwargs):
             except TypeError as e:
                 raise TypeError(f"{op}: {arg!r} is neither a device {backend.DEVICES}, a dtype nor a Tensor "
                                 f"({e})") from None
-    return (None if device is None else str(device)), (None if dtype is None else np.dtype(dtype))
+    return (None if device is None else backend.device_name(device)), (None if dtype is None else np.dtype(dtype))
 
 
 def to(x, *args, copy=False, **kwargs):

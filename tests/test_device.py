@@ -1,0 +1,54 @@
+"""torch.device (tl.device, engine/backend.Device): made, printed and compared as PyTorch's, and taken wherever the
+engine takes a device's name; one with an index is refused where it would be used."""
+import numpy as np
+import pytest
+
+import tinygrad_llm as tl
+from conftest import assert_raises_naming
+
+FORMS = [("cpu",), ("cuda",), ("cuda:1",), ("cuda", 1), ("cpu", 0), ("mps",)]
+
+
+@pytest.mark.parametrize("args", FORMS, ids=str)
+def test_a_device_is_made_printed_and_compared_as_pytorchs(args, torch):
+    ours, theirs = tl.device(*args), torch.device(*args)
+    assert (repr(ours), str(ours), f"{ours}", ours.type, ours.index) == \
+        (repr(theirs), str(theirs), f"{theirs}", theirs.type, theirs.index)
+    assert tl.device(ours) == ours and hash(tl.device(ours)) == hash(ours)
+    others = [tl.device(*other) for other in FORMS]
+    assert [ours == other for other in others] == [theirs == torch.device(*other) for other in FORMS]
+    assert (ours == str(ours)) == (theirs == str(theirs)) is False   # never equal to a string, as PyTorch's
+
+
+def test_a_number_alone_is_a_gpu_index():
+    """As PyTorch on a machine with CUDA (without an accelerator, PyTorch refuses the form)."""
+    assert tl.device(0) == tl.device("cuda:0") and repr(tl.device(3)) == "device(type='cuda', index=3)"
+
+
+@pytest.mark.parametrize("args", [("gpu",), ("cuda:x",), (-1,), ("cuda:1", 1)], ids=str)
+def test_a_bad_device_is_refused_as_pytorch_refuses_it(args, torch):
+    with pytest.raises(RuntimeError):
+        torch.device(*args)
+    assert_raises_naming(lambda: tl.device(*args), RuntimeError, ["device"])
+
+
+def test_the_engine_takes_a_device_wherever_it_takes_a_name():
+    cpu = tl.device("cpu")
+    x = tl.tensor([1.0, 2.0], device=cpu)
+    assert x.to(cpu) is x and x.to(device=cpu) is x and x.to(cpu, tl.float64).dtype == np.float64
+    for make in (lambda d: tl.zeros(2, 3, device=d), lambda d: tl.arange(4, device=d),
+                 lambda d: tl.zeros_like(x, device=d), lambda d: tl.Tensor([3, 4], device=d)):
+        np.testing.assert_array_equal(make(cpu).numpy(), make("cpu").numpy())
+    tl.manual_seed(5)
+    drawn = tl.randn(6, device=cpu)
+    tl.manual_seed(5)
+    np.testing.assert_array_equal(drawn.numpy(), tl.randn(6, device="cpu").numpy())
+    model = tl.nn.Linear(2, 3)
+    assert model.to(cpu) is model and model.weight.device == "cpu"
+
+
+def test_a_device_with_an_index_is_refused_where_it_is_used():
+    x = tl.ones(2)
+    for use in (lambda: tl.ones(2, device=tl.device("cuda:0")), lambda: x.to(tl.device("cpu", 0)),
+                lambda: tl.randn(2, device=tl.device("cpu:1")), lambda: tl.nn.Linear(2, 3).to(tl.device("cuda", 0))):
+        assert_raises_naming(use, ValueError, ["device", ":", "without an index"])
