@@ -9,6 +9,7 @@ turns the non-differentiable arguments (targets, masks) into what each library e
 import numpy as np
 import pytest
 
+import tinygrad_llm as tl
 import tinygrad_llm.engine.functional as F
 from tinygrad_llm import Tensor
 from tinygrad_llm.engine import rng as engine_rng
@@ -483,6 +484,25 @@ def test_softmax_without_dim_takes_pytorchs_implicit_dim_with_its_warning(shape,
         with pytest.warns(UserWarning):
             theirs = getattr(torch.nn.functional, name)(torch.tensor(x)).numpy()
         np.testing.assert_allclose(ours, theirs, **tolerances(np.float64))
+
+
+def test_torch_softmax_and_the_method_need_dim_as_pytorchs(torch):
+    """torch.softmax(x, dim, dtype) and x.softmax(dim) (log_softmax too) give F's numbers; without dim they are
+    refused, as in PyTorch (F's implicit choice is F's alone)."""
+    x = np.random.default_rng(0).standard_normal((2, 3, 4))
+    for name in ("softmax", "log_softmax"):
+        for ours, theirs in ((getattr(tl, name)(Tensor(x), 1), getattr(torch, name)(torch.tensor(x), 1)),
+                             (getattr(Tensor(x), name)(dim=-1), getattr(torch.tensor(x), name)(dim=-1)),
+                             (getattr(tl, name)(Tensor(x), -1, tl.float32), getattr(torch, name)(torch.tensor(x), -1,
+                                                                                                  torch.float32))):
+            assert ours.dtype == theirs.numpy().dtype
+            np.testing.assert_allclose(ours.numpy(), theirs.numpy(), **tolerances(ours.dtype))
+        for missing in (lambda: getattr(tl, name)(Tensor(x)), lambda: getattr(Tensor(x), name)(),
+                        lambda: getattr(Tensor(x), name)(None)):
+            with pytest.raises(TypeError, match=f"{name}\\(\\).*dim"):
+                missing()
+        with pytest.raises(TypeError):
+            getattr(torch.tensor(x), name)()
 
 
 def test_softmax_dtype_casts_first(torch):

@@ -174,6 +174,23 @@ def log_softmax(x, dim=None, dtype=None):
     return LogSoftmaxOp.apply(x, dim=dim)
 
 
+def _required_dim(op, dim):
+    if dim is None:
+        raise TypeError(f"{op}(): argument 'dim' must be int, not None (torch.{op} and x.{op} need it; F.{op} alone "
+                        f"keeps PyTorch's deprecated implicit choice)")
+    return dim
+
+
+def torch_softmax(x, dim, dtype=None):
+    """torch.softmax and x.softmax: F.softmax with `dim` required, as PyTorch's."""
+    return softmax(x, _required_dim("softmax", dim), dtype)
+
+
+def torch_log_softmax(x, dim, dtype=None):
+    """torch.log_softmax and x.log_softmax: F.log_softmax with `dim` required, as PyTorch's."""
+    return log_softmax(x, _required_dim("log_softmax", dim), dtype)
+
+
 # ---------------------------------------------------------------- cross-entropy
 
 def loss_reduction(op, reduction, size_average=None, reduce=None):
@@ -1308,5 +1325,5 @@ def one_hot(tensor, num_classes=-1):
     return Tensor((index[..., None] == xp.arange(num_classes)).astype(np.int64))   # (..., num_classes)
 
 
-Tensor.softmax = softmax
-Tensor.log_softmax = log_softmax
+Tensor.softmax = torch_softmax
+Tensor.log_softmax = torch_log_softmax
