@@ -36,6 +36,7 @@ COURSES = {
     "gpt2_repro.py": Course(r"step +(\d+) \| loss: (\S+) \|", r"(?m)^step \d+ sample \d+: .*$"),
     "makemore.py": Course(r"(\w+ step \d+) loss (\S+)$", r"(?m)^\w+ sample .*$", training_steps=5 * 20,
                           reads_text=False),
+    "llms_from_scratch.py": Course(r"step (\d+) loss (\S+)$", r"(?m)^sample .*$", reads_text=False),
 }
 NUMBER = re.compile(r"-?\d+\.\d+(?:e[-+]?\d+)?")
 
