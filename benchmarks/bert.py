@@ -170,7 +170,7 @@ def run_distill(args):
         start = time.perf_counter()
         rng.manual_seed(seed)
         student = StudentEncoder(config, teacher_dim=targets.shape[1])
-        initial = student.bert.state_dict()
+        initial = {name: t.clone() for name, t in student.bert.state_dict().items()}   # a copy: training changes it
         losses = distill_embeddings(student, tokenizer, lines, targets, args.steps, lr=args.lr, seed=seed)
         distilled = fine_tune(student.bert, task, args.probe_steps, train_trunk=False, seed=seed, lr=args.probe_lr)
         tuned = fine_tune(student.bert, task, args.alone_steps, seed=seed, lr=args.alone_lr)

@@ -50,7 +50,7 @@ class TorchGPT(nn.Module):
 
 def torch_gpt_like(model):
     """A TorchGPT with our model's config and a copy of its weights (in our model's dtype)."""
-    state = {name: torch.from_numpy(array.copy()) for name, array in model.state_dict().items()}
+    state = {name: torch.from_numpy(t.numpy().copy()) for name, t in model.state_dict().items()}
     reference = TorchGPT(model.config).to(next(iter(state.values())).dtype)  # the dtype first: no float32 rounding
     reference.load_state_dict(state, strict=True)
     return reference

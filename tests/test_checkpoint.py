@@ -149,7 +149,7 @@ def test_other_config_is_refused_and_nothing_is_loaded(trained):
     _, _, path = trained
     model = make_model(seed=5, n_layer=3)
     optimizer = AdamW(model.parameters())
-    before = model.state_dict()
+    before = {name: t.clone() for name, t in model.state_dict().items()}
     with pytest.raises(ValueError, match="trained with n_layer=2, this model has n_layer=3"):
         restore(load_checkpoint(path), model, optimizer)
     assert_same_state(model.state_dict(), before)
@@ -160,7 +160,7 @@ def test_optimizer_mismatch_loads_nothing(trained):
     _, _, path = trained
     ckpt = load_checkpoint(path)
     model = make_model(seed=5)
-    before = model.state_dict()
+    before = {name: t.clone() for name, t in model.state_dict().items()}
     with pytest.raises(ValueError, match="checkpoint holds AdamW state, the optimizer given is SGD"):
         restore(ckpt, model, SGD(model.parameters(), lr=0.1))
     params = list(model.parameters())
@@ -196,7 +196,7 @@ def failing(*args, **kwargs):
 ])
 def test_crash_while_saving_keeps_the_previous_checkpoint(trained, monkeypatch, target, fake, error):
     model, optimizer, path = trained
-    old = model.state_dict()
+    old = {name: t.clone() for name, t in model.state_dict().items()}   # the model's numbers as they are now
     train(model, optimizer, 1, seed=3)
     monkeypatch.setattr(target, fake)
     with pytest.raises(error):

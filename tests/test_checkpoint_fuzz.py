@@ -211,7 +211,7 @@ def assert_equal_load(loaded, reference):
     assert a.optimizer_params == b.optimizer_params and a.optimizer_class == b.optimizer_class
     for x, y in ((a.model_state, b.model_state), (model_a.state_dict(), model_b.state_dict())):
         assert x.keys() == y.keys()
-        assert all(x[k].dtype == y[k].dtype and x[k].tobytes() == y[k].tobytes() for k in x)
+        assert all(x[k].dtype == y[k].dtype and np.asarray(x[k]).tobytes() == np.asarray(y[k]).tobytes() for k in x)
     sa, sb = opt_a.state_dict(), opt_b.state_dict()
     assert sa["param_groups"] == sb["param_groups"] and sa["state"].keys() == sb["state"].keys()
     for index, entry in sa["state"].items():

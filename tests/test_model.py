@@ -151,11 +151,16 @@ def test_state_dict_round_trip_gives_identical_logits():
     assert np.array_equal(target(x, y)[0].detach().numpy(), source(x, y)[0].detach().numpy())
 
 
-def test_state_dict_is_a_copy():
+def test_state_dict_shares_the_models_memory():
+    """As PyTorch's: detached tensors over the model's own numbers, so writing into one changes the model (a
+    pretrained model's weights are copied in that way)."""
     model = make_model()
     state = model.state_dict()
+    assert not state["transformer.ln_f.weight"].requires_grad
     state["transformer.ln_f.weight"][...] = 7.0
-    assert np.all(model.transformer.ln_f.weight.detach().numpy() == 1.0)
+    state["transformer.wte.weight"].copy_(np.ones(state["lm_head.weight"].shape, np.float32))   # tied: one matrix
+    assert np.all(model.transformer.ln_f.weight.detach().numpy() == 7.0)
+    assert np.all(model.lm_head.weight.detach().numpy() == 1.0)
 
 
 def _missing(state):
@@ -171,7 +176,7 @@ def _wrong_shape(state):
 
 
 def _wrong_dtype(state):
-    state["transformer.ln_f.weight"] = state["transformer.ln_f.weight"].astype(np.float64)
+    state["transformer.ln_f.weight"] = state["transformer.ln_f.weight"].double()
 
 
 @pytest.mark.parametrize("spoil, error, named", [
@@ -182,7 +187,7 @@ def _wrong_dtype(state):
 ])
 def test_a_bad_state_dict_is_an_error_and_changes_nothing(spoil, error, named):
     model = make_model(seed=0)
-    before = model.state_dict()
+    before = {name: t.clone() for name, t in model.state_dict().items()}
     state = perturb(make_model(seed=1)).state_dict()  # every other array differs: a partial load would show
     spoil(state)
     with pytest.raises(error, match=named):
@@ -241,7 +246,7 @@ def torch_reference(torch, model):
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "benchmarks"))
     from torch_gpt import torch_gpt_like
     reference = torch_gpt_like(model)
-    reference.load_state_dict({name: torch.from_numpy(a) for name, a in model.state_dict().items()})
+    reference.load_state_dict({name: torch.from_numpy(t.numpy()) for name, t in model.state_dict().items()})
     return reference
 
 

@@ -435,7 +435,7 @@ def test_sequential_of_a_list_or_a_dict_is_refused_and_of_an_ordereddict_is_name
                                              b=torch.nn.Linear(3, 1))).double()
     assert names_and_shapes(ours) == names_and_shapes(theirs) == [("a.weight", (3, 2)), ("a.bias", (3,)),
                                                                   ("b.weight", (1, 3)), ("b.bias", (1,))]
-    theirs.load_state_dict({name: torch.tensor(a) for name, a in ours.state_dict().items()})
+    theirs.load_state_dict({name: torch.tensor(t.numpy()) for name, t in ours.state_dict().items()})
     x = inputs((4, 2))[0]
     np.testing.assert_allclose(ours(tensor(x)).detach().numpy(), theirs(torch_tensor(torch, x)).detach().numpy(),
                                **tolerances(np.float64))

@@ -11,7 +11,7 @@ the module's input is known. Both may return a replacement (of the output; of gr
 whose remove() unregisters the hook.
 """
 import itertools
-from collections import namedtuple
+from collections import OrderedDict, namedtuple
 
 import numpy as np
 
@@ -376,9 +376,11 @@ class Module:
             yield from child._state_items(f"{prefix}{name}.")
 
     def state_dict(self, *, prefix="", keep_vars=False):
-        """{dotted name: NumPy array copy} for every parameter and persistent buffer, in PyTorch's order (tied
-        weights appear under each name); keep_vars=True gives the Tensors themselves instead."""
-        return {name: t if keep_vars else t.detach().numpy().copy() for name, t in self._state_items(prefix)}
+        """PyTorch's: an OrderedDict {dotted name: tensor} of every parameter and persistent buffer, in PyTorch's
+        order (tied weights under each name), each detached but sharing the model's memory, so that writing into
+        one (sd[name].copy_(w)) changes the model and a later step changes it; keep_vars=True gives the Tensors
+        themselves. A snapshot is a copy: {name: t.clone() for name, t in model.state_dict().items()}."""
+        return OrderedDict((name, t if keep_vars else t.detach()) for name, t in self._state_items(prefix))
 
     def load_state_dict(self, state_dict, strict=True):
         """Copy arrays (or Tensors, as PyTorch takes) into the parameters and persistent buffers. Every name, shape

@@ -187,7 +187,7 @@ def save_bert(model, path, tokenizer=None):
     config = model.config
     directory = pathlib.Path(path)
     directory.mkdir(parents=True, exist_ok=True)
-    state = model.state_dict()
+    state = {name: t.numpy() for name, t in model.state_dict().items()}
     tensors = {name: np.ascontiguousarray(state[place.ours] if place.rows is None else state[place.ours][place.rows])
                for name, (_, place) in bert_tensors(config).items()}
     hf_config = {

@@ -69,7 +69,7 @@ def save_checkpoint(path, model, optimizer=None, meta=None):
     tied = {name: names[id(p)] for name, p in model.named_parameters(remove_duplicate=False) if names[id(p)] != name}
     if tied != TIED:
         raise ValueError(f"save_checkpoint: the model's tied parameters are {tied}; a GPT's are {TIED}")
-    tensors = {name: state[name] for name in names.values()}
+    tensors = {name: state[name].numpy() for name in names.values()}
     header = {"format": FORMAT, "model_config": model.config.to_dict(), "tied": tied, "optimizer": None}
     if optimizer is not None:
         params = [p for group in optimizer.param_groups for p in group["params"]]
@@ -201,7 +201,7 @@ def restore(checkpoint, model, optimizer=None):
             raise CheckpointError(path, f"the optimizer given is over other parameters than the checkpoint's "
                                         f"({len(given)} and {len(saved)}; at position {i}: {given[i:i + 1]} and "
                                         f"{saved[i:i + 1]}): build it over the same ones, in the same order")
-    previous = model.state_dict()
+    previous = {name: t.clone() for name, t in model.state_dict().items()}   # state_dict shares the model's memory
     try:
         model.load_state_dict(checkpoint.model_state, strict=True)
     except (KeyError, TypeError, ValueError) as err:

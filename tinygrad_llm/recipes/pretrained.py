@@ -281,8 +281,8 @@ def save_pretrained(model, path):
                          "built with bias=False, which transformers' GPT-2 cannot hold")
     directory = pathlib.Path(path)
     directory.mkdir(parents=True, exist_ok=True)
-    tensors = {name: np.ascontiguousarray(array.T) if name.endswith(CONV1D) else array
-               for name, array in model.state_dict().items() if name != LM_HEAD}
+    tensors = {name: np.ascontiguousarray(t.numpy().T) if name.endswith(CONV1D) else t.numpy()
+               for name, t in model.state_dict().items() if name != LM_HEAD}
     hf_config = {
         "model_type": "gpt2", "architectures": ["GPT2LMHeadModel"],
         "vocab_size": config.vocab_size, "n_positions": config.block_size, "n_ctx": config.block_size,
