@@ -333,10 +333,10 @@ def generate(model, idx, max_new_tokens, temperature=1.0, do_sample=False, top_k
     return idx
 
 
-def sample_words(model, dataset, n, device, do_sample=True, top_k=None):
+def sample_words(model, dataset, n, device, temperature=1.0, do_sample=True, top_k=None):
     """n words, each up to the first '.' the model writes."""
     start = torch.zeros(n, 1, dtype=torch.long).to(device)
-    rows = generate(model, start, dataset.block_size() - 1, do_sample=do_sample, top_k=top_k).to("cpu")
+    rows = generate(model, start, dataset.block_size() - 1, temperature, do_sample, top_k).to("cpu")
     words = []
     for row in rows[:, 1:].tolist():
         end = row.index(0) if 0 in row else len(row)
@@ -345,9 +345,10 @@ def sample_words(model, dataset, n, device, do_sample=True, top_k=None):
 
 
 @torch.inference_mode()
-def evaluate(model, dataset, batch_size, device, max_batches=None):
+def evaluate(model, dataset, batch_size, device, max_batches=None, seed=0):
     model.eval()
-    loader = DataLoader(dataset, shuffle=True, batch_size=batch_size, num_workers=0)
+    loader = DataLoader(dataset, shuffle=True, batch_size=batch_size, num_workers=0,
+                        generator=torch.Generator().manual_seed(seed))
     losses = []
     for i, batch in enumerate(loader):
         x, y = [t.to(device) for t in batch]
@@ -378,9 +379,10 @@ def train(kind, args, train_set, test_set):
     train_loss = evaluate(model, train_set, args.batch_size, args.device, max_batches=4)
     test_loss = evaluate(model, test_set, args.batch_size, args.device, max_batches=4)
     print(f"{kind} train loss {train_loss:.8f} test loss {test_loss:.8f}")
-    for how, n, do_sample, top_k in (("sampled", args.n_samples, True, None), ("top-3", args.n_samples, True, 3),
-                                     ("greedy", 1, False, None)):
-        for word in sample_words(model, train_set, n, args.device, do_sample, top_k):
+    for how, n, temperature, do_sample, top_k in (("sampled", args.n_samples, 1.0, True, None),
+                                                  ("top-3", args.n_samples, 0.8, True, 3),
+                                                  ("greedy", 1, 1.0, False, None)):
+        for word in sample_words(model, train_set, n, args.device, temperature, do_sample, top_k):
             where = "train" if train_set.contains(word) else "test" if test_set.contains(word) else "new"
             print(f"{kind} sample {how} {word or '(empty)'} {where}")
 
