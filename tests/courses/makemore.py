@@ -112,6 +112,13 @@ class Config:
     n_embd2: int = 24
 
 
+def next_char_loss(logits, targets):
+    """The mean cross-entropy over the positions that have a target (-1: past the word's end), or None."""
+    if targets is None:
+        return None
+    return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1), ignore_index=-1)
+
+
 class Bigram(nn.Module):
     """The next character's logits depend on the current one alone: a table, one row per character."""
 
@@ -124,10 +131,7 @@ class Bigram(nn.Module):
 
     def forward(self, idx, targets=None):
         logits = self.table[idx]
-        loss = None
-        if targets is not None:
-            loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1), ignore_index=-1)
-        return logits, loss
+        return logits, next_char_loss(logits, targets)
 
 
 class MLP(nn.Module):
@@ -155,10 +159,7 @@ class MLP(nn.Module):
             idx[:, 0] = self.vocab_size        # and nothing before the start
         x = torch.cat(looking_back, -1)
         logits = self.mlp(x)
-        loss = None
-        if targets is not None:
-            loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1), ignore_index=-1)
-        return logits, loss
+        return logits, next_char_loss(logits, targets)
 
 
 class RNNCell(nn.Module):
@@ -214,10 +215,7 @@ class RNN(nn.Module):
             h = self.cell(emb[:, i, :], h)
             hiddens.append(h)
         logits = self.lm_head(torch.stack(hiddens, 1))
-        loss = None
-        if targets is not None:
-            loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1), ignore_index=-1)
-        return logits, loss
+        return logits, next_char_loss(logits, targets)
 
 
 class NewGELU(nn.Module):
@@ -292,10 +290,7 @@ class Transformer(nn.Module):
         for block in self.transformer.h:
             x = block(x)
         logits = self.lm_head(self.transformer.ln_f(x))
-        loss = None
-        if targets is not None:
-            loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1), ignore_index=-1)
-        return logits, loss
+        return logits, next_char_loss(logits, targets)
 
 
 def build(kind, config):
