@@ -4,9 +4,9 @@ rounding (1e-5 relative, and one unit of the last digit printed), the losses of 
 the samples after training character for character.
 
 A script takes the path of a text file (the test gives it the start of Tiny Shakespeare) or holds its text itself,
-and runs in a folder of its own, so what it writes there stays apart from the other engine's. CUDA is hidden from both runs (CuPy then
-finds no GPU, and the mock device is off): PyTorch's CPU wheel and the engine on the CPU compute the same way, so
-the samples can be compared."""
+and runs in a folder of its own, so what it writes there stays apart from the other engine's. CUDA is hidden from
+both runs (CuPy then finds no GPU, and the mock device is off): PyTorch's CPU wheel and the engine on the CPU
+compute the same way, so the samples can be compared."""
 import os
 import re
 import subprocess
