@@ -42,8 +42,9 @@ TORCH_DEVICE_TYPES = ("cpu", "cuda", "ipu", "xpu", "mkldnn", "opengl", "opencl",
 class Device:
     """torch.device: a device type and an optional index, from Device("cuda:1"), Device("cuda", 1), another Device
     or a GPU's index alone (Device(0), as PyTorch on a machine with CUDA), printed and compared as PyTorch's (equal
-    to another Device of the same type and index, never to a string). The engine's functions take one wherever they take a device's name; it computes on 'cpu' and 'cuda',
-    the process's one GPU, so a Device with an index is refused there (Module.cuda and use_gpu choose the GPU)."""
+    to another Device of the same type and index, never to a string). The engine's functions take one wherever
+    they take a device's name; it computes on 'cpu' and 'cuda', the process's one GPU, so a Device with an index is
+    refused there (Module.cuda and use_gpu choose the GPU)."""
 
     def __init__(self, type, index=None):
         if isinstance(type, Device):
