@@ -145,7 +145,7 @@ def test_grad_modes_nest_decorate_and_restore_as_pytorchs(torch):
             record()
             with lib.enable_grad():
                 record()
-            with lib.inference_mode(False):
+            with lib.inference_mode(mode=False):
                 record()
             record()
         with lib.inference_mode():
@@ -167,7 +167,7 @@ def test_grad_modes_nest_decorate_and_restore_as_pytorchs(torch):
                 return n if n == 0 else countdown(n - 1)
         countdown(2)
         record()
-        lib.set_grad_enabled(False)
+        lib.set_grad_enabled(mode=False)
         record()
         lib.set_grad_enabled(True)
         record()

@@ -39,8 +39,8 @@ class GradMode:
     (inference_mode). Ops record the graph while grad mode is on and inference mode off. Decorated as @no_grad() or,
     as PyTorch allows, @no_grad."""
 
-    def __new__(cls, *args):
-        if len(args) == 1 and callable(args[0]):   # @no_grad, @inference_mode: the decorator without its call
+    def __new__(cls, *args, **kwargs):
+        if len(args) == 1 and not kwargs and callable(args[0]):   # @no_grad, @inference_mode: without the call
             return cls()(args[0])
         return super().__new__(cls)
 
