@@ -2,8 +2,8 @@
 layers below it, with no import cycle anywhere (imports inside functions count too). README's table of modules
 lists exactly the modules that exist.
 
-    engine/ (with engine/cuda/) ─▶ nn/, optim/, utils/, distributed.py ─▶ text/ ─▶ models/ ─▶ tools/ ─▶ recipes/
-        ─▶ __main__.py, __init__.py, as_torch/
+    engine/ (with engine/cuda/) ─▶ nn/, optim/, utils/, distributed.py, serialization.py ─▶ text/ ─▶ models/
+        ─▶ tools/ ─▶ recipes/ ─▶ __main__.py, __init__.py, as_torch/
 """
 import ast
 import re
@@ -17,7 +17,8 @@ PACKAGE = ROOT / "tinygrad_llm"
 # bottom to top; a module's layer is its first folder (or its own name, for the files at the top of the package)
 LAYERS = [
     {"engine"},                   # arrays, the graph, the ops; engine/cuda is the same ops on the GPU
-    {"nn", "optim", "utils", "distributed"},  # layers, losses, optimizers, schedules, data loading, data parallelism
+    {"nn", "optim", "utils", "distributed", "serialization"},   # layers, losses, optimizers, schedules, data
+                                                                # loading, data parallelism, torch.save/load
     {"text"},                     # tokenizers and datasets
     {"models"},                   # GPT, BERT, encoder-decoder, RNNs and their shared parts
     {"tools"},                    # looking inside: the graph drawn, the profiler, anomaly detection, telemetry

@@ -254,7 +254,7 @@ def test_state_dict_contents_and_skipped_params():
     opt.step()
     sd = opt.state_dict()
     assert sorted(sd["state"]) == [0, 2]  # parameter 1 had no grad: no state, no step counted
-    assert sd["state"][0]["step"] == 1 and isinstance(sd["state"][0]["exp_avg"], np.ndarray)
+    assert sd["state"][0]["step"] == 1 and isinstance(sd["state"][0]["exp_avg"], Tensor)
     assert sd["param_groups"][0]["params"] == [0, 1, 2] and sd["param_groups"][0]["lr"] == 0.1
     assert np.array_equal(params[1].data, before)
 

@@ -35,6 +35,7 @@ from .engine.rng import Generator, default_generator, initial_seed, manual_seed,
 from .engine.rng import get_state as get_rng_state, set_state as set_rng_state
 from .engine.tensor import (Function, Tensor, enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled,
                             no_grad, set_grad_enabled)
+from .serialization import load, save
 from .tools import viz
 from .tools.anomaly import AnomalyError, detect_anomaly
 from .tools.profiler import profile

@@ -82,7 +82,7 @@ def save_checkpoint(path, model, optimizer=None, meta=None):
                 if key == "step":
                     steps[index] = value
                 else:
-                    tensors[f"{OPTIMIZER_PREFIX}{index}.{key}"] = value
+                    tensors[f"{OPTIMIZER_PREFIX}{index}.{key}"] = value.numpy()
         header["optimizer"] = {"class": type(optimizer).__name__, "params": [names[id(p)] for p in params],
                                "param_groups": saved["param_groups"], "steps": steps}
     header["checksums"] = {name: checksum(array) for name, array in tensors.items()}
