@@ -2,7 +2,8 @@
 
 A sliding-window Dataset over the character ids of a short text, its DataLoader, multi-head attention with a causal
 mask, a hand-written LayerNorm and GELU, transformer blocks with shortcut connections, a training loop with
-evaluation, and text generation by argmax and by temperature and top-k sampling. A plain PyTorch program:
+evaluation, saving and loading the model and optimizer, and text generation by argmax and by temperature and top-k
+sampling. A plain PyTorch program:
 
     python llms_from_scratch.py                          # PyTorch
     python -m tinygrad_llm run llms_from_scratch.py      # the same program on tinygrad_llm
@@ -325,6 +326,25 @@ if __name__ == "__main__":
         model, train_loader, val_loader, optimizer, device, num_epochs=2, eval_freq=5, eval_iter=2,
         start_context="The ship", tokenizer=tokenizer)
     print(f"tokens seen {tokens_seen[-1]}")
+
+    # saved and loaded back into a fresh model and optimizer, as one resumes training later
+    torch.save({"model_state_dict": model.state_dict(), "optimizer_state_dict": optimizer.state_dict()},
+               "model_and_optimizer.pth")
+    checkpoint = torch.load("model_and_optimizer.pth", map_location=device, weights_only=True)
+    model = GPTModel(cfg)
+    model.load_state_dict(checkpoint["model_state_dict"])
+    model.to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.0005, weight_decay=0.1)
+    optimizer.load_state_dict(checkpoint["optimizer_state_dict"])
+    print(f"reloaded: train loss {calc_loss_loader(train_loader, model, device, num_batches=2):.8f}")
+    input_batch, target_batch = next(iter(train_loader))   # one more step, from the optimizer's saved moments
+    optimizer.zero_grad()
+    loss = calc_loss_batch(input_batch, target_batch, model, device)
+    loss.backward()
+    optimizer.step()
+    with torch.no_grad():
+        after = calc_loss_batch(input_batch, target_batch, model, device)
+    print(f"resumed: a step from loss {loss.item():.8f} to {after.item():.8f}")
 
     torch.manual_seed(123)
     model.eval()
