@@ -173,15 +173,15 @@ class Optimizer:
         Per-parameter state is keyed by the parameter's position (flattened over groups, in order); its arrays
         are tensors, as PyTorch's (so torch.save writes them and torch.load's weights_only reads them back), on the
         parameter's device, but copies (so later steps do not change the snapshot; PyTorch's are the live ones);
-        "step" a Python int (PyTorch's optimizers take it). Each group stores its options and, under "params", the
-        positions of its parameters.
+        "step" a float32 0-d tensor on the CPU, as PyTorch's Adam keeps it. Each group stores its options and, under
+        "params", the positions of its parameters.
         """
         params = self._params()
         state = {}
         for index, p in enumerate(params):
             if id(p) not in self.state:
                 continue
-            state[index] = {key: int(value) if key == "step" else Tensor(value.copy())
+            state[index] = {key: Tensor(np.array(value, np.float32)) if key == "step" else Tensor(value.copy())
                             for key, value in self.state[id(p)].items()}
         groups, start = [], 0
         for group in self.param_groups:

@@ -80,7 +80,7 @@ def save_checkpoint(path, model, optimizer=None, meta=None):
         for index, entry in saved["state"].items():
             for key, value in entry.items():
                 if key == "step":
-                    steps[index] = value
+                    steps[index] = int(value)
                 else:
                     tensors[f"{OPTIMIZER_PREFIX}{index}.{key}"] = value.numpy()
         header["optimizer"] = {"class": type(optimizer).__name__, "params": [names[id(p)] for p in params],
