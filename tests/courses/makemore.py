@@ -2,7 +2,8 @@
 
 Five models learn which character follows which in a list of short names (a '.' token marks both ends of a word):
 a bigram table, an MLP over the previous few characters, an RNN, a GRU and a small Transformer. Each is trained for
-a few steps with AdamW on batches from a DataLoader, evaluated, and sampled. A plain PyTorch program:
+a few steps with AdamW on batches from a DataLoader, evaluated, saved, loaded back and sampled. A plain PyTorch
+program:
 
     python makemore.py                          # PyTorch
     python -m tinygrad_llm run makemore.py      # the same program on tinygrad_llm
@@ -11,6 +12,7 @@ Every loss is printed in full, so two runs can be compared number by number (tes
 """
 import argparse
 import math
+import os
 from dataclasses import dataclass
 
 import torch
@@ -374,6 +376,10 @@ def train(kind, args, train_set, test_set):
     train_loss = evaluate(model, train_set, args.batch_size, args.device, max_batches=4)
     test_loss = evaluate(model, test_set, args.batch_size, args.device, max_batches=4)
     print(f"{kind} train loss {train_loss:.8f} test loss {test_loss:.8f}")
+    path = os.path.join(args.work_dir, f"{kind}.pt")
+    torch.save(model.state_dict(), path)
+    model = build(kind, config).to(args.device)   # sampled from what was saved, as --sample-only would
+    model.load_state_dict(torch.load(path))
     for how, n, temperature, do_sample, top_k in (("sampled", args.n_samples, 1.0, True, None),
                                                   ("top-3", args.n_samples, 0.8, True, 3),
                                                   ("greedy", 1, 1.0, False, None)):
@@ -386,6 +392,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="makemore-style character models, a few steps each")
     parser.add_argument("--type", default="bigram,mlp,rnn,gru,transformer", help="the models to train, by name")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--work-dir", default="out", help="where each model's weights are saved")
     parser.add_argument("--seed", type=int, default=3407)
     parser.add_argument("--max-steps", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=16)
@@ -397,6 +404,7 @@ if __name__ == "__main__":
     parser.add_argument("--n-embd2", type=int, default=24)
     parser.add_argument("--n-samples", type=int, default=6)
     args = parser.parse_args()
+    os.makedirs(args.work_dir, exist_ok=True)
     train_set, test_set = split_words(NAMES, args.seed)
     print(f"words {len(NAMES)} train {len(train_set)} test {len(test_set)} vocabulary {train_set.vocab_size()} "
           f"block {train_set.block_size()}")
