@@ -259,6 +259,26 @@ def test_state_dict_contents_and_skipped_params():
     assert np.array_equal(params[1].data, before)
 
 
+def test_state_dict_is_pytorchs_key_for_key(torch):
+    """The groups' options in PyTorch's order (a group's own keys, then the defaults), Adam's step a float32 0-d
+    tensor and its moments tensors: what torch.save writes of it is what PyTorch's optimizer would write."""
+    ours, theirs = Tensor(np.ones(2), requires_grad=True), torch.ones(2, dtype=torch.float64, requires_grad=True)
+    for ours_optimizer, their_optimizer in [
+            (AdamW([{"params": [ours], "weight_decay": 0.0}], lr=0.1),
+             torch.optim.AdamW([{"params": [theirs], "weight_decay": 0.0}], lr=0.1)),
+            (SGD([ours], lr=0.1, momentum=0.9), torch.optim.SGD([theirs], lr=0.1, momentum=0.9))]:
+        ours.grad, theirs.grad = Tensor(np.ones(2)), torch.ones(2, dtype=torch.float64)
+        ours_optimizer.step()
+        their_optimizer.step()
+        ours_state, their_state = ours_optimizer.state_dict(), their_optimizer.state_dict()
+        assert ours_state["param_groups"] == their_state["param_groups"]
+        assert list(ours_state["param_groups"][0]) == list(their_state["param_groups"][0])
+        assert list(ours_state["state"][0]) == list(their_state["state"][0])
+        for key, value in their_state["state"][0].items():
+            assert isinstance(ours_state["state"][0][key], Tensor) and ours_state["state"][0][key].shape == value.shape
+            assert ours_state["state"][0][key].dtype == np.dtype(str(value.dtype).replace("torch.", "")), key
+
+
 def test_load_state_dict_mismatch_errors():
     params = make_params()
     opt = Adam(params)

@@ -114,7 +114,8 @@ class Optimizer:
             if id(p) in seen:
                 raise ValueError(f"{where} (shape {p.shape}) appears more than once in the parameters")
             seen.add(id(p))
-        group = {**self.defaults, **given, "params": group_params}
+        # PyTorch's order: the group's own keys as given, then the defaults it lacks (a state_dict shows it)
+        group = {**given, "params": group_params, **{k: v for k, v in self.defaults.items() if k not in given}}
         self._check_options(group, self._group_name(i, n_groups))
         self.param_groups.append(group)
 
