@@ -32,7 +32,7 @@ class Course(NamedTuple):
 
 
 COURSES = {
-    "nanogpt_char.py": Course(r"iter (\d+): loss (\S+),", r"(?ms)^step 20: [^\n]*\n(.+)"),   # all after training
+    "nanogpt_char.py": Course(r"iter (\d+): loss (\S+),", r"(?ms)^resumed iter 21: [^\n]*\n(.+)"),   # the end
     "gpt2_repro.py": Course(r"step +(\d+) \| loss: (\S+) \|", r"(?m)^step \d+ sample \d+: .*$"),
     "makemore.py": Course(r"(\w+ step \d+) loss (\S+)$", r"(?m)^\w+ sample .*$", training_steps=5 * 20,
                           reads_text=False),
@@ -70,6 +70,33 @@ def assert_same_output(ours, theirs):
                 f"\n{our_line}\n{their_line} (PyTorch)"
 
 
+def assert_same_saved(torch, ours, theirs, where):
+    """What the two runs saved with torch.save, both loaded by PyTorch: the same structure, types and values, each
+    tensor within 1e-3 of its largest number (weights and Adam's moments after training: float32's rounding in each
+    step, more in gradients that nearly cancel and in steps divided by a small second moment)."""
+    assert type(ours) is type(theirs), f"{where}: {type(ours).__name__}, PyTorch saved {type(theirs).__name__}"
+    if isinstance(theirs, dict):
+        assert list(ours) == list(theirs), where
+        for key in theirs:
+            assert_same_saved(torch, ours[key], theirs[key], f"{where}[{key!r}]")
+    elif isinstance(theirs, (list, tuple)):
+        assert len(ours) == len(theirs), where
+        for i, (our_item, their_item) in enumerate(zip(ours, theirs)):
+            assert_same_saved(torch, our_item, their_item, f"{where}[{i}]")
+    elif isinstance(theirs, torch.Tensor):
+        assert ours.dtype == theirs.dtype and ours.shape == theirs.shape, where
+        our_array, their_array = ours.detach().numpy(), theirs.detach().numpy()
+        if their_array.dtype.kind == "f":
+            largest = np.abs(their_array).max(initial=0.0)
+            assert np.abs(our_array - their_array).max(initial=0.0) <= 1e-3 * largest, where
+        else:
+            assert np.array_equal(our_array, their_array), where
+    elif isinstance(theirs, float):
+        assert ours == pytest.approx(theirs, rel=1e-5), where
+    else:
+        assert ours == theirs, where
+
+
 @pytest.fixture(scope="module")
 def text_file(shakespeare, tmp_path_factory):
     path = tmp_path_factory.mktemp("course_text") / "input.txt"
@@ -89,3 +116,6 @@ def test_a_course_script_runs_unchanged_and_prints_pytorchs_numbers(script, torc
     their_samples = re.findall(course.samples, theirs)
     assert their_samples and re.findall(course.samples, ours) == their_samples
     assert_same_output(ours, theirs)
+    for saved in sorted((tmp_path / "torch").rglob("*.pt*")):   # a checkpoint the engine wrote loads in PyTorch
+        ours_saved = tmp_path / "tinygrad_llm" / saved.relative_to(tmp_path / "torch")
+        assert_same_saved(torch, torch.load(ours_saved), torch.load(saved), saved.name)

@@ -180,12 +180,17 @@ class GPT(nn.Module):
 
 
 # ---------------------------------------------------------------------------- training settings
+out_dir = "out"
+eval_interval = 10
+eval_iters = 4
+always_save_checkpoint = True
 batch_size = 8
 block_size = 16
 gradient_accumulation_steps = 2
+n_layer, n_head, n_embd = 2, 2, 32
+dropout = 0.0
+bias = False
 max_iters = 20
-eval_interval = 10
-eval_iters = 4
 learning_rate = 1e-2
 weight_decay = 0.1
 beta1, beta2 = 0.9, 0.99
@@ -196,6 +201,7 @@ lr_decay_iters = 20
 min_lr = 1e-3
 dtype = "float32"
 compile = False
+config = {k: v for k, v in globals().items() if not k.startswith("_") and isinstance(v, (int, float, bool, str))}
 
 ddp = int(os.environ.get("RANK", -1)) != -1   # started by torchrun: one process per GPU
 if ddp:
@@ -209,6 +215,8 @@ if ddp:
 else:
     master_process, seed_offset = True, 0
     device = "cuda" if torch.cuda.is_available() else "cpu"
+if master_process:
+    os.makedirs(out_dir, exist_ok=True)
 torch.manual_seed(1337 + seed_offset)
 torch.backends.cuda.matmul.allow_tf32 = True
 torch.backends.cudnn.allow_tf32 = True
@@ -249,7 +257,9 @@ def get_batch(split):
 
 
 # ---------------------------------------------------------------------------- model, optimizer
-model = GPT(GPTConfig(block_size=block_size, vocab_size=len(chars)))
+model_args = dict(n_layer=n_layer, n_head=n_head, n_embd=n_embd, block_size=block_size, bias=bias,
+                  vocab_size=len(chars), dropout=dropout)
+model = GPT(GPTConfig(**model_args))
 model.to(device)
 scaler = torch.amp.GradScaler("cuda", enabled=(dtype == "float16"))
 optimizer = model.configure_optimizers(weight_decay, learning_rate, (beta1, beta2), device_type)
@@ -289,13 +299,25 @@ def get_lr(it):
 
 # ---------------------------------------------------------------------------- training
 X, Y = get_batch("train")
-for iter_num in range(max_iters):
+iter_num = 0
+best_val_loss = 1e9
+while True:
     lr = get_lr(iter_num) if decay_lr else learning_rate
     for param_group in optimizer.param_groups:
         param_group["lr"] = lr
-    if iter_num % eval_interval == 0:
+    if iter_num % eval_interval == 0 and master_process:
         losses = estimate_loss()
         print(f"step {iter_num}: train loss {losses['train']:.6f}, val loss {losses['val']:.6f}")
+        if losses["val"] < best_val_loss or always_save_checkpoint:
+            best_val_loss = losses["val"]
+            if iter_num > 0:
+                checkpoint = {"model": raw_model.state_dict(), "optimizer": optimizer.state_dict(),
+                              "model_args": model_args, "iter_num": iter_num, "best_val_loss": best_val_loss,
+                              "config": config}
+                print(f"saving checkpoint to {out_dir}")
+                torch.save(checkpoint, os.path.join(out_dir, "ckpt.pt"))
+    if iter_num == max_iters:
+        break
     for micro_step in range(gradient_accumulation_steps):
         if ddp:   # the gradients are averaged across processes once, after the last micro-step
             model.require_backward_grad_sync = micro_step == gradient_accumulation_steps - 1
@@ -313,17 +335,42 @@ for iter_num in range(max_iters):
     lossf = loss.item() * gradient_accumulation_steps
     if master_process:
         print(f"iter {iter_num}: loss {lossf:.6f}, lr {lr:.6f}")
-losses = estimate_loss()
-print(f"step {max_iters}: train loss {losses['train']:.6f}, val loss {losses['val']:.6f}")
+    iter_num += 1
 if ddp:
     destroy_process_group()
 
+# ---------------------------------------------------------------------------- resuming from the checkpoint
+checkpoint = torch.load(os.path.join(out_dir, "ckpt.pt"), map_location=device)
+model = GPT(GPTConfig(**checkpoint["model_args"]))
+state_dict = checkpoint["model"]
+unwanted_prefix = "_orig_mod."   # what torch.compile puts before each name
+for k, v in list(state_dict.items()):
+    if k.startswith(unwanted_prefix):
+        state_dict[k[len(unwanted_prefix):]] = state_dict.pop(k)
+model.load_state_dict(state_dict)
+model.to(device)
+optimizer = model.configure_optimizers(weight_decay, learning_rate, (beta1, beta2), device_type)
+optimizer.load_state_dict(checkpoint["optimizer"])
+iter_num, best_val_loss = checkpoint["iter_num"], checkpoint["best_val_loss"]
+checkpoint = None   # frees the checkpoint's copy of the weights
+print(f"resumed at iter {iter_num}, best val loss {best_val_loss:.6f}")
+for _ in range(2):
+    _, loss = model(X, Y)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    print(f"resumed iter {iter_num}: loss {loss.item():.6f}")
+    iter_num += 1
+    X, Y = get_batch("train")
+
 # ---------------------------------------------------------------------------- sampling
+model.eval()
 start_ids = encode("\n")
 x = torch.tensor(start_ids, dtype=torch.long, device=device)[None, ...]
 with torch.no_grad():
     with ctx:
         for k in range(2):
-            y = raw_model.generate(x, 40, temperature=0.8, top_k=10)
+            y = model.generate(x, 40, temperature=0.8, top_k=10)
             print(decode(y[0].tolist()))
             print("---------------")
