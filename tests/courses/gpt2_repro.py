@@ -11,7 +11,7 @@ import inspect
 import math
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.distributed as dist
@@ -180,6 +180,47 @@ class DataLoaderLite:
         return x, y
 
 
+def completion_examples(count, context_size=24, ending_size=8):
+    """Multiple-choice examples from the validation text, as a benchmark of sentence endings has them: a context and
+    four endings, the true continuation at position `label`, the others taken from further on in the text."""
+    held_out = text[int(0.9 * len(text)):]
+    examples = []
+    for i in range(count):
+        start = 400 * i
+        ending_at = [start + context_size + 97 * k for k in range(4)]
+        endings = [held_out[at:at + ending_size] for at in ending_at]
+        label = i % 4
+        endings[0], endings[label] = endings[label], endings[0]
+        examples.append((held_out[start:start + context_size], endings, label))
+    return examples
+
+
+def render_example(context, endings):
+    """tokens (4, longest row): the context followed by each ending; mask 1 over the ending's tokens only."""
+    context_tokens = encode(context)
+    token_rows = [context_tokens + encode(ending) for ending in endings]
+    mask_rows = [[0] * len(context_tokens) + [1] * len(encode(ending)) for ending in endings]
+    max_len = max(len(row) for row in token_rows)
+    tokens = torch.zeros((4, max_len), dtype=torch.long)
+    mask = torch.zeros((4, max_len), dtype=torch.long)
+    for i, (token_row, mask_row) in enumerate(zip(token_rows, mask_rows)):
+        tokens[i, :len(token_row)] = torch.tensor(token_row)
+        mask[i, :len(mask_row)] = torch.tensor(mask_row)
+    return tokens, mask
+
+
+def get_most_likely_row(tokens, mask, logits):
+    """The row whose ending the model finds likeliest: the lowest mean loss over the ending's tokens."""
+    shift_logits = logits[..., :-1, :].contiguous()   # the logits at t predict the token at t + 1
+    shift_tokens = tokens[..., 1:].contiguous()
+    shift_losses = F.cross_entropy(shift_logits.view(-1, shift_logits.size(-1)), shift_tokens.view(-1),
+                                   reduction="none")
+    shift_losses = shift_losses.view(tokens.size(0), -1)
+    shift_mask = mask[..., 1:].contiguous()
+    avg_loss = (shift_losses * shift_mask).sum(dim=1) / shift_mask.sum(dim=1)
+    return avg_loss.argmin().item()
+
+
 ddp = int(os.environ.get("RANK", -1)) != -1   # a torchrun launch
 if ddp:
     assert torch.cuda.is_available(), "distributed training here needs CUDA"
@@ -241,6 +282,13 @@ def get_lr(it):
 
 
 optimizer = raw_model.configure_optimizers(weight_decay=0.1, learning_rate=max_lr, device_type=device_type)
+examples = completion_examples(8)
+use_compile = False   # torch.compile(model) above would be skipped by the evaluations below
+log_dir = "log"
+os.makedirs(log_dir, exist_ok=True)
+log_file = os.path.join(log_dir, "log.txt")
+with open(log_file, "w") as f:   # start the log afresh
+    pass
 
 for step in range(max_steps):
     last_step = step == max_steps - 1
@@ -261,6 +309,32 @@ for step in range(max_steps):
             dist.all_reduce(val_loss_accum, op=dist.ReduceOp.AVG)
         if master_process:
             print(f"validation loss: {val_loss_accum.item():.6f}")
+            with open(log_file, "a") as f:
+                f.write(f"{step} val {val_loss_accum.item():.4f}\n")
+            if step > 0 and (step % 5000 == 0 or last_step):
+                checkpoint = {"model": raw_model.state_dict(), "config": asdict(raw_model.config), "step": step,
+                              "val_loss": val_loss_accum.item()}
+                torch.save(checkpoint, os.path.join(log_dir, f"model_{step:05d}.pt"))
+
+    if (step % 10 == 0 or last_step) and not use_compile:
+        num_correct_norm, num_total = 0, 0
+        for i, (context, endings, label) in enumerate(examples):
+            if i % ddp_world_size != ddp_rank:   # each process scores its share
+                continue
+            tokens, mask = render_example(context, endings)
+            tokens, mask = tokens.to(device), mask.to(device)
+            with torch.no_grad():
+                with torch.autocast(device_type=device_type, dtype=torch.bfloat16, enabled=mixed_precision):
+                    logits, loss = model(tokens)
+                pred_norm = get_most_likely_row(tokens, mask, logits)
+            num_total += 1
+            num_correct_norm += int(pred_norm == label)
+        if ddp:
+            counts = torch.tensor([num_total, num_correct_norm], dtype=torch.long, device=device)
+            dist.all_reduce(counts, op=dist.ReduceOp.SUM)
+            num_total, num_correct_norm = counts.tolist()
+        if master_process:
+            print(f"completion accuracy: {num_correct_norm}/{num_total}={num_correct_norm / num_total:.4f}")
 
     if (step > 0 and step % 10 == 0) or last_step:
         model.eval()
@@ -308,3 +382,16 @@ for step in range(max_steps):
 
 if ddp:
     destroy_process_group()
+
+# the last checkpoint, as one would load it to evaluate or sample
+checkpoint = torch.load(os.path.join(log_dir, f"model_{max_steps - 1:05d}.pt"), map_location=device)
+reloaded = GPT(GPTConfig(**checkpoint["config"]))
+reloaded.load_state_dict(checkpoint["model"])
+reloaded.to(device)
+reloaded.eval()
+val_loader.reset()
+x, y = val_loader.next_batch()
+with torch.no_grad():
+    _, loss = reloaded(x.to(device), y.to(device))
+print(f"reloaded step {checkpoint['step']}: validation loss {checkpoint['val_loss']:.6f} when saved, first "
+      f"validation batch {loss.item():.6f}")
