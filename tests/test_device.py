@@ -52,3 +52,28 @@ def test_a_device_with_an_index_is_refused_where_it_is_used():
     for use in (lambda: tl.ones(2, device=tl.device("cuda:0")), lambda: x.to(tl.device("cpu", 0)),
                 lambda: tl.randn(2, device=tl.device("cpu:1")), lambda: tl.nn.Linear(2, 3).to(tl.device("cuda", 0))):
         assert_raises_naming(use, ValueError, ["device", ":", "without an index"])
+
+
+def test_tensor_cpu_cuda_and_pin_memory_move_it_as_to_does(monkeypatch):
+    """x.cpu(), x.cuda() and nanoGPT's x.pin_memory().to(device, non_blocking=True), on the mock CUDA device; each
+    stays in the graph. pin_memory is refused, as by PyTorch, for a tensor on the GPU and where there is none."""
+    from tinygrad_llm.engine import backend
+    monkeypatch.setattr(backend, "_CUDA", None)
+    monkeypatch.setenv(backend.MOCK_ENV, "1")
+    x = tl.tensor([1.0, 2.0], requires_grad=True)
+    on_gpu = x.cuda()
+    assert x.cpu() is x and on_gpu.device == "cuda" and on_gpu.cuda() is on_gpu
+    assert x.cuda(0).device == x.cuda(tl.device("cuda")).device == x.cuda("cuda").device == "cuda"
+    pinned = x.pin_memory()
+    assert pinned is not x and pinned.device == "cpu" and pinned.tolist() == [1.0, 2.0]
+    (pinned.to("cuda", non_blocking=True).cpu() * 3 + on_gpu.cpu()).sum().backward()
+    assert x.grad.tolist() == [4.0, 4.0]
+    assert_raises_naming(lambda: x.cuda("cuda:1"), ValueError, ["cuda: the engine uses one GPU", "cuda:1"])
+    assert_raises_naming(on_gpu.pin_memory, RuntimeError, ["pin_memory: only CPU tensors", "(2,)", "cuda"])
+    monkeypatch.setattr(backend, "_CUDA", None)
+    monkeypatch.delenv(backend.MOCK_ENV)
+    try:
+        backend.module_for("cuda")
+    except RuntimeError:   # no GPU here
+        assert_raises_naming(x.pin_memory, RuntimeError, ["pin_memory: there is no GPU to pin memory for"])
+    monkeypatch.setattr(backend, "_CUDA", None)

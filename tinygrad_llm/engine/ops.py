@@ -884,7 +884,34 @@ def to(x, *args, copy=False, **kwargs):
     return clone(x) if copy and out is x else out
 
 
-Tensor.to = to
+def cpu(x):
+    """x on the CPU (x itself when it is there), as PyTorch's Tensor.cpu()."""
+    return to(x, "cpu")
+
+
+def cuda(x, device=None, non_blocking=False):
+    """x on the GPU (x itself when it is there), as PyTorch's Tensor.cuda(). The engine computes on the process's
+    one GPU, so `device` may only name it (None, 0, 'cuda'); non_blocking changes nothing (every copy here is
+    finished when it returns)."""
+    if device not in (None, 0, "cuda") and device != backend.Device("cuda"):
+        raise ValueError(f"cuda: the engine uses one GPU per process (choose it with use_gpu); got device {device!r}")
+    return to(x, "cuda")
+
+
+def pin_memory(x):
+    """PyTorch's Tensor.pin_memory(): a copy of a CPU tensor that the GPU may read while it computes (nanoGPT's
+    x.pin_memory().to(device, non_blocking=True)). The copy is ordinary memory here, since every copy to the GPU
+    is synchronous; the numbers are the same. Refused, as by PyTorch, without a GPU and for a tensor on one."""
+    if x.device != "cpu":
+        raise RuntimeError(f"pin_memory: only CPU tensors can be pinned, this {x.shape} tensor is on {x.device}")
+    try:
+        backend.module_for("cuda")
+    except RuntimeError as e:
+        raise RuntimeError(f"pin_memory: there is no GPU to pin memory for ({e})") from None
+    return clone(x)
+
+
+Tensor.to, Tensor.cpu, Tensor.cuda, Tensor.pin_memory = to, cpu, cuda, pin_memory
 
 
 class CloneOp(Function):
