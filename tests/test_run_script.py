@@ -203,6 +203,9 @@ def test_what_cannot_change_the_numbers_is_accepted():
         torch.compile(model, no_such_option=1)   # PyTorch's options, so a misspelt one is refused
     with torch.autocast("cpu", enabled=False):
         loss = model(tl.ones(1, 2)).sum()
+    with pytest.warns(UserWarning, match="target dtype is not supported. Disabling autocast"):
+        with torch.autocast(device_type="cuda", dtype=torch.float32):   # nanoGPT's dtype='float32' on a GPU
+            assert model(tl.ones(1, 2)).dtype == np.float32
     scaler = torch.cuda.amp.GradScaler(enabled=False)   # nanoGPT's float32 run
     assert scaler.scale(loss) is loss and scaler.get_scale() == 1.0
     torch.backends.cuda.matmul.allow_tf32 = True

@@ -6,6 +6,8 @@ instead of computing something else unannounced.
 
 STAND_INS lists them by the torch module a script finds them in (modules.py puts them in front of the engine's).
 """
+import warnings
+
 from ..engine import backend
 
 PRECISION = "tinygrad_llm computes in float32 and float64"
@@ -56,14 +58,17 @@ def set_float32_matmul_precision(precision):
 
 
 class autocast:
-    """torch.autocast and torch.amp.autocast: mixed precision (float16, bfloat16) is not supported. Switched off
-    (enabled=False: nanoGPT's on the CPU, a flag's value) it is accepted: the block then runs as without it, in
-    PyTorch too."""
+    """torch.autocast and torch.amp.autocast: mixed precision (float16, bfloat16, the default) is not supported.
+    Switched off (enabled=False: a flag's value) it is accepted: the block then runs as without it, in PyTorch too;
+    and so is a dtype autocast does not compute in (nanoGPT's dtype='float32' on a GPU asks for torch.float32),
+    which PyTorch switches off with this warning."""
 
     def __init__(self, device_type, dtype=None, enabled=True, cache_enabled=None):
-        if enabled:
+        if enabled and (dtype is None or isinstance(dtype, HalfPrecisionDtype)):
             raise NotSupported(f"torch.autocast: mixed precision is not supported: {PRECISION} (autocast with "
                                f"enabled=False is accepted)")
+        if enabled:
+            warnings.warn(f"In {device_type} autocast, but the target dtype is not supported. Disabling autocast.")
 
     def __enter__(self):
         return self
