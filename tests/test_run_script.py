@@ -236,8 +236,16 @@ def test_cuda_is_available_answers_for_the_engines_cuda_device(monkeypatch):
     monkeypatch.setenv(backend.MOCK_ENV, "1")
     assert stand_ins.cuda_is_available() and stand_ins.cuda_device_count() == 1
     stand_ins.cuda_synchronize()
-    with pytest.raises(NotSupported, match="torch.manual_seed seeds every device"):
-        stand_ins.cuda_manual_seed(0)
+    tl.manual_seed(1)
+    tl.randn(5)
+    cpu_next = tl.randn(5).tolist()
+    tl.manual_seed(1)
+    tl.randn(5)
+    stand_ins.cuda_manual_seed(7)   # the GPU's generator alone: the CPU's goes on where it was
+    first = tl.randn(5, device="cuda").tolist()
+    assert tl.randn(5).tolist() == cpu_next
+    tl.manual_seed(7)   # every device: the GPU's stream as cuda.manual_seed(7) started it
+    assert tl.randn(5, device="cuda").tolist() == first
     if importlib.util.find_spec("cupy") is None:
         monkeypatch.setattr(backend, "_CUDA", None)
         monkeypatch.delenv(backend.MOCK_ENV)

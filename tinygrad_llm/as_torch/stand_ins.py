@@ -8,7 +8,7 @@ STAND_INS lists them by the torch module a script finds them in (modules.py puts
 """
 import warnings
 
-from ..engine import backend
+from ..engine import backend, rng
 
 PRECISION = "tinygrad_llm computes in float32 and float64"
 
@@ -137,12 +137,11 @@ def cuda_device_count():
 
 
 def cuda_manual_seed(seed):
-    """torch.cuda.manual_seed and manual_seed_all. Without a CUDA device there is nothing to seed (PyTorch ignores
-    the call too). With one, refused: the engine seeds the generators of all its devices together, from
-    torch.manual_seed, so the CUDA generator cannot be given a seed of its own."""
+    """torch.cuda.manual_seed and manual_seed_all: the GPU's generator alone restarts from `seed` (its numbers are
+    CuPy's, as after torch.manual_seed(seed)). Without a CUDA device there is nothing to seed, and PyTorch ignores
+    the call too."""
     if cuda_is_available():
-        raise NotSupported("torch.cuda.manual_seed: the CUDA generator cannot be seeded alone in tinygrad_llm; "
-                           "torch.manual_seed seeds every device")
+        rng.manual_seed_device("cuda", seed)
 
 
 def cuda_synchronize(device=None):

@@ -167,6 +167,15 @@ def device_generator(device):
     return _device_generators[device]
 
 
+def manual_seed_device(device, seed):
+    """Restart the generator of a GPU device alone from `seed` (torch.cuda.manual_seed): the same stream as after
+    manual_seed(seed), CuPy's, not PyTorch's CUDA numbers."""
+    seed = int(seed)
+    if not -2 ** 63 <= seed < 2 ** 64:
+        raise ValueError(f"manual_seed: the seed must be in [-2**63, 2**64), got {seed}")
+    _device_generators[device] = backend.module_for(device).random.default_rng(seed % 2 ** 64)
+
+
 # ---------------------------------------------------------------- the draws: arrays in PyTorch's order
 
 def _libm(function, x):
