@@ -135,13 +135,16 @@ def test_what_is_not_read_is_refused_naming_the_file(torch, tmp_path):
 
 def test_tensors_go_back_to_their_device_or_where_map_location_says(tmp_path, monkeypatch):
     monkeypatch.setattr(backend, "_CUDA", None)
-    monkeypatch.setenv(backend.MOCK_ENV, "1")   # the mock CUDA device: a tensor saved from 'cuda'
-    tl.save({"gpu": tl.ones(2, device="cuda"), "cpu": tl.zeros(2)}, tmp_path / "gpu.pt")
+    monkeypatch.setenv(backend.MOCK_ENV, "1")   # the mock CUDA device: tensors saved from 'cuda'
+    tl.save({"gpu": tl.ones(2, device="cuda"), "loss": tl.tensor(2.5, device="cuda"), "cpu": tl.zeros(2)},
+            tmp_path / "gpu.pt")
     loaded = tl.load(tmp_path / "gpu.pt")
-    assert loaded["gpu"].device == "cuda" and loaded["cpu"].device == "cpu"
+    assert loaded["gpu"].device == loaded["loss"].device == "cuda" and loaded["cpu"].device == "cpu"
+    assert loaded["loss"].shape == () and f"{loaded['loss']:.2f}" == "2.50"   # 0-d stays 0-d
     for where in ("cpu", tl.device("cpu"), {"cuda:0": "cpu"}):
         loaded = tl.load(tmp_path / "gpu.pt", map_location=where)
         assert loaded["gpu"].device == "cpu" and loaded["gpu"].tolist() == [1.0, 1.0]
+        assert loaded["loss"].shape == () and loaded["loss"].item() == 2.5
     monkeypatch.setattr(backend, "_CUDA", None)
     monkeypatch.delenv(backend.MOCK_ENV)
     if not backend.mock_cuda_enabled():

@@ -117,7 +117,7 @@ class TorchPickler(pickle._Pickler):
                     all(s >= 0 and s % itemsize == 0 for s in array.strides):
                 return self.stored(root, root.reshape(-1), "cpu"), start // itemsize, \
                     tuple(s // itemsize for s in array.strides)
-        host = np.ascontiguousarray(backend.to_device(array, "cpu"))
+        host = backend.to_device(array, "cpu").copy()   # C order (np.ascontiguousarray makes a 0-d array 1-d)
         location = "cpu" if t.device == "cpu" else "cuda:0"
         return self.stored(array, host.reshape(-1), location), 0, tuple(s // itemsize for s in host.strides)
 
@@ -176,7 +176,7 @@ def rebuild_tensor(storage, storage_offset, size, stride, requires_grad, backwar
                          f"its storage of {array.size} elements")
     view = np.lib.stride_tricks.as_strided(array[storage_offset:], size, [s * array.itemsize for s in stride])
     if storage.device != "cpu":
-        view = backend.to_device(np.ascontiguousarray(view), storage.device)
+        view = backend.to_device(view.copy(), storage.device)
     return Tensor(view, requires_grad=requires_grad)
 
 
