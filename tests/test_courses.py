@@ -34,7 +34,8 @@ class Course(NamedTuple):
 
 COURSES = {
     "nanogpt_char.py": Course(r"iter (\d+): loss (\S+),", r"(?ms)^resumed iter 21: [^\n]*\n(.+)"),   # the end
-    "gpt2_repro.py": Course(r"step +(\d+) \| loss: (\S+) \|", r"(?m)^step \d+ sample \d+: .*$"),
+    "gpt2_repro.py": Course(r"step +(\d+) \| loss: (\S+) \|", r"(?m)^step \d+ sample \d+: .*$",
+                            noise_driven=r"\.attn\.c_attn\.bias"),   # its keys' third, as makemore's
     "makemore.py": Course(r"(\w+ step \d+) loss (\S+)$", r"(?m)^\w+ sample .*$", training_steps=5 * 20,
                           reads_text=False, noise_driven=r"\.attn\.c_attn\.bias"),   # its keys' third
     "llms_from_scratch.py": Course(r"step (\d+) loss (\S+)$", r"(?m)^sample .*$", reads_text=False),
