@@ -88,6 +88,8 @@ COND_WIDE = np.array([[[True, False, True, True]], [[False, False, True, False]]
 MASK = np.array([[True, False, False, True]])           # broadcasts against (3, 4)
 IDX = np.array([[1, 3, 1], [0, 4, 4]])                  # repeated rows: the gradient must add up
 ALONG = np.array([[2, 0], [1, 1]])
+PICK = np.array([[0, 3, 3], [1, 1, 0], [2, 0, 1]])      # gather along dim 1 of (3, 4): repeats add up
+PUT = np.array([[0, 2], [3, 1], [1, 0]])                # scatter along dim 1 of (3, 4): each row's positions differ
 INT32_MIN, INT64_MIN = np.array([0, -2 ** 31], np.int32), np.array([5, -2 ** 63], np.int64)
 WHOLE = (np.array([7, -7, 6, -6, 0]), np.array([2, 2, -4, -4, 3]))       # both signs of each, for // and %
 TIES = np.array([[3, 1, 3, 2, 1], [0, 0, 5, 0, 5]])                         # sort must keep tied elements in order
@@ -100,7 +102,6 @@ def F(m):
     return m.nn.functional
 
 
-
 def reduction(name, axis, keepdims, shape=(2, 3, 4), **kw):
     """A sum/mean/amax/var row in NumPy's spelling (axis=, keepdims=); torch's is dim=, keepdim=."""
     def torch_fn(torch, x):
@@ -109,6 +110,19 @@ def reduction(name, axis, keepdims, shape=(2, 3, 4), **kw):
     return Op(name, lambda m, x: getattr(x, name)(axis=axis, keepdims=keepdims, **kw), (shape,), torch_fn,
               "distinct" if name == "amax" else "normal",
               note=f"axis={axis},keepdims={keepdims}" + "".join(f",{k}={v}" for k, v in kw.items()))
+
+
+def assigned(x, index, value):
+    """x[index] = value on a copy of x, inside the graph: the gradient reaches x's other elements and value."""
+    y = x.clone()
+    y[index] = value
+    return y
+
+
+def meshgrid_mixed(m, a, b, indexing):
+    """Both of meshgrid's outputs in one result, so each carries a gradient back."""
+    rows, columns = m.meshgrid(a, b, indexing=indexing)
+    return rows * 2.0 + columns * rows
 
 
 # ---------------------------------------------------------------- the table, by kind
@@ -359,6 +373,63 @@ MOVEMENT = [
     Op("masked_fill", lambda m, x: x.masked_fill(x > 0, -1.0), ((2, 3),), domain="distinct"),
     Op("masked_fill", lambda m, x: x.masked_fill(MASK, -1.5), ((3, 4),),
        lambda t, x: x.masked_fill(t.tensor(MASK), -1.5), note="ndarray-mask"),
+    Op("masked_fill", lambda m, x, v: m.masked_fill(x, x > 0, v), ((2, 3), ()), domain="distinct",
+       note="0-d-value"),   # the value receives the gradient where the mask is true
+    Op("masked_fill", lambda m, x: x.masked_fill(m.tensor(COND_WIDE), 2.0), ((3, 1),), note="mask-widens"),
+    Op("masked_fill", lambda m, x: x.masked_fill(m.tensor([True, False]), 2.7), values=(np.array([5, 6]),),
+       differentiable=False, note="int-truncates"),
+    Op("where", lambda m: (m.where(m.tensor(COND), 1, 3), m.where(m.tensor(COND), 1.5, 0), m.where(m.tensor(COND),
+                           True, False)), differentiable=False, note="two-numbers"),
+    Op("where", lambda m, a, b: a.where(a > 0, b), ((2, 3), (3,)), domain="distinct", note="method"),
+    Op("where", lambda m, x: m.where(x > 0), ((3, 4),), domain="distinct", differentiable=False, note="alone"),
+    # item assignment (on a copy in the graph)
+    Op("setitem", lambda m, x, v: assigned(x, (slice(1, 3), 0), v), ((4, 3), (2,))),
+    Op("setitem", lambda m, x, v: assigned(x, x > 0, v), ((3, 4), ()), domain="distinct", note="mask"),
+    Op("setitem", lambda m, x, v: assigned(x, m.tensor([2, 0]), v), ((3, 4), (4,)), note="tensor-index"),
+    Op("setitem", lambda m, x, v: assigned(x, (1, slice(None), [0, 2]), v), ((2, 3, 4), (3, 2)),
+       note="int-apart-from-list"),
+    Op("setitem", lambda m, x: assigned(x, Ellipsis, 0.5) * x, ((2, 3),), note="number"),
+    # gathering and scattering
+    Op("gather", lambda m, x: m.gather(x, 1, m.tensor(PICK)), ((3, 4),)),
+    Op("gather", lambda m, x: x.gather(0, m.tensor([[2, 0, 1, 1]])), ((3, 4),), note="method-dim0"),
+    Op("index_select", lambda m, x: m.index_select(x, 1, m.tensor([2, 0, 2])), ((3, 4),)),
+    Op("index_select", lambda m, x: x.index_select(0, m.tensor(1)), ((3, 4),), note="0-d-index"),
+    Op("scatter", lambda m, x, s: x.scatter(1, m.tensor(PUT), s), ((3, 4), (3, 2))),
+    Op("scatter", lambda m, x, s: x.scatter(1, m.tensor(PUT), s), ((3, 4), (3, 3)), differentiable=False,
+       note="src-read-in-part"),   # PyTorch's backward fails on this one (a gradient of src's shape is due)
+    Op("scatter", lambda m, x: m.scatter(x, 0, m.tensor([[1, 0, 2, 1]]), 2.5), ((3, 4),), note="number"),
+    Op("scatter_add", lambda m, x, s: x.scatter_add(0, m.tensor([[0, 1, 0, 0], [0, 2, 2, 1]]), s), ((3, 4), (2, 4))),
+    Op("repeat_interleave", lambda m, x: x.repeat_interleave(2, dim=1), ((2, 3),)),
+    Op("repeat_interleave", lambda m, x: m.repeat_interleave(x, m.tensor([1, 0, 3]), dim=0), ((3, 2),),
+       note="counts"),
+    Op("repeat_interleave", lambda m, x: x.repeat_interleave(2), ((2, 2),), note="flattened"),
+    Op("repeat_interleave", lambda m: m.repeat_interleave(m.tensor([2, 0, 1])), differentiable=False,
+       note="counts-alone"),
+    # reordering and masking
+    Op("chunk", lambda m, x: m.cat(x.chunk(3, dim=1)[::-1], dim=1), ((2, 5),)),
+    Op("chunk", lambda m, x: [c.shape for c in m.chunk(x, 4)], ((6,),), differentiable=False, note="fewer"),
+    Op("flip", lambda m, x: x.flip(0, 2), ((2, 3, 4),)),
+    Op("flip", lambda m, x: m.flip(x, (1,)), ((2, 3),), note="function"),
+    Op("roll", lambda m, x: m.roll(x, 2), ((2, 3),), note="flattened"),
+    Op("roll", lambda m, x: x.roll((1, -2), (0, 2)), ((2, 3, 4),)),
+    Op("tril", lambda m, x: m.tril(x), ((3, 4),)),
+    Op("tril", lambda m, x: x.tril(diagonal=1), ((2, 3, 4),), note="batched-diagonal"),
+    Op("tril", lambda m: m.tril(m.ones(3, 3)), differentiable=False, note="causal-mask"),
+    Op("triu", lambda m, x: m.triu(x, -1), ((4, 3),)),
+    Op("triu", lambda m, x: x.triu(), ((2, 3, 3),), note="method"),
+    Op("expand_as", lambda m, x, y: x.expand_as(y) * y, ((3, 1), (2, 3, 4))),
+    Op("nonzero", lambda m, x: m.nonzero(x > 0), ((3, 4),), domain="distinct", differentiable=False),
+    Op("nonzero", lambda m, x: x.nonzero(as_tuple=True), ((3, 4),), domain="distinct", differentiable=False,
+       note="as_tuple"),
+    Op("meshgrid", lambda m, a, b: meshgrid_mixed(m, a, b, "ij"), ((3,), (4,))),
+    Op("meshgrid", lambda m, a, b: meshgrid_mixed(m, a, b, "xy"), ((3,), (4,)), note="xy"),
+    Op("einsum", lambda m, a, b: m.einsum("ij,jk->ik", a, b), ((2, 3), (3, 4))),
+    Op("einsum", lambda m, q, k: m.einsum("bhid,bhjd->bhij", q, k), ((2, 2, 3, 4), (2, 2, 5, 4)), note="attention"),
+    Op("einsum", lambda m, a, b: m.einsum("...ij,...jk", a, b), ((2, 1, 2, 3), (4, 3, 5)), note="ellipsis"),
+    Op("einsum", lambda m, x: m.einsum("ii->i", x), ((3, 3),), note="diagonal"),
+    Op("einsum", lambda m, a, b: m.einsum("ba,Ab", a, b), ((2, 3), (4, 2)), note="implicit"),
+    Op("einsum", lambda m, a, b: m.einsum("i,j", a, b), ((2,), (3,)), note="outer"),
+    Op("einsum", lambda m, a, b: m.einsum("ij,k->i", [a, b]), ((2, 3), (4,)), note="list"),
 ]
 
 CREATION = [   # no inputs: the made tensor's dtype and values are PyTorch's
@@ -760,8 +831,66 @@ ERRORS = [
     Error("split", lambda: _x(2, 5).split(0, axis=1), ValueError, "split", "at least 1", "0"),
     Error("where", lambda: tl.where(np.ones(4, bool), x23(), 0.0), ValueError, "where: shapes (4,)"),
     Error("where", lambda: movement.where(np.ones(4, bool), _x(3), _x(3)), ValueError, "where", "(4,)", "(3,)"),
-    Error("where", lambda: movement.where(np.ones(3, bool), 1.0, 2.0), TypeError, "where", "float"),
+    Error("where", lambda: tl.where(tl.tensor([1, 0]), 1.0, 2.0), TypeError,
+          "where: the condition must be a bool tensor, got int64"),
+    Error("where", lambda: tl.where(np.ones(2, bool), 1.0), TypeError, "where: give both input and other"),
     Error("masked_fill", lambda: x23().masked_fill(np.ones(4, bool), 0.0), ValueError, "where: shapes"),
+    Error("masked_fill", lambda: x23().masked_fill(np.ones(3, int), 0.0), TypeError,
+          "masked_fill: the condition must be a bool tensor, got int64"),
+    Error("masked_fill", lambda: x23().masked_fill(np.ones(3, bool), tl.ones(1)), ValueError,
+          "masked_fill: the value must be a number or a 0-d tensor, got shape (1,)"),
+    Error("masked_fill", lambda: tl.tensor([1, 2]).masked_fill(np.ones(2, bool), float("inf")), OverflowError,
+          "masked_fill: inf cannot be converted to int64"),
+    Error("setitem", lambda: x23().__setitem__(0, 1.0), RuntimeError, "setitem: (2, 3) is a leaf tensor"),
+    Error("setitem", lambda: tl.ones(2, 3).__setitem__(0, [1.0]), TypeError, "setitem: can't assign a list"),
+    Error("setitem", lambda: tl.ones(2, 3).__setitem__(0, tl.ones(2)), ValueError,
+          "setitem: a value of shape (2,) cannot be broadcast to the indexed shape (3,) (tensor (2, 3))"),
+    Error("setitem", lambda: tl.ones(2, 3).__setitem__([0], tl.ones(3, dtype=tl.float64)), TypeError,
+          "setitem: with an array index the value's dtype must be the tensor's", "float64", "float32"),
+    Error("setitem", lambda: tl.zeros(3, dtype=tl.int32).__setitem__(0, 2 ** 40), OverflowError,
+          "setitem: 1099511627776 cannot be converted to int32"),
+    Error("gather", lambda: tl.gather(x23(), 1, tl.tensor([[3]])), IndexError,
+          "gather: index 3 is out of bounds for dim 1 of the tensor (2, 3)"),
+    Error("gather", lambda: tl.gather(x23(), 1, tl.tensor([[-1]])), IndexError, "gather: index -1 is out of bounds"),
+    Error("gather", lambda: tl.gather(x23(), 1, tl.tensor([[0], [1], [2]])), ValueError,
+          "gather: index (3, 1) must have the axes of the tensor (2, 3), be no longer than it apart from dim 1"),
+    Error("gather", lambda: tl.gather(x23(), 1, tl.tensor([[0.0]])), TypeError, "gather: index must be integers"),
+    Error("index_select", lambda: tl.index_select(x23(), 1, tl.tensor([[1]])), IndexError,
+          "index_select: index must be a vector of integers, got int64 (1, 1)"),
+    Error("index_select", lambda: tl.index_select(x23(), 1, tl.tensor([-1])), IndexError,
+          "index_select: index -1 is out of bounds for dim 1 of the tensor (2, 3)"),
+    Error("scatter", lambda: tl.zeros(2, 3).scatter(1, tl.tensor([[0]]), tl.tensor([[1]])), TypeError,
+          "scatter: src is int64, the tensor float32"),
+    Error("scatter", lambda: tl.zeros(2, 3).scatter(1, tl.tensor([[0, 1]]), tl.ones(1, 1)), ValueError,
+          "no longer than src (1, 1)"),
+    Error("scatter", lambda: tl.zeros(2, 3).scatter(1, tl.tensor([[0]]), tl.ones(1, 1), reduce="add"), ValueError,
+          "scatter: reduce='add' is not supported"),
+    Error("scatter_add", lambda: tl.zeros(2, 3).scatter_add(1, tl.tensor([[0]]), 1.0), TypeError,
+          "scatter_add: src must be a Tensor, got float"),
+    Error("repeat_interleave", lambda: x23().repeat_interleave(-1), ValueError,
+          "repeat_interleave: repeats must be >= 0"),
+    Error("repeat_interleave", lambda: x23().repeat_interleave(tl.tensor([1, 2, 3]), dim=0), ValueError,
+          "repeat_interleave: repeats must be an integer or one integer per slice along dim 0 of (2, 3)"),
+    Error("repeat_interleave", lambda: x23().repeat_interleave(2, dim=1, output_size=5), ValueError,
+          "repeat_interleave: output_size 5 is not the 6"),
+    Error("chunk", lambda: x23().chunk(0), ValueError, "chunk: chunks must be a whole number, at least 1, got 0"),
+    Error("flip", lambda: x23().flip(0, 0), ValueError, "flip: axis (0, 0) names the same axis twice"),
+    Error("roll", lambda: x23().roll((1, 2), 0), ValueError, "roll: shifts (1, 2) and dims (0,) must have one shift"),
+    Error("roll", lambda: x23().roll((1, 2)), ValueError, "roll: without dims, one shift"),
+    Error("tril", lambda: tl.tril(tl.ones(3)), ValueError, "tril: needs a tensor of at least 2 axes", "(3,)"),
+    Error("triu", lambda: tl.ones(3).triu(), ValueError, "triu: needs a tensor of at least 2 axes", "(3,)"),
+    Error("expand_as", lambda: x23().expand_as(tl.ones(3, 2)), ValueError, "expand: shape (2, 3) cannot be expanded"),
+    Error("nonzero", lambda: tl.nonzero([1, 0]), TypeError, "nonzero: expects a Tensor, got list"),
+    Error("meshgrid", lambda: tl.meshgrid(x23(), tl.ones(2), indexing="ij"), ValueError,
+          "meshgrid: expects 0-d or 1-d tensors, got shape (2, 3)"),
+    Error("meshgrid", lambda: tl.meshgrid(tl.ones(2), indexing="ab"), ValueError,
+          "meshgrid: indexing must be 'ij' or 'xy', got 'ab'"),
+    Error("einsum", lambda: tl.einsum("ij->ik", x23()), ValueError, "einsum: output subscript k of 'ij->ik'"),
+    Error("einsum", lambda: tl.einsum("ij,jk", x23(), tl.ones(4, 4)), ValueError,
+          "einsum: operands of shapes (2, 3), (4, 4) do not fit 'ij,jk->ik'"),
+    Error("einsum", lambda: tl.einsum("ij,jk", x23()), ValueError, "einsum: 'ij,jk' has 2 input terms for 1 operands"),
+    Error("einsum", lambda: tl.einsum("ijk", x23()), ValueError, "einsum: 'ijk' names 3 axes of an operand with 2"),
+    Error("einsum", lambda: tl.einsum("i1", x23()), ValueError, "einsum: 'i1' in 'i1' is not letters"),
     # creation
     Error("tensor", lambda: tl.tensor([[1, 2], [3]]), ValueError, "tensor: cannot make a tensor of"),
     Error("tensor", lambda: tl.tensor(["a"]), TypeError, "holds numbers and booleans only"),
