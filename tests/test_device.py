@@ -5,6 +5,7 @@ import pytest
 
 import tinygrad_llm as tl
 from conftest import assert_raises_naming
+from tinygrad_llm.engine import backend
 
 FORMS = [("cpu",), ("cuda",), ("cuda:1",), ("cuda", 1), ("cpu", 0), ("mps",)]
 
@@ -44,28 +45,68 @@ def test_the_engine_takes_a_device_wherever_it_takes_a_name():
     tl.manual_seed(5)
     np.testing.assert_array_equal(drawn.numpy(), tl.randn(6, device="cpu").numpy())
     model = tl.nn.Linear(2, 3)
-    assert model.to(cpu) is model and model.weight.device == "cpu"
+    assert model.to(cpu) is model and model.weight.device == cpu
 
 
-def test_a_device_with_an_index_is_refused_where_it_is_used():
+def test_a_tensors_device_is_a_device_never_equal_to_a_string(torch):
+    """x.device is a torch.device: `x.device == 'cpu'` is False in PyTorch (it was True here, so code that compares
+    took the other branch, silently). Its type, index, printing, hashing, is_cuda, is_cpu and get_device() are
+    PyTorch's."""
+    ours, theirs = tl.zeros(2), torch.zeros(2)
+    assert (ours.device == "cpu", ours.device != "cpu") == (theirs.device == "cpu", theirs.device != "cpu")
+    assert ours.device != "cpu"
+    mine, its = ours.device, theirs.device
+    assert (mine.type, mine.index, str(mine), repr(mine), f"{mine}") == \
+        (its.type, its.index, str(its), repr(its), f"{its}")
+    assert [mine == tl.device(*form) for form in FORMS] == [its == torch.device(*form) for form in FORMS]
+    assert hash(mine) == hash(tl.device("cpu")) and tl.device(mine) == mine and {mine: 1}[tl.device("cpu")] == 1
+    assert (ours.is_cuda, ours.is_cpu, ours.get_device()) == (theirs.is_cuda, theirs.is_cpu, theirs.get_device())
+    assert mine is tl.ones(3, dtype=tl.int64).device   # one Device for every CPU tensor, read-only as PyTorch's
+    with pytest.raises(AttributeError):
+        mine.type = "cuda"
+    assert repr(tl.Generator(device=mine).device) == repr(torch.Generator(device=its).device)
+
+
+def test_a_gpu_tensors_device_is_cuda_with_the_gpus_index():
+    """On the GPU (the mock device in CI): device(type='cuda', index=<the GPU>), as PyTorch's; the device goes
+    back wherever a device is taken, and a device naming another GPU is refused."""
+    try:
+        index = backend.current_gpu_index()
+    except RuntimeError as e:
+        pytest.skip(f"no usable GPU: {e}")
+    x = tl.tensor([1.0, 2.0], device="cuda")
+    gpu = x.device
+    assert (gpu.type, gpu.index, repr(gpu)) == ("cuda", index, f"device(type='cuda', index={index})")
+    assert gpu == tl.device(f"cuda:{index}") and gpu != tl.device("cuda") and gpu != "cuda" and gpu != "cpu"
+    assert (x.is_cuda, x.is_cpu, x.get_device(), x.type()) == (True, False, index, "torch.cuda.FloatTensor")
+    assert repr(x) == f"tensor([1., 2.], device='cuda:{index}')"
+    assert x.to(gpu) is x and x.to(str(gpu)) is x and x.to(x) is x
+    for made in (x.cpu().to(gpu), tl.zeros_like(x), tl.zeros(2, device=gpu), tl.tensor([1.0], device=gpu),
+                 tl.randn(2, device=gpu), tl.ones(2, device=str(gpu)), x.new_tensor([3.0])):
+        assert made.device is gpu
+    assert_raises_naming(lambda: tl.ones(2, device=tl.device("cuda", index + 1)), ValueError,
+                         [f"'cuda:{index + 1}'", "the process's one GPU"])
+    assert_raises_naming(lambda: tl.ones(2, device=f"cuda:{index + 1}"), ValueError, [f"'cuda:{index + 1}'"])
+
+
+def test_a_device_with_an_index_other_than_the_engines_gpu_is_refused():
     x = tl.ones(2)
-    for use in (lambda: tl.ones(2, device=tl.device("cuda:0")), lambda: x.to(tl.device("cpu", 0)),
-                lambda: tl.randn(2, device=tl.device("cpu:1")), lambda: tl.nn.Linear(2, 3).to(tl.device("cuda", 0))):
-        assert_raises_naming(use, ValueError, ["device", ":", "without an index"])
+    for use in (lambda: x.to(tl.device("cpu", 0)), lambda: tl.randn(2, device=tl.device("cpu:1")),
+                lambda: x.to("cpu:0")):
+        assert_raises_naming(use, ValueError, ["device", "cpu:", "the process's one GPU"])
 
 
 def test_tensor_cpu_cuda_and_pin_memory_move_it_as_to_does(monkeypatch):
     """x.cpu(), x.cuda() and nanoGPT's x.pin_memory().to(device, non_blocking=True), on the mock CUDA device; each
     stays in the graph. pin_memory is refused, as by PyTorch, for a tensor on the GPU and where there is none."""
-    from tinygrad_llm.engine import backend
     monkeypatch.setattr(backend, "_CUDA", None)
     monkeypatch.setenv(backend.MOCK_ENV, "1")
     x = tl.tensor([1.0, 2.0], requires_grad=True)
     on_gpu = x.cuda()
-    assert x.cpu() is x and on_gpu.device == "cuda" and on_gpu.cuda() is on_gpu
-    assert x.cuda(0).device == x.cuda(tl.device("cuda")).device == x.cuda("cuda").device == "cuda"
+    assert x.cpu() is x and on_gpu.is_cuda and on_gpu.cuda() is on_gpu
+    assert x.cuda(0).device == x.cuda(tl.device("cuda")).device == x.cuda("cuda").device == tl.device("cuda:0")
     pinned = x.pin_memory()
-    assert pinned is not x and pinned.device == "cpu" and pinned.tolist() == [1.0, 2.0]
+    assert pinned is not x and pinned.device == tl.device("cpu") and pinned.tolist() == [1.0, 2.0]
     (pinned.to("cuda", non_blocking=True).cpu() * 3 + on_gpu.cpu()).sum().backward()
     assert x.grad.tolist() == [4.0, 4.0]
     assert_raises_naming(lambda: x.cuda("cuda:1"), ValueError, ["cuda: the engine uses one GPU", "cuda:1"])

@@ -181,7 +181,7 @@ def test_a_python_list_with_a_dtype_stays_on_the_cpu():
     """Tensor(list, dtype=np.float64) asked CuPy for the list's array module ("device 'cuda' needs CuPy")."""
     for data, dtype in (([1, 2], np.float64), ([[1.5]], np.float32), (3, np.int32), (True, bool), ((1, 2), np.int8)):
         t = Tensor(data, dtype=dtype)
-        assert t.device == "cpu" and t.dtype == dtype and t.tolist() == np.asarray(data, dtype).tolist()
+        assert t.is_cpu and t.dtype == dtype and t.tolist() == np.asarray(data, dtype).tolist()
     assert Tensor([1.0, 2.0]).dtype == np.float32 and Tensor([1, 2], device="cpu").dtype == np.int64
 
 

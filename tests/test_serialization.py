@@ -40,7 +40,7 @@ def test_a_file_saved_here_loads_in_pytorch_with_the_same_tensors(torch, tmp_pat
     tl.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "iter_num": 3,
              "best_val_loss": tl.tensor(2.5), "config": {"lr": 1e-3, "name": "char", "bias": False, "drop": None},
              "views": [x, x.transpose(0, 1), x[1:, ::2]], "ids": tl.tensor([3, 1]), "mask": tl.tensor([True, False]),
-             "param": params[0]}, tmp_path / "ckpt.pt")
+             "param": params[0], "devices": [x.device, tl.device("cuda", 1)]}, tmp_path / "ckpt.pt")
     theirs = torch.load(tmp_path / "ckpt.pt")   # weights_only=True: nothing but tensors, containers and numbers
     assert type(theirs["model"]).__name__ == "OrderedDict" and list(theirs["model"]) == list(model.state_dict())
     for name, t in model.state_dict().items():
@@ -53,6 +53,8 @@ def test_a_file_saved_here_loads_in_pytorch_with_the_same_tensors(torch, tmp_pat
         assert loaded.untyped_storage().data_ptr() == theirs["views"][0].untyped_storage().data_ptr()
     assert theirs["ids"].tolist() == [3, 1] and theirs["mask"].tolist() == [True, False]
     assert isinstance(theirs["param"], torch.nn.Parameter) and theirs["param"].requires_grad
+    assert theirs["devices"] == [torch.device("cpu"), torch.device("cuda", 1)]
+    assert tl.load(tmp_path / "ckpt.pt")["devices"] == [tl.device("cpu"), tl.device("cuda", 1)]
     # the optimizer's state steps on in PyTorch as it does here
     twins = [torch.nn.Parameter(torch.tensor(p.detach().numpy())) for p in params]
     their_optimizer = torch.optim.AdamW(twins, lr=0.1)
@@ -136,14 +138,18 @@ def test_what_is_not_read_is_refused_naming_the_file(torch, tmp_path):
 def test_tensors_go_back_to_their_device_or_where_map_location_says(tmp_path, monkeypatch):
     monkeypatch.setattr(backend, "_CUDA", None)
     monkeypatch.setenv(backend.MOCK_ENV, "1")   # the mock CUDA device: tensors saved from 'cuda'
-    tl.save({"gpu": tl.ones(2, device="cuda"), "loss": tl.tensor(2.5, device="cuda"), "cpu": tl.zeros(2)},
-            tmp_path / "gpu.pt")
+    gpu, cpu = tl.device("cuda:0"), tl.device("cpu")
+    # a reversed view is saved as a copy, from its own device ('cpu', not 'cuda:0')
+    tl.save({"gpu": tl.ones(2, device="cuda"), "loss": tl.tensor(2.5, device="cuda"), "cpu": tl.zeros(2),
+             "reversed": tl.arange(3.0).flip(0)}, tmp_path / "gpu.pt")
     loaded = tl.load(tmp_path / "gpu.pt")
-    assert loaded["gpu"].device == loaded["loss"].device == "cuda" and loaded["cpu"].device == "cpu"
+    assert loaded["gpu"].device == loaded["loss"].device == gpu and loaded["cpu"].device == cpu
+    assert loaded["reversed"].device == cpu and loaded["reversed"].tolist() == [2.0, 1.0, 0.0]
     assert loaded["loss"].shape == () and f"{loaded['loss']:.2f}" == "2.50"   # 0-d stays 0-d
+    assert tl.load(tmp_path / "gpu.pt", map_location=loaded["gpu"].device)["cpu"].device == gpu
     for where in ("cpu", tl.device("cpu"), {"cuda:0": "cpu"}):
         loaded = tl.load(tmp_path / "gpu.pt", map_location=where)
-        assert loaded["gpu"].device == "cpu" and loaded["gpu"].tolist() == [1.0, 1.0]
+        assert loaded["gpu"].device == cpu and loaded["gpu"].tolist() == [1.0, 1.0]
         assert loaded["loss"].shape == () and loaded["loss"].item() == 2.5
     monkeypatch.setattr(backend, "_CUDA", None)
     monkeypatch.delenv(backend.MOCK_ENV)

@@ -58,6 +58,7 @@ class TorchName:
 
 REBUILD_TENSOR = TorchName("torch._utils", "_rebuild_tensor_v2")
 REBUILD_PARAMETER = TorchName("torch._utils", "_rebuild_parameter")
+TORCH_DEVICE = TorchName("torch", "device")
 STORAGE_NAMES = {dtype: TorchName("torch", name) for dtype, name in STORAGE_TYPES.items()}
 
 
@@ -101,6 +102,8 @@ class TorchPickler(pickle._Pickler):
                 raise TypeError(f"save: a {obj.dtype} tensor {obj.shape} has no PyTorch storage type")
             storage, offset, stride = self.storage(obj)
             return REBUILD_TENSOR, (storage, offset, obj.shape, stride, obj.requires_grad, OrderedDict())
+        if isinstance(obj, backend.Device):   # as torch.device pickles itself: a file's x.device loads in PyTorch
+            return TORCH_DEVICE, (obj.type,) if obj.index is None else (obj.type, obj.index)
         return NotImplemented
 
     def storage(self, t):
@@ -118,7 +121,7 @@ class TorchPickler(pickle._Pickler):
                 return self.stored(root, root.reshape(-1), "cpu"), start // itemsize, \
                     tuple(s // itemsize for s in array.strides)
         host = backend.to_device(array, "cpu").copy()   # C order (np.ascontiguousarray makes a 0-d array 1-d)
-        location = "cpu" if t.device == "cpu" else "cuda:0"
+        location = str(t.device)   # PyTorch's location tag: 'cpu', 'cuda:0'...
         return self.stored(array, host.reshape(-1), location), 0, tuple(s // itemsize for s in host.strides)
 
     def stored(self, source, flat, location):

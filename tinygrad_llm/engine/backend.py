@@ -43,8 +43,8 @@ class Device:
     """torch.device: a device type and an optional index, from Device("cuda:1"), Device("cuda", 1), another Device
     or a GPU's index alone (Device(0), as PyTorch on a machine with CUDA), printed and compared as PyTorch's (equal
     to another Device of the same type and index, never to a string). The engine's functions take one wherever
-    they take a device's name; it computes on 'cpu' and 'cuda', the process's one GPU, so a Device with an index is
-    refused there (Module.cuda and use_gpu choose the GPU)."""
+    they take a device's name; it computes on 'cpu' and 'cuda', the process's one GPU, so an index is taken only
+    where it names that GPU (device_name)."""
 
     def __init__(self, type, index=None):
         if isinstance(type, Device):
@@ -64,7 +64,11 @@ class Device:
                                f"device string: {type}")
         if index is not None and (isinstance(index, bool) or not isinstance(index, int) or index < 0):
             raise RuntimeError(f"device: the index must be a non-negative integer, got {index!r}")
-        self.type, self.index = type, index
+        self._type, self._index = type, index
+
+    # read-only, as torch.device's: every tensor on the CPU shares one Device (see tensor_device)
+    type = property(lambda self: self._type)
+    index = property(lambda self: self._index)
 
     def __str__(self):
         return self.type if self.index is None else f"{self.type}:{self.index}"
@@ -83,15 +87,39 @@ class Device:
 
 
 def device_name(device):
-    """The engine's name of a device given by name ('cpu', 'cuda') or as a Device; a clear error for anything else."""
+    """The engine's name ('cpu', 'cuda') of a device given by name ('cpu', 'cuda', 'cuda:0') or as a Device; a clear
+    error for anything else. An index may only name the GPU the engine computes on (the current one, which use_gpu
+    chooses), so that x.to(y.device) and zeros(..., device=y.device) work for a y on the GPU."""
+    if isinstance(device, str) and ":" in device:
+        device = Device(device)
     if isinstance(device, Device):
-        if device.index is not None:
-            raise ValueError(f"device {str(device)!r}: the engine computes on 'cpu' and 'cuda' (the process's one GPU, "
-                             f"chosen by Module.cuda or use_gpu), without an index")
+        if device.index is not None and (device.type != "cuda" or device.index != current_gpu_index()):
+            raise ValueError(f"device {str(device)!r}: the engine computes on 'cpu' and on the process's one GPU "
+                             f"('cuda', or with the index of the current GPU, chosen by use_gpu)")
         device = device.type
     if device not in DEVICES:
         raise ValueError(f"unknown device {device!r}; expected one of {DEVICES}")
     return device
+
+
+CPU = Device("cpu")
+_GPUS = {}   # index -> Device("cuda", index), made once
+
+
+def tensor_device(array):
+    """The torch.device `array` lives on, as Tensor.device gives it: device(type='cpu'), or device(type='cuda',
+    index=i) for an array on GPU i; the same object each time, so that reading Tensor.device builds nothing."""
+    if xp(array) is np:
+        return CPU
+    index = array.device.id
+    if index not in _GPUS:
+        _GPUS[index] = Device("cuda", index)
+    return _GPUS[index]
+
+
+def current_gpu_index():
+    """The index of the GPU the engine computes on (CuPy's current device; use_gpu changes it)."""
+    return _cupy().cuda.Device().id
 
 
 def module_for(device):

@@ -248,8 +248,8 @@ def randperm(n, generator=None, dtype=np.int64, device="cpu", requires_grad=Fals
     """0 .. n-1 in a random order, as PyTorch shuffles them."""
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
         raise ValueError(f"randperm: n must be a whole number >= 0, got {n!r}")
-    if device != "cpu":
-        raise ValueError(f"randperm: on the CPU only here; draw it there and move it with .to({device!r})")
+    if backend.device_name(device) != "cpu":
+        raise ValueError(f"randperm: on the CPU only here; draw it there and move it with .to('{device}')")
     dtype = np.dtype(dtype)
     if dtype.kind in "iu" and n > np.iinfo(dtype).max + 1:
         raise ValueError(f"randperm: n = {n} does not fit in {dtype}")
@@ -262,7 +262,7 @@ def multinomial(input, num_samples, replacement=False, generator=None):
     if not isinstance(input, Tensor) or input.dtype.kind != "f" or input.ndim not in (1, 2):
         raise ValueError(f"multinomial: prob_dist must be a 1 or 2 dim floating-point Tensor, got "
                          f"{input.shape if isinstance(input, Tensor) else type(input).__name__}")
-    if input.device != "cpu":
+    if input.is_cuda:
         raise ValueError("multinomial: on the CPU only here; move the probabilities with .cpu()")
     if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or num_samples <= 0:
         raise ValueError(f"multinomial: cannot sample n_sample <= 0 samples (got {num_samples!r})")
@@ -287,7 +287,7 @@ def bernoulli(input, p=None, generator=None):
     """0 or 1 per element, 1 with probability input (or with probability p for every element, where given), in
     input's dtype."""
     _check_float_tensor("bernoulli", input)
-    out = Tensor(np.empty_like(input.data) if input.device == "cpu" else input.data.copy())
+    out = Tensor(np.empty_like(input.data) if input.is_cpu else input.data.copy())
     return bernoulli_(out, input if p is None else p, generator=generator)
 
 

@@ -144,7 +144,7 @@ def _assigned_value(x, value, advanced):
     if isinstance(value, Tensor):
         if value.device != x.device:
             raise RuntimeError(f"setitem: the value is on {value.device}, the tensor {x.shape} on {x.device}; "
-                               f"move the value with .to({x.device!r})")
+                               f"move the value with .to('{x.device}')")
         if value.dtype == x.dtype:
             return value
         if advanced:

@@ -102,9 +102,9 @@ def _constant(op, value, like):
     if isinstance(value, (Tensor, bool, int, float, np.generic)):
         return value
     if isinstance(value, (np.ndarray, list, tuple)):
-        if like.device != "cpu":
+        if like.is_cuda:
             raise TypeError(f"{op}: a host array {np.shape(value)} cannot meet a tensor on {like.device}; make it a "
-                            f"Tensor on that device first (Tensor(array, device={like.device!r}))")
+                            f"Tensor on that device first (Tensor(array, device='{like.device}'))")
         return Tensor(np.asarray(value))
     raise TypeError(f"{op}: cannot combine a Tensor with {type(value).__name__}")
 
@@ -859,8 +859,8 @@ def device_and_dtype(op, args, kwargs):
             device, dtype = arg.device, arg.dtype
         elif isinstance(arg, backend.Device):
             device = arg
-        elif str(arg) in backend.DEVICES:
-            device = str(arg)
+        elif isinstance(arg, str) and arg.split(":")[0] in backend.DEVICES:   # 'cuda', or str(x.device): 'cuda:0'
+            device = arg
         else:
             try:
                 dtype = np.dtype(arg)
@@ -877,7 +877,7 @@ def to(x, *args, copy=False, **kwargs):
     (copy=True: a copy anyway)."""
     device, dtype = device_and_dtype("to", args, kwargs)
     out = x
-    if device is not None and device != x.device:
+    if device is not None and device != backend.device_of(x.data):
         out = ToOp.apply(out, device)
     if dtype is not None and dtype != out.dtype:
         out = _cast(out, dtype)
@@ -902,7 +902,7 @@ def pin_memory(x):
     """PyTorch's Tensor.pin_memory(): a copy of a CPU tensor that the GPU may read while it computes (nanoGPT's
     x.pin_memory().to(device, non_blocking=True)). The copy is ordinary memory here, since every copy to the GPU
     is synchronous; the numbers are the same. Refused, as by PyTorch, without a GPU and for a tensor on one."""
-    if x.device != "cpu":
+    if x.is_cuda:
         raise RuntimeError(f"pin_memory: only CPU tensors can be pinned, this {x.shape} tensor is on {x.device}")
     try:
         backend.module_for("cuda")
@@ -961,7 +961,7 @@ def tensor_type(x, dtype=None):
     """x.type(): PyTorch's type name ('torch.FloatTensor', 'torch.cuda.LongTensor', ...); x.type(dtype): x in that
     dtype, as x.to(dtype); dtype may be such a name too ('torch.DoubleTensor')."""
     if dtype is None:
-        return _type_name(x.dtype, x.device)
+        return _type_name(x.dtype, x.device.type)
     if not isinstance(dtype, str):
         return to(x, dtype)
     for kind in TYPE_NAMES:

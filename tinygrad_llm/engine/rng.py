@@ -55,7 +55,7 @@ class Generator:
         if str(device) != "cpu":
             raise ValueError(f"Generator: device {device!r}: only CPU generators; draws on the GPU come from CuPy's "
                              f"generator, seeded by manual_seed")
-        self.device = "cpu"
+        self.device = backend.CPU
         self._words = np.random.Generator(np.random.MT19937())
         self.manual_seed(DEFAULT_SEED)
 

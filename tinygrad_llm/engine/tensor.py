@@ -217,7 +217,21 @@ class Tensor:
 
     @property
     def device(self):
-        return backend.device_of(self.data)
+        """Where the numbers live, as PyTorch's torch.device: device(type='cpu') or device(type='cuda', index=0);
+        never equal to a string (compare x.device.type, or use x.is_cuda)."""
+        return backend.tensor_device(self.data)
+
+    @property
+    def is_cuda(self):
+        return self.device.type == "cuda"
+
+    @property
+    def is_cpu(self):
+        return self.device.type == "cpu"
+
+    def get_device(self):
+        """The GPU's index for a tensor on one, -1 on the CPU (PyTorch's)."""
+        return -1 if self.device.index is None else self.device.index
 
     @property
     def ndim(self):
@@ -266,8 +280,8 @@ class Tensor:
         extras = []
         if self.dtype not in (backend.DEFAULT_FLOAT, np.dtype(np.int64), np.dtype(bool)):
             extras.append(f"dtype={self.dtype}")
-        if self.device != "cpu":
-            extras.append(f"device={self.device!r}")
+        if self.is_cuda:
+            extras.append(f"device='{self.device}'")
         if self._ctx is not None:
             extras.append(f"grad_fn=<{type(self._ctx).__name__}>")
         elif self.requires_grad:
@@ -624,7 +638,7 @@ def _check_inputs(ctx, tensors):
         if module is None:
             module = backend.xp(t.data)
         elif backend.xp(t.data) is not module:
-            given = ", ".join(f"{t.device}:{t.shape}" for t in tensors if t is not None)
+            given = ", ".join(f"{t.shape} on {t.device}" for t in tensors if t is not None)
             raise RuntimeError(f"{ctx.op_name}: inputs are on different devices ({given}); move them with .to(device)")
         if t.data.dtype.kind == "f":
             if first_float is None:

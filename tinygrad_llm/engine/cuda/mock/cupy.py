@@ -42,6 +42,7 @@ class ndarray:
     strides = property(lambda self: self._array.strides)
     flags = property(lambda self: self._array.flags)
     T = property(lambda self: _wrap(self._array.T))
+    device = property(lambda self: cuda.Device())   # CuPy's: the cupy.cuda.Device it lives on (the one device)
 
     def __repr__(self):
         return f"{np.array_repr(self._array)} (on the mock CUDA device)"
