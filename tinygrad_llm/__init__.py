@@ -26,9 +26,12 @@ from .engine.gradcheck import GradcheckError, gradcheck
 from .engine.movement import (cat, chunk, concat, einsum, embedding, flip, gather, index_select, masked_fill,
                               meshgrid, nonzero, repeat_interleave, roll, scatter, scatter_add, split, stack,
                               take_along_dim, tril, triu, where)
-from .engine.ops import (abs, add, allclose, bitwise_not, ceil, clamp, clone, cos, div, eq, erf, exp, floor,
-                         floor_divide, ge, gt, le, log, log1p, log2, logical_not, lt, matmul, maximum, minimum, mul, ne,
-                         neg, pow, relu, remainder, rsqrt, sigmoid, sin, sqrt, square, sub, tanh)
+from .engine.ops import (abs, acos, add, addmm, allclose, asin, atan, atan2, baddbmm, bitwise_not, bmm, ceil, clamp,
+                         clamp_max, clamp_min, clone, cos, cosh, div, dot, eq, erf, exp, exp2, floor, floor_divide,
+                         frac, ge, gt, isfinite, isinf, isnan, le, lerp, log, log1p, log2, logical_and, logical_not,
+                         logical_or, logical_xor, lt, matmul, maximum, minimum, mm, mul, mv, ne, neg, negative, outer,
+                         pow, reciprocal, relu, remainder, round, rsqrt, sigmoid, sign, sin, sinh, sqrt, square, sub,
+                         tan, tanh, trunc)
 from .engine.reductions import (all, amax, amin, any, argmax, argmin, cumsum, max, mean, min, norm, prod, sort, std,
                                 sum, topk, var)
 from .engine.rng import Generator, default_generator, initial_seed, manual_seed, seed

@@ -19,6 +19,7 @@ import math
 import numpy as np
 
 from . import backend
+from .fma import fma32, fma64
 from .tensor import Function, Tensor
 
 
@@ -146,12 +147,17 @@ def add(a, b, *, alpha=1):
 
 
 def _scaled(op, a, b, alpha):
-    """alpha * b, for add's and sub's alpha. A float alpha with integer operands is refused, as PyTorch refuses it
-    (the product would be truncated)."""
-    if isinstance(alpha, float) and all(getattr(v, "dtype", np.dtype(type(v))).kind in "biu" for v in (a, b)):
-        raise TypeError(f"{op}: alpha={alpha} is a float and the operands are integers (as PyTorch, refused: the "
-                        f"result would be truncated)")
+    """alpha * b, for add's and sub's alpha."""
+    _check_scale(op, "alpha", alpha, a, b)
     return mul(b, alpha)
+
+
+def _check_scale(op, name, value, *operands):
+    """A float scale (add's alpha, addmm's beta) with integer operands is refused, as PyTorch refuses it (the product
+    would be truncated)."""
+    if isinstance(value, float) and all(getattr(v, "dtype", np.dtype(type(v))).kind in "biu" for v in operands):
+        raise TypeError(f"{op}: {name}={value} is a float and the operands are integers (as PyTorch, refused: the "
+                        f"result would be truncated)")
 
 
 Tensor.__add__ = add
@@ -393,6 +399,76 @@ Tensor.maximum = maximum
 Tensor.minimum = minimum
 
 
+class Atan2Op(Function):
+    """out = atan2(a, b), the angle of the point (b, a), in [-pi, pi].   da = g * b / (a^2 + b^2),
+    db = -g * a / (a^2 + b^2); both 0 at the origin, where the angle has no derivative (PyTorch's 0 too)."""
+
+    def forward(ctx, a, b):
+        _broadcast_shape("atan2", a.shape, b.shape)
+        ctx.save_for_backward(a, b)
+        return backend.xp(a).arctan2(a, b)
+
+    def backward(ctx, g):
+        a, b = ctx.saved
+        squared = a * a + b * b
+        with np.errstate(divide="ignore", invalid="ignore"):   # 0 / 0 at the origin, replaced by 0 right away
+            scale = backend.xp(g).where(squared == 0, g.dtype.type(0), g / squared)
+        da = unbroadcast(scale * b, a.shape) if ctx.needs_input_grad[0] else None
+        db = unbroadcast(-scale * a, b.shape) if ctx.needs_input_grad[1] else None
+        return da, db
+
+
+def atan2(input, other):
+    """The angle of the point (other, input): atan(input / other) in the quadrant the two signs name. Integers give
+    floats."""
+    return Atan2Op.apply(*promoted("atan2", input, other, floating_result=True))
+
+
+Tensor.atan2 = atan2
+
+
+class LerpOp(Function):
+    """out = start + weight * (end - start), all three broadcast (weight a tensor or a number). Computed as PyTorch's
+    CPU kernel computes it: from the nearer end where |weight| >= 0.5 (end + (weight - 1) * (end - start)), so that
+    weight 1 gives end exactly, and the multiply-add rounded once (fma.py), so the numbers are PyTorch's to the bit.
+    dstart = g * (1 - weight),  dend = g * weight,  dweight = g * (end - start)."""
+
+    def forward(ctx, start, end, weight):
+        _broadcast_shape("lerp", start.shape, end.shape, np.shape(weight))
+        xp = backend.xp(start)
+        weight = xp.asarray(weight, dtype=start.dtype)   # a number in the tensors' dtype first, as PyTorch takes it
+        ctx.save_for_backward(start, end, weight)
+        small = xp.abs(weight) < 0.5
+        coefficient, base = xp.where(small, weight, weight - 1), xp.where(small, start, end)
+        if xp is np:
+            return (fma32 if start.dtype == np.float32 else fma64)(coefficient, end - start, base)
+        return coefficient * (end - start) + base
+
+    def backward(ctx, g):
+        start, end, weight = ctx.saved
+        dstart = unbroadcast(g * (1 - weight), start.shape) if ctx.needs_input_grad[0] else None
+        dend = unbroadcast(g * weight, end.shape) if ctx.needs_input_grad[1] else None
+        dweight = unbroadcast(g * (end - start), weight.shape) if ctx.needs_input_grad[2] else None
+        return dstart, dend, dweight
+
+
+def lerp(input, end, weight):
+    """The point a fraction `weight` of the way from input to end: input + weight * (end - input), as PyTorch's lerp.
+    input and end are floating tensors of one dtype; weight a number or a tensor of that dtype."""
+    if tensor_input("lerp", input).dtype.kind != "f":
+        raise TypeError(f"lerp: needs a floating tensor, got {input.dtype} {input.shape} (as PyTorch)")
+    for name, value in (("end", end), ("weight", weight)):
+        number = name == "weight" and isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not number and (not isinstance(value, Tensor) or value.dtype != input.dtype):
+            given = f"{value.dtype} {value.shape}" if isinstance(value, Tensor) else type(value).__name__
+            raise TypeError(f"lerp: {name} must be a Tensor of input's dtype {input.dtype}"
+                            f"{' or a number' if name == 'weight' else ''}, got {given}")
+    return LerpOp.apply(input, end, weight)
+
+
+Tensor.lerp = lerp
+
+
 # ---------------------------------------------------------------- comparisons and logic (no gradient)
 
 def _compare(name, compare):
@@ -464,6 +540,42 @@ Tensor.bitwise_not = bitwise_not
 Tensor.logical_not = logical_not
 
 
+def _logical_function(name, combine):
+    """logical_and, logical_or, logical_xor: each operand, of any dtype, read as true where nonzero; a bool tensor
+    outside the graph."""
+    def op(input, other):
+        a, b = tensor_input(name, input), tensor_input(name, other)
+        if a.device != b.device:
+            raise RuntimeError(f"{name}: operands are on different devices ({a.device}, {b.device})")
+        _broadcast_shape(name, a.shape, b.shape)
+        return Tensor(combine(a.data != 0, b.data != 0))
+    op.__name__ = name
+    op.__doc__ = f"{name.removeprefix('logical_')} of input and other read as truth values, elementwise."
+    return op
+
+
+logical_and = _logical_function("logical_and", lambda a, b: a & b)
+logical_or = _logical_function("logical_or", lambda a, b: a | b)
+logical_xor = _logical_function("logical_xor", lambda a, b: a ^ b)
+Tensor.logical_and, Tensor.logical_or, Tensor.logical_xor = logical_and, logical_or, logical_xor
+
+
+def _elementwise_test(name, test):
+    """isnan, isinf, isfinite: a bool tensor outside the graph (for integers and bools: nothing is NaN or infinite)."""
+    def op(input):
+        data = tensor_input(name, input).data
+        return Tensor(getattr(backend.xp(data), name)(data))
+    op.__name__ = name
+    op.__doc__ = f"True where input {test}, elementwise: a bool tensor (PyTorch's {name})."
+    return op
+
+
+isnan = _elementwise_test("isnan", "is NaN")
+isinf = _elementwise_test("isinf", "is infinite (either sign)")
+isfinite = _elementwise_test("isfinite", "is neither NaN nor infinite")
+Tensor.isnan, Tensor.isinf, Tensor.isfinite = isnan, isinf, isfinite
+
+
 # ---------------------------------------------------------------- elementwise, one input
 
 class NegOp(Function):
@@ -477,10 +589,14 @@ class NegOp(Function):
 
 
 def neg(x):
-    return NegOp.apply(tensor_input("neg", x))
+    if tensor_input("neg", x).dtype == bool:
+        raise TypeError("neg: negation, the `-` operator, on a bool tensor is not supported (as in PyTorch); to invert "
+                        "a mask use ~ or logical_not()")
+    return NegOp.apply(x)
 
 
-Tensor.__neg__ = neg
+negative = neg
+Tensor.__neg__ = Tensor.neg = Tensor.negative = neg
 
 
 class ExpOp(Function):
@@ -680,6 +796,150 @@ def cos(x):
 Tensor.cos = cos
 
 
+class TanOp(Function):
+    """out = tan x.   dx = g * (1 + out^2)."""
+
+    def forward(ctx, x):
+        out = backend.xp(x).tan(x)
+        ctx.save_for_backward(out)
+        return out
+
+    def backward(ctx, g):
+        (out,) = ctx.saved
+        return g * (1 + out * out)
+
+
+class SinhOp(Function):
+    """out = sinh x.   dx = g * cosh x."""
+
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return backend.xp(x).sinh(x)
+
+    def backward(ctx, g):
+        (x,) = ctx.saved
+        return g * backend.xp(x).cosh(x)
+
+
+class CoshOp(Function):
+    """out = cosh x.   dx = g * sinh x."""
+
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return backend.xp(x).cosh(x)
+
+    def backward(ctx, g):
+        (x,) = ctx.saved
+        return g * backend.xp(x).sinh(x)
+
+
+class AsinOp(Function):
+    """out = asin x (x in [-1, 1]).   dx = g / sqrt(1 - x^2)."""
+
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return backend.xp(x).arcsin(x)
+
+    def backward(ctx, g):
+        (x,) = ctx.saved
+        with np.errstate(divide="ignore"):   # x = ±1: an infinite slope, as PyTorch gives
+            return g / backend.xp(x).sqrt(1 - x * x)
+
+
+class AcosOp(Function):
+    """out = acos x (x in [-1, 1]).   dx = -g / sqrt(1 - x^2)."""
+
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return backend.xp(x).arccos(x)
+
+    def backward(ctx, g):
+        (x,) = ctx.saved
+        with np.errstate(divide="ignore"):
+            return -g / backend.xp(x).sqrt(1 - x * x)
+
+
+class AtanOp(Function):
+    """out = atan x.   dx = g / (1 + x^2)."""
+
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return backend.xp(x).arctan(x)
+
+    def backward(ctx, g):
+        (x,) = ctx.saved
+        return g / (1 + x * x)
+
+
+def tan(x):
+    return TanOp.apply(as_floating("tan", x))
+
+
+def sinh(x):
+    return SinhOp.apply(as_floating("sinh", x))
+
+
+def cosh(x):
+    return CoshOp.apply(as_floating("cosh", x))
+
+
+def asin(x):
+    return AsinOp.apply(as_floating("asin", x))
+
+
+def acos(x):
+    return AcosOp.apply(as_floating("acos", x))
+
+
+def atan(x):
+    return AtanOp.apply(as_floating("atan", x))
+
+
+Tensor.tan, Tensor.sinh, Tensor.cosh, Tensor.asin, Tensor.acos, Tensor.atan = tan, sinh, cosh, asin, acos, atan
+
+
+class Exp2Op(Function):
+    """out = 2^x.   dx = g * out * ln 2."""
+
+    def forward(ctx, x):
+        out = backend.xp(x).exp2(x)
+        ctx.save_for_backward(out)
+        return out
+
+    def backward(ctx, g):
+        (out,) = ctx.saved
+        return g * out * math.log(2)
+
+
+def exp2(x):
+    return Exp2Op.apply(as_floating("exp2", x))
+
+
+Tensor.exp2 = exp2
+
+
+class ReciprocalOp(Function):
+    """out = 1 / x.   dx = -g * out^2."""
+
+    def forward(ctx, x):
+        with np.errstate(divide="ignore"):   # 1 / 0 is inf, as PyTorch
+            out = 1 / x
+        ctx.save_for_backward(out)
+        return out
+
+    def backward(ctx, g):
+        (out,) = ctx.saved
+        return -g * out * out
+
+
+def reciprocal(x):
+    """1 / x; integers and bools give floats, as PyTorch."""
+    return ReciprocalOp.apply(as_floating("reciprocal", x))
+
+
+Tensor.reciprocal = reciprocal
+
+
 class SigmoidOp(Function):
     """out = 1 / (1 + e^-x).   dx = g * out * (1 - out)."""
 
@@ -783,13 +1043,30 @@ def clamp(x, min=None, max=None):
     """x with values below `min` raised to it and above `max` lowered to it (either may be None)."""
     if min is None and max is None:
         raise ValueError("clamp: give min, max or both")
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        raise TypeError("clamp: min and max must be numbers here, not tensors; maximum(x, low) and minimum(x, high) "
+                        "take tensors (they split the gradient of a tie in half)")
     if min is not None and max is not None and min > max:
         raise ValueError(f"clamp: min {min} is above max {max}")
+    dtype = backend.promote(tensor_input("clamp", x).data, *(b for b in (min, max) if b is not None))
+    if dtype != x.dtype:   # an integer tensor clamped by a float bound becomes floating, as in PyTorch
+        x = Tensor(x.data.astype(dtype))
     return ClampOp.apply(x, low=min, high=max)
+
+
+def clamp_min(x, min):
+    """clamp(x, min=min): x with values below `min` raised to it."""
+    return clamp(x, min=min)
+
+
+def clamp_max(x, max):
+    """clamp(x, max=max): x with values above `max` lowered to it."""
+    return clamp(x, max=max)
 
 
 Tensor.clamp = clamp
 Tensor.clip = clamp
+Tensor.clamp_min, Tensor.clamp_max = clamp_min, clamp_max
 
 
 class FloorOp(Function):
@@ -820,14 +1097,82 @@ def ceil(x):
     return _whole(CeilOp, "ceil", x)
 
 
-def _whole(op, name, x):
+def _whole(op, name, x, **options):
     if tensor_input(name, x).dtype == bool:
         raise TypeError(f"{name}: not defined for a bool tensor (as in PyTorch)")
-    return op.apply(x) if x.dtype.kind == "f" else Tensor(x.data.copy())
+    return op.apply(x, **options) if x.dtype.kind == "f" else Tensor(x.data.copy())
 
 
 Tensor.floor = floor
 Tensor.ceil = ceil
+
+
+class TruncOp(FloorOp):
+    """out = trunc x, x rounded toward zero.   dx = 0, as for floor."""
+
+    def forward(ctx, x):
+        return backend.xp(x).trunc(x)
+
+
+class RoundOp(FloorOp):
+    """out = x rounded to `decimals` places, a half to the even neighbour (2.5 -> 2, 3.5 -> 4, as PyTorch): in x's
+    dtype rint(x * 10^d) / 10^d, or rint(x / 10^-d) * 10^-d for d < 0, the steps PyTorch takes.   dx = 0."""
+
+    def forward(ctx, x, decimals=0):
+        xp = backend.xp(x)
+        if decimals == 0:
+            return xp.rint(x)
+        scale = x.dtype.type(10.0 ** builtins.abs(decimals))
+        return xp.rint(x * scale) / scale if decimals > 0 else xp.rint(x / scale) * scale
+
+
+class SignOp(FloorOp):
+    """out = 1, 0 or -1 as x is positive, zero or negative (0 for NaN, as PyTorch).   dx = 0."""
+
+    def forward(ctx, x):
+        return (x > 0).astype(x.dtype) - (x < 0).astype(x.dtype)
+
+
+def trunc(x):
+    """x rounded toward zero; an integer tensor is returned as a copy, as in PyTorch."""
+    return _whole(TruncOp, "trunc", x)
+
+
+def round(x, *, decimals=0):
+    """x rounded to the nearest integer (to `decimals` places), halves to even, as PyTorch's round; an integer tensor
+    is returned as a copy (with decimals=0 only, as PyTorch)."""
+    if isinstance(decimals, bool) or not isinstance(decimals, (int, np.integer)):
+        raise TypeError(f"round: decimals must be an int, got {decimals!r}")
+    if decimals and tensor_input("round", x).dtype.kind != "f":
+        raise TypeError(f"round: decimals={decimals} needs a floating tensor, got {x.dtype} (as PyTorch)")
+    return _whole(RoundOp, "round", x, decimals=int(decimals))
+
+
+def sign(x):
+    """1, 0 or -1 elementwise, in x's dtype (a bool tensor is its own sign); no gradient reaches x."""
+    if tensor_input("sign", x).dtype.kind != "f":
+        return Tensor(x.data.copy() if x.dtype == bool else backend.xp(x.data).sign(x.data))
+    return SignOp.apply(x)
+
+
+class FracOp(Function):
+    """out = x - trunc x, the fractional part, with x's sign (-1.25 -> -0.25).   dx = g."""
+
+    def forward(ctx, x):
+        return x - backend.xp(x).trunc(x)
+
+    def backward(ctx, g):
+        return g
+
+
+def frac(x):
+    """x - trunc(x); floating tensors only, as PyTorch."""
+    if tensor_input("frac", x).dtype.kind != "f":
+        raise TypeError(f"frac: needs a floating tensor, got {x.dtype} {x.shape} (as PyTorch)")
+    return FracOp.apply(x)
+
+
+Tensor.trunc, Tensor.round, Tensor.sign, Tensor.frac = trunc, round, sign, frac
 
 
 class ToOp(Function):
@@ -1007,3 +1352,99 @@ def matmul(a, b):
 
 Tensor.__matmul__ = matmul
 Tensor.matmul = matmul
+
+
+def _check_product(op, a, b, ranks, operands):
+    """PyTorch's strict products (mm, bmm, mv, dot, addmm, baddbmm) take operands of exactly these ranks, one dtype,
+    and equal batch sizes; matmul is the one that broadcasts and promotes."""
+    tensor_input(op, a), tensor_input(op, b)
+    if (a.ndim, b.ndim) != ranks:
+        raise ValueError(f"{op}: expects {operands}, got shapes {a.shape} and {b.shape}")
+    if a.dtype != b.dtype:
+        raise TypeError(f"{op}: expects operands of one dtype, got {a.dtype} and {b.dtype} (as PyTorch)")
+    if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0] or a.shape[:-2] != b.shape[:-2]:
+        raise ValueError(f"{op}: shapes {a.shape} and {b.shape} cannot be multiplied")
+
+
+def mm(input, mat2):
+    """The product of two matrices, (n, k) @ (k, m) -> (n, m), as PyTorch's mm: 2-d only."""
+    _check_product("mm", input, mat2, (2, 2), "two matrices (2-d)")
+    return MatmulOp.apply(input, mat2)
+
+
+def bmm(input, mat2):
+    """Matrix products batch by batch, (b, n, k) @ (b, k, m) -> (b, n, m), as PyTorch's bmm: 3-d only, one batch
+    size (no broadcasting)."""
+    _check_product("bmm", input, mat2, (3, 3), "two batches of matrices (3-d)")
+    return MatmulOp.apply(input, mat2)
+
+
+def mv(input, vec):
+    """A matrix times a vector, (n, m) @ (m,) -> (n,)."""
+    _check_product("mv", input, vec, (2, 1), "a matrix (2-d) and a vector (1-d)")
+    return MatmulOp.apply(input, vec)
+
+
+def dot(input, tensor):
+    """The dot product of two vectors of one length: a 0-d tensor."""
+    _check_product("dot", input, tensor, (1, 1), "two vectors (1-d)")
+    return MatmulOp.apply(input, tensor)
+
+
+def outer(input, vec2):
+    """The outer product of two vectors, out[i, j] = input[i] * vec2[j]: a broadcast multiplication, whose gradient
+    sums each row (or column) of g back to its element."""
+    if tensor_input("outer", input).ndim != 1 or tensor_input("outer", vec2).ndim != 1:
+        raise ValueError(f"outer: expects two vectors (1-d), got shapes {input.shape} and {vec2.shape}")
+    return mul(input.reshape(-1, 1), vec2)
+
+
+class AddmmOp(Function):
+    """out = beta * input + alpha * (mat1 @ mat2), input broadcast to the product's shape; where beta is 0, input is
+    not read (a NaN in it does not reach the output), as in PyTorch.
+    dinput = beta * g (summed to input's shape),  dmat1 = alpha * g @ mat2^T,  dmat2 = alpha * mat1^T @ g
+    (mat1, mat2 matrices for addmm, batches of them for baddbmm)."""
+
+    def forward(ctx, input, mat1, mat2, beta, alpha, op):
+        product = mat1 @ mat2
+        if input.ndim > product.ndim or any(n not in (1, m) for n, m in zip(input.shape[::-1], product.shape[::-1])):
+            raise ValueError(f"{op}: input {input.shape} cannot be broadcast to the product's shape {product.shape}")
+        ctx.save_for_backward(mat1, mat2)
+        ctx.input_shape, ctx.beta, ctx.alpha = input.shape, beta, alpha
+        out = product if alpha == 1 else product * alpha
+        if beta == 0:
+            return out
+        return out + (input if beta == 1 else input * beta)
+
+    def backward(ctx, g):
+        mat1, mat2 = ctx.saved
+        dinput = unbroadcast(g * ctx.beta, ctx.input_shape) if ctx.needs_input_grad[0] else None
+        dmat1 = (g @ mat2.swapaxes(-1, -2)) * ctx.alpha if ctx.needs_input_grad[1] else None
+        dmat2 = (mat1.swapaxes(-1, -2) @ g) * ctx.alpha if ctx.needs_input_grad[2] else None
+        return dinput, dmat1, dmat2
+
+
+def _scaled_product(op, input, mat1, mat2, beta, alpha, ranks, operands):
+    _check_product(op, mat1, mat2, ranks, operands)
+    if tensor_input(op, input).dtype != mat1.dtype:
+        raise TypeError(f"{op}: input is {input.dtype}, the matrices {mat1.dtype}; they must have one dtype (as "
+                        f"PyTorch)")
+    for name, value in (("beta", beta), ("alpha", alpha)):
+        _check_scale(op, name, value, mat1)
+    return AddmmOp.apply(input, mat1, mat2, beta=beta, alpha=alpha, op=op)
+
+
+def addmm(input, mat1, mat2, *, beta=1, alpha=1):
+    """beta * input + alpha * (mat1 @ mat2), as PyTorch's addmm: mat1 and mat2 matrices, input broadcast to their
+    product's shape (a bias row, say), not read where beta is 0."""
+    return _scaled_product("addmm", input, mat1, mat2, beta, alpha, (2, 2), "two matrices (2-d)")
+
+
+def baddbmm(input, batch1, batch2, *, beta=1, alpha=1):
+    """beta * input + alpha * (batch1 @ batch2), batch by batch, as PyTorch's baddbmm: batch1 and batch2 3-d with
+    one batch size, input broadcast to their product's shape, not read where beta is 0."""
+    return _scaled_product("baddbmm", input, batch1, batch2, beta, alpha, (3, 3), "two batches of matrices (3-d)")
+
+
+Tensor.mm, Tensor.bmm, Tensor.mv, Tensor.dot, Tensor.outer = mm, bmm, mv, dot, outer
+Tensor.addmm, Tensor.baddbmm = addmm, baddbmm
