@@ -98,6 +98,8 @@ WEIGHTS = np.array([0.5, 2.0, 1.0, 0.25])               # broadcasts along the l
 ROUNDED = np.array([0.25, 1.25, 2.675, -0.35, 15.0, 25.0, -35.0, 1234.5678])   # halves, and numbers just off them
 SPECIAL = np.array([1.0, np.nan, np.inf, -np.inf, -0.0])
 TRUTHS = (np.array([[0.0, 1.5, -2.0], [0.0, 0.0, 3.0]]), np.array([2, 0, 5]))   # any dtype: nonzero is true
+CUMPROD_ZEROS = np.array([[1.0, 0.0, 2.0, 0.0], [0.0, 3.0, 4.0, 2.0], [2.0, 0.5, 0.0, 0.0], [1.5, -2.0, 3.0, 3.0]])
+MEDIAN_NANS = np.array([[2.0, np.nan, 1.0, np.nan], [3.0, 1.0, 2.0, 0.5]])
 
 
 def F(m):
@@ -383,6 +385,47 @@ REDUCTIONS = [
        values=(TIES,), differentiable=False, note="ties"),
     Op("sort", lambda m, x: x.sort(descending=True), values=(INT64_MIN,), differentiable=False,
        note="int64-minimum"),
+    # logsumexp, cumprod, var_mean and std_mean, median; argsort, count_nonzero, unique, bincount (no gradient)
+    Op("logsumexp", lambda m, x: x.logsumexp(1), ((3, 4),)),
+    Op("logsumexp", lambda m, x: m.logsumexp(x * 300, dim=(0, 2), keepdim=True), ((2, 3, 4),),
+       note="large-dims"),   # exp(300 x) overflows unless the largest is taken out first
+    Op("logsumexp", lambda m, x: x.logsumexp(-1), values=(np.array([[-np.inf, -np.inf], [np.inf, 1.0], [1.0, 2.0]]),),
+       note="infinities"),
+    Op("logsumexp", lambda m, x: m.logsumexp(x, 0), values=(np.array([1, 2]),), differentiable=False, note="int"),
+    Op("cumprod", lambda m, x: x.cumprod(1), ((2, 4),)),
+    Op("cumprod", lambda m, x: m.cumprod(x, dim=0), values=(CUMPROD_ZEROS,), note="zeros"),
+    Op("cumprod", lambda m, x: (x.cumprod(0), (x > 0).cumprod(0)), values=(np.array([3, -1, 2], np.int32),),
+       differentiable=False, note="int32-bool"),
+    Op("var_mean", lambda m, x: m.var_mean(x, 1), ((3, 4),)),
+    Op("var_mean", lambda m, x: m.var_mean(x, dim=(0, 1), correction=0, keepdim=True)[::-1], ((3, 4),),
+       note="correction-keepdim"),   # reversed, so the mean's gradient is checked too
+    Op("std_mean", lambda m, x: m.std_mean(x, 0, unbiased=False), ((3, 4),)),
+    Op("std_mean", lambda m, x: m.std_mean(x)[::-1], ((3, 4),), note="all"),
+    Op("median", lambda m, x: x.median(), ((3, 4),), domain="distinct"),
+    Op("median", lambda m, x: x.median(dim=1), ((3, 4),), domain="distinct", note="dim"),
+    Op("median", lambda m, x: m.median(x, 0, keepdim=True), ((5, 2),), domain="distinct", note="odd-keepdim"),
+    Op("median", lambda m, x: (x.median(), x.median(1), x.median(0)), values=(TIES.astype(np.float64),),
+       note="ties"),   # median() shares the gradient among the tied medians
+    Op("median", lambda m, x: (x.median(), x.median(1), x.median(-1, True)), values=(TIES,), differentiable=False,
+       note="int"),
+    Op("median", lambda m, x: (x.median(), x.median(1)), values=(MEDIAN_NANS,), note="nan"),
+    Op("argsort", lambda m, x: x.argsort(dim=0), ((3, 4),), domain="distinct", differentiable=False),
+    Op("argsort", lambda m, x: (m.argsort(x, descending=True, stable=True), x.argsort(stable=True),
+                                x.argsort(dim=0, stable=True), m.argsort(x[0, 0], stable=True)), values=(TIES,),
+       differentiable=False, note="ties"),
+    Op("count_nonzero", lambda m, x: (m.count_nonzero(x), x.count_nonzero(dim=0), m.count_nonzero(x, dim=(0, 1))),
+       values=(TRUTHS[0],), differentiable=False),
+    Op("unique", lambda m, x: m.unique(x), values=(TIES,), differentiable=False),
+    Op("unique", lambda m, x: x.unique(return_inverse=True, return_counts=True), values=(TIES,), differentiable=False,
+       note="inverse-counts"),
+    Op("unique", lambda m, x: m.unique(x, sorted=False, return_inverse=True, return_counts=True, dim=1),
+       values=(np.array([[1, 2, 1, 0], [3, 0, 3, 5]]),), differentiable=False, note="dim"),
+    Op("unique", lambda m, x: m.unique(x, return_inverse=True), values=(MEDIAN_NANS[0],), differentiable=False,
+       note="nan"),
+    Op("bincount", lambda m, x: (m.bincount(x), x.bincount(minlength=8)), values=(np.array([0, 2, 2, 5]),),
+       differentiable=False),
+    Op("bincount", lambda m, x, w: (m.bincount(x, w), x.bincount(w.float()), x.bincount(x)),
+       values=(np.array([0, 2, 2, 5]), np.array([0.5, 1.0, 2.0, 3.0])), differentiable=False, note="weights"),
 ]
 
 MOVEMENT = [
@@ -919,6 +962,26 @@ ERRORS = [
     Error("all", lambda: x23().all(dim=3), ValueError, "all: axis 3 is out of range"),
     Error("any", lambda: x23().any(dim=0, axis=1), TypeError, "any: pass dim or axis, not both"),
     Error("sort", lambda: x23().sort(dim=2), ValueError, "sort: axis 2 is out of range"),
+    Error("logsumexp", lambda: x23().logsumexp(2), ValueError, "logsumexp: axis 2 is out of range"),
+    Error("logsumexp", lambda: tl.logsumexp([1.0], 0), TypeError, "logsumexp: expects a Tensor, got list"),
+    Error("cumprod", lambda: x23().cumprod(2), ValueError, "cumprod: axis 2 is out of range"),
+    Error("var_mean", lambda: tl.var_mean(tl.tensor([1, 2])), TypeError, "var: needs a floating tensor, got int64"),
+    Error("std_mean", lambda: tl.std_mean(x23(), 0, unbiased=True, correction=0), TypeError,
+          "std: pass unbiased or correction, not both"),
+    Error("median", lambda: tl.median(tl.zeros(0, 2), 1), ValueError, "median: an empty tensor (0, 2) has no median"),
+    Error("median", lambda: x23().median(dim=(0, 1)), TypeError, "median: dim must be one axis (an int), got (0, 1)"),
+    Error("median", lambda: x23().median(2), ValueError, "median: axis 2 is out of range"),
+    Error("argsort", lambda: x23().argsort(dim=2), ValueError, "argsort: axis 2 is out of range"),
+    Error("count_nonzero", lambda: tl.count_nonzero(x23(), dim=3), ValueError, "count_nonzero: axis 3 is out of range"),
+    Error("unique", lambda: tl.unique([1, 2]), TypeError, "unique: expects a Tensor, got list"),
+    Error("unique", lambda: x23().unique(dim=2), ValueError, "unique: axis 2 is out of range"),
+    Error("bincount", lambda: tl.bincount(tl.tensor([-1, 2])), ValueError,
+          "bincount: only supports a vector of non-negative integers, got int64 (2,)"),
+    Error("bincount", lambda: tl.bincount(tl.tensor([[1.0]])), ValueError, "bincount", "float32 (1, 1)"),
+    Error("bincount", lambda: tl.bincount(tl.tensor([1, 2]), weights=tl.ones(3)), ValueError,
+          "bincount: weights (3,) must be a vector of the input's length (2,)"),
+    Error("bincount", lambda: tl.bincount(tl.tensor([1]), minlength=-1), ValueError,
+          "bincount: minlength should be a whole number >= 0, got -1"),
     # movement and indexing
     Error("reshape", lambda: x23().reshape(4, 2), ValueError, "reshape: cannot reshape (2, 3)", "(4, 2)"),
     Error("view", lambda: x23().view(5), ValueError, "reshape: cannot reshape"),

@@ -32,8 +32,9 @@ from .engine.ops import (abs, acos, add, addmm, allclose, asin, atan, atan2, bad
                          logical_or, logical_xor, lt, matmul, maximum, minimum, mm, mul, mv, ne, neg, negative, outer,
                          pow, reciprocal, relu, remainder, round, rsqrt, sigmoid, sign, sin, sinh, sqrt, square, sub,
                          tan, tanh, trunc)
-from .engine.reductions import (all, amax, amin, any, argmax, argmin, cumsum, max, mean, min, norm, prod, sort, std,
-                                sum, topk, var)
+from .engine.reductions import (all, amax, amin, any, argmax, argmin, argsort, bincount, count_nonzero, cumprod, cumsum,
+                                logsumexp, max, mean, median, min, norm, prod, sort, std, std_mean, sum, topk, unique,
+                                var, var_mean)
 from .engine.rng import Generator, default_generator, initial_seed, manual_seed, seed
 from .engine.rng import get_state as get_rng_state, set_state as set_rng_state
 from .engine.tensor import (Function, Tensor, enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled,

@@ -156,6 +156,71 @@ def cumsum(x, dim):
 Tensor.cumsum = cumsum
 
 
+class CumprodOp(Function):
+    """out_i = x_0 * ... * x_i along `axis`.   dx_j = sum over i >= j of g_i * out_i / x_j: the running sum of
+    g * out from the end, divided by x, as PyTorch computes it. Where x holds a 0 that division fails, so then
+    dx_j = (x_0 ... x_{j-1}) * s_j with s_j = g_j + x_{j+1} * s_{j+1} (s_last = g_last): the product of the
+    elements before j times a sum run back from the end, which never divides (exact with zeros, as PyTorch's)."""
+
+    def forward(ctx, x, axis):
+        ctx.axis = axis
+        out = backend.xp(x).cumprod(x, axis=axis)
+        ctx.save_for_backward(x, out)
+        return out
+
+    def backward(ctx, g):
+        x, out = ctx.saved
+        xp = backend.xp(g)
+        if (x != 0).all():
+            return xp.flip(xp.cumsum(xp.flip(g * out, ctx.axis), axis=ctx.axis), ctx.axis) / x
+        x, s = xp.moveaxis(x, ctx.axis, 0), xp.moveaxis(g, ctx.axis, 0).copy()
+        for j in range(len(s) - 2, -1, -1):
+            s[j] += x[j + 1] * s[j + 1]
+        return xp.moveaxis(_products_before(x, 0) * s, 0, ctx.axis)
+
+
+def cumprod(x, dim):
+    """The running product along `dim`: out[i] = x[0] * ... * x[i]. Integers and bools multiply as int64, as in
+    PyTorch."""
+    axis = normalize_axes("cumprod", dim, x.ndim)[0]
+    if x.ndim == 0:   # dim 0 or -1 of a 0-d tensor: its one element
+        return cumprod(x.reshape(1), 0).reshape(())
+    return CumprodOp.apply(x, axis=axis)
+
+
+Tensor.cumprod = cumprod
+
+
+class LogsumexpOp(Function):
+    """out = log(sum(exp(x))) over `axis`, computed as m + log(sum(exp(x - m))) with m the largest element, so that
+    nothing overflows (m taken as 0 where it is infinite: a row of -inf gives -inf, a row holding inf gives inf, as
+    PyTorch).   dx = g * exp(x - out): the softmax of x over the axes."""
+
+    def forward(ctx, x, axis, keepdims):
+        xp = backend.xp(x)
+        ctx.axes = _axes("logsumexp", axis, x)
+        kept = _keepdims_shape(x.shape, ctx.axes)
+        m = x.max(axis=ctx.axes, keepdims=True) if x.size else xp.zeros(kept, x.dtype)
+        m = xp.where(xp.isinf(m), x.dtype.type(0), m)
+        with np.errstate(divide="ignore"):   # log 0 = -inf: a row of -inf, or no elements
+            out = xp.log(xp.exp(x - m).sum(axis=ctx.axes, keepdims=True)) + m
+        ctx.save_for_backward(x, out)
+        return out if keepdims else out.reshape([n for i, n in enumerate(x.shape) if i not in ctx.axes])
+
+    def backward(ctx, g):
+        x, out = ctx.saved
+        with np.errstate(invalid="ignore"):   # inf - inf where a row holds inf: NaN, as PyTorch's gradient there
+            return g.reshape(out.shape) * backend.xp(x).exp(x - out)
+
+
+def logsumexp(x, dim, keepdim=False):
+    """log(sum(exp(x))) over `dim` (an int or a tuple), without overflow; integers give floats."""
+    return LogsumexpOp.apply(ops.as_floating("logsumexp", x), axis=dim, keepdims=bool(keepdim))
+
+
+Tensor.logsumexp = logsumexp
+
+
 class MaxOp(Function):
     """out = max of x over `axis`.   dx = g at the positions holding the max, 0 elsewhere;
     where several positions tie for the max, they share g equally (as torch.amax does)."""
@@ -308,6 +373,63 @@ Tensor.sort = sort
 Tensor.topk = topk
 
 
+def argsort(x, dim=-1, descending=False, stable=False):
+    """The indices that sort x along `dim` (sort's second result): an int64 tensor, no gradient. Always stable, as
+    sort: tied elements keep their order, descending too (PyTorch's stable=True)."""
+    axis = normalize_axes("argsort", dim, x.ndim)[0]
+    if x.ndim == 0:   # dim 0 or -1 of a 0-d tensor: its one element, at index 0
+        return Tensor(backend.xp(x.data).zeros((), np.int64))
+    return Tensor(_sorting_order(x.data, axis, descending))
+
+
+Tensor.argsort = argsort
+
+
+class MedianOp(Function):
+    """out = the lower median of all of x's elements, the ((n - 1) // 2)-th smallest (NaN where x holds a NaN, as
+    PyTorch). dx = g shared equally among the elements equal to it (PyTorch's rule for median(), as for max)."""
+
+    def forward(ctx, x):
+        xp = backend.xp(x)
+        flat = x.reshape(-1)
+        out = xp.sort(flat)[(flat.size - 1) // 2]
+        nan = x.dtype.kind == "f" and bool(xp.isnan(flat).any())
+        out = xp.asarray(math.nan if nan else out, dtype=x.dtype)
+        is_median = (x == out) | (xp.isnan(x) if nan else False)
+        ctx.save_for_backward(is_median)
+        return out
+
+    def backward(ctx, g):
+        (is_median,) = ctx.saved
+        return g * is_median / is_median.sum().astype(g.dtype)
+
+
+def median(x, dim=None, keepdim=False):
+    """As PyTorch: x.median() the lower median of all elements (tied ones share the gradient); x.median(dim) the pair
+    (values, indices) along dim, the gradient going to the position `indices` names. Of two middle elements the
+    lower is the median; a NaN in a row makes the row's median NaN (at its first NaN). Among elements equal to the
+    median, the index is the one a stable sort puts in the middle (PyTorch leaves it unspecified; its CPU kernel
+    picks the same)."""
+    if x.numel() == 0:
+        raise ValueError(f"median: an empty tensor {x.shape} has no median")
+    if dim is None:
+        return MedianOp.apply(x)
+    return _extreme_along("median", x, dim, keepdim, _median_position)
+
+
+def _median_position(x, dim, keepdim=True):
+    """The index of each lower median along dim (of the first NaN where there is one), kept as an axis of length 1."""
+    xp, dim = backend.xp(x.data), normalize_axes("median", dim, x.ndim)[0]
+    order = _sorting_order(x.data, dim, descending=False)   # stable, NaN last in the order they stand
+    n = x.shape[dim]
+    nans = xp.isnan(x.data).sum(axis=dim, keepdims=True) if x.dtype.kind == "f" else xp.zeros((1,) * x.ndim, int)
+    position = xp.where(nans > 0, n - nans, (n - 1) // 2)
+    return Tensor(xp.take_along_axis(order, position, axis=dim))
+
+
+Tensor.median = median
+
+
 def all(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
     """Whether every element (along `dim`) is nonzero: a bool tensor outside the graph (uint8 for a uint8 tensor,
     as in PyTorch)."""
@@ -400,6 +522,22 @@ Tensor.var = var
 Tensor.std = std
 
 
+def var_mean(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """(var, mean) over `dim`, with var's arguments, as PyTorch's var_mean; both carry gradients."""
+    return _spread_and_mean(var, x, dim, unbiased, keepdim, correction)
+
+
+def std_mean(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """(std, mean) over `dim`, with std's arguments, as PyTorch's std_mean."""
+    return _spread_and_mean(std, x, dim, unbiased, keepdim, correction)
+
+
+def _spread_and_mean(spread, x, dim, unbiased, keepdim, correction):
+    if isinstance(dim, bool):   # var_mean(x, False): PyTorch's var_mean(input, unbiased)
+        dim, unbiased = None, dim
+    return spread(x, dim, unbiased, keepdim, correction=correction), mean(x, dim, keepdim)
+
+
 class NormOp(Function):
     """out = sqrt(sum of x² over `axis`), the 2-norm.   dx = g x / out, and 0 where out = 0 (there every direction is
     a steepest ascent; PyTorch takes 0 too)."""
@@ -433,6 +571,51 @@ def norm(x, p=2, dim=None, keepdim=False):
 
 
 Tensor.norm = norm
+
+
+# ---------------------------------------------------------------- counting (no gradient)
+
+def count_nonzero(x, dim=None):
+    """How many elements are nonzero (along `dim`, an int or a tuple): an int64 tensor."""
+    data = ops.tensor_input("count_nonzero", x).data
+    return Tensor((data != 0).sum(axis=_axes("count_nonzero", dim, data)).astype(np.int64))
+
+
+def unique(x, sorted=True, return_inverse=False, return_counts=False, dim=None):
+    """The distinct elements of x in ascending order (along `dim`: the distinct slices, in lexicographic order), and,
+    where asked, where each element's value stands among them (inverse: x's shape, or dim's length) and how often
+    each occurs (counts), as PyTorch's unique. Sorted also with sorted=False, as PyTorch's CPU unique gives them; a
+    NaN is never equal to another, so each is its own value, as in PyTorch. Computed on the host (the result's size
+    depends on the values). No gradient."""
+    data = backend.to_device(ops.tensor_input("unique", x).data, "cpu")
+    if dim is not None:
+        dim = normalize_axes("unique", dim, x.ndim)[0]
+    values, inverse, counts = np.unique(data, return_inverse=True, return_counts=True, axis=dim, equal_nan=False)
+    inverse = inverse.reshape(x.shape if dim is None else -1)
+    results = [values] + [inverse] * bool(return_inverse) + [counts] * bool(return_counts)
+    results = [Tensor(backend.to_device(r.astype(np.int64) if r is not values else r, x.device)) for r in results]
+    return results[0] if len(results) == 1 else tuple(results)
+
+
+def bincount(x, weights=None, minlength=0):
+    """How often each of 0, 1, ..., max(x) occurs in x (a vector of integers >= 0), at least minlength counts: int64;
+    with weights (x's length), the sum of the weights of each value's elements: float32 weights give float32, any
+    other dtype float64, as PyTorch. No gradient."""
+    data = ops.tensor_input("bincount", x).data
+    if data.ndim != 1 or data.dtype.kind not in "biu" or (data.size and int(data.min()) < 0):
+        raise ValueError(f"bincount: only supports a vector of non-negative integers, got {x.dtype} {x.shape}")
+    if isinstance(minlength, bool) or not isinstance(minlength, (int, np.integer)) or minlength < 0:
+        raise ValueError(f"bincount: minlength should be a whole number >= 0, got {minlength!r}")
+    if weights is None:
+        return Tensor(backend.xp(data).bincount(data, minlength=minlength).astype(np.int64))
+    if ops.tensor_input("bincount", weights).shape != x.shape:
+        raise ValueError(f"bincount: weights {weights.shape} must be a vector of the input's length {x.shape}")
+    dtype = np.float32 if weights.dtype == np.float32 else np.float64
+    counted = backend.xp(data).bincount(data, weights=weights.data.astype(np.float64), minlength=minlength)
+    return Tensor(counted.astype(dtype))
+
+
+Tensor.count_nonzero, Tensor.unique, Tensor.bincount = count_nonzero, unique, bincount
 
 
 # ---------------------------------------------------------------- reducing per-row losses
