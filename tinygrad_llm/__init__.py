@@ -23,9 +23,11 @@ from .engine.creation import (arange, bernoulli, empty, eye, from_numpy, full, f
                               randperm, tensor, zeros, zeros_like)
 from .engine.functional import torch_log_softmax as log_softmax, torch_softmax as softmax
 from .engine.gradcheck import GradcheckError, gradcheck
-from .engine.movement import (cat, chunk, concat, einsum, embedding, flip, gather, index_select, masked_fill,
-                              meshgrid, nonzero, repeat_interleave, roll, scatter, scatter_add, split, stack,
-                              take_along_dim, tril, triu, where)
+from .engine.movement import (cat, chunk, concat, diag, diagonal, einsum, embedding, flatten, flip, gather, hstack,
+                              index_select, masked_fill, meshgrid, moveaxis, movedim, narrow, nonzero, permute,
+                              repeat_interleave, reshape, roll, scatter, scatter_add, select, split, squeeze, stack,
+                              swapaxes, swapdims, t, take_along_dim, tensor_split, transpose, tril, triu, unbind,
+                              unflatten, unsqueeze, vstack, where)
 from .engine.ops import (abs, acos, add, addmm, allclose, asin, atan, atan2, baddbmm, bitwise_not, bmm, ceil, clamp,
                          clamp_max, clamp_min, clone, cos, cosh, div, dot, eq, erf, exp, exp2, floor, floor_divide,
                          frac, ge, gt, isfinite, isinf, isnan, le, lerp, log, log1p, log2, logical_and, logical_not,

@@ -115,6 +115,61 @@ Tensor.t = t
 Tensor.T = property(lambda self: transpose(self))
 
 
+def movedim(x, source, destination):
+    """x with the axes `source` moved to the positions `destination` (an int each, or sequences of one length), the
+    other axes keeping their order (PyTorch's movedim, NumPy's moveaxis)."""
+    source, destination = (_axes_in_order("movedim", d, x.ndim) for d in (source, destination))
+    if len(source) != len(destination):
+        raise ValueError(f"movedim: source {source} and destination {destination} must name as many axes")
+    order = [a for a in range(x.ndim) if a not in source]
+    for position, axis in sorted(zip(destination, source)):
+        order.insert(position, axis)
+    return PermuteOp.apply(x, axes=tuple(order))
+
+
+moveaxis = movedim
+
+
+def _axes_in_order(op, dims, ndim):
+    """dims (an int or a sequence) as non-negative axes, in the order given, each at most once."""
+    axes = [normalize_axes(op, d, ndim)[0] for d in ((dims,) if isinstance(dims, (int, np.integer)) else dims)]
+    if len(set(axes)) != len(axes):
+        raise ValueError(f"{op}: {dims} names an axis twice (for a tensor with {ndim} axes)")
+    return axes
+
+
+def swapaxes(x, axis0, axis1):
+    """transpose(x, axis0, axis1), under NumPy's name (PyTorch has both)."""
+    return transpose(x, axis0, axis1)
+
+
+def swapdims(x, dim0, dim1):
+    """transpose(x, dim0, dim1)."""
+    return transpose(x, dim0, dim1)
+
+
+def unflatten(x, dim, sizes):
+    """Axis `dim` split into axes of `sizes` (one of them may be -1: the length that fits), as PyTorch's unflatten."""
+    axis, sizes = _existing_axis("unflatten", x, dim), tuple(sizes)
+    known, length = int(np.prod([n for n in sizes if n != -1])), x.shape[axis]
+    if sizes.count(-1) > 1 or (known != length if -1 not in sizes else known == 0 or length % known):
+        raise ValueError(f"unflatten: sizes {sizes} do not multiply up to {length}, the length of axis {axis} of "
+                         f"{x.shape}")
+    return reshape(x, x.shape[:axis] + sizes + x.shape[axis + 1:])
+
+
+def _existing_axis(op, x, dim):
+    """dim as a non-negative axis of x, which must have axes (a 0-d tensor has nothing to select, narrow or split)."""
+    if x.ndim == 0:
+        raise IndexError(f"{op}: a 0-d tensor has no axis {dim}")
+    return normalize_axes(op, dim, x.ndim)[0]
+
+
+Tensor.movedim = Tensor.moveaxis = movedim
+Tensor.swapaxes, Tensor.swapdims, Tensor.unflatten = swapaxes, swapdims, unflatten
+Tensor.view_as = Tensor.reshape_as = lambda self, other: reshape(self, other.shape)
+
+
 _BASIC_PARTS = (int, slice, type(None), type(Ellipsis))
 
 
@@ -588,6 +643,37 @@ Tensor.tril = tril
 Tensor.triu = triu
 
 
+def diagonal(x, offset=0, dim1=0, dim2=1):
+    """The elements x[..., i, i + offset] of the matrices that axes dim1 and dim2 hold (offset > 0: above the main
+    diagonal, < 0 below) as a last axis, the other axes kept in order, as PyTorch's diagonal. The gradient goes back
+    to those elements (GetItemOp)."""
+    first, second = (normalize_axes("diagonal", d, x.ndim)[0] for d in (dim1, dim2))
+    if first == second:
+        raise ValueError(f"diagonal: dim1 and dim2 must be two axes, both are axis {first} of {x.shape}")
+    x = permute(x, *[a for a in range(x.ndim) if a not in (first, second)], first, second)
+    k = int(offset)
+    length = builtins.max(builtins.min(x.shape[-2] + builtins.min(k, 0), x.shape[-1] - builtins.max(k, 0)), 0)
+    i = backend.xp(x.data).arange(length)
+    return GetItemOp.apply(x, index=(Ellipsis, i + builtins.max(-k, 0), i + builtins.max(k, 0)))
+
+
+def diag(x, diagonal=0):
+    """For a matrix, its diagonal `diagonal` (0: the main one, k > 0 above it, k < 0 below) as a vector; for a
+    vector, the square matrix holding it on that diagonal and zeros elsewhere (PyTorch's diag). Either way the
+    gradient goes back to the diagonal's elements (GetItemOp, IndexPutOp)."""
+    if tensor_input("diag", x).ndim == 2:
+        return x.diagonal(diagonal)
+    if x.ndim != 1:
+        raise ValueError(f"diag: expects a vector or a matrix, got shape {x.shape}")
+    xp, k = backend.xp(x.data), int(diagonal)
+    i = xp.arange(x.shape[0])
+    zeros = Tensor(xp.zeros((x.shape[0] + builtins.abs(k),) * 2, x.dtype))
+    return IndexPutOp.apply(zeros, x, index=(i + builtins.max(-k, 0), i + builtins.max(k, 0)), order=None)
+
+
+Tensor.diagonal, Tensor.diag = diagonal, diag
+
+
 class ConcatOp(Function):
     """out = the inputs joined along `axis`.   d(input i) = the slice of g that input i occupies."""
 
@@ -702,6 +788,78 @@ def chunk(x, chunks, dim=0):
 
 Tensor.split = split
 Tensor.chunk = chunk
+
+
+def select(x, dim, index):
+    """The slice of x at `index` along dim, that axis removed (x[:, index] for dim 1), as PyTorch's select; a
+    negative index counts from the end."""
+    axis = _existing_axis("select", x, dim)
+    length, index = x.shape[axis], int(index)
+    if not -length <= index < length:
+        raise IndexError(f"select: index {index} is out of range for axis {axis} of length {length} (shape "
+                         f"{x.shape})")
+    return getitem(x, (slice(None),) * axis + (index,))
+
+
+def unbind(x, dim=0):
+    """The slices of x along dim, each without that axis: a tuple of x.shape[dim] tensors (PyTorch's unbind)."""
+    axis = _existing_axis("unbind", x, dim)
+    return tuple(getitem(x, (slice(None),) * axis + (i,)) for i in range(x.shape[axis]))
+
+
+def narrow(x, dim, start, length):
+    """x[start:start + length] along dim, as PyTorch's narrow (start may be negative, counted from the end, or a
+    0-d tensor)."""
+    axis = _existing_axis("narrow", x, dim)
+    size, start = x.shape[axis], int(start)
+    if not -size <= start <= size:
+        raise IndexError(f"narrow: start {start} is out of range for axis {axis} of length {size} (shape {x.shape})")
+    start += size if start < 0 else 0
+    if length < 0 or start + length > size:
+        raise ValueError(f"narrow: start {start} + length {length} runs past axis {axis} of length {size} (shape "
+                         f"{x.shape})")
+    return getitem(x, (slice(None),) * axis + (slice(start, start + length),))
+
+
+def tensor_split(x, indices_or_sections, dim=0):
+    """x cut along dim, as PyTorch's tensor_split: into n pieces (an int n: the first length % n pieces one longer
+    than the others), or at indices (a list or tensor [i, j]: pieces x[:i], x[i:j], x[j:], each index read as a
+    Python slice reads it, so out of range ones give empty pieces)."""
+    axis = _existing_axis("tensor_split", x, dim)
+    split = indices_or_sections
+    if isinstance(split, Tensor):
+        if split.dtype.kind not in "iu" or split.ndim > 1:
+            raise TypeError(f"tensor_split: indices_or_sections as a tensor must be integers with 0 or 1 axes, got "
+                            f"{split.dtype} {split.shape}")
+        split = int(split.item()) if split.ndim == 0 else split.tolist()
+    if isinstance(split, (int, np.integer)) and not isinstance(split, bool):
+        if split < 1:
+            raise ValueError(f"tensor_split: the number of sections must be at least 1, got {split}")
+        size, longer = divmod(x.shape[axis], int(split))
+        bounds = np.cumsum([0] + [size + 1] * longer + [size] * (int(split) - longer)).tolist()
+        pieces = zip(bounds[:-1], bounds[1:])
+    else:
+        indices = [int(i) for i in split]
+        pieces = zip([None] + indices, indices + [None])
+    return tuple(getitem(x, (slice(None),) * axis + (slice(start, end),)) for start, end in pieces)
+
+
+def hstack(tensors):
+    """The tensors joined along axis 1, or along axis 0 where they are vectors (a number counts as one), as
+    PyTorch's hstack."""
+    tensors = [reshape(t, (1,)) if tensor_input("hstack", t).ndim == 0 else t
+               for t in _tensor_list("hstack", tensors)]
+    return concat(tensors, dim=0 if tensors[0].ndim == 1 else 1)
+
+
+def vstack(tensors):
+    """The tensors joined along axis 0, a vector (or a number) counting as a row, as PyTorch's vstack."""
+    tensors = [reshape(t, (1, -1)) if tensor_input("vstack", t).ndim < 2 else t
+               for t in _tensor_list("vstack", tensors)]
+    return concat(tensors, dim=0)
+
+
+Tensor.select, Tensor.unbind, Tensor.narrow, Tensor.tensor_split = select, unbind, narrow, tensor_split
 
 
 class WhereOp(Function):
