@@ -584,6 +584,15 @@ CREATION = [   # no inputs: the made tensor's dtype and values are PyTorch's
     Op("full_like", lambda m: m.full_like(m.zeros(2), 3.0), differentiable=False),
     Op("arange", lambda m: m.arange(5), differentiable=False),
     Op("arange", lambda m: m.arange(1, 2, 0.25), differentiable=False, note="float-step"),
+    Op("arange", lambda m: (m.arange(-3.3, 10.1, 0.7), m.arange(0, 300, 0.0137), m.arange(10, 0, -0.7, dtype=m.float64),
+                            m.arange(1e6, 1e6 + 1, 0.1, dtype=m.float64)), differentiable=False, note="float-numbers"),
+    Op("arange", lambda m: (m.arange(0, 5.5, 1, dtype=m.int64), m.arange(0.5, 5.2, 1, dtype=m.int32),
+                            m.arange(-2.5, 2, 1.5, dtype=m.int64), m.arange(m.tensor(4)), m.arange(7, 1, -2.5)),
+       differentiable=False, note="int-dtypes"),   # int64 counts from the truncated bounds, int32 in float64
+    Op("empty_like", lambda m: (m.empty_like(m.ones(2, 3)).fill_(1.5), m.empty_like(m.ones(2), dtype=m.int64).fill_(3)),
+       differentiable=False),
+    Op("zeros", lambda m: (m.zeros([2, 3]), m.ones([2]), m.zeros((1, 2), dtype=m.int64)), differentiable=False,
+       note="list"),
     Op("empty", lambda m: (m.empty(2, 3).fill_(1.5), m.empty((2,), dtype=m.int64).fill_(3)), differentiable=False),
     Op("eye", lambda m: (m.eye(3), m.eye(2, 3), m.eye(2, dtype=m.int64)), differentiable=False),
     Op("linspace", lambda m: (m.linspace(0, 1, 7), m.linspace(-3.3, 10.1, 101), m.linspace(0, 10, 1),
@@ -813,6 +822,25 @@ def test_backward_grad_takes_the_output_dtype(wrap):
     x = tensor(np.ones(3, np.float32))
     (x * 2.0).backward(wrap(np.ones(3)))  # a float64 upstream gradient must not upcast float32 gradients
     assert x.grad.dtype == np.float32
+
+
+def test_arange_and_lerp_give_pytorchs_numbers_to_the_bit(torch):
+    """The table compares within a tolerance; these two compute as PyTorch's CPU kernels do (the multiply-add rounded
+    once, arange's vectors of AVX2's width), so their numbers are PyTorch's exactly, where NumPy's arange and a plain
+    lerp differ in the last bit."""
+    for args in [(-3.3, 10.1, 0.7), (0, 300, 0.0137), (3, -7, -0.013), (1e6, 1e6 + 1, 0.1), (0.5, 2.7, 0.3)]:
+        for dtype in (np.float32, np.float64):
+            theirs = torch.arange(*args, dtype=getattr(torch, dtype.__name__)).numpy()
+            assert np.array_equal(tl.arange(*args, dtype=dtype).numpy(), theirs), (args, dtype)
+    rng = np.random.default_rng(0)
+    start, end, weight = rng.standard_normal((3, 1000))
+    weight = weight + 0.5   # both of PyTorch's formulas
+    for dtype in (np.float32, np.float64):
+        ours = tl.lerp(*(tl.tensor(a.astype(dtype)) for a in (start, end, weight)))
+        theirs = torch.lerp(*(torch.tensor(a.astype(dtype)) for a in (start, end, weight)))
+        assert np.array_equal(ours.numpy(), theirs.numpy()), dtype
+        assert np.array_equal(tl.tensor(start.astype(dtype)).lerp(tl.tensor(end.astype(dtype)), 0.7).numpy(),
+                              torch.tensor(start.astype(dtype)).lerp(torch.tensor(end.astype(dtype)), 0.7).numpy())
 
 
 def test_python_numbers_take_the_tensor_dtype():
@@ -1146,6 +1174,12 @@ ERRORS = [
     Error("ones_like", lambda: tl.ones_like([1, 2]), TypeError, "ones_like: expects a Tensor"),
     Error("full_like", lambda: tl.full_like(3, 1.0), TypeError, "full_like: expects a Tensor"),
     Error("arange", lambda: tl.arange(0, 5, 0), ValueError, "arange: step must not be 0"),
+    Error("arange", lambda: tl.arange(0, -5, 1), ValueError,
+          "arange: the range 0 -> -5 goes against the sign of step 1"),
+    Error("arange", lambda: tl.arange(0, 5, 0.5, dtype=tl.int64), ValueError,
+          "arange: step must not be 0 (got 0.5, which int64 truncates to 0)"),
+    Error("arange", lambda: tl.arange(0, float("inf")), ValueError, "arange: unsupported range 0 -> inf"),
+    Error("empty_like", lambda: tl.empty_like([1.0]), TypeError, "empty_like: expects a Tensor, got list"),
     Error("empty", lambda: tl.empty(2, -1), ValueError, "empty: a size must be whole numbers >= 0, got (2, -1)"),
     Error("eye", lambda: tl.eye(2, 1.5), ValueError, "eye: a size must be whole numbers"),
     Error("linspace", lambda: tl.linspace(0, 1, -1), ValueError, "linspace: steps must be a whole number >= 0"),

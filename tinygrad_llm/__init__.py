@@ -18,9 +18,9 @@ from . import nn, optim
 from .as_torch.stand_ins import BFLOAT16 as bfloat16, FLOAT16 as float16   # refused wherever used as a dtype
 from .engine import functional, inplace, reductions  # noqa: F401  (inplace and reductions attach Tensor methods)
 from .engine.backend import Device as device
-from .engine.creation import (arange, bernoulli, empty, eye, from_numpy, full, full_like, linspace, multinomial,
-                              normal, ones, ones_like, rand, rand_like, randint, randint_like, randn, randn_like,
-                              randperm, tensor, zeros, zeros_like)
+from .engine.creation import (arange, bernoulli, empty, empty_like, eye, from_numpy, full, full_like, linspace,
+                              multinomial, normal, ones, ones_like, rand, rand_like, randint, randint_like, randn,
+                              randn_like, randperm, tensor, zeros, zeros_like)
 from .engine.functional import torch_log_softmax as log_softmax, torch_softmax as softmax
 from .engine.gradcheck import GradcheckError, gradcheck
 from .engine.movement import (cat, chunk, concat, diag, diagonal, einsum, embedding, flatten, flip, gather, hstack,

@@ -6,6 +6,7 @@ engine's seeded generator (rng.py), so manual_seed fixes them, as torch.manual_s
 import numpy as np
 
 from . import backend, inplace, movement, rng
+from .fma import fma64
 from .movement import _sizes
 from .tensor import Function, Tensor
 
@@ -69,13 +70,52 @@ def full_like(x, fill_value, dtype=None, device=None, requires_grad=False):
     return _like("full_like", x, fill_value, dtype, device, requires_grad)
 
 
+def empty_like(x, dtype=None, device=None, requires_grad=False):
+    """A tensor like x (its shape, and its dtype and device unless given) for numbers written before they are read,
+    as PyTorch's empty_like; here it holds zeros, so a program that reads it anyway reads the same on every run."""
+    return _like("empty_like", x, 0, dtype, device, requires_grad)
+
+
 def arange(start, end=None, step=1, dtype=None, device="cpu", requires_grad=False):
-    """start, start + step, ... below end (arange(n): 0 .. n-1); int64 for integer arguments, else float32."""
-    start, end = (0, start) if end is None else (start, end)
-    if step == 0:
-        raise ValueError("arange: step must not be 0")
+    """start, start + step, ... below end (arange(n): 0 .. n-1); int64 for integer arguments, else float32. The
+    length and the numbers are PyTorch's: ceil((end - start) / step) in float64 (for int64, counted in integers from
+    the bounds truncated), an integer dtype taking start and step truncated, a float dtype _float_arange's numbers."""
+    start, end, step = (v.item() if isinstance(v, Tensor) else v for v in ((0, start, step) if end is None
+                                                                          else (start, end, step)))
     dtype = backend.promote(start, end, step) if dtype is None else np.dtype(dtype)
-    return Tensor(backend.module_for(device).arange(start, end, step, dtype=dtype), requires_grad=requires_grad)
+    if dtype.kind not in "iuf":
+        raise TypeError(f"arange: dtype {dtype} is not supported (as PyTorch)")
+    if not all(np.isfinite(float(v)) for v in (start, end, step)):
+        raise ValueError(f"arange: unsupported range {start} -> {end} with step {step} (as PyTorch: finite only)")
+    if step == 0 or (dtype.kind in "iu" and int(step) == 0):   # PyTorch repeats start for int32, refuses for int64
+        raise ValueError(f"arange: step must not be 0 (got {step}, which {dtype} truncates to {int(step)})")
+    first, last, stride = (int(v) for v in (start, end, step)) if dtype == np.int64 else (start, end, step)
+    if (last - first) * stride < 0:
+        raise ValueError(f"arange: the range {start} -> {end} goes against the sign of step {step} (as PyTorch, "
+                         f"refused)")
+    if dtype == np.int64:
+        length = (last - first + stride - (1 if stride > 0 else -1)) // stride
+    else:
+        length = int(np.ceil((float(end) - float(start)) / float(step)))
+    if dtype.kind == "f":
+        values = _float_arange(float(start), float(step), length, dtype)
+    else:
+        values = (int(start) + int(step) * np.arange(length, dtype=np.int64)).astype(dtype)
+    return Tensor(backend.module_for(device).asarray(values), requires_grad=requires_grad)
+
+
+def _float_arange(start, step, n, dtype):
+    """PyTorch's numbers for arange in a float dtype. Its CPU kernel computes start + i * step in float64, the
+    multiply-add rounded once (the compiler fuses it), then rounds to dtype; and it goes in vectors of 8 float32 or 4
+    float64 (AVX2), two at a time, each vector from its first element b (rounded to dtype) as b + k * step (k below
+    the width), fused the same way; the elements after the last pair of vectors one by one. (PyTorch splits more than
+    32768 elements between threads, each starting its own vectors, so its numbers there vary with its thread count;
+    these are one thread's.)"""
+    i = np.arange(n)
+    width = 8 if dtype == np.float32 else 4
+    lane = np.where(i < n - n % (2 * width), i % width, 0)
+    first = fma64(step, (i - lane).astype(np.float64), start).astype(dtype).astype(np.float64)
+    return fma64(lane.astype(np.float64), step, first).astype(dtype)
 
 
 def linspace(start, end, steps, *, dtype=None, device="cpu", requires_grad=False):
