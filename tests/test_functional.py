@@ -126,6 +126,7 @@ CASES = [
         4 * x, y.sigmoid(), const(f, W_4, like=x), reduction="none", pos_weight=const(f, 2 * W_4, like=x))),
     case("silu", [(3, 7)], lambda f, x: f.silu(3 * x)),
     case("softplus", [(3, 7)], lambda f, x: f.softplus(3 * x, beta=1.5, threshold=2.5)),
+    case("logsigmoid", [(3, 7)], lambda f, x: f.logsigmoid(30 * x)),
     case("bn-training", [(4, 3, 5), (3,), (3,)],
          lambda f, x, w, b: f.batch_norm(x, None, None, w, b, training=True, eps=0.1)),
     case("bn-training-2d-plain", [(6, 3)], lambda f, x: f.batch_norm(x, None, None, training=True)),

@@ -720,6 +720,11 @@ FUNCTIONAL = [
     Op("F.interpolate", lambda m, x: F(m).interpolate(x, size=7, mode="linear"), ((2, 3, 5),), note="linear"),
     Op("F.interpolate", lambda m, x: F(m).interpolate(x, size=(5, 2), mode="bilinear", align_corners=True),
        ((1, 2, 3, 4),), note="bilinear-align_corners"),
+    Op("F.cosine_similarity", lambda m, a, b: F(m).cosine_similarity(a, b), ((3, 4), (3, 4))),
+    Op("F.cosine_similarity", lambda m, a, b: m.cosine_similarity(a, b, 0), ((3, 4), (3, 1)), note="torch-broadcast"),
+    Op("F.cosine_similarity", lambda m, a, b: F(m).cosine_similarity(a * 0.1, b, dim=-1, eps=0.5), ((2, 1, 4), (3, 4)),
+       gradcheck=False, note="norm-below-eps"),   # PyTorch raises the norm to eps unrecorded: not the derivative
+    Op("F.logsigmoid", lambda m, x: F(m).logsigmoid(10 * x), ((3, 4),)),
 ]
 
 def seeded(draw):
@@ -1284,6 +1289,14 @@ ERRORS = [
           "interpolate: give exactly one of size or scale_factor"),
     Error("F.interpolate", lambda: F(tl).interpolate(_x(1, 2, 3, 3), size=4, mode="linear"), ValueError,
           "interpolate: mode 'linear' needs input (N, C, ...) with 1 spatial axes, got (1, 2, 3, 3)"),
+    Error("F.cosine_similarity", lambda: F(tl).cosine_similarity(x23(), tl.ones(3, 2)), ValueError,
+          "cosine_similarity: shapes (2, 3) and (3, 2)"),
+    Error("F.cosine_similarity", lambda: F(tl).cosine_similarity(tl.tensor([1, 2]), tl.tensor([3, 4]), dim=0),
+          TypeError, "cosine_similarity: needs floating inputs, got int64"),
+    Error("F.cosine_similarity", lambda: F(tl).cosine_similarity(x23(), x23(), dim=2), ValueError,
+          "cosine_similarity: axis 2 is out of range"),
+    Error("F.logsigmoid", lambda: F(tl).logsigmoid(tl.tensor([1])), TypeError,
+          "logsigmoid: needs floating inputs, got int64"),
     # random
     Error("rand", lambda: tl.rand(-1), ValueError, "rand: a size"),
     Error("randn", lambda: tl.randn(2, dtype=np.int64), TypeError, "randn: dtype int64 is not supported"),

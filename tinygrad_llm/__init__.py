@@ -21,7 +21,7 @@ from .engine.backend import Device as device
 from .engine.creation import (arange, bernoulli, empty, empty_like, eye, from_numpy, full, full_like, linspace,
                               multinomial, normal, ones, ones_like, rand, rand_like, randint, randint_like, randn,
                               randn_like, randperm, tensor, zeros, zeros_like)
-from .engine.functional import torch_log_softmax as log_softmax, torch_softmax as softmax
+from .engine.functional import cosine_similarity, torch_log_softmax as log_softmax, torch_softmax as softmax
 from .engine.gradcheck import GradcheckError, gradcheck
 from .engine.movement import (cat, chunk, concat, diag, diagonal, einsum, embedding, flatten, flip, gather, hstack,
                               index_select, masked_fill, meshgrid, moveaxis, movedim, narrow, nonzero, permute,

@@ -162,6 +162,11 @@ def softplus(x, beta=1.0, threshold=20.0):
     return where(bx.data > threshold, x, (1 + bx.clamp(max=threshold).exp()).log() / beta)
 
 
+def logsigmoid(x):
+    # min(x, 0) - log(1 + e^-|x|); at x = 0 minimum's tie gives half of g, as σ(-0) does
+    return x.minimum(0) - (-x.abs()).exp().log1p()
+
+
 def leaky_relu(x, negative_slope=0.01):
     return where(x.data > 0, x, x * negative_slope)
 
@@ -184,6 +189,17 @@ def batch_norm(x, weight=None, bias=None, running_stats=None, eps=1e-5):
 
 def normalize(x, p=2.0, axes=(1,), eps=1e-12):
     return x / x.norm(p, axes, keepdim=True).clamp(min=eps)
+
+
+def cosine_similarity(x1, x2, axis, eps):
+    return ((x1 / _norm_at_least(x1, axis, eps)) * (x2 / _norm_at_least(x2, axis, eps))).sum(axis)
+
+
+def _norm_at_least(x, axis, eps):
+    """‖x‖ along axis (kept), raised to eps where smaller. PyTorch raises it in place without recording the change,
+    so the gradient that reaches the norm is the norm's own: the raise is added here as a constant."""
+    norm = x.norm(dim=axis, keepdim=True)
+    return norm + (norm.detach().clamp(min=eps) - norm.detach())
 
 
 def _along(axis, index):

@@ -668,7 +668,7 @@ def gelu(x, approximate="none"):
     return GeluOp.apply(x, approximate=approximate)
 
 
-# ---------------------------------------------------------------- SiLU, softplus, leaky ReLU
+# ---------------------------------------------------------------- SiLU, softplus, log-sigmoid, leaky ReLU
 
 class SiluOp(Function):
     """y = x σ(x),  σ the sigmoid.   dy/dx = σ(x) + x σ(x) (1 - σ(x)) = σ(x) (1 + x (1 - σ(x))).
@@ -714,6 +714,27 @@ def softplus(input, beta=1.0, threshold=20.0):
     return SoftplusOp.apply(input, beta=beta, threshold=threshold)
 
 
+class LogSigmoidOp(Function):
+    """y = log σ(x) = -log(1 + e^-x), computed as min(x, 0) - log(1 + e^-|x|), which neither overflows nor loses
+    digits far out on either side.   dy/dx = 1 - σ(x) = σ(-x)."""
+
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return -_softplus_of_minus(x)
+
+    def backward(ctx, g):
+        (x,) = ctx.saved
+        return g * _sigmoid(-x)
+
+
+def logsigmoid(input):
+    """log σ(x), elementwise (a DPO loss's log-probability of preferring one answer)."""
+    _check_floating("logsigmoid", input)
+    if not _use_fused:
+        return composed.logsigmoid(input)
+    return LogSigmoidOp.apply(input)
+
+
 def leaky_relu(input, negative_slope=0.01, inplace=False):
     """x where x > 0, else negative_slope · x.   d/dx = 1 where x > 0, else negative_slope (PyTorch's, also at 0).
     Built from primitives (a where): one comparison and one product, nothing to fuse."""
@@ -733,7 +754,7 @@ def _maybe_in_place(op, input, inplace, compute):
     return _in_place(f"{op}_", input, compute) if inplace else compute(input)
 
 
-# ---------------------------------------------------------------- batch norm, normalize
+# ---------------------------------------------------------------- batch norm, normalize, cosine similarity
 
 def _check_batch_norm_shapes(input, running_mean, running_var, weight, bias):
     if input.ndim < 2:
@@ -818,6 +839,17 @@ def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
         raise NotImplementedError("normalize: out= is not supported; use the returned tensor")
     _check_floating("normalize", input)
     return composed.normalize(input, p, normalize_axes("normalize", dim, max(input.ndim, 1)), eps)
+
+
+def cosine_similarity(x1, x2, dim=1, eps=1e-8):
+    """The cosine of the angle between x1 and x2 along `dim` (the two broadcast together, dim an axis of their
+    broadcast shape), as PyTorch computes it: each divided by its norm (at least eps) first, then multiplied and
+    summed, so the result stays within [-1, 1]. Built from primitives (composed.py), as PyTorch builds it."""
+    x1, x2 = ops.promoted("cosine_similarity", x1, x2)
+    _check_floating("cosine_similarity", x1)
+    shape = _broadcast_shape("cosine_similarity", x1.shape, x2.shape)
+    axis = normalize_axes("cosine_similarity", dim, len(shape))[0]
+    return composed.cosine_similarity(x1.expand(*shape), x2.expand(*shape), axis, eps)
 
 
 # ---------------------------------------------------------------- pad
