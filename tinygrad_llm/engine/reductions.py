@@ -141,16 +141,26 @@ class CumsumOp(Function):
         return backend.xp(x).cumsum(x, axis=axis)
 
     def backward(ctx, g):
-        xp = backend.xp(g)
-        return xp.flip(xp.cumsum(xp.flip(g, ctx.axis), axis=ctx.axis), ctx.axis)
+        return _sum_from_end(g, ctx.axis)
+
+
+def _sum_from_end(g, axis):
+    """g_j + ... + g_last at each j along axis: the running sum of g reversed."""
+    xp = backend.xp(g)
+    return xp.flip(xp.cumsum(xp.flip(g, axis), axis=axis), axis)
+
+
+def _running(op_name, op, x, dim):
+    """A running sum or product (op) along dim; a 0-d tensor's dim 0 or -1 is its one element."""
+    axis = normalize_axes(op_name, dim, x.ndim)[0]
+    if x.ndim == 0:
+        return op.apply(x.reshape(1), axis=0).reshape(())
+    return op.apply(x, axis=axis)
 
 
 def cumsum(x, dim):
     """The running sum along `dim`: out[i] = x[0] + ... + x[i]. Integers and bools sum as int64, as in PyTorch."""
-    axis = normalize_axes("cumsum", dim, x.ndim)[0]
-    if x.ndim == 0:   # dim 0 or -1 of a 0-d tensor: its one element
-        return cumsum(x.reshape(1), 0).reshape(())
-    return CumsumOp.apply(x, axis=axis)
+    return _running("cumsum", CumsumOp, x, dim)
 
 
 Tensor.cumsum = cumsum
@@ -172,7 +182,7 @@ class CumprodOp(Function):
         x, out = ctx.saved
         xp = backend.xp(g)
         if (x != 0).all():
-            return xp.flip(xp.cumsum(xp.flip(g * out, ctx.axis), axis=ctx.axis), ctx.axis) / x
+            return _sum_from_end(g * out, ctx.axis) / x
         x, s = xp.moveaxis(x, ctx.axis, 0), xp.moveaxis(g, ctx.axis, 0).copy()
         for j in range(len(s) - 2, -1, -1):
             s[j] += x[j + 1] * s[j + 1]
@@ -182,10 +192,7 @@ class CumprodOp(Function):
 def cumprod(x, dim):
     """The running product along `dim`: out[i] = x[0] * ... * x[i]. Integers and bools multiply as int64, as in
     PyTorch."""
-    axis = normalize_axes("cumprod", dim, x.ndim)[0]
-    if x.ndim == 0:   # dim 0 or -1 of a 0-d tensor: its one element
-        return cumprod(x.reshape(1), 0).reshape(())
-    return CumprodOp.apply(x, axis=axis)
+    return _running("cumprod", CumprodOp, x, dim)
 
 
 Tensor.cumprod = cumprod
