@@ -1357,7 +1357,8 @@ Tensor.matmul = matmul
 def _check_product(op, a, b, ranks, operands):
     """PyTorch's strict products (mm, bmm, mv, dot, addmm, baddbmm) take operands of exactly these ranks, one dtype,
     and equal batch sizes; matmul is the one that broadcasts and promotes."""
-    tensor_input(op, a), tensor_input(op, b)
+    for x in (a, b):
+        tensor_input(op, x)
     if (a.ndim, b.ndim) != ranks:
         raise ValueError(f"{op}: expects {operands}, got shapes {a.shape} and {b.shape}")
     if a.dtype != b.dtype:
