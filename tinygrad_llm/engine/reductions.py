@@ -1,5 +1,6 @@
-"""Primitive ops that reduce: sums, means, products, maxima and minima, variance and norms, all/any; the running sum
-(cumsum); and the searches (argmax, topk, sort) whose indices carry no gradient. Each op is one recipe, as in ops.py.
+"""Primitive ops that reduce: sums, means, products, maxima, minima and medians, logsumexp, variance and norms,
+all/any; the running sum and product (cumsum, cumprod); the searches (argmax, topk, sort, argsort) whose indices carry
+no gradient; and the counts (count_nonzero, unique, bincount). Each op is one recipe, as in ops.py.
 
 Arguments are PyTorch's: `dim` (an int, a tuple of ints, or None for every axis) and `keepdim`; NumPy's `axis` and
 `keepdims` work as aliases, with the same meaning (x.max(axis=0) is x.max(dim=0)). A 0-d tensor takes dim 0 or -1,
