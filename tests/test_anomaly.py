@@ -50,7 +50,8 @@ def test_the_line_inside_a_layer_and_the_users_line_are_both_named():
     message = str(error.value)
     assert message.startswith("LinearOp made (1, 1) float32, 0 NaN, 1 inf")
     assert "input 1: (1, 2) float32 in [1e+30, 1e+30]" in message
-    assert "tinygrad_llm/nn/layers.py:" in message and f"in forward, called from {__file__}:{line} in test_the_line" in message
+    assert "tinygrad_llm/nn/layers.py:" in message
+    assert f"in forward, called from {__file__}:{line} in test_the_line" in message
 
 
 def test_a_backward_that_makes_a_non_finite_gradient_names_its_op_and_forward_line():

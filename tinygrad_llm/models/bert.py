@@ -7,8 +7,8 @@ Dimensions:  B batch, T sequence length (≤ max_len), C = n_embd, V = vocab_siz
     MLM:  x ─▶ dense, gelu, ln_mlm ─▶ decoder (weight tied to tok, its own bias) ─▶ mlm_logits (B, T, V)
     NSP:  x[:, 0] ([CLS]) ─▶ pooler (dense, tanh) ─▶ nsp_head ─▶ nsp_logits (B, 2)
 
-The blocks are the encoder's EncoderBlock (models/transformer.py, shared with seq2seq) (pre-LayerNorm, self-attention over every real token, in both
-directions). An input is a pair of segments
+The blocks are the encoder's EncoderBlock (models/transformer.py, shared with seq2seq) (pre-LayerNorm,
+self-attention over every real token, in both directions). An input is a pair of segments
 
     [CLS] A [SEP] B [SEP] [PAD] ...       segment ids 0 for [CLS] A [SEP], 1 for B [SEP] (and the pads)
 

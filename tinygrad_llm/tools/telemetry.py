@@ -14,10 +14,11 @@ Per parameter: the norm of its gradient (as the optimizer uses it, after clippin
 and log10(|Δw| / |w|), Δw being the update the optimizer actually made (AdamW's, weight decay included): around
 -3 is the classic sign of a healthy rate (Karpathy's rule of thumb); far below, the layer barely learns; far above,
 it thrashes. Per block (Block, EncoderBlock, DecoderBlock): the mean and standard deviation of its output and
-their histogram (over mean ± 4 std, which follows the scale as it grows from the initial 0.02), the fraction of its GELU inputs in saturation (|x| > 3, where GELU is flat at 0 or straight as x:
-its derivative within 0.4% of 0 or 1), and the entropy of each attention head's probabilities, in nats, averaged
-over batch and queries (log T is uniform attention; 0 is one key only). And the global gradient norm before
-clipping, and whether clipping fired. `callback(record)` receives each record as it is written.
+their histogram (over mean ± 4 std, which follows the scale as it grows from the initial 0.02), the fraction of
+its GELU inputs in saturation (|x| > 3, where GELU is flat at 0 or straight as x: its derivative within 0.4% of 0
+or 1), and the entropy of each attention head's probabilities, in nats, averaged over batch and queries (log T
+is uniform attention; 0 is one key only). And the global gradient norm before clipping, and whether clipping
+fired. `callback(record)` receives each record as it is written.
 """
 import json
 import math

@@ -18,8 +18,8 @@ def step(p, g, m, v, *, lr, beta1, beta2, eps, weight_decay, step, decoupled):
 
     p, m and v are updated in place, so they must be C-contiguous float32 CuPy arrays (a contiguous copy would take
     the update and be thrown away); g may be any float32 CuPy array of that shape. `step` is the 1-based step count
-    (after incrementing it, as optim/optimizers.py does). decoupled=True is AdamW (p *= 1 - lr·weight_decay), False is Adam
-    (g += weight_decay·p)."""
+    (after incrementing it, as optim/optimizers.py does). decoupled=True is AdamW (p *= 1 - lr·weight_decay), False
+    is Adam (g += weight_decay·p)."""
     op = "adamw step (CUDA)"
     for name, array in (("p", p), ("m", m), ("v", v)):
         loader.float32_input(op, name, array, p.shape)
