@@ -10,6 +10,7 @@ from tinygrad_llm import no_grad
 from tinygrad_llm.engine import rng
 from tinygrad_llm.models.seq2seq import ReverseTask, Seq2Seq, Seq2SeqConfig, exact_match
 from tinygrad_llm.optim import AdamW, clip_grad_norm_
+from tinygrad_llm.optim.lr_scheduler import CosineAnnealingLR
 
 from conftest import gradcheck_parameters
 
@@ -194,6 +195,7 @@ def test_learns_to_reverse_short_strings():
     rng.manual_seed(0)
     model = Seq2Seq(task.config(n_layer=2, n_head=4, n_embd=32))
     optimizer = AdamW(model.parameters(), lr=3e-3, weight_decay=0.0)
+    scheduler = CosineAnnealingLR(optimizer, T_max=250)
     generator = np.random.default_rng(0)
     for _ in range(250):
         _, loss = model(*task.get_batch(32, generator))
@@ -201,8 +203,9 @@ def test_learns_to_reverse_short_strings():
         loss.backward()
         clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
+        scheduler.step()
     model.eval()
-    assert exact_match(model, task, task.test) >= 0.9
+    assert exact_match(model, task, task.test) >= 0.9  # the rate decayed to zero: no late spike undoes the learning
     assert exact_match(model, task, task.test[:50], beam_size=3) >= 0.9
 
 
