@@ -206,13 +206,14 @@ def test_short_pretraining_lowers_the_mlm_loss(shakespeare):
 
 def test_nsp_learns_the_seam_when_it_is_the_only_clue():
     """On the alphabet written over and over, a span B that follows A continues the letters across [SEP], and a
-    random B does so only by chance (1 in 26): the seam is the whole NSP signal. A tiny model finds it within a
-    thousand steps (after a plateau at chance, as on real text), and NSP is then right far above the 50% of a
-    guess on held-out pairs."""
+    random B does so only by chance (1 in 26): the seam is the whole NSP signal. A tiny model finds it after a
+    plateau at chance (as on real text), and NSP is then right far above the 50% of a guess on held-out pairs.
+    Spans of one length put the seam at the same place in every pair, which keeps the plateau short; with lengths
+    that vary, how long it lasts depends on the seed and even on the CPU's BLAS kernels (benchmarks/RESULTS.md)."""
     text = "abcdefghijklmnopqrstuvwxyz" * 400
-    data = SpanPairs(text, CharTokenizer.from_text(text), min_len=3, max_len=8)
+    data = SpanPairs(text, CharTokenizer.from_text(text), min_len=4, max_len=4)
     rng.manual_seed(2)
     model = Bert(data.config(n_layer=2, n_head=2, n_embd=32))
-    pretrain(model, data, steps=1200, seed=2)
+    pretrain(model, data, steps=2000, seed=2)
     result = evaluate(model, data, n_batches=2, batch_size=128)
-    assert result["nsp_accuracy"] > 0.7, result
+    assert result["nsp_accuracy"] > 0.75, result  # steps to spare after the slowest escape from the plateau seen
