@@ -1,34 +1,17 @@
 // cross_entropy.cu: softmax + cross-entropy fused, over the rows of (M, V) float32 logits, forward and backward.
 //
-// NumPy twin: tinygrad_llm.engine.functional.CrossEntropyOp (same math; docs/cross_entropy.md derives it).
-// Launcher:   tinygrad_llm/engine/cuda/cross_entropy.py.
+//   forward:   loss_r = lse_r - x_rt,   lse_r = max_r + log Σ_c exp(x_rc - max_r)      (saves lse: one float per row)
+//   backward:  dlogits_rc = (exp(x_rc - lse_r) - [c == t_r]) · g_r                    (g_r = dL/dloss_r, row_grads)
+// A row whose target is ignore_index gets loss 0 and gradient 0; a target outside 0..V-1 gets loss NaN (never a
+// read outside the row). The derivation, the reductions (the caller turns 'mean'/'sum'/'none' into row_grads) and
+// what is saved: docs/cross_entropy.md.
+// NumPy twin: tinygrad_llm.engine.functional.CrossEntropyOp.   Launcher: tinygrad_llm/engine/cuda/cross_entropy.py.
 //
-// Legend:  M rows (one per prediction, B·T for a GPT), V classes (the vocabulary), t = the target class of a row.
-//
-// Forward, for each row x (V logits) with target t:
-//     max = max_c x_c                                subtracting it keeps exp from overflowing, and changes nothing
-//     lse = max + log Σ_c exp(x_c - max)             the logsumexp, saved for backward (one float per row)
-//     loss = lse - x_t = log Σ_c exp(x_c - max) - (x_t - max)
-// A row whose target equals ignore_index gets loss 0 (the caller leaves it out of the mean). A target outside
-// 0..V-1 that is not ignore_index gets loss NaN: the kernel never reads outside the row, and the NaN shows up in
-// the loss instead of a silent wrong number (F.cross_entropy checks the targets and raises an IndexError before
-// either path runs; only a direct call of the launcher can get here).
-//
-// Backward: d loss / d x_c = softmax(x)_c - [c == t], and softmax(x)_c = exp(x_c - lse), so with g_r = dL/dloss_r
-//     dlogits_rc = (exp(x_rc - lse_r) - [c == t_r]) · g_r          (0 for an ignored row, whatever g_r)
-// computed in one pass from the logits and the saved lse: no (M, V) probability tensor is ever stored.
-// g_r is an array of M floats, row_grads, which the caller computes from the reduction:
-//     'mean': g / (number of rows kept);   'sum': g;   'none': the incoming gradient of each row's loss.
-// One array covers all three reductions, so the kernel needs no reduction flag.
-//
-// Launch shape (both kernels): ONE BLOCK PER ROW, grid = M. The block's threads (a multiple of 32, at most 1024;
-// the launcher picks about V/8 so each thread handles ~8 classes) stride over the row: thread i handles classes
-// i, i + blockDim, ...; neighbouring threads read neighbouring floats (coalesced). The row max and the row sum are
-// block reductions (warp shuffles, then one value per warp through shared memory). Two passes over the row (max,
-// then sum of exp) instead of an online single pass: simpler, and a row of V floats is still in L1/L2 the second
-// time. Backward needs no reduction at all: lse is known, so each element is independent.
-//
-// Indices: row·V can pass 2^31 (M = 65536, V = 50257), so row offsets are computed in 64-bit (long long).
+// Launch shape (both kernels): ONE BLOCK PER ROW, grid = M; blockDim a multiple of 32, at most 1024 (the launcher
+// picks about V/8). Thread i handles classes i, i + blockDim, ... (coalesced). Forward: two passes over the row
+// (max, then Σ exp), each a block reduction (warp shuffles, then one value per warp through shared memory).
+// Backward: one pass, no reduction.
+// Row offsets are 64-bit (long long): row·V can pass 2^31 (M = 65536, V = 50257).
 
 // −∞ and NaN as bit patterns: NVRTC compiles without <math.h>, so INFINITY and NAN are not defined.
 __device__ __forceinline__ float negative_infinity() { return __int_as_float(0xff800000); }

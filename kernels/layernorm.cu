@@ -1,40 +1,19 @@
 // layernorm.cu: layer normalization over the last axis of an (N, C) float32 array, forward and backward.
 //
-// NumPy twin: tinygrad_llm.engine.functional.LayerNormOp (same math; docs/layernorm.md derives the backward).
-// Launcher:   tinygrad_llm/engine/cuda/layernorm.py.
+//   forward:   y = x̂·w + b,   x̂ = (x - mean)·rstd,   rstd = 1 / sqrt(var + eps)     (mean, var over the row's C)
+//   backward:  dx = rstd·(d - mean(d) - x̂·mean(d·x̂)),  d = g·w;   dw = Σ_rows g·x̂;   db = Σ_rows g
+// Saves mean and rstd (N floats each); backward rebuilds x̂ from x. The derivation, the two-pass variance, what is
+// saved and why, and why dw/db are not bitwise repeatable: docs/layernorm.md.
+// NumPy twin: tinygrad_llm.engine.functional.LayerNormOp.   Launcher: tinygrad_llm/engine/cuda/layernorm.py.
 //
-// Legend:  N rows (B·T positions), C columns (the normalized features), one row = one position.
-//
-// Forward, for each row x (C numbers):
-//     mean = Σ x / C
-//     var  = Σ (x - mean)² / C          two passes, as the CPU op: E[x²] - mean² would cancel badly
-//     rstd = 1 / sqrt(var + eps)
-//     x̂    = (x - mean) · rstd
-//     y    = x̂ · w + b                  (w, b of shape (C,); either may be absent: w = 1, b = 0)
-// The kernel saves mean and rstd (N floats each). Backward rebuilds x̂ = (x - mean)·rstd from x: 2·N numbers kept
-// instead of the N·C numbers of x̂.
-//
-// Backward, with g = dL/dy and d = g·w (= dL/dx̂):
-//     dx = rstd · (d - mean(d) - x̂ · mean(d·x̂))       means over the C columns of the row
-//     dw = Σ over rows of g·x̂,     db = Σ over rows of g
-// (dx̂_i/dx_k = rstd (δ_ik - 1/C - x̂_i x̂_k / C): the -1/C comes from the mean, the last term from the variance.)
-//
-// Launch shape (both kernels): 1-D blocks of 256 threads = 8 warps, and ONE WARP PER ROW. Lane l (0..31) of a warp
-// handles columns l, l+32, l+64, ...; neighbouring lanes read neighbouring floats, so every load is coalesced. The
-// row sums are warp-shuffle reductions: no shared memory and no __syncthreads are needed for them.
+// Launch shape (both kernels): blocks of 256 threads = 8 warps, ONE WARP PER ROW. Lane l handles columns l, l+32,
+// l+64, ... (coalesced loads); row sums are warp shuffles (no shared memory, no __syncthreads).
 //   forward:  grid = ceil(N / 8); warp w of block b normalizes row 8b + w.
-//   backward: grid = min(ceil(N / 8), 4 blocks per SM); each warp strides over rows (row += 8·grid), so that one
-//             block handles many rows and adds its dw/db partial sums to global memory only once.
-//
-// Accumulating dw and db: every row adds into the same C columns, so the additions must not race. Each block first
-// sums its own rows into shared memory (2·C floats: dw partials then db partials, atomicAdd on shared memory, which
-// is fast), then adds those C + C partial sums into the global dw/db (zero-filled by the launcher) with one float
-// atomicAdd per column per block. Atomics keep this one simple kernel (no second reduction pass); the price is that
-// the order of the float additions varies from run to run, so dw/db may differ in their last bits between two runs
-// (not bitwise deterministic; dx is). When 2·C floats do not fit in the 48 KiB of shared memory a block may use
-// without opting in (C > 6144), the launcher passes use_shared = 0 and each row adds straight into global memory.
-//
-// Indices: row·C can pass 2^31, so row offsets are computed in 64-bit (long long).
+//   backward: grid = min(ceil(N / 8), 4 blocks per SM); each warp strides over rows (row += 8·grid). A block sums
+//             its rows' dw/db into shared memory (2·C floats), then adds them to the global dw/db (zero-filled by
+//             the launcher) with one atomicAdd per column; with use_shared = 0 (C > 6144: 2·C floats over 48 KiB)
+//             each row adds straight into global memory.
+// Row offsets are 64-bit (long long): row·C can pass 2^31.
 
 // The sum of v over the 32 lanes of a warp, returned to every lane. Butterfly: at each step a lane adds the value of
 // the lane whose index differs in one bit (16, 8, 4, 2, 1 apart); after 5 steps every lane holds the total.
