@@ -1,19 +1,14 @@
 // kernels/attention.cu — fused causal / non-causal attention: FlashAttention-2, forward and backward,
-// in float32 (CUDA cores) and in bfloat16 with float32 accumulation (tensor cores, WMMA).
+// in float32 (CUDA cores) and in bfloat16 with float32 accumulation (tensor cores, WMMA m16n16k16).
 //
-// NumPy tile twin: tinygrad_llm/engine/cuda/attention_tiles.py runs exactly these loops on the CPU, tile by tile
-// (given this file's tile sizes, as the tests give them: same loop order, same masking, same m / l / LSE / D
-// bookkeeping); read it first, then this file.
-// Launchers: tinygrad_llm/engine/cuda/attention.py (shapes, dtypes, launch shapes, bf16 conversion).
-//
-// ---------------------------------------------------------------------------------------------------------------
-// What it computes, for each of the BH = batch·heads independent heads (every matrix contiguous, row-major):
-//
-//     S = s·Q Kᵀ  (+ causal mask: query i sees keys j <= i)      Q, K, V, O: (T, HEAD_DIM); S, P: (T, T)
-//     P = softmax(S) row by row,   O = P V,   LSE_i = log Σ_j exp(S_ij)
-//
-// without ever holding the T×T matrices S or P: they are produced one BLOCK_M × BLOCK_N tile at a time, in shared
-// memory, and used at once.
+// For each of the BH independent heads (Q, K, V, O: (T, HEAD_DIM), contiguous, row-major), never holding the T×T
+// matrices S or P (they exist one BLOCK_M × BLOCK_N tile at a time, in shared memory):
+//   forward:   O = softmax(s·Q Kᵀ + causal mask) V, by the online softmax;  LSE_i = m_i + log l_i, saved
+//   backward:  P = exp(s·Q Kᵀ - LSE);  dV = Pᵀ dO;  dP = dO Vᵀ;  dS = P ∘ (dP - D),  D = rowsum(dO ∘ O);
+//              dQ = s·dS K;  dK = s·dSᵀ Q
+// The derivation, the online softmax and why its rescaling is exact, what is saved, and the bf16 path:
+// docs/attention.md. NumPy tile twin, the same loops tile by tile (read it first):
+// tinygrad_llm/engine/cuda/attention_tiles.py. Launchers: tinygrad_llm/engine/cuda/attention.py.
 //
 // Legend (llm.c style)
 //   BH        batch · heads; blockIdx.y picks the head; every array below is offset to that head first
@@ -23,63 +18,28 @@
 //   i, j      absolute query and key row (0 .. T-1);  r, c  the same inside a tile (i = i0 + r, j = j0 + c)
 //   s         scale (1/sqrt(D) unless the caller says otherwise)
 //   m, l      running row max and running row sum of exp(S - m) of the online softmax
-//   LSE       m + log(l): the log of the softmax denominator, saved by forward for backward (float32, (BH, T))
-//   D         rowsum(dO ∘ O), one float per query row (the "delta" of the backward; not the head dim)
+//   LSE       m + log(l), float32, (BH, T);   D  rowsum(dO ∘ O), one float per query row (not the head dim)
 //
-// ---------------------------------------------------------------------------------------------------------------
-// Forward (FlashAttention-2): grid (ceil(T / BLOCK_M), BH), THREADS = 128 threads; one block per BLOCK_M query rows.
-//   The Q tile is staged in shared memory once. Then, for every K/V tile of BLOCK_N rows that the block's rows may
-//   see (all of them; only up to the diagonal when causal):
-//     1. S_tile = s·Q Kᵀ, with -inf where j > i (causal), j >= T (past the end) or i >= T (padding rows)
-//     2. online softmax per row:  m' = max(m, rowmax S_tile);  P_tile = exp(S_tile - m');
-//        α = exp(m - m');  l' = α·l + rowsum P_tile
-//     3. O ← α·O + P_tile V   (O is the unnormalised accumulator)
-//   and at the end O / l and LSE = m + log(l). Why the rescaling is exact: the row's accumulated O and l are
-//   sums of exp(S_ij - m) terms; moving the reference from m to m' multiplies every such term by exp(m - m') = α.
-//
-// Backward preprocess: D_i = Σ_d dO_id · O_id; one warp per row, 4 rows per 128-thread block.
-//
-// Backward (FlashAttention-2): grid (ceil(T / BLOCK_N), BH), 128 threads; one block per K/V tile of BLOCK_N rows.
-//   The block keeps its K, V tile in shared memory and its dK, dV accumulators in registers, and loops over the
-//   query tiles that can see it (i >= j when causal: from the query tile holding row j0 to the end):
-//     A. P = exp(s·Q Kᵀ - LSE) recomputed (0 where masked);  dP = dO Vᵀ;  dS = P ∘ (dP - D)
-//     B. dV += Pᵀ dO;  dK += dSᵀ Q          (the factor s of dK is applied once, at the end)
-//     C. dQ_tile += s·dS K, added into dq with float32 atomicAdd: every K/V tile (every block) adds into the same
-//        dQ rows. The launcher zero-fills dq first.
-//   Then dK = s·dK and dV are written.
-//
-// The math of the backward (per head, for a loss L with dO = dL/dO):
-//   O = P V                     =>  dV = Pᵀ dO,  dP = dO Vᵀ
-//   P_i = softmax(S_i) per row  =>  dS_ij = P_ij (dP_ij - Σ_k P_ik dP_ik)   (Jacobian of softmax: diag(P) - P Pᵀ)
-//                                   and Σ_k P_ik dP_ik = Σ_k P_ik Σ_d dO_id V_kd = Σ_d dO_id O_id = D_i,
-//                                   so dS = P ∘ (dP - D) needs only a row of O, never a row of P
-//   S = s Q Kᵀ                  =>  dQ = s·dS K,   dK = s·dSᵀ Q
-//   P itself is recomputed from the saved LSE: P_ij = exp(S_ij - LSE_i), exact for every visible (i, j).
-//
-// ---------------------------------------------------------------------------------------------------------------
-// Tiles, threads, memory. BLOCK = BLOCK_M = BLOCK_N = 32 for HEAD_DIM <= 64, 16 for HEAD_DIM = 128; 128 threads
-// (4 warps) per block. The whole working set of a block lives in static shared memory, which is capped at 48 KB
-// per block without the opt-in for more (cudaFuncSetAttribute); these tiles are the largest that fit the backward
-// (four (BLOCK, HEAD_DIM) tiles plus the Pᵀ and dSᵀ tiles). Static shared memory per block, in bytes, for
-// HEAD_DIM = 32 / 64 / 128:  forward_f32 17280 / 29568 / 26048,  backward_f32 25600 / 41984 / 35328,
-// forward_bf16 19840 / 30080 / 23744,  backward_bf16 29440 / 41728 / 30080 (registers and spills, per ptxas:
-// benchmarks/RESULTS.md; tests/test_kernels_compile.py fails on any spill). Bigger tiles (64-128 rows,
-// FlashAttention's sizes) need dynamic shared memory: a speed follow-up, not a change of the algorithm.
-//
-// fp32 kernels: each tile product C (ROWS, COLS) = A Bᵀ or A B is shared out element by element: thread tid owns
-//   the elements e = tid + n·THREADS (row-major), which all lie in one column (tid % COLS) and THREADS / COLS rows
-//   apart. The thread walks the shared dimension once, loading the operand that depends on its column only once
-//   per step for all of its rows, and keeps its partial sums in registers. Rows of shared tiles are padded by one
-//   float so that the threads of a warp reading down a column (different rows) hit different banks.
-// bf16 kernels: the same phases, but each tile product is cut into 16×16 output blocks computed by one warp on the
-//   tensor cores (WMMA m16n16k16, bf16 inputs, fp32 accumulators), the blocks dealt round-robin to the 4 warps.
-//   Everything between the products (masking, exp, softmax statistics, α-rescaling, dS) is fp32 arithmetic on
-//   fp32 values staged in shared memory; only the operands of the tensor-core products are bf16 (P, dS rounded to
-//   bf16 like FlashAttention). bf16 rows are padded by 8 elements (16 bytes): WMMA needs a leading dimension that
-//   is a multiple of 8 (16-bit types) or 4 (float), and 32-byte-aligned block pointers.
-//   Outputs: O in bf16, LSE in fp32; the backward writes dQ, dK, dV in fp32 (dQ must be fp32 for atomicAdd;
-//   dK, dV are fp32 too so all three gradients come back alike, unrounded, for the optimizer to consume).
-//   The bf16 kernels need sm_80 or newer (bf16 WMMA); on older GPUs only the fp32 kernels are compiled.
+// Launch shapes: THREADS = 128 (4 warps) per block; BLOCK = 32 for HEAD_DIM <= 64, 16 for HEAD_DIM = 128.
+//   forward:      grid (ceil(T / BLOCK_M), BH), one block per query tile; Q staged once, then every K/V tile
+//                 its rows may see (causal: up to the diagonal): 1. S tile  2. online softmax  3. O ← α·O + P V
+//   preprocess:   D, one warp per row, 4 rows per block.
+//   backward:     grid (ceil(T / BLOCK_N), BH), one block per K/V tile, K and V in shared memory, dK and dV
+//                 accumulated in registers; walks the query tiles that can see it: A. P, dP, dS  B. dV, dK
+//                 C. dQ += s·dS K with float32 atomicAdd (every block adds into the same rows; the launcher
+//                 zero-fills dq). dK is scaled by s once, at the end.
+// Memory: a block's working set is static shared memory, under the 48 KB a block gets without opting in; the tiles
+// are the largest whose backward fits (sizes per kernel: benchmarks/RESULTS.md; tests/test_kernels_compile.py fails
+// on any register spill).
+// fp32 tile products C (ROWS, COLS): thread tid owns the elements tid + n·THREADS (row-major), all in column
+//   tid % COLS, THREADS / COLS rows apart; it walks the shared dimension once, loading the operand that depends on
+//   its column once per step for all its rows, sums in registers. Shared rows are padded by one float, so a warp
+//   reading down a column hits different banks.
+// bf16 tile products: 16×16 output blocks, one warp each (WMMA, bf16 inputs, fp32 accumulators), dealt round-robin
+//   to the 4 warps; everything between the products is fp32 in shared memory. bf16 rows are padded by 8 elements
+//   and float rows by 4 (WMMA: a leading dimension a multiple of 8 (16-bit types) or 4 (float), 32-byte-aligned
+//   block pointers). Outputs: O bf16, LSE fp32, dQ dK dV fp32. The bf16 kernels need sm_80 or newer; on older
+//   GPUs only the fp32 kernels are compiled.
 // ---------------------------------------------------------------------------------------------------------------
 
 #include <cuda_bf16.h>
@@ -595,7 +555,8 @@ attention_backward_bf16(const bf16* __restrict__ q, const bf16* __restrict__ k, 
         __syncthreads();
 
         // A2. P = exp(s·S - LSE) (0 where not visible) and dS = P ∘ (dP - D) in fp32, stored transposed in bf16
-        //     (unrolled by 2 only: all of a thread's expf in flight at once would cost ~80 more registers)
+        //     (unrolled by 2 only: all of a thread's expf in flight at once would cost many more registers;
+        //     the count is in benchmarks/RESULTS.md)
 #pragma unroll 2
         for (int n = 0; n < BLOCK_M * BLOCK_N / THREADS; ++n) {
             const int e = tid + n * THREADS, r = e / BLOCK_N, c = e % BLOCK_N;

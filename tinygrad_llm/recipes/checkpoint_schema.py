@@ -18,8 +18,8 @@ refuses NaN and inf unless asked, and Adam's moments that no update makes. Every
 the file and the field or tensor.
 
 CRC-32 (zlib) is the checksum of zip and PNG: it finds every error burst of up to 32 bits and any other damage
-but for one chance in 4 billion, at about 3 GB/s (sha256, 1.4 GB/s here, would guard against forgery, which is not
-the risk: a checkpoint is as trusted as the code that reads it).
+but for one chance in 4 billion, and is faster than sha256 (figures in benchmarks/RESULTS.md). sha256 would guard
+against forgery, which is not the risk: a checkpoint is as trusted as the code that reads it.
 """
 import collections
 import dataclasses

@@ -28,7 +28,8 @@ DATA_SIZE = 1_115_394  # bytes
 DATA_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
 DATA_FILENAME = "tinyshakespeare.txt"
 DATA_ENV = "TINYGRAD_LLM_DATA"  # a directory holding datasets under their file names (DATA_FILENAME, ...)
-# gzip: its zlib is in every Python build (lzma and bz2 are optional there, and would save only 70-100 KB)
+# gzip: its zlib is in every Python build (lzma and bz2 are optional there, and would save little: the sizes are
+# in benchmarks/RESULTS.md)
 PACKAGED_SHAKESPEARE = pathlib.Path(__file__).with_name(DATA_FILENAME + ".gz")
 TRAIN_STREAM, EVAL_STREAM = 0, 1  # the two families of batch generators: (seed, stream, iteration)
 NOT_TEXT_FILES = {stat.S_IFDIR: "a directory", stat.S_IFIFO: "a named pipe (FIFO)", stat.S_IFCHR: "a device",
