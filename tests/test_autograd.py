@@ -14,7 +14,8 @@ from conftest import assert_raises_naming
 import tinygrad_llm.engine.functional as F
 from tinygrad_llm import Tensor, no_grad
 from tinygrad_llm.engine import backend
-from tinygrad_llm.engine.tensor import IndexedGrad, _add_gradients
+from tinygrad_llm.engine.movement import IndexedGrad
+from tinygrad_llm.engine.tensor import _add_gradients
 from tinygrad_llm.optim import SGD
 
 
@@ -49,6 +50,23 @@ def test_slice_gradients_and_a_shared_gradient_add_up(slices_first):
     np.add.at(picked, [0, 0, 4], 2.0)                                 # row 0 picked twice
     np.testing.assert_allclose(x.grad.numpy(), d + c + picked, rtol=1e-12)
     np.testing.assert_array_equal(w.grad.numpy(), c)
+
+
+def test_slices_of_one_tensor_add_into_one_buffer(monkeypatch):
+    """T slices of one array hand back T IndexedGrads, and the walk writes every one into a single buffer: O(T)
+    work, never a full-size array per slice (O(T²))."""
+    targets, add_to = [], IndexedGrad.add_to
+
+    def recorded(self, array):
+        targets.append(array)   # kept alive, so that two arrays never share an id
+        add_to(self, array)
+
+    monkeypatch.setattr(IndexedGrad, "add_to", recorded)
+    T = 16
+    x = Tensor(np.zeros((T, 3)), requires_grad=True)
+    sum((x[t] * (t + 1.0)).sum() for t in range(T)).backward()
+    assert len(targets) == T and all(array is targets[0] for array in targets)
+    np.testing.assert_array_equal(x.grad.numpy(), np.repeat(np.arange(1.0, T + 1)[:, None], 3, axis=1))
 
 
 def test_adding_gradients_never_writes_into_an_array_the_walk_does_not_own():

@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 
 from tinygrad_llm.engine import rng, tensor
+from tinygrad_llm.engine.tensor import Tensor
 from tinygrad_llm.models.gpt import GPT, GPTConfig
 from tinygrad_llm.optim import AdamW
+from tinygrad_llm.tools.observer import plain_backward, plain_forward
 from tinygrad_llm.tools.profiler import profile
 
 
@@ -93,3 +95,19 @@ def test_off_after_the_block_even_after_an_error():
     with pytest.raises(ZeroDivisionError), profile():
         raise ZeroDivisionError
     assert tensor.observers == []
+    assert (tensor.run_forward, tensor.run_backward) == (plain_forward, plain_backward)   # no tool code left on
+
+
+def test_a_tool_inside_another_leaves_the_outer_one_watching():
+    """The engine's steps stay observed until the last tool is off: the outer profile sees the ops run after the
+    inner one ended, and then the plain steps come back."""
+    x = Tensor(np.ones(3), requires_grad=True)
+    with profile() as outer:
+        with profile() as inner:
+            (x * 2).sum().backward()
+        (x * 3).sum().backward()
+    events = [(e.name, e.phase) for e in inner.events]
+    assert events == [("MulOp", "forward"), ("SumOp", "forward"), ("SumOp", "backward"), ("MulOp", "backward"),
+                      ("AccumulateGrad", "backward")]
+    assert [(e.name, e.phase) for e in outer.events] == events * 2
+    assert tensor.observers == [] and (tensor.run_forward, tensor.run_backward) == (plain_forward, plain_backward)

@@ -16,7 +16,7 @@ import numpy as np
 
 from . import backend
 from .ops import _broadcast_shape, dim_or_axis, normalize_axes, promoted, tensor_input, unbroadcast
-from .tensor import Function, IndexedGrad, Tensor
+from .tensor import Function, SparseGradient, Tensor
 
 
 class ReshapeOp(Function):
@@ -273,6 +273,27 @@ def _axes_indexed(part):
 def has_array(index):
     parts = index if isinstance(index, tuple) else (index,)
     return any(hasattr(p, "shape") for p in parts)
+
+
+class IndexedGrad(SparseGradient):
+    """The gradient that x[index] hands back to x: `values` at `index`, zero everywhere else, kept in that form
+    until the backward walk adds it into the one buffer it keeps for x's gradient (tensor.py's GradientSums)."""
+
+    def __init__(self, shape, index, values, repeats):
+        self.shape, self.index, self.values = shape, index, values
+        self.repeats = repeats  # True when an integer-array index may pick one element twice
+
+    def add_to(self, array):
+        """array[index] += values, in place; an element picked twice receives both values."""
+        if self.repeats:
+            backend.xp(array).add.at(array, self.index, self.values)
+        else:
+            array[self.index] += self.values  # slices never repeat an element: a plain in-place add
+
+    def dense(self):
+        array = backend.xp(self.values).zeros(self.shape, dtype=self.values.dtype)
+        self.add_to(array)
+        return array
 
 
 class GetItemOp(Function):

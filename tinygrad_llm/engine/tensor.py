@@ -15,7 +15,6 @@ This file knows no particular op: ops.py, reductions.py and movement.py define t
 """
 import copy
 import functools
-import time
 import weakref
 
 import numpy as np
@@ -25,11 +24,10 @@ from . import backend
 _grad_mode, _inference_mode = True, False   # PyTorch's two switches (GradMode)
 _recording = True                           # whether ops record the graph: the first on, the second off
 
-# The tools that watch the engine work (tools/: the profiler, anomaly detection, the graph's trace) while they are
-# on. Each has forward(ctx, inputs, out, seconds), called after every op's forward, and backward(ctx, out, grad,
-# input_grads, seconds), called at each step of the backward walk: the op's backward and the summing of what it
-# returned into its inputs' gradients, or for a leaf (ctx None) the adding of grad into its .grad. The engine knows
-# nothing more of them; while the list is empty, which is always unless a tool is on, an op pays for one check.
+# The tools watching the engine now (tools/observer.py's Observers: the profiler, anomaly detection, the graph's
+# trace, telemetry), empty unless one is on. While one is, tools/observer.py puts timed versions of run_forward and
+# run_backward (below) in their place, which call these and report to each tool: the one hook point, so that the
+# plain path holds no tool code.
 observers = []
 
 
@@ -370,24 +368,13 @@ class Tensor:
         """
         sums = GradientSums(self, self._output_gradient(grad))
         for tensor in reversed(self._topological_order()):    # each tensor after every op that used it
-            began = time.perf_counter() if observers else 0.0
             g = sums.pop(tensor)                              # dL/d(tensor), summed over all its uses
             if g is None:
                 continue                                      # self does not depend on it
-            op = tensor._ctx                                  # the op that made it; None for a leaf
-            if op is None or tensor._retains_grad:
-                tensor._accumulate_grad(g)                    # the gradients users read
-            input_grads = () if op is None else op.input_gradients(g)
-            if observers:
-                input_grads = list(input_grads)               # run the backward now, inside the time observed
-            for parent, parent_grad in input_grads:
-                sums.add(parent, parent_grad)                 # the chain rule: dL/d(input) from dL/d(output)
-            if observers:
-                seconds = time.perf_counter() - began
-                for observer in observers:
-                    observer.backward(op, tensor, g, input_grads, seconds)
-            if op is not None and not retain_graph:
-                op.free()                                     # its saved arrays are needed no more
+            for parent, parent_grad in run_backward(tensor, g):   # its op's backward: dL/d(input) from dL/d(tensor)
+                sums.add(parent, parent_grad)                 # the chain rule: summed over the input's uses
+            if tensor._ctx is not None and not retain_graph:
+                tensor._ctx.free()                            # its saved arrays are needed no more
 
     def _output_gradient(self, grad):
         """dL/d(self) as an array of self's shape and dtype: 1 for a one-element output, else `grad`, checked."""
@@ -436,30 +423,42 @@ class Tensor:
         self.grad = Tensor(g.copy()) if self.grad is None else Tensor(self.grad.data + g)
 
 
-class IndexedGrad:
-    """The gradient that x[index] hands back to x: `values` at `index`, zero everywhere else, kept in that form
-    until the backward walk needs an array.
+def run_backward(tensor, grad):
+    """One step of the backward walk, given grad = dL/d(tensor): grad added into tensor.grad where a user reads it (a
+    leaf, or a tensor that retains its grad), and the backward of the op that made tensor run, returning [(input,
+    dL/d(input))] for each input that requires grad, each checked against its input's shape (a wrong backward
+    fails here, naming the op)."""
+    op = tensor._ctx                                          # None for a leaf
+    if op is None or tensor._retains_grad:
+        tensor._accumulate_grad(grad)
+    if op is None:
+        return []
+    op._check_saved_arrays_unchanged()
+    grads = op.backward(grad)
+    input_grads = []
+    for parent, parent_grad in zip(op.parents, grads if isinstance(grads, tuple) else (grads,)):
+        if parent is None or parent_grad is None or not parent.requires_grad:
+            continue
+        if parent_grad.shape != parent.shape:
+            raise RuntimeError(f"{op.op_name}.backward returned a gradient of shape {parent_grad.shape} "
+                               f"for an input of shape {parent.shape}")
+        input_grads.append((parent, parent_grad))
+    return input_grads
 
-    Why not simply zeros with `values` written in: a model that reads many slices of one array (an RNN reads
-    x[:, t] for every t; attention splits q, k and v out of one projection) would get one full-size array per
-    slice, and the walk would add them all up: T slices of a (B, T, C) array would cost T full arrays, O(T²).
-    The walk instead writes each slice's values into one buffer (see _add_gradients)."""
 
-    def __init__(self, shape, index, values, repeats):
-        self.shape, self.index, self.values = shape, index, values
-        self.repeats = repeats  # True when an integer-array index may pick one element twice
+class SparseGradient:
+    """A gradient an op may hand back instead of an array when it is zero but in a few places: what x[index] hands
+    x (movement.py's IndexedGrad). Why: a model that reads many slices of one array (an RNN reads x[:, t] for every
+    t; attention splits q, k and v out of one projection) would otherwise get one full-size array per slice, and T
+    slices of a (B, T, C) array would cost T full arrays, O(T²). The walk adds each into one buffer instead."""
 
     def add_to(self, array):
-        """array[index] += values, in place; an element picked twice receives both values."""
-        if self.repeats:
-            backend.xp(array).add.at(array, self.index, self.values)
-        else:
-            array[self.index] += self.values  # slices never repeat an element: a plain in-place add
+        """array += this gradient, in place."""
+        raise NotImplementedError
 
     def dense(self):
-        array = backend.xp(self.values).zeros(self.shape, dtype=self.values.dtype)
-        self.add_to(array)
-        return array
+        """This gradient as a new array of its tensor's shape."""
+        raise NotImplementedError
 
 
 class GradientSums:
@@ -467,7 +466,7 @@ class GradientSums:
     what every use of the tensor hands back (x * x uses x twice). The bookkeeping that keeps summing cheap:
     - an op may hand one array to several inputs (add gives g to both), so an array an op returned is never
       written into; the first sum goes to a new buffer that the walk owns, and later terms are added into it;
-    - a slice's gradient arrives as an IndexedGrad and is written into that buffer, never made full-size alone."""
+    - a SparseGradient (a slice's) is written into that buffer, never made full-size alone."""
 
     def __init__(self, output, grad):
         self.sums = {id(output): grad}
@@ -486,20 +485,20 @@ class GradientSums:
         """The finished dL/d(tensor) as an array (None when nothing flowed to it); every use of it has been seen."""
         self.owned.discard(id(tensor))
         g = self.sums.pop(id(tensor), None)
-        return g.dense() if isinstance(g, IndexedGrad) else g
+        return g.dense() if isinstance(g, SparseGradient) else g
 
 
 def _add_gradients(total, new, in_place):
-    """total + new, two gradients of one tensor, either of them possibly an IndexedGrad. `in_place` says total is a
+    """total + new, two gradients of one tensor, either of them possibly a SparseGradient. `in_place` says total is a
     buffer the walk allocated, free to take the sum; any other array may be shared (Add hands its one gradient to
     both inputs), so the sum then goes to a new buffer, which later gradients of the same tensor are added into."""
-    if isinstance(total, IndexedGrad):
+    if isinstance(total, SparseGradient):
         total, in_place = total.dense(), True
     if not in_place:
-        if not isinstance(new, IndexedGrad):
+        if not isinstance(new, SparseGradient):
             return total + new
         total = total.copy()
-    if isinstance(new, IndexedGrad):
+    if isinstance(new, SparseGradient):
         new.add_to(total)
     else:
         total += new
@@ -555,19 +554,6 @@ class Function:
     def backward(self, grad):
         raise NotImplementedError
 
-    def input_gradients(self, grad):
-        """(input, dL/d(input)) for each input that requires grad: this op's backward applied to grad = dL/d(out),
-        each gradient checked against its input's shape (a wrong backward fails here, naming the op)."""
-        self._check_saved_arrays_unchanged()
-        grads = self.backward(grad)
-        for parent, parent_grad in zip(self.parents, grads if isinstance(grads, tuple) else (grads,)):
-            if parent is None or parent_grad is None or not parent.requires_grad:
-                continue
-            if parent_grad.shape != parent.shape:
-                raise RuntimeError(f"{self.op_name}.backward returned a gradient of shape {parent_grad.shape} "
-                                   f"for an input of shape {parent.shape}")
-            yield parent, parent_grad
-
     def _check_saved_arrays_unchanged(self):
         """PyTorch's "modified by an inplace operation" check: if an array this op saved (an input, the output, or a
         view of either) has been changed in place since the forward, its gradient would be computed from the new
@@ -583,24 +569,25 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs, **options):
-        began = time.perf_counter() if observers else 0.0
-        tensors = tuple(x if isinstance(x, Tensor) else None for x in inputs)
-        ctx = cls(tensors)
-        _check_inputs(ctx, tensors)
-        out = Tensor(ctx.forward(*[x.data if isinstance(x, Tensor) else x for x in inputs], **options))
-        if _recording and any(ctx.needs_input_grad):
-            out.requires_grad = True
-            out._ctx = ctx
-            for t in tensors:
-                if t is not None:
-                    t._used = True
-            if _versions:   # while nothing has ever changed in place, every version is 0: nothing to record
-                ctx.saved_versions = tuple(None if a is None else version_of(a) for a in ctx.saved)
-        if observers:
-            seconds = time.perf_counter() - began
-            for observer in observers:
-                observer.forward(ctx, inputs, out, seconds)
-        return out
+        """The op on `inputs` (Tensors, arrays, numbers) -> its output Tensor, the node recorded where needed."""
+        return run_forward(cls(tuple(x if isinstance(x, Tensor) else None for x in inputs)), inputs, options)
+
+
+def run_forward(ctx, inputs, options):
+    """ctx's forward on the inputs' arrays -> the output Tensor. When an input requires grad and ops record, ctx
+    becomes the output's _ctx, with the versions of the arrays it saved (for the in-place check)."""
+    tensors = ctx.parents
+    _check_inputs(ctx, tensors)
+    out = Tensor(ctx.forward(*[x.data if isinstance(x, Tensor) else x for x in inputs], **options))
+    if _recording and any(ctx.needs_input_grad):
+        out.requires_grad = True
+        out._ctx = ctx
+        for t in tensors:
+            if t is not None:
+                t._used = True
+        if _versions:   # while nothing has ever changed in place, every version is 0: nothing to record
+            ctx.saved_versions = tuple(None if a is None else version_of(a) for a in ctx.saved)
+    return out
 
 
 class AccumulateGrad:

@@ -13,7 +13,7 @@ import sys
 import numpy as np
 
 from ..engine import backend
-from ..engine.tensor import Tensor
+from ..engine.tensor import SparseGradient, Tensor
 from .observer import Observer
 
 TOOLS = os.path.dirname(os.path.abspath(__file__)) + os.sep       # tinygrad_llm/tools/
@@ -97,7 +97,7 @@ class detect_anomaly(Observer):
         if not finite(grad):
             return   # reported where it was made
         for parent, parent_grad in input_grads:
-            dense = parent_grad.dense() if hasattr(parent_grad, "dense") else parent_grad   # an IndexedGrad
+            dense = parent_grad.dense() if isinstance(parent_grad, SparseGradient) else parent_grad
             if not finite(dense):
                 raise AnomalyError(f"{type(ctx).__name__}.backward made a non-finite gradient, {describe(dense)}, "
                                    f"for its input {describe(parent)} from a finite dL/d(out) "

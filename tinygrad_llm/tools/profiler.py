@@ -32,7 +32,7 @@ class Event:
 
 
 def _array(x):
-    return x.data if isinstance(x, Tensor) else getattr(x, "values", x)   # an IndexedGrad: its values
+    return x.data if isinstance(x, Tensor) else getattr(x, "values", x)   # movement.py's IndexedGrad: its values
 
 
 def new_bytes(arrays, given):
