@@ -300,8 +300,8 @@ class GetItemOp(Function):
     """out = x[index], with slices, integers, None, Ellipsis, integer and bool arrays (PyTorch's rule: see
     torch_index; `order` moves NumPy's result axes into PyTorch's order).
     dx = zeros of x's shape with g added at the indexed positions (scatter-add: an element picked twice by an
-    integer array receives both gradients). Returned as an IndexedGrad, which the backward walk writes into one
-    buffer per tensor, so reading many slices of one array costs one array of gradient, not one per slice."""
+    integer array receives both gradients), returned as an IndexedGrad (above): many slices of one array cost one
+    array of gradient, not one per slice."""
 
     def forward(ctx, x, index, order=None):
         ctx.shape, ctx.index, ctx.order = x.shape, index, order
@@ -986,11 +986,8 @@ def embedding(idx, weight):
 class EinsumOp(Function):
     """out = einsum(terms -> output) of the operands (NumPy's einsum), every subscript one letter (einsum() below
     spells an ellipsis out in letters).
-    d(operand i) = einsum(g and the other operands -> operand i's letters): each element of operand i is multiplied
-    by products of the others' elements wherever it appears in the sum, and g weighs each appearance. Three cases
-    more (docs/einsum.md): a letter that only operand i has was summed away in the forward, so its gradient is the
-    same along that whole axis; a letter it repeats ('ii') puts the gradient on the diagonal, zeros elsewhere; an
-    axis of length 1 that broadcast against a longer one sums its gradient."""
+    d(operand i) = einsum(g and the other operands -> operand i's letters), and three cases that einsum cannot
+    write (a letter only operand i has, a repeated letter, a broadcast axis of length 1): derived in docs/einsum.md."""
 
     def forward(ctx, *operands, terms, output):
         ctx.save_for_backward(*operands)

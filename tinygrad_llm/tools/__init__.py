@@ -1,5 +1,6 @@
 """Tools for looking inside: they watch the engine work and report what it did. They read the engine's graph and
-its observer hooks (engine/tensor.py's `observers`, nn/module.py's `module_stack`); the engine does not know them.
+its hooks (engine/tensor.py's `run_forward` and `run_backward`, which observer.py swaps for timed versions while a
+tool is on; nn/module.py's `module_stack`); the engine does not know them.
 
     observer.py        what every tool shares: switching itself on and off, naming the module that made an op
     viz.py             the graph drawn (graphviz) or printed as a tree, with shapes, module paths, gradient norms
