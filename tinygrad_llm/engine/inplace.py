@@ -6,7 +6,7 @@ step):
    be part of the computation but not of any gradient: an error names the op. Inside it, the parameter itself is
    updated, the same Tensor object, so a hand-written step `with no_grad(): w -= lr * w.grad` works.
 2. Every in-place change moves the version of the tensor's buffer on (shared by every view of it: x, x[0],
-   x.detach(), ...). Each op records the versions of the arrays it saved when it runs (Function.apply); its
+   x.detach(), ...). Each op records the versions of the arrays it saved when it runs (run_forward); its
    backward refuses to run if one has changed since, naming the op: it would compute the gradient from the new
    numbers (Function._check_saved_arrays_unchanged).
 3. A tensor inside the graph (outside no_grad) keeps its place in it: the change is recorded as an op whose input

@@ -25,9 +25,8 @@ _grad_mode, _inference_mode = True, False   # PyTorch's two switches (GradMode)
 _recording = True                           # whether ops record the graph: the first on, the second off
 
 # The tools watching the engine now (tools/observer.py's Observers: the profiler, anomaly detection, the graph's
-# trace, telemetry), empty unless one is on. While one is, tools/observer.py puts timed versions of run_forward and
-# run_backward (below) in their place, which call these and report to each tool: the one hook point, so that the
-# plain path holds no tool code.
+# trace, telemetry), empty unless one is on; nn/module.py reads it, this file does not. The tools' one hook point:
+# while one is on, tools/observer.py puts timed versions of run_forward and run_backward (below) in their places.
 observers = []
 
 
@@ -517,7 +516,7 @@ class Function:
         self.parents = parents  # the inputs: a Tensor, or None where the input was not a tensor
         self.needs_input_grad = tuple(p is not None and p.requires_grad for p in parents)
         self.saved = ()
-        self.saved_versions = ()  # the version of each saved array's buffer when this op ran (set by apply)
+        self.saved_versions = ()  # the version of each saved array's buffer when this op ran (run_forward)
         self.freed = False
 
     @property
