@@ -6,7 +6,6 @@ import pytest
 import tinygrad_llm.engine.functional as F
 from tinygrad_llm import Tensor
 from tinygrad_llm.engine import backend, rng
-from tinygrad_llm.engine.cuda import loader
 from tinygrad_llm.models.gpt import GPT, GPTConfig
 from tinygrad_llm.optim import AdamW
 
@@ -25,9 +24,8 @@ def training_losses(device, steps=20, kernels=True):
     model = GPT(GPTConfig(vocab_size=65, block_size=64, n_layer=2, n_head=2, n_embd=64, dropout=0.0)).to(device)
     optimizer = AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.99), weight_decay=0.1)
     data = np.random.default_rng(0)
-    losses, previous = [], loader.enabled
-    loader.enabled = kernels
-    try:
+    losses = []
+    with F.cuda_kernels(kernels):
         for _ in range(steps):
             x, y = data.integers(0, 65, (2, 8, 64))
             _, loss = model(x, y)
@@ -35,8 +33,6 @@ def training_losses(device, steps=20, kernels=True):
             loss.backward()
             optimizer.step()
             losses.append(loss.item())
-    finally:
-        loader.enabled = previous
     return np.array(losses)
 
 
@@ -59,13 +55,10 @@ def test_kernels_fused_and_composed_agree_on_the_gpu():
 
     for op in (lambda: F.gelu(x * weight, approximate="tanh"), lambda: F.layer_norm(x, (128,), weight)):
         with_kernels = run(op)
-        loader.enabled = False
-        try:
+        with F.cuda_kernels(False):
             array_code = run(op)
-            with F.fused(False):
-                composed = run(op)
-        finally:
-            loader.enabled = True
+        with F.fused(False):
+            composed = run(op)
         for a, b, c in zip(with_kernels, array_code, composed):
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
             np.testing.assert_allclose(a, c, rtol=1e-4, atol=1e-4)

@@ -3,10 +3,12 @@
 Built from primitives, softmax would be five graph nodes, each saving its own arrays; fused, it is one node that
 saves one array and whose backward is one line of algebra, stated in its docstring and derived step by step in
 docs/ (one page per op). Every op here has a twin in composed.py built from primitives only; the tests show both
-give the same values and gradients, and `with fused(False):` makes these functions run the twins, so the two can
-be compared anywhere (a whole GPT too).
-On a CuPy array the public functions below hand the call to our CUDA kernels (cuda/fused.py) where one fits;
-the Functions here are array code and run on CuPy too (cuda.loader.enabled = False forces that).
+give the same values and gradients.
+Each fused op declares what can run for it in one FusedOp entry, just above its public function: this Function,
+its composed twin, and where one exists the CUDA kernel (cuda/fused.py) with the calls it supports; the public
+function checks its arguments and hands them to dispatch.run, which picks one (dispatch.py's docstring gives the
+rule). `with fused(False):` runs the composed twins, so the two can be compared anywhere (a whole GPT too);
+`with cuda_kernels(False):` runs the Functions here, which are array code, on CuPy instead of the kernels.
 
 Names and argument order are PyTorch's (torch.nn.functional). Notation: `g` = dL/d(out).
 """
@@ -16,31 +18,16 @@ import warnings
 import numpy as np
 
 from . import backend, composed, rng
-from .cuda.fused import CudaAttentionOp, CudaCrossEntropyOp, CudaGeluTanhOp, CudaLayerNormOp, kernels_wanted
+from .cuda.attention import HEAD_DIMS, PRECISIONS
+from .cuda.fused import CudaAttentionOp, CudaCrossEntropyOp, CudaGeluTanhOp, CudaLayerNormOp
 from . import ops
+from .dispatch import FusedOp, cuda_kernels, fused, pick, run  # noqa: F401 (fused, cuda_kernels: F's switches)
 from .inplace import _in_place
 from .ops import _broadcast_shape, normalize_axes, unbroadcast
 from .movement import EmbeddingOp
 from .movement import embedding as movement_embedding
-from .reductions import reduce_row_losses, row_loss_grads
+from .row_losses import reduce_row_losses, row_loss_grads
 from .tensor import Function, Tensor, count_in_place_change
-
-_use_fused = True
-
-
-class fused:
-    """`with fused(False):` runs the composed twins instead of the fused ops (the default is fused)."""
-
-    def __init__(self, enabled):
-        self.enabled = enabled
-
-    def __enter__(self):
-        global _use_fused
-        self._previous, _use_fused = _use_fused, self.enabled
-
-    def __exit__(self, *exc):
-        global _use_fused
-        _use_fused = self._previous
 
 
 def _softmax_parts(x, axis):
@@ -100,13 +87,14 @@ class LinearOp(Function):
         return dx, dw, db
 
 
+LINEAR = FusedOp("linear", function=LinearOp.apply, composed=composed.linear)
+
+
 def linear(x, weight, bias=None):
     """x (..., in), weight (out, in), bias (out,) or None -> (..., out)"""
     _check_floating("linear", x, weight, bias)
     _check_linear_shapes(x, weight, bias)
-    if not _use_fused:
-        return composed.linear(x, weight, bias)
-    return LinearOp.apply(x, weight, bias)
+    return run(LINEAR, x, weight, bias)
 
 
 # ---------------------------------------------------------------- softmax, log_softmax
@@ -140,13 +128,14 @@ def _softmax_input(op, x, dim, dtype):
     return x, normalize_axes(op, dim, max(x.ndim, 1))[0]
 
 
+SOFTMAX = FusedOp("softmax", function=lambda x, dim: SoftmaxOp.apply(x, dim=dim), composed=composed.softmax)
+
+
 def softmax(x, dim=None, dtype=None):
     x, dim = _softmax_input("softmax", x, dim, dtype)
     if x.ndim == 0:                                   # one element: softmax 1 (as PyTorch), through a row of one
         return softmax(x.reshape(1), 0).reshape(())
-    if not _use_fused:
-        return composed.softmax(x, dim)
-    return SoftmaxOp.apply(x, dim=dim)
+    return run(SOFTMAX, x, dim)
 
 
 class LogSoftmaxOp(Function):
@@ -165,13 +154,15 @@ class LogSoftmaxOp(Function):
         return g - backend.xp(y).exp(y) * g.sum(axis=ctx.dim, keepdims=True)
 
 
+LOG_SOFTMAX = FusedOp("log_softmax", function=lambda x, dim: LogSoftmaxOp.apply(x, dim=dim),
+                      composed=composed.log_softmax)
+
+
 def log_softmax(x, dim=None, dtype=None):
     x, dim = _softmax_input("log_softmax", x, dim, dtype)
     if x.ndim == 0:                                   # one element: log_softmax 0 (as PyTorch)
         return log_softmax(x.reshape(1), 0).reshape(())
-    if not _use_fused:
-        return composed.log_softmax(x, dim)
-    return LogSoftmaxOp.apply(x, dim=dim)
+    return run(LOG_SOFTMAX, x, dim)
 
 
 def _required_dim(op, dim):
@@ -312,6 +303,23 @@ class SoftTargetCrossEntropyOp(Function):
         return dx, dp
 
 
+# class-index targets without class weights (with them, only the composed form computes: no fused op takes weights)
+CROSS_ENTROPY = FusedOp(
+    "cross_entropy",
+    function=lambda x, t, ignore_index, reduction, label_smoothing: CrossEntropyOp.apply(
+        x, t, ignore_index=ignore_index, reduction=reduction, label_smoothing=label_smoothing),
+    composed=composed.cross_entropy,
+    kernel=lambda x, t, ignore_index, reduction, label_smoothing: CudaCrossEntropyOp.apply(
+        x, t, ignore_index=ignore_index, reduction=reduction),
+    supports=CudaCrossEntropyOp.supports)
+# class-probability targets (PyTorch's float targets), without class weights
+SOFT_TARGET_CROSS_ENTROPY = FusedOp(
+    "cross_entropy (class probabilities)",
+    function=lambda x, p, reduction, label_smoothing: SoftTargetCrossEntropyOp.apply(
+        x, p, reduction=reduction, label_smoothing=label_smoothing),
+    composed=composed.soft_target_cross_entropy)
+
+
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean",
                   label_smoothing=0.0):
     """Logits (N, C) or (N, C, d1..dk), or one unbatched row (C,), against integer class indices (N,) or
@@ -336,12 +344,9 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
         return _cross_entropy_with_probabilities(input, target, weight, reduction, label_smoothing)
     targets = target.data if isinstance(target, Tensor) else target
     _check_class_targets("cross_entropy", input, targets, ignore_index)
-    if not _use_fused or weight is not None:
+    if weight is not None:
         return composed.cross_entropy(input, targets, ignore_index, reduction, label_smoothing, weight)
-    if kernels_wanted(input.data) and input.ndim == 2 and not label_smoothing:  # the kernel has no smoothing
-        return CudaCrossEntropyOp.apply(input, targets, ignore_index=ignore_index, reduction=reduction)
-    return CrossEntropyOp.apply(input, targets, ignore_index=ignore_index, reduction=reduction,
-                                label_smoothing=label_smoothing)
+    return run(CROSS_ENTROPY, input, targets, ignore_index, reduction, label_smoothing)
 
 
 def _cross_entropy_with_probabilities(logits, probs, weight, reduction, label_smoothing):
@@ -352,9 +357,9 @@ def _cross_entropy_with_probabilities(logits, probs, weight, reduction, label_sm
     if probs.dtype != logits.dtype:
         raise TypeError(f"cross_entropy: class-probability targets are {probs.dtype}, the logits {logits.dtype}; "
                         f"convert one with .to(dtype)")
-    if not _use_fused or weight is not None:
+    if weight is not None:
         return composed.soft_target_cross_entropy(logits, probs, reduction, label_smoothing, weight)
-    return SoftTargetCrossEntropyOp.apply(logits, probs, reduction=reduction, label_smoothing=label_smoothing)
+    return run(SOFT_TARGET_CROSS_ENTROPY, logits, probs, reduction, label_smoothing)
 
 
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
@@ -436,15 +441,19 @@ class LayerNormOp(Function):
         return dx.reshape(ctx.shape), dw, db
 
 
+LAYER_NORM = FusedOp(
+    "layer_norm",
+    function=lambda x, axes, weight, bias, eps: LayerNormOp.apply(x, weight, bias, n_normalized=len(axes), eps=eps),
+    composed=composed.layer_norm,
+    kernel=lambda x, axes, weight, bias, eps: CudaLayerNormOp.apply(x, weight, bias, eps=eps),
+    supports=CudaLayerNormOp.supports)
+
+
 def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     """x (..., *normalized_shape), weight and bias normalized_shape or None -> same shape as x"""
     _check_floating("layer_norm", x, weight, bias)
     axes = _check_layer_norm_shapes(x, normalized_shape, weight, bias)
-    if not _use_fused:
-        return composed.layer_norm(x, axes, weight, bias, eps)
-    if kernels_wanted(x.data) and len(axes) == 1:
-        return CudaLayerNormOp.apply(x, weight, bias, eps=eps)
-    return LayerNormOp.apply(x, weight, bias, n_normalized=len(axes), eps=eps)
+    return run(LAYER_NORM, x, axes, weight, bias, eps)
 
 
 # ---------------------------------------------------------------- attention
@@ -521,19 +530,49 @@ def _check_attention_shapes(q, k, v):
                          f"expected q (..., Tq, D), k (..., Tk, D), v (..., Tk, Dv)")
 
 
-def scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None):
-    """q (B, H, Tq, D), k (B, H, Tk, D), v (B, H, Tk, Dv) -> (B, H, Tq, Dv); any leading axes work."""
+def _attention_function(q, k, v, attn_mask, dropout_p, is_causal, scale, precision):
+    bias = attention_bias(q.shape[-2], k.shape[-2], attn_mask, is_causal, like=q.data)
+    return AttentionOp.apply(q, k, v, bias, dropout_p=dropout_p, scale=scale)
+
+
+def _attention_composed(q, k, v, attn_mask, dropout_p, is_causal, scale, precision):
+    bias = attention_bias(q.shape[-2], k.shape[-2], attn_mask, is_causal, like=q.data)
+    return composed.scaled_dot_product_attention(q, k, v, bias, dropout_p, scale)
+
+
+# the Function and the twin compute in float32 only: precision='bf16' runs the kernel or is refused
+ATTENTION = FusedOp(
+    "scaled_dot_product_attention",
+    function=_attention_function,
+    composed=_attention_composed,
+    kernel=lambda q, k, v, attn_mask, dropout_p, is_causal, scale, precision: CudaAttentionOp.apply(
+        q, k, v, is_causal=is_causal, scale=scale, precision=precision),
+    supports=CudaAttentionOp.supports)
+
+
+def scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, *,
+                                 precision="fp32"):
+    """q (B, H, Tq, D), k (B, H, Tk, D), v (B, H, Tk, Dv) -> (B, H, Tq, Dv); any leading axes work.
+    precision (ours, not PyTorch's, which reads it from the dtype; NumPy has no bfloat16): "fp32", or "bf16" for
+    the CUDA kernel's bfloat16 tensor cores (compute capability 8.0 or newer). q, k, v and the output stay float32:
+    the inputs are rounded to bfloat16 for the matmuls, which accumulate in float32, and the output holds
+    bf16-rounded values. bf16 runs only in the kernel: float32 Tensors on the GPU, no attn_mask, no dropout, q, k, v
+    of one shape with a head dim of cuda.attention.HEAD_DIMS, kernels on and fused; any other call is refused."""
     _check_floating("scaled_dot_product_attention", q, k, v)
     _check_attention_shapes(q, k, v)
     if not 0 <= dropout_p < 1:
         raise ValueError(f"scaled_dot_product_attention: dropout_p must be in [0, 1), got {dropout_p}")
-    bias = attention_bias(q.shape[-2], k.shape[-2], attn_mask, is_causal, like=q.data)
-    if not _use_fused:
-        return composed.scaled_dot_product_attention(q, k, v, bias, dropout_p, scale)
-    if kernels_wanted(q.data) and attn_mask is None and dropout_p == 0 and q.shape == k.shape == v.shape \
-            and q.shape[-1] in (32, 64, 128):
-        return CudaAttentionOp.apply(q, k, v, is_causal=is_causal, scale=scale)
-    return AttentionOp.apply(q, k, v, bias, dropout_p=dropout_p, scale=scale)
+    if precision not in PRECISIONS:
+        raise ValueError(f"scaled_dot_product_attention: precision must be one of {PRECISIONS}, got {precision!r}")
+    args = (q, k, v, attn_mask, dropout_p, is_causal, scale, precision)
+    implementation = pick(ATTENTION, *args)
+    if precision != "fp32" and implementation is not ATTENTION.kernel:
+        raise ValueError(f"scaled_dot_product_attention: precision={precision!r} runs only in the CUDA kernel, which "
+                         f"cannot take this call: it needs float32 tensors on the GPU (got {q.dtype} on {q.device}), "
+                         f"no attn_mask, dropout_p=0, q, k, v of one shape (got {q.shape}, {k.shape}, {v.shape}) "
+                         f"with a head dim in {HEAD_DIMS}, and kernels on and fused (not inside "
+                         f"cuda_kernels(False) or fused(False))")
+    return implementation(*args)
 
 
 # ---------------------------------------------------------------- dropout
@@ -552,6 +591,9 @@ class DropoutOp(Function):
         return g * scale
 
 
+DROPOUT = FusedOp("dropout", function=lambda x, p: DropoutOp.apply(x, p=p), composed=composed.dropout)
+
+
 def dropout(x, p=0.5, training=True, inplace=False):
     """Identity when not training or p == 0 (no random numbers drawn)."""
     _check_floating("dropout", x)
@@ -559,9 +601,7 @@ def dropout(x, p=0.5, training=True, inplace=False):
         raise ValueError(f"dropout: p must be in [0, 1), got {p}")
     if not training or p == 0:
         return x
-    if not _use_fused:
-        return _maybe_in_place("dropout", x, inplace, lambda x: composed.dropout(x, p))
-    return _maybe_in_place("dropout", x, inplace, lambda x: DropoutOp.apply(x, p=p))
+    return _maybe_in_place("dropout", x, inplace, lambda x: run(DROPOUT, x, p))
 
 
 # ---------------------------------------------------------------- GELU
@@ -656,16 +696,20 @@ class GeluOp(Function):
         return g * (cdf + x * pdf)
 
 
+GELU = FusedOp(
+    "gelu",
+    function=lambda x, approximate: GeluOp.apply(x, approximate=approximate),
+    composed=composed.gelu,
+    kernel=lambda x, approximate: CudaGeluTanhOp.apply(x),
+    supports=CudaGeluTanhOp.supports)
+
+
 def gelu(x, approximate="none"):
     """approximate='none' (exact, with erf) or 'tanh' (GPT-2's), as PyTorch."""
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
     _check_floating("gelu", x)
-    if not _use_fused:
-        return composed.gelu(x, approximate)
-    if kernels_wanted(x.data) and approximate == "tanh":
-        return CudaGeluTanhOp.apply(x)
-    return GeluOp.apply(x, approximate=approximate)
+    return run(GELU, x, approximate)
 
 
 # ---------------------------------------------------------------- SiLU, softplus, log-sigmoid, leaky ReLU
@@ -684,10 +728,13 @@ class SiluOp(Function):
         return g * s * (1 + x * (1 - s))
 
 
+SILU = FusedOp("silu", function=SiluOp.apply, composed=composed.silu)
+
+
 def silu(input, inplace=False):
     """x σ(x), elementwise (also called swish)."""
     _check_floating("silu", input)
-    return _maybe_in_place("silu", input, inplace, composed.silu if not _use_fused else SiluOp.apply)
+    return _maybe_in_place("silu", input, inplace, lambda x: run(SILU, x))
 
 
 class SoftplusOp(Function):
@@ -706,12 +753,14 @@ class SoftplusOp(Function):
         return g * backend.xp(g).where(linear, 1, _sigmoid(bx))
 
 
+SOFTPLUS = FusedOp("softplus", function=lambda x, beta, threshold: SoftplusOp.apply(x, beta=beta, threshold=threshold),
+                   composed=composed.softplus)
+
+
 def softplus(input, beta=1.0, threshold=20.0):
     """A smooth ReLU: log(1 + e^(βx)) / β, elementwise; x itself where βx > threshold."""
     _check_floating("softplus", input)
-    if not _use_fused:
-        return composed.softplus(input, beta, threshold)
-    return SoftplusOp.apply(input, beta=beta, threshold=threshold)
+    return run(SOFTPLUS, input, beta, threshold)
 
 
 class LogSigmoidOp(Function):
@@ -727,12 +776,13 @@ class LogSigmoidOp(Function):
         return g * _sigmoid(-x)
 
 
+LOGSIGMOID = FusedOp("logsigmoid", function=LogSigmoidOp.apply, composed=composed.logsigmoid)
+
+
 def logsigmoid(input):
     """log σ(x), elementwise (a DPO loss's log-probability of preferring one answer)."""
     _check_floating("logsigmoid", input)
-    if not _use_fused:
-        return composed.logsigmoid(input)
-    return LogSigmoidOp.apply(input)
+    return run(LOGSIGMOID, input)
 
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):
@@ -802,6 +852,14 @@ class BatchNormOp(Function):
         return d * r, dw, db
 
 
+BATCH_NORM = FusedOp(
+    "batch_norm",
+    function=lambda x, weight, bias, mean, var, eps, training: BatchNormOp.apply(
+        x, weight, bias, mean, var, eps=eps, batch_stats=training),
+    composed=lambda x, weight, bias, mean, var, eps, training: composed.batch_norm(
+        x, weight, bias, None if training else (mean, var), eps))
+
+
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
     """input (N, C) or (N, C, L, ...) normalised per channel; weight, bias, running_mean, running_var (C,) (the
     running statistics Tensors, or arrays).
@@ -827,9 +885,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         raise ValueError("batch_norm: running_mean and running_var must be given when training=False")
     else:
         mean, var = running_mean, running_var
-    if not _use_fused:
-        return composed.batch_norm(input, weight, bias, None if training else (mean, var), eps)
-    return BatchNormOp.apply(input, weight, bias, mean, var, eps=eps, batch_stats=training)
+    return run(BATCH_NORM, input, weight, bias, mean, var, eps, training)
 
 
 def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
@@ -929,6 +985,10 @@ class PadOp(Function):
         return g
 
 
+PAD = FusedOp("pad", function=lambda x, sources, value: PadOp.apply(x, sources=sources, value=value),
+              composed=composed.pad)
+
+
 def pad(input, pad, mode="constant", value=None):
     """input padded by `pad` = (before, after) for the last axis, then for the one before it, ... (PyTorch's
     order). mode 'constant' fills with `value` (0 by default; negative pads crop); 'reflect' mirrors the values
@@ -938,9 +998,7 @@ def pad(input, pad, mode="constant", value=None):
     sources = {input.ndim - 1 - i: _pad_sources(input.shape[input.ndim - 1 - i], pad[2 * i], pad[2 * i + 1], mode)
                for i in range(len(pad) // 2) if pad[2 * i] or pad[2 * i + 1]}
     value = 0.0 if value is None else value
-    if not _use_fused:
-        return composed.pad(input, sources, value)
-    return PadOp.apply(input, sources=sources, value=value)
+    return run(PAD, input, sources, value)
 
 
 # ---------------------------------------------------------------- conv1d
@@ -1035,6 +1093,13 @@ class Conv1dOp(Function):
         return dx, dw, db
 
 
+CONV1D = FusedOp(
+    "conv1d",
+    function=lambda x, weight, bias, stride, padding, dilation, groups: Conv1dOp.apply(
+        x, weight, bias, stride=stride, padding=padding, dilation=dilation, groups=groups),
+    composed=composed.conv1d)
+
+
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """A 1-d convolution (PyTorch's: cross-correlation, no kernel flip): input (N, C_in, L) or (C_in, L), weight
     (C_out, C_in/groups, K), bias (C_out,) -> (N, C_out, L_out). padding: zeros on both sides (a whole number),
@@ -1049,9 +1114,7 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     if reach > padded:
         raise ValueError(f"conv1d: the kernel reaches over {reach} positions (K={weight.shape[2]}, "
                          f"dilation={dilation}), more than the padded input's {padded} (input {input.shape})")
-    if not _use_fused:
-        return composed.conv1d(input, weight, bias, stride, padding, dilation, groups)
-    return Conv1dOp.apply(input, weight, bias, stride=stride, padding=padding, dilation=dilation, groups=groups)
+    return run(CONV1D, input, weight, bias, stride, padding, dilation, groups)
 
 
 # ---------------------------------------------------------------- embedding, interpolate
@@ -1177,6 +1240,11 @@ def _loss_weight(op, input, weight):
     return weight
 
 
+# without an elementwise weight (with one, only the composed form computes)
+MSE_LOSS = FusedOp("mse_loss", function=lambda x, y, reduction: MSELossOp.apply(x, y, reduction=reduction),
+                   composed=composed.mse_loss)
+
+
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     """Mean squared error of two tensors of one shape -> a scalar ('mean', 'sum') or input's shape ('none').
     `target` may also be an array; it must have input's dtype (a float64 array with a float32 input is refused).
@@ -1188,9 +1256,7 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
     if weight is not None:
         difference = input - target
         return composed.weighted_loss(difference * difference, _loss_weight("mse_loss", input, weight), reduction)
-    if not _use_fused:
-        return composed.mse_loss(input, target, reduction)
-    return MSELossOp.apply(input, target, reduction=reduction)
+    return run(MSE_LOSS, input, target, reduction)
 
 
 def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
@@ -1264,6 +1330,12 @@ class BinaryCrossEntropyOp(Function):
         return dx, dy
 
 
+BINARY_CROSS_ENTROPY = FusedOp(
+    "binary_cross_entropy",
+    function=lambda x, y, weight, reduction: BinaryCrossEntropyOp.apply(x, y, weight, reduction=reduction),
+    composed=composed.binary_cross_entropy)
+
+
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
     """Probabilities x in [0, 1] and targets y in [0, 1] of one shape -> -(y log x + (1-y) log(1-x)), averaged
     (or summed, or per element); `weight` (broadcastable to x, no gradient) rescales each element's loss."""
@@ -1275,9 +1347,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
         if ((t.data < 0) | (t.data > 1)).any():
             raise ValueError(f"binary_cross_entropy: all elements of {name} {t.shape} should be between 0 and 1")
     weight = _constant_weight("binary_cross_entropy", "weight", weight, input)
-    if not _use_fused:
-        return composed.binary_cross_entropy(input, target, weight, reduction)
-    return BinaryCrossEntropyOp.apply(input, target, weight, reduction=reduction)
+    return run(BINARY_CROSS_ENTROPY, input, target, weight, reduction)
 
 
 def _sigmoid(x):
@@ -1318,6 +1388,13 @@ class BinaryCrossEntropyWithLogitsOp(Function):
         return dx, dy
 
 
+BINARY_CROSS_ENTROPY_WITH_LOGITS = FusedOp(
+    "binary_cross_entropy_with_logits",
+    function=lambda x, y, weight, pos_weight, reduction: BinaryCrossEntropyWithLogitsOp.apply(
+        x, y, weight, pos_weight, reduction=reduction),
+    composed=composed.binary_cross_entropy_with_logits)
+
+
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None, reduction="mean",
                                      pos_weight=None):
     """Logits x and targets y in [0, 1] of one shape -> binary_cross_entropy(sigmoid(x), y), computed from x
@@ -1330,9 +1407,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     _check_target_like_input(op, input, target)
     weight, pos_weight = (_constant_weight(op, name, w, input) for name, w in (("weight", weight),
                                                                                 ("pos_weight", pos_weight)))
-    if not _use_fused:
-        return composed.binary_cross_entropy_with_logits(input, target, weight, pos_weight, reduction)
-    return BinaryCrossEntropyWithLogitsOp.apply(input, target, weight, pos_weight, reduction=reduction)
+    return run(BINARY_CROSS_ENTROPY_WITH_LOGITS, input, target, weight, pos_weight, reduction)
 
 
 # ---------------------------------------------------------------- one_hot; softmax as a method

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..engine import backend
 from ..engine.cuda import adamw
-from ..engine.cuda.fused import kernels_wanted
+from ..engine.dispatch import FusedOp, run
 from ..engine.tensor import Tensor, count_in_place_change
 from ..nn.module import Parameter, clear_grad, typename
 
@@ -283,6 +283,51 @@ class SGD(Optimizer):
         p.data -= lr * g
 
 
+def _adam_step_arrays(p, g, state, group):
+    """Adam's update of p (in place) and of its moments in `state`, in array code (NumPy, or CuPy on the GPU)."""
+    xp = backend.xp(p.data)
+    lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+    t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
+    if wd != 0:
+        if group["decoupled_weight_decay"]:
+            p.data *= 1 - lr * wd
+        else:
+            g = g + wd * p.data  # a new array: p.grad itself is left as backward made it
+    # every pass writes into m, v, p or one scratch array: a temporary per product would cost as much as the
+    # arithmetic (docs/adamw.md)
+    scratch = xp.empty_like(m)
+    # m = b1 m + (1 - b1) g,  v = b2 v + (1 - b2) g²: the moments, updated in place
+    m *= b1
+    m += xp.multiply(g, 1 - b1, out=scratch)
+    v *= b2
+    xp.multiply(g, 1 - b2, out=scratch)
+    v += xp.multiply(scratch, g, out=scratch)
+    bias_correction1 = 1 - b1 ** t
+    bias_correction2 = 1 - b2 ** t
+    if group["amsgrad"]:  # the largest v so far stands for v below
+        v = xp.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
+    # p -= lr/(1 - b1^t) · (m / (sqrt(v)/sqrt(1 - b2^t) + eps)), torch.optim's order of operations
+    step_size = lr / bias_correction1
+    denom = xp.sqrt(v, out=scratch)
+    denom /= math.sqrt(bias_correction2)
+    denom += eps
+    update = xp.divide(m, denom, out=scratch)
+    update *= step_size
+    p.data -= update
+
+
+def _adam_step_kernel(p, g, state, group):
+    """The same update in one launch of kernels/adamw.cu (cuda/adamw.py)."""
+    b1, b2 = group["betas"]
+    adamw.step(p.data, g, state["exp_avg"], state["exp_avg_sq"], lr=group["lr"], beta1=b1, beta2=b2, eps=group["eps"],
+               weight_decay=group["weight_decay"], step=state["step"], decoupled=group["decoupled_weight_decay"])
+
+
+# one parameter's Adam or AdamW step (dispatch.py); no composed twin: the array code is the reference
+ADAM_STEP = FusedOp("adam_step", function=_adam_step_arrays, composed=None, kernel=_adam_step_kernel,
+                    supports=adamw.supports)
+
+
 class Adam(Optimizer):
     """Adam (Kingma & Ba, 2015), as torch.optim.Adam.
 
@@ -318,8 +363,6 @@ class Adam(Optimizer):
 
     def _update(self, p, g, state, group):
         xp = backend.xp(p.data)
-        lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
-        decoupled = group["decoupled_weight_decay"]
         if not state:
             state["step"] = 0
             state["exp_avg"] = xp.zeros_like(p.data)     # m
@@ -327,40 +370,9 @@ class Adam(Optimizer):
             if group["amsgrad"]:
                 state["max_exp_avg_sq"] = xp.zeros_like(p.data)
         state["step"] += 1
-        t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
         if group["maximize"]:
             g = -g
-        if kernels_wanted(p.data) and not group["amsgrad"]:  # on the GPU (float32): the same step, in one kernel
-            adamw.step(p.data, g, m, v, lr=lr, beta1=b1, beta2=b2, eps=eps, weight_decay=wd, step=t,
-                       decoupled=decoupled)
-            return
-
-        if wd != 0:
-            if decoupled:
-                p.data *= 1 - lr * wd
-            else:
-                g = g + wd * p.data  # a new array: p.grad itself is left as backward made it
-        # every pass writes into m, v, p or one scratch array: a temporary per product would cost as much as the
-        # arithmetic (docs/adamw.md)
-        scratch = xp.empty_like(m)
-        # m = b1 m + (1 - b1) g,  v = b2 v + (1 - b2) g²: the moments, updated in place
-        m *= b1
-        m += xp.multiply(g, 1 - b1, out=scratch)
-        v *= b2
-        xp.multiply(g, 1 - b2, out=scratch)
-        v += xp.multiply(scratch, g, out=scratch)
-        bias_correction1 = 1 - b1 ** t
-        bias_correction2 = 1 - b2 ** t
-        if group["amsgrad"]:  # the largest v so far stands for v below
-            v = xp.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
-        # p -= lr/(1 - b1^t) · (m / (sqrt(v)/sqrt(1 - b2^t) + eps)), torch.optim's order of operations
-        step_size = lr / bias_correction1
-        denom = xp.sqrt(v, out=scratch)
-        denom /= math.sqrt(bias_correction2)
-        denom += eps
-        update = xp.divide(m, denom, out=scratch)
-        update *= step_size
-        p.data -= update
+        run(ADAM_STEP, p, g, state, group)
 
 
 class AdamW(Adam):

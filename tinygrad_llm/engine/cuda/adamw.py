@@ -1,8 +1,9 @@
 """Launcher for kernels/adamw.cu: one fused Adam / AdamW step on float32 CuPy arrays, updating p, m, v in place.
 
-The math is tinygrad_llm.optim.Adam._update (torch.optim's order of operations), explained with the launch shape at
-the top of kernels/adamw.cu. 1 - beta and the bias corrections 1 - beta^step are computed here, on the host, in
-float64 (as NumPy does), then rounded to float32: from float32 betas they would lose digits to cancellation.
+The math is optim/optimizers.py's _adam_step_arrays (torch.optim's order of operations), explained with the launch
+shape at the top of kernels/adamw.cu. 1 - beta and the bias corrections 1 - beta^step are computed here, on the
+host, in float64 (as NumPy does), then rounded to float32: from float32 betas they would lose digits to
+cancellation.
 CuPy is imported lazily, so this module imports on a machine without CuPy or a GPU.
 """
 import numpy as np
@@ -11,6 +12,12 @@ from . import loader
 
 THREADS = 256      # threads per block
 MAX_BLOCKS = 4096  # grid cap: ~1M threads fill any current GPU; the kernel's grid-stride loop covers the rest
+
+
+def supports(p, g, state, group):
+    """The Adam and AdamW steps (optim/optimizers.py's ADAM_STEP) the kernel takes: all but AMSGrad's, whose running
+    maximum of v the kernel does not keep."""
+    return not group["amsgrad"]
 
 
 def step(p, g, m, v, *, lr, beta1, beta2, eps, weight_decay, step, decoupled):

@@ -1,30 +1,26 @@
 """Fused Functions that run our CUDA kernels, the GPU twins of the fused Functions in functional.py.
 
-Same math and the same derivatives (derived step by step in docs/, stated in functional.py's docstrings and the
-kernels' own comments): forward launches the forward kernel and saves what the backward kernel needs, backward
-launches it.
-functional.py hands a call here when `kernels_wanted(array)`: a float32 CuPy array, kernels enabled; where a
-kernel cannot take the call (an attention mask, dropout inside attention, exact GELU), the array code of the
-Function in functional.py runs on CuPy instead, as it does everywhere with `loader.enabled = False`.
+Same math and the same derivatives (each derived in its docs/ page): forward launches the forward kernel and saves
+what the backward kernel needs, backward launches it. Each class's `supports` says which calls of the public function
+its kernel takes; the public function's FusedOp entry (functional.py) names the kernel and that predicate, and
+dispatch.pick runs the kernel for a float32 Tensor on the GPU that it supports. Any other call (an attention mask,
+dropout inside attention, exact GELU) runs the NumPy Function's array code on CuPy, as every call does inside
+`with cuda_kernels(False):`.
 """
-import numpy as np
-
-from .. import backend
-from ..reductions import reduce_row_losses, row_loss_grads
+from ..row_losses import reduce_row_losses, row_loss_grads
 from ..tensor import Function
-from . import attention, cross_entropy, gelu, layernorm, loader
-
-
-def kernels_wanted(array):
-    """True for a float32 CuPy array while kernels are enabled (see loader.enabled); the kernels are float32
-    (attention also bf16, through its own launcher), so float64 on the GPU runs the array code."""
-    return loader.enabled and array.dtype == np.float32 and backend.device_of(array) == "cuda"
+from . import attention, cross_entropy, gelu, layernorm
 
 
 class CudaLayerNormOp(Function):
     """layer_norm over the last axis; kernels/layernorm.cu (one warp per row), derived in docs/layernorm.md.
     Saves the input rows, the weight, and mean and rstd per row; backward rebuilds x̂ = (x - mean)·rstd from them
     (2 numbers per row kept instead of x̂'s C)."""
+
+    @staticmethod
+    def supports(x, axes, weight, bias, eps):
+        """F.layer_norm's calls the kernel takes: normalizing over the last axis alone."""
+        return len(axes) == 1
 
     def forward(ctx, x, weight=None, bias=None, eps=1e-5):
         rows = x.reshape(-1, x.shape[-1])                                     # (N, C)
@@ -46,6 +42,11 @@ class CudaCrossEntropyOp(Function):
     logits and the logsumexp per row, never the softmax; backward writes (softmax - onehot) · dL/dloss_row in one
     pass, recomputing softmax = e^(x - lse)."""
 
+    @staticmethod
+    def supports(logits, targets, ignore_index, reduction, label_smoothing):
+        """F.cross_entropy's calls (class indices, no class weights) the kernel takes: (N, C) logits, no smoothing."""
+        return logits.ndim == 2 and not label_smoothing
+
     def forward(ctx, logits, targets, ignore_index=-100, reduction="mean"):
         losses, lse = cross_entropy.forward(logits, targets, ignore_index)   # (N,), (N,)
         keep = targets != ignore_index
@@ -64,6 +65,11 @@ class CudaCrossEntropyOp(Function):
 class CudaGeluTanhOp(Function):
     """GELU, tanh approximation; kernels/gelu.cu, derived in docs/gelu.md. Saves x, recomputes tanh in backward."""
 
+    @staticmethod
+    def supports(x, approximate):
+        """F.gelu's calls the kernel takes: the tanh approximation (the exact GELU has no kernel)."""
+        return approximate == "tanh"
+
     def forward(ctx, x):
         ctx.save_for_backward(x)
         return gelu.forward(x)
@@ -75,15 +81,23 @@ class CudaGeluTanhOp(Function):
 
 class CudaAttentionOp(Function):
     """Causal or full attention with Tq = Tk, no mask, no dropout; kernels/attention.cu (FlashAttention-2), derived
-    in docs/attention.md. Saves q, k, v, O and the row logsumexp, never the T×T probabilities."""
+    in docs/attention.md. Saves q, k, v, O and the row logsumexp, never the T×T probabilities. precision "fp32" or
+    "bf16" (cuda/attention.py: bfloat16 tensor cores, accumulating in float32)."""
 
-    def forward(ctx, q, k, v, is_causal=False, scale=None):
-        ctx.is_causal, ctx.scale = is_causal, scale
-        out, lse = attention.forward(q, k, v, is_causal, scale)
+    @staticmethod
+    def supports(q, k, v, attn_mask, dropout_p, is_causal, scale, precision):
+        """F.scaled_dot_product_attention's calls the kernel takes: no mask, no dropout, q, k, v of one shape
+        (self-attention, Tq = Tk, Dv = D), a head dim the kernel is compiled for (attention.HEAD_DIMS)."""
+        return (attn_mask is None and dropout_p == 0 and q.shape == k.shape == v.shape
+                and q.shape[-1] in attention.HEAD_DIMS)
+
+    def forward(ctx, q, k, v, is_causal=False, scale=None, precision="fp32"):
+        ctx.is_causal, ctx.scale, ctx.precision = is_causal, scale, precision
+        out, lse = attention.forward(q, k, v, is_causal, scale, precision)
         ctx.save_for_backward(q, k, v, out, lse)
         return out
 
     def backward(ctx, d_out):
         q, k, v, out, lse = ctx.saved
-        dq, dk, dv = attention.backward(q, k, v, out, d_out, lse, ctx.is_causal, ctx.scale)
+        dq, dk, dv = attention.backward(q, k, v, out, d_out, lse, ctx.is_causal, ctx.scale, ctx.precision)
         return dq, dk, dv

@@ -8,9 +8,6 @@ from .sources import kernel_source
 
 INT32_MAX = 2**31 - 1  # the kernels count elements with 32-bit ints
 
-# Fused kernels are used for CuPy arrays unless switched off (to compare with the composed CuPy path).
-enabled = True
-
 
 @functools.lru_cache(maxsize=None)
 def _module(filename, options):
