@@ -47,9 +47,9 @@ def _check_floating(op, *tensors):
 
 
 def _row_sum(a, weight=1):
-    """(..., M) -> (..., 1): each row's sum times `weight`, as a matrix-vector product with a column of `weight`s.
-    BLAS does this several times faster than NumPy's reduction along a short last axis (attention's rows of T,
-    layer norm's rows of C)."""
+    """(..., M) -> (..., 1): each row's sum times `weight`, as a matrix-vector product with a column of `weight`s,
+    which BLAS does faster than NumPy's reduction along a short last axis (attention's rows of T, layer norm's rows
+    of C)."""
     return a @ backend.xp(a).full((a.shape[-1], 1), weight, dtype=a.dtype)
 
 
@@ -66,8 +66,8 @@ def _check_linear_shapes(x, weight, bias):
 class LinearOp(Function):
     """y = x @ Wᵀ + b.   x (..., in), W (out, in), b (out,) -> y (..., out)
     dx = g @ W;   dW = gᵀ @ x summed over all leading axes;   db = g summed over all leading axes.
-    The leading axes are flattened into one, N = B·T rows: one large matmul runs several times faster than a
-    batch of small ones (docs/matmul.md)."""
+    The leading axes are flattened into one, N = B·T rows: one large matmul runs faster than a batch of small ones
+    (docs/matmul.md)."""
 
     def forward(ctx, x, weight, bias=None):
         ctx.lead = x.shape[:-1]
@@ -101,7 +101,7 @@ def linear(x, weight, bias=None):
 
 class SoftmaxOp(Function):
     """y_i = e^(x_i) / sum_j e^(x_j) along `dim`.
-    dy_i/dx_k = y_i (δ_ik - y_k), so  dx_k = sum_i g_i y_i (δ_ik - y_k) = y_k (g_k - sum_i g_i y_i)."""
+    dx_k = y_k (g_k - sum_i g_i y_i)   (from dy_i/dx_k = y_i (δ_ik - y_k); docs/cross_entropy.md)."""
 
     def forward(ctx, x, dim=-1):
         shifted, lse = _softmax_parts(x, dim)
@@ -140,7 +140,7 @@ def softmax(x, dim=None, dtype=None):
 
 class LogSoftmaxOp(Function):
     """y_i = x_i - log sum_j e^(x_j) along `dim`.
-    dy_i/dx_k = δ_ik - softmax_k, so  dx_k = g_k - softmax_k * sum_i g_i."""
+    dx_k = g_k - softmax_k * sum_i g_i   (from dy_i/dx_k = δ_ik - softmax_k; docs/cross_entropy.md)."""
 
     def forward(ctx, x, dim=-1):
         shifted, lse = _softmax_parts(x, dim)
@@ -228,17 +228,11 @@ def _check_class_targets(op, input, targets, ignore_index):
 
 
 class CrossEntropyOp(Function):
-    """loss_r = -log softmax(x_r)[t_r] = logsumexp(x_r) - x_r[t_r] for each row r whose target is not ignored;
-    then the mean over those rows (or their sum, or none).
-    d loss_r / d x_rc = softmax(x_r)_c - [c == t_r]   (probabilities minus the one-hot target),
-    so dx_r = g_r * (softmax(x_r) - onehot(t_r)), with g_r = g / (number of rows kept) for the mean.
-    Label smoothing ε (PyTorch's): the target becomes q = (1-ε) onehot(t) + ε/C, the mixture of the one-hot and the
-    uniform distribution over the C classes, and loss_r = -Σ_c q_c log softmax(x_r)_c
-        = (1-ε) (lse_r - x_r[t_r]) + ε (lse_r - mean_c x_rc) = lse_r - (1-ε) x_r[t_r] - (ε/C) Σ_c x_rc,
-    so d loss_r / d x_rc = softmax(x_r)_c - (1-ε) [c == t_r] - ε/C = softmax(x_r)_c - q_c: probabilities minus the
-    smoothed target (ε = 0 gives back the one-hot line above).
-    Forward keeps the logits (as (M, C) rows) and the logsumexp per row, never the softmax; backward recomputes
-    softmax = e^(x - lse). Derived in docs/cross_entropy.md."""
+    """loss_r = -Σ_c q_c log softmax(x_r)_c = lse(x_r) - (1-ε) x_r[t_r] - (ε/C) Σ_c x_rc for each row r whose target
+    is not ignored, q = (1-ε) onehot(t_r) + ε/C (label smoothing ε; q is the one-hot target at ε = 0); then the mean
+    over those rows (or their sum, or none).   dx_r = g_r (softmax(x_r) - q), g_r = g / (rows kept) for the mean.
+    Derived in docs/cross_entropy.md. Forward keeps the logits (as (M, C) rows) and the logsumexp per row, never
+    the softmax; backward recomputes softmax = e^(x - lse)."""
 
     def forward(ctx, logits, targets, ignore_index=-100, reduction="mean", label_smoothing=0.0):
         xp = backend.xp(logits)
@@ -278,7 +272,8 @@ class SoftTargetCrossEntropyOp(Function):
     """Class-probability targets p, of the logits' shape (PyTorch's float targets): with q = (1-ε) p + ε/C,
     loss_r = -Σ_c q_rc log softmax(x_r)_c for each row r (N·d1..dk of them), then their mean, sum, or none.
     d loss_r / d x_rc = softmax(x_r)_c Σ_c' q_rc' - q_rc   (softmax minus q, when each row of p sums to 1);
-    d loss_r / d p_rc = -(1-ε) log softmax(x_r)_c.   Forward keeps log softmax and q."""
+    d loss_r / d p_rc = -(1-ε) log softmax(x_r)_c.   Derived in docs/cross_entropy.md. Forward keeps log softmax
+    and q."""
 
     def forward(ctx, logits, probs, reduction="mean", label_smoothing=0.0):
         shifted, lse = _softmax_parts(logits, 1)
@@ -405,10 +400,9 @@ def _column_sum(a):
 class LayerNormOp(Function):
     """Over the trailing axes (M elements, one row per position):  μ = mean(x),  σ² = mean((x-μ)²),
     r = 1/sqrt(σ² + eps),  x̂ = (x - μ) r,  y = x̂ w + b.
-    Backward:  dw = sum over rows of g x̂;   db = sum over rows of g;   and with d = g w (= dL/dx̂),
-        dx = r (d - mean(d) - x̂ mean(d x̂)),
-    because dx̂_i/dx_k = r (δ_ik - 1/M - x̂_i x̂_k / M): the -1/M from μ, the last term from σ².
-    Forward keeps x̂ and r (the inverse standard deviation), nothing else. The work is done on x as (N, M) rows."""
+    Backward, with d = g w (= dL/dx̂):  dx = r (d - mean(d) - x̂ mean(d x̂));  dw = Σ_rows g x̂;  db = Σ_rows g.
+    Derived in docs/layernorm.md. Forward keeps x̂ and r (the inverse standard deviation), nothing else. The work
+    is done on x as (N, M) rows."""
 
     def forward(ctx, x, weight=None, bias=None, n_normalized=1, eps=1e-5):
         xp = backend.xp(x)
@@ -476,11 +470,9 @@ class AttentionOp(Function):
     """O = dropout(P) V,  P = softmax(S) row-wise,  S = s Q Kᵀ + mask,  s = scale (1/sqrt(D) by default).
     q (..., Tq, D), k (..., Tk, D), v (..., Tk, Dv) -> (..., Tq, Dv)
 
-    Backward, with P' = P ∘ M/(1-p) the dropped-out probabilities (P' = P without dropout):
-        dV = P'ᵀ dO
-        dP = (dO Vᵀ) ∘ M/(1-p)
-        dS = P ∘ (dP - D),  D = rowsum(P ∘ dP) = rowsum(dO ∘ O)   (softmax backward; the second form needs no P)
-        dQ = s dS K,   dK = s dSᵀ Q
+    Backward, with P' = P ∘ M/(1-p) the dropped-out probabilities (P' = P without dropout), derived in
+    docs/attention.md:   dV = P'ᵀ dO,  dP = (dO Vᵀ) ∘ M/(1-p),  dS = P ∘ (dP - rowsum(dO ∘ O)),  dQ = s dS K,
+    dK = s dSᵀ Q.
     Forward keeps P itself. On the CPU that is cheap, B·nh·T² floats, and recomputing P in backward would cost
     another matmul and exp. (The CUDA kernel cannot afford T×T memory: like FlashAttention it keeps the row
     logsumexp L instead and recomputes P = exp(S - L) tile by tile.) Forward builds P in place in one T×T buffer;
@@ -579,7 +571,7 @@ def scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=0.0, is_caus
 
 class DropoutOp(Function):
     """y = x ∘ M / (1-p), M a random 0/1 mask keeping each element with probability 1-p
-    (dividing by 1-p keeps the expected value of y equal to x).   dx = g ∘ M / (1-p)."""
+    (dividing by 1-p keeps the expected value of y equal to x).   dx = g ∘ M / (1-p)   (docs/dropout.md)."""
 
     def forward(ctx, x, p=0.5):
         scale = rng.dropout_keep_mask(x.shape, p, like=x) / x.dtype.type(1 - p)
@@ -623,9 +615,9 @@ def _normal_cdf(x):
     """Φ(x) = (1 + erf(x/√2))/2, the exact GELU's gate, of an array of any shape.
 
     In float32 on the CPU, from erfc's rational form above: Φ(x) = erfc(|x|/√2)/2 for x <= 0 and 1 - erfc(x/√2)/2
-    for x > 0, within 3e-7 of Φ once rounded to float32 (tests/test_functional.py). That is 20 passes with one
-    exp: two to three times as fast as SciPy's float32 erf, and needs no SciPy. Otherwise (float64,
-    where gradcheck needs every digit, or on the GPU) from erf itself."""
+    for x > 0, within 3e-7 of Φ once rounded to float32 (tests/test_functional.py): 20 passes with one exp, faster
+    than SciPy's float32 erf (benchmarks/RESULTS.md), and no SciPy needed. Otherwise (float64, where gradcheck needs
+    every digit, or on the GPU) from erf itself."""
     xp = backend.xp(x)
     if xp is not np or x.dtype != np.float32:
         return 0.5 * (1 + backend.erf(x * (1 / math.sqrt(2))))
@@ -650,9 +642,8 @@ def _normal_cdf(x):
 class GeluOp(Function):
     """Exact:  y = x Φ(x),  Φ(x) = (1 + erf(x/√2))/2 the normal CDF;   dy/dx = Φ(x) + x φ(x),  φ(x) = e^(-x²/2)/√(2π).
     Tanh approximation (GPT-2's):  y = x s,  s = (1 + tanh u)/2,  u = √(2/π) (x + 0.044715 x³);
-        dy/dx = s + x ds/du du/dx,   ds/du = (1 - tanh² u)/2 = 2 s (1 - s),   du/dx = √(2/π) (1 + 3·0.044715 x²)
-              = s (1 + (1 - s) · x · 2√(2/π) (1 + 3·0.044715 x²)).
-    The tanh form keeps s (not tanh u): written with s, backward needs 9 passes over the array instead of 11.
+        dy/dx = s (1 + (1 - s) · x · 2√(2/π) (1 + 3·0.044715 x²)),   derived in docs/gelu.md.
+    The tanh form keeps s (not tanh u): written with s, backward needs fewer passes over the array (docs/gelu.md).
     Both directions work in place, one buffer per pass: this runs on the largest activation of the GPT (B, T, 4C),
     where each temporary array costs as much as the arithmetic."""
 
@@ -661,7 +652,7 @@ class GeluOp(Function):
         ctx.approximate = approximate
         if approximate == "tanh":
             # s = (1 + tanh u)/2 = 1/(1 + e^(-2u)), u = √(2/π) (x + 0.044715 x³), built in one buffer: NumPy's exp
-            # is faster than its tanh: the forward takes a fifth to a third less (docs/gelu.md)
+            # is faster than its tanh (docs/gelu.md)
             s = _square(x)
             s *= -2 * SQRT_2_OVER_PI * GELU_CUBIC
             s -= 2 * SQRT_2_OVER_PI
@@ -827,7 +818,7 @@ class BatchNormOp(Function):
         batch statistics:  dx = r (d - mean(d) - x̂ mean(d x̂))   (layer norm's formula, means per channel: μ and
                            σ² depend on x, which gives the two subtracted terms);
         running statistics: dx = r d   (μ and σ² are constants).
-    Forward keeps x̂ and r."""
+    Derived in docs/layernorm.md, "Batch norm". Forward keeps x̂ and r."""
 
     def forward(ctx, x, weight, bias, mean, var, eps=1e-5, batch_stats=True):
         xp = backend.xp(x)
@@ -1051,7 +1042,7 @@ class Conv1dOp(Function):
     y = W X, with W as (C_out/G, C_in/G·K). So backward is a matmul's:
         dW = Σ_n g Xᵀ,   db = Σ_{n,l} g,   dX = Wᵀ g,
     and dx is dX scattered back: each column entry adds into the x_p position it was copied from (col2im), then
-    the padding is cut off. Forward keeps X (N, C_in·K, L_out) and W."""
+    the padding is cut off (docs/conv1d.md). Forward keeps X (N, C_in·K, L_out) and W."""
 
     def forward(ctx, x, weight, bias, stride=1, padding=(0, 0), dilation=1, groups=1):
         xp = backend.xp(x)
@@ -1208,7 +1199,7 @@ def _check_target_like_input(op, input, target):
 class MSELossOp(Function):
     """loss = mean over all N elements of (x - y)², or their sum, or none (the squares themselves).
     d loss / dx = 2 (x - y) g / N for the mean, 2 (x - y) g for the sum and for none (g then one per element);
-    d loss / dy = -d loss / dx."""
+    d loss / dy = -d loss / dx.   Derived in docs/mse_loss.md."""
 
     def forward(ctx, x, y, reduction="mean"):
         diff = x - y

@@ -1,8 +1,8 @@
 """Launcher for kernels/cross_entropy.cu: fused softmax + cross-entropy over the rows of (M, V) float32 CuPy logits.
 
-The math and the launch shape are explained at the top of kernels/cross_entropy.cu; the CPU twin is
-engine.functional.CrossEntropyOp. The reduction ('mean', 'sum', 'none') stays with the caller: forward returns one
-loss per row, and backward takes row_grads = dL/dloss_row, which the caller computes from the reduction
+The math is derived in docs/cross_entropy.md, the launch shape explained at the top of kernels/cross_entropy.cu; the
+CPU twin is engine.functional.CrossEntropyOp. The reduction ('mean', 'sum', 'none') stays with the caller: forward
+returns one loss per row, and backward takes row_grads = dL/dloss_row, which the caller computes from the reduction
 ('mean': g / rows kept; 'sum': g; 'none': the incoming gradient). CuPy is imported lazily, so this module imports on
 a machine without CuPy or a GPU.
 """

@@ -1,6 +1,6 @@
 """Launcher for kernels/gelu.cu: GELU with the tanh approximation, elementwise on a float32 CuPy array of any shape.
 
-The math and the launch shape are explained at the top of kernels/gelu.cu; the CPU twin is
+The math is derived in docs/gelu.md, the launch shape explained at the top of kernels/gelu.cu; the CPU twin is
 engine.functional.GeluOp with approximate="tanh". CuPy is imported lazily, so this module imports on a machine
 without CuPy or a GPU.
 """

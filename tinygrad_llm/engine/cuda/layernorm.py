@@ -1,8 +1,8 @@
 """Launcher for kernels/layernorm.cu: layer norm over the rows of an (N, C) float32 CuPy array.
 
-The math and the launch shape are explained at the top of kernels/layernorm.cu; the CPU twin is
-engine.functional.LayerNormOp. CuPy is imported lazily (backend.module_for("cuda")), so this module imports on a
-machine without CuPy or a GPU.
+The math is derived in docs/layernorm.md, the launch shape explained at the top of kernels/layernorm.cu; the CPU
+twin is engine.functional.LayerNormOp. CuPy is imported lazily (backend.module_for("cuda")), so this module imports
+on a machine without CuPy or a GPU.
 """
 import functools
 
