@@ -24,6 +24,7 @@ from tinygrad_llm.optim import Adam, AdamW
 from tinygrad_llm.optim import optimizers
 
 from conftest import assert_raises_naming
+from test_cuda_kernels import cp  # noqa: F401 (the fixture: CuPy, on a GPU or the mock device, or a skip)
 
 COMPOSED_TOL = dict(rtol=1e-12, atol=1e-13)   # float64, the same math in another order
 KERNEL_TOL = dict(rtol=1e-5, atol=1e-4)       # float32 kernels against float32 array code, as test_cuda_kernels.py
@@ -128,14 +129,6 @@ def spy(monkeypatch):
         monkeypatch.setattr(entry, slot, recording)
         return calls
     return install
-
-
-@pytest.fixture(scope="module")
-def cp():
-    try:
-        return backend.module_for("cuda")
-    except RuntimeError as e:
-        pytest.skip(f"no usable CUDA device, real or mock: {e}")
 
 
 def test_the_registry_holds_the_fused_ops_and_each_has_a_case():
