@@ -1,8 +1,8 @@
 """Launcher for kernels/adamw.cu: one fused Adam / AdamW step on float32 CuPy arrays, updating p, m, v in place.
 
 The math is optim/optimizers.py's _adam_step_arrays (torch.optim's order of operations), derived in docs/adamw.md;
-the launch shape is explained at the top of kernels/adamw.cu. 1 - beta and the bias corrections 1 - beta^step are computed here, on the
-host, in float64 (as NumPy does), then rounded to float32: from float32 betas they would lose digits to
+the launch shape is at the top of kernels/adamw.cu. 1 - beta and the bias corrections 1 - beta^step are computed
+here, on the host, in float64 (as NumPy does), then rounded to float32: from float32 betas they would lose digits to
 cancellation.
 CuPy is imported lazily, so this module imports on a machine without CuPy or a GPU.
 """

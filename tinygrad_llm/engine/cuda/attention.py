@@ -1,7 +1,6 @@
 """Launchers for kernels/attention.cu: FlashAttention-2 forward and backward on CuPy arrays.
 
-The algorithm and the launch shapes are explained at the top of kernels/attention.cu, the derivation in
-docs/attention.md; its CPU twin, the same loops in NumPy, is attention_tiles.py beside this file. CuPy is imported
+The derivation is in docs/attention.md, the launch shapes at the top of kernels/attention.cu; its CPU twin, the same loops in NumPy, is attention_tiles.py beside this file. CuPy is imported
 lazily (backend.module_for("cuda")), so this module imports on a machine without CuPy or a GPU.
 
 Precision. `precision="fp32"` (the default) runs the float32 kernels. `precision="bf16"` runs the tensor-core

@@ -21,7 +21,7 @@ LSE = m + log(l), the log of each row's softmax denominator, which is all the ba
 
 Backward: for each key/value tile, walk the query tiles that can see it; recompute P = exp(s·Q Kᵀ - LSE), then
     dV += Pᵀ dO,   dP = dO Vᵀ,   dS = P ∘ (dP - D),   dK += s·dSᵀ Q,   dQ += s·dS K,
-with D = rowsum(dO ∘ O) (= rowsum(P ∘ dP)) computed once beforehand. Derivation: kernels/attention.cu, top.
+with D = rowsum(dO ∘ O) (= rowsum(P ∘ dP)) computed once beforehand. Derivation: docs/attention.md.
 """
 import numpy as np
 
