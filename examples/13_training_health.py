@@ -47,5 +47,6 @@ for iteration in range(201):
     optimizer.zero_grad()
     loss.backward()
     total_norm = float(clip_grad_norm_(model.parameters(), 1.0))
-    telemetry.step(iteration, optimizer, total_norm, max_norm=1.0)   # optimizer.step(), with the norms around it
+    with telemetry.watch_step(iteration, total_norm, max_norm=1.0):  # the norms before the step, the update after
+        optimizer.step()
 print(f"loss after 200 steps {loss.item():.3f}; wrote", ", ".join(plot_telemetry(OUT / "telemetry.jsonl", OUT, 1.0)))

@@ -71,8 +71,9 @@ def test_the_figures_equal_numbers_computed_by_hand(tmp_path):
         total = float(clip_grad_norm_(model.parameters(), 0.5))
         before = {name: p.detach().numpy().copy() for name, p in model.named_parameters()}
         grads = {name: p.grad.numpy().copy() for name, p in model.named_parameters()}
-        record = telemetry.step(iteration, optimizer, total, max_norm=0.5)
-        assert (record is None) == (iteration == 1)
+        with telemetry.watch_step(iteration, total, max_norm=0.5):
+            optimizer.step()
+        assert len(seen) == (1 if iteration < 2 else 2)   # a record on iterations 0 and 2 only
     records = read(tmp_path / "telemetry.jsonl")
     assert [r["iter"] for r in records] == [0, 2] and seen == records
     last = records[-1]
@@ -111,6 +112,36 @@ def test_a_resumed_run_drops_the_lines_past_its_start(tmp_path):
     assert read(path) == [{"iter": 0}, {"iter": 10}]
 
 
+def test_telemetry_observes_the_step_and_never_makes_it(tmp_path):
+    """The caller makes optimizer.step(); with none inside watch_step, no weight moves and no update is seen."""
+    rng.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=5, block_size=4, n_layer=1, n_head=1, n_embd=4))
+    before = {name: p.detach().numpy().copy() for name, p in model.named_parameters()}
+    telemetry = Telemetry(model, every=1, path=tmp_path / "telemetry.jsonl")
+    model(np.zeros((1, 4), np.int64), np.ones((1, 4), np.int64))[1].backward()
+    with telemetry.watch_step(0):
+        pass
+    assert all(np.array_equal(p.detach().numpy(), before[name]) for name, p in model.named_parameters())
+    assert {p["update_log10"] for p in read(tmp_path / "telemetry.jsonl")[0]["params"].values()} == {None}
+
+
+def test_every_0_records_nothing_and_leaves_the_file_alone(tmp_path):
+    """every=0 is off (as `--telemetry 0`, and the trainer's ranks other than 0): a file there, even one a resumed
+    run would trim, stays as it was."""
+    path = tmp_path / "telemetry.jsonl"
+    path.write_text(json.dumps({"iter": 30}) + "\n")
+    rng.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=5, block_size=4, n_layer=1, n_head=1, n_embd=4))
+    telemetry = Telemetry(model, every=0, path=path, start=10)
+    with telemetry.watch(0):
+        model(np.zeros((1, 4), np.int64), np.ones((1, 4), np.int64))[1].backward()
+    with telemetry.watch_step(0):
+        AdamW(model.parameters()).step()
+    assert path.read_text() == json.dumps({"iter": 30}) + "\n"
+    with pytest.raises(ValueError, match="every must be at least 0"):
+        Telemetry(model, every=-1, path=path)
+
+
 def test_train_with_telemetry_writes_it_and_plots_it_and_trains_the_same(tmp_path):
     """`train --telemetry 5`: a record every 5 steps and the three plots; the weights are those of the run
     without it (telemetry measures, never changes, the step)."""
@@ -137,7 +168,9 @@ def test_the_global_norm_is_computed_when_not_clipped(tmp_path):
     _, loss = model(np.zeros((1, 4), np.int64), np.ones((1, 4), np.int64))
     loss.backward()
     norms = [np.linalg.norm(p.grad.numpy()) for p in model.parameters()]
-    record = telemetry.step(0, AdamW(model.parameters()))
+    with telemetry.watch_step(0):
+        AdamW(model.parameters()).step()
+    record = read(tmp_path / "telemetry.jsonl")[0]
     assert record["grad_norm"] == pytest.approx(math.sqrt(sum(n ** 2 for n in norms))) and record["clipped"] is None
     assert record["blocks"] == {}   # no watch() around this forward
 
@@ -159,7 +192,9 @@ def test_on_the_gpu_the_kernels_inputs_are_read(tmp_path):
         with tl.profile() as prof, telemetry.watch(0):
             _, loss = model(x, x)
         loss.backward()
-        figures[device] = telemetry.step(0, AdamW(model.parameters()))["blocks"]["transformer.h.0"]
+        with telemetry.watch_step(0):
+            AdamW(model.parameters()).step()
+        figures[device] = read(tmp_path / f"{device}.jsonl")[0]["blocks"]["transformer.h.0"]
         assert {"CudaGeluTanhOp", "CudaAttentionOp"} <= {e.name for e in prof.events} or device == "cpu"
     for name in ("gelu_saturation", "attention_entropy", "mean", "std"):
         assert figures["cuda"][name] == pytest.approx(figures["cpu"][name], rel=1e-4), name

@@ -69,6 +69,147 @@ def learning_rate(cfg, iteration):
                             warmup_steps=cfg.warmup_iters, decay_steps=cfg.lr_decay_iters)
 
 
+def train(cfg, resume=False, overwrite=False, progress=True, log=None, allow_nonfinite=False):
+    """Train a GPT as `cfg` says; returns {"best_val_loss", "iterations", "seconds", "out_dir", "interrupted",
+    "signal"}.
+    `resume`: continue the run in cfg.out_dir from its last checkpoint (else its best), with cfg's settings:
+    its FIXED ones (config.py) must be the run's, else ConfigError names them (`run_config(out_dir)` gives all of
+    the run's settings, to change with .updated(max_iters=...)); a CHANGEABLE one that differs applies from there
+    on, said in a line. `overwrite`: delete the run there and start again; with neither, a directory holding a
+    run is refused (run_dir.py).
+    `log` receives every line of news (default: printed above the progress bar). Ctrl-C or SIGTERM stops the run
+    cleanly: the iteration reached is saved to last.safetensors, "interrupted" is True in what is returned and
+    "signal" the signal's number (None for a run that ran to its end). A non-finite loss or gradient norm raises
+    Diverged, naming the iteration, with the last checkpoint kept as it was; `allow_nonfinite` trains on instead
+    (saying so once), as before this check, to study the blow-up.
+    Under `mpiexec -n N`, the N ranks share each batch (distributed.py) and rank 0 alone logs and writes."""
+    from tqdm import tqdm  # imported here: only training draws a progress bar
+
+    backend.reuse_freed_memory()  # each step frees and makes again the same large arrays (backend.py says why)
+    world = distributed.init()
+    main_process = world.rank == 0  # under mpiexec every rank computes every step; rank 0 alone logs and writes
+    log = (tqdm.write if log is None else log) if main_process else _silent
+    out_dir = Path(cfg.out_dir)
+    resume_from = check_out_dir(out_dir, resume, overwrite)  # refused at once, before any work
+    tokenizer, dataset, model_config = _prepare(cfg, world, log)  # the rest that can be refused, before the out-dir
+    claim = claim_out_dir(out_dir, resume, overwrite, log) if main_process else contextlib.nullcontext(resume_from)
+    with claim as resume_from:
+        model = _build_model(cfg, world, model_config)
+        run = Run(cfg, model, build_optimizer(model, cfg), dataset, tokenizer, out_dir, world, main_process, log,
+                  allow_nonfinite=allow_nonfinite)
+        start, best_val = _resume(resume_from, run) if resume else (0, math.inf)
+        run.telemetry = Telemetry(model, cfg.telemetry if main_process else 0, out_dir / TELEMETRY, start=start)
+        if start >= cfg.max_iters:
+            log(f"nothing to do: the checkpoint is at iteration {start}, max_iters is {cfg.max_iters}")
+        log(f"{model.num_params() / 1e6:.2f}M parameters; {tokenizer.vocab_size} tokens; "
+            f"{len(dataset.splits['train']):,} train ids, {len(dataset.splits['val']):,} val ids" +
+            (f"; {world.size} ranks" if world.size > 1 else ""))
+        began = time.perf_counter()
+        try:
+            with StopSignals(log) as stop:
+                best_val, reached = _loop(run, start, best_val, resume, progress and main_process, stop)
+        except Diverged:
+            _plot(run)   # the curves up to the blow-up
+            raise
+        elapsed = time.perf_counter() - began
+        _plot(run)
+    interrupted = reached < cfg.max_iters
+    log((f"interrupted at iteration {reached}, saved in {out_dir / 'last.safetensors'}" if interrupted else "done") +
+        f" after {elapsed:.1f} s; best val loss {best_val:.4f}; checkpoints and loss.png in {out_dir}")
+    return {"best_val_loss": best_val, "iterations": reached, "seconds": elapsed, "out_dir": str(out_dir),
+            "interrupted": interrupted, "signal": stop.agreed}
+
+
+def _loop(run, start, best_val, resume, progress, stop):
+    """Iterations start .. cfg.max_iters, each: the learning rate; every eval_interval, an evaluation and the
+    checkpoints; then one step: forward and backward over the micro-batches, the all-reduce, clipping, the update,
+    a line of metrics. Returns (best validation loss, the iteration reached). After Ctrl-C or SIGTERM (`stop`, a
+    StopSignals) it stops before the next step, the iteration reached (its evaluation done, if due) saved to
+    last.safetensors, so that a resumed run carries on exactly as this one would have. Every rank takes the same
+    path, each with its rows of every micro-batch; the gradients are averaged before clipping, so clipping and the
+    update see the whole batch's gradient."""
+    from tqdm import tqdm
+
+    cfg, model, optimizer, world, telemetry = run.cfg, run.model, run.optimizer, run.world, run.telemetry
+    micro_steps = cfg.gradient_accumulation_steps
+    tokens_per_iter = cfg.batch_size * cfg.block_size * micro_steps
+    # A run that blows up overflows in exp, matmul, ...: NumPy's warnings give way to the check of every loss and
+    # gradient norm (_check_finite), which names the iteration and stops
+    with open(run.out_dir / METRICS if run.main_process else os.devnull, "a") as metrics, \
+            tqdm(total=cfg.max_iters, initial=start, disable=not progress, unit="it", dynamic_ncols=True) as bar, \
+            np.errstate(all="ignore"):
+        for iteration in range(start, cfg.max_iters + 1):
+            lr = learning_rate(cfg, iteration)
+            set_lr(optimizer, lr)
+            evaluation_due = iteration % cfg.eval_interval == 0 or iteration == cfg.max_iters
+            if evaluation_due and not (resume and iteration == start):  # a resumed start was evaluated already
+                losses = evaluate(run, iteration)
+                _check_finite(run, iteration, {"evaluated train loss": losses["train"],
+                                               "evaluated val loss": losses["val"]})
+                _write(metrics, {"iter": iteration, "train_loss": losses["train"], "val_loss": losses["val"]})
+                run.log(f"iter {iteration}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
+                improved = losses["val"] < best_val
+                best_val = min(best_val, losses["val"])
+                _save(run, iteration, best_val, ("last", "best") if improved else ("last",))
+            if iteration == cfg.max_iters:
+                break
+            if stop.agree(world):  # Ctrl-C or SIGTERM on any rank: all stop here, this iteration saved
+                if not evaluation_due:  # else last.safetensors holds this iteration already
+                    _save(run, iteration, best_val, ("last",))
+                return best_val, iteration
+            step_began = time.perf_counter()
+            optimizer.zero_grad()
+            batches = batch_generator(cfg.seed, TRAIN_STREAM, iteration)
+            loss_sum = 0.0
+            with telemetry.watch(iteration):   # on a telemetry iteration, the activations
+                for _ in range(micro_steps):
+                    x, y, weight = run.rows(*run.dataset.get_batch("train", cfg.batch_size, cfg.block_size, batches))
+                    _, loss = model(x, y)                                                    # x, y: (b, T)
+                    (loss * weight / micro_steps).backward()  # gradients add up over micro-batches
+                    loss_sum += loss.item() * weight
+            world.average_gradients(model.parameters())  # the whole batch's gradient, the same on every rank
+            total_norm = float(clip_grad_norm_(model.parameters(), cfg.grad_clip or math.inf))  # inf: measured only
+            loss = float(world.sum([loss_sum])[0]) / (world.size * micro_steps)
+            _check_finite(run, iteration, {"loss": loss, "gradient norm": total_norm})  # before the update
+            with telemetry.watch_step(iteration, total_norm, cfg.grad_clip or None):  # the norms around the update
+                optimizer.step()
+            seconds = time.perf_counter() - step_began
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.4f}", tok_s=f"{tokens_per_iter / seconds:.0f}")
+            if iteration % cfg.log_interval == 0:
+                _write(metrics, {"iter": iteration, "loss": loss, "lr": lr, "ms_per_iter": 1000 * seconds,
+                                 "tokens_per_s": tokens_per_iter / seconds})
+    return best_val, cfg.max_iters
+
+
+def _prepare(cfg, world, log):
+    """The run's tokenizer, dataset and model config, with everything else that can be refused checked (a batch too
+    small for the ranks, a split shorter than a block, no GPU): all before the out-dir is touched."""
+    world.share(cfg.batch_size)  # a batch too small for the ranks
+    text = load_text(resolve_dataset(cfg.data or None))
+    tokenizer = build_tokenizer(cfg, text, log)
+    dataset = TextDataset(text, tokenizer)
+    for split in dataset.splits:  # each split holds a block (the dataset's own check, on a throwaway draw)
+        dataset.get_batch(split, 1, cfg.block_size, np.random.default_rng(0))
+    model_config = GPTConfig(vocab_size=tokenizer.vocab_size, block_size=cfg.block_size, n_layer=cfg.n_layer,
+                             n_head=cfg.n_head, n_embd=cfg.n_embd, dropout=cfg.dropout, bias=cfg.bias)
+    backend.module_for(cfg.device)  # no GPU: refused now, before the out-dir is made
+    return tokenizer, dataset, model_config
+
+
+def _build_model(cfg, world, model_config):
+    """The GPT, with the same initial weights on every device and rank: built on the CPU from the seed, then moved,
+    then rank 0's copied to the others. Each rank then draws its own dropout masks."""
+    if cfg.device == "cuda":
+        world.use_gpu()
+    rng.manual_seed(cfg.seed)
+    model = GPT(model_config).to(getattr(np, cfg.dtype)).to(cfg.device)
+    world.broadcast_parameters(model.parameters())
+    if world.rank > 0:
+        rng.manual_seed(rank_seed(cfg.seed, world.rank))  # rank 0 goes on with the run's stream, as one process does
+    return model
+
+
 @dataclass
 class Run:
     """What the loop works with: the config, the model and its optimizer, the data, where it writes, the ranks."""
@@ -79,8 +220,9 @@ class Run:
     tokenizer: object
     out_dir: Path
     world: distributed.World
+    main_process: bool              # the rank that logs and writes: train() decides
     log: object
-    telemetry: Telemetry = None   # with --telemetry N, on rank 0: the network's health every N steps
+    telemetry: Telemetry = None     # with --telemetry N, on the main process: the network's health every N steps
     allow_nonfinite: bool = False   # carry on through non-finite losses (said once, at nonfinite_from)
     nonfinite_from: int = None
     saved_at: int = None            # the iteration of the last checkpoint
@@ -110,77 +252,55 @@ def evaluate(run, iteration):
     return {"train": float(train_total), "val": float(val_total)}
 
 
-def train(cfg, resume=False, overwrite=False, progress=True, log=None, allow_nonfinite=False):
-    """Train a GPT as `cfg` says; returns {"best_val_loss", "iterations", "seconds", "out_dir", "interrupted",
-    "signal"}.
-    `resume`: continue the run in cfg.out_dir from its last checkpoint (else its best), with cfg's settings:
-    its FIXED ones (config.py) must be the run's, else ConfigError names them (`run_config(out_dir)` gives all of
-    the run's settings, to change with .updated(max_iters=...)); a CHANGEABLE one that differs applies from there
-    on, said in a line. `overwrite`: delete the run there and start again; with neither, a directory holding a
-    run is refused (run_dir.py).
-    `log` receives every line of news (default: printed above the progress bar). Ctrl-C or SIGTERM stops the run
-    cleanly: the iteration reached is saved to last.safetensors, "interrupted" is True in what is returned and
-    "signal" the signal's number (None for a run that ran to its end). A non-finite loss or gradient norm raises
-    Diverged, naming the iteration, with the last checkpoint kept as it was; `allow_nonfinite` trains on instead
-    (saying so once), as before this check, to study the blow-up.
-    Under `mpiexec -n N`, the N ranks share each batch (distributed.py) and rank 0 alone logs and writes."""
-    from tqdm import tqdm  # imported here: only training draws a progress bar
+def _save(run, iteration, best_val, names):
+    """Checkpoints `names` ("last", "best") of the run at `iteration`: the main process writes them, holding every
+    rank's dropout generator state (gathered from all), enough to resume bit for bit."""
+    states = run.world.gather(rng.get_state())
+    run.saved_at = iteration
+    if not run.main_process:
+        return
+    meta = dict(train_config=run.cfg.to_dict(), tokenizer=run.tokenizer.to_dict(), iter=iteration,
+                best_val_loss=best_val, rng=states[0])
+    if len(states) > 1:
+        meta["rank_rngs"] = states[1:]
+    for name in names:
+        path = run.out_dir / f"{name}.safetensors"
+        if not run.out_dir.is_dir():  # deleted under the run: save_checkpoint would make it anew, the metrics lost
+            raise FileNotFoundError(f"cannot save {path}: {run.out_dir} was deleted during the run")
+        save_checkpoint(path, run.model, run.optimizer, meta)
 
-    world = distributed.init()
-    log = (tqdm.write if log is None else log) if world.rank == 0 else _silent
-    out_dir = Path(cfg.out_dir)
-    resume_from = check_out_dir(out_dir, resume, overwrite)  # refused at once, before any work
-    # everything else that can be refused is checked before the directory is touched
-    world.share(cfg.batch_size)  # a batch too small for the ranks
-    text = load_text(resolve_dataset(cfg.data or None))
-    tokenizer = build_tokenizer(cfg, text, log)
-    dataset = TextDataset(text, tokenizer)
-    for split in dataset.splits:  # each split holds a block (the dataset's own check, on a throwaway draw)
-        dataset.get_batch(split, 1, cfg.block_size, np.random.default_rng(0))
-    model_config = GPTConfig(vocab_size=tokenizer.vocab_size, block_size=cfg.block_size, n_layer=cfg.n_layer,
-                             n_head=cfg.n_head, n_embd=cfg.n_embd, dropout=cfg.dropout, bias=cfg.bias)
-    backend.module_for(cfg.device)  # no GPU: refused now, before the out-dir is made
-    claim = claim_out_dir(out_dir, resume, overwrite, log) if world.rank == 0 else contextlib.nullcontext(resume_from)
-    with claim as resume_from:
-        if cfg.device == "cuda":
-            world.use_gpu()
-        rng.manual_seed(cfg.seed)
-        # built on the CPU (the same weights on every device and rank), then moved
-        model = GPT(model_config).to(getattr(np, cfg.dtype)).to(cfg.device)
-        world.broadcast_parameters(model.parameters())
-        if world.rank > 0:
-            rng.manual_seed(rank_seed(cfg.seed, world.rank))  # dropout: each rank its own masks
-        run = Run(cfg, model, build_optimizer(model, cfg), dataset, tokenizer, out_dir, world, log,
-                  allow_nonfinite=allow_nonfinite)
-        start, best_val = 0, math.inf
-        if resume:
-            start, best_val, changes = _resume(resume_from, run)
-            dropped = trim_metrics(out_dir, start) if world.rank == 0 else 0
-            log(f"resuming from {resume_from.name} at iteration {start} (best val loss so far {best_val:.4f})" +
-                (f"; dropped {dropped} line(s) of {METRICS} logged after it" if dropped else ""))
-            for name, (old, new) in changes.items():
-                log(f"{name} is {new!r} from here on (the run's was {old!r})")
-        if cfg.telemetry and world.rank == 0:
-            run.telemetry = Telemetry(model, cfg.telemetry, out_dir / TELEMETRY, start=start)
-        if start >= cfg.max_iters:
-            log(f"nothing to do: the checkpoint is at iteration {start}, max_iters is {cfg.max_iters}")
-        log(f"{model.num_params() / 1e6:.2f}M parameters; {tokenizer.vocab_size} tokens; "
-            f"{len(dataset.splits['train']):,} train ids, {len(dataset.splits['val']):,} val ids" +
-            (f"; {world.size} ranks" if world.size > 1 else ""))
-        began = time.perf_counter()
-        try:
-            with StopSignals(log) as stop:
-                best_val, reached = _loop(run, start, best_val, resume, progress and world.rank == 0, stop)
-        except Diverged:
-            _plot(run)   # the curves up to the blow-up
-            raise
-        elapsed = time.perf_counter() - began
-        _plot(run)
-    interrupted = reached < cfg.max_iters
-    log((f"interrupted at iteration {reached}, saved in {out_dir / 'last.safetensors'}" if interrupted else "done") +
-        f" after {elapsed:.1f} s; best val loss {best_val:.4f}; checkpoints and loss.png in {out_dir}")
-    return {"best_val_loss": best_val, "iterations": reached, "seconds": elapsed, "out_dir": str(out_dir),
-            "interrupted": interrupted, "signal": stop.agreed}
+
+def _resume(path, run):
+    """Load the checkpoint at `path` into the run's model and optimizer, and this rank's dropout generator state;
+    drop the lines of metrics.jsonl past it, and say what resumes (the settings changed: resume_changes). Returns
+    (iteration, best val loss). Everything is checked before anything changes, the run's settings against the
+    checkpoint's first. A rank the checkpoint has no state for (it was written by fewer ranks, or by an older
+    version) starts its dropout stream afresh, from the iteration."""
+    checkpoint = load_checkpoint(path)
+    _require(checkpoint, "iter", "best_val_loss", "rng", "tokenizer")
+    changes = resume_changes(_saved_config(checkpoint, run.cfg.out_dir), run.cfg)
+    if checkpoint.meta["tokenizer"] != run.tokenizer.to_dict():
+        raise CheckpointError(path, "the checkpoint's tokenizer differs from this dataset's; resume with the data "
+                                    "it was trained on")
+    restore(checkpoint, run.model, run.optimizer)
+    start, best_val = checkpoint.meta["iter"], checkpoint.meta["best_val_loss"]
+    states = [checkpoint.meta["rng"], *checkpoint.meta.get("rank_rngs", [])]  # checked by load_checkpoint
+    rank = run.world.rank
+    if rank < len(states) and rng.is_state(states[rank]):
+        rng.set_state(states[rank])
+    else:
+        if rank < len(states):   # an older version's state (NumPy's PCG64), which this generator cannot continue
+            run.log(f"{path}: its dropout generator state was saved by an older version (NumPy's PCG64); the dropout "
+                    f"stream starts afresh from the seed and the iteration, so the resumed run does not repeat the "
+                    f"original one bit for bit")
+        rng.manual_seed((rank_seed(run.cfg.seed, rank) + start) % 2 ** 64)
+    run.saved_at = start
+    dropped = trim_metrics(run.out_dir, start) if run.main_process else 0
+    run.log(f"resuming from {path.name} at iteration {start} (best val loss so far {best_val:.4f})" +
+            (f"; dropped {dropped} line(s) of {METRICS} logged after it" if dropped else ""))
+    for name, (old, new) in changes.items():
+        run.log(f"{name} is {new!r} from here on (the run's was {old!r})")
+    return start, best_val
 
 
 def run_config(out_dir):
@@ -284,122 +404,6 @@ class StopSignals:
             signal.signal(number, previous)
 
 
-def _loop(run, start, best_val, resume, progress, stop):
-    """Iterations start .. cfg.max_iters: a step each, an evaluation and checkpoints every eval_interval, a line
-    of metrics per logged step and evaluation; returns (best validation loss, the iteration reached). After
-    Ctrl-C or SIGTERM (`stop`, a StopSignals), it stops before the next step: the iteration reached (its
-    evaluation done, if due) is saved to last.safetensors, so that a resumed run carries on exactly as this one
-    would have. Every rank takes the same path through it; rank 0's metrics go to metrics.jsonl, the others'
-    nowhere."""
-    from tqdm import tqdm
-
-    cfg, world, log = run.cfg, run.world, run.log
-    tokens_per_iter = cfg.batch_size * cfg.block_size * cfg.gradient_accumulation_steps
-    # A run that blows up overflows in exp, matmul, ...: NumPy's warnings give way to the check of every loss and
-    # gradient norm (_check_finite), which names the iteration and stops
-    with open(run.out_dir / METRICS if world.rank == 0 else os.devnull, "a") as metrics, \
-            tqdm(total=cfg.max_iters, initial=start, disable=not progress, unit="it", dynamic_ncols=True) as bar, \
-            np.errstate(all="ignore"):
-        for iteration in range(start, cfg.max_iters + 1):
-            evaluation_due = iteration % cfg.eval_interval == 0 or iteration == cfg.max_iters
-            if evaluation_due and not (resume and iteration == start):  # a resumed start was evaluated already
-                losses = evaluate(run, iteration)
-                _check_finite(run, iteration, {"evaluated train loss": losses["train"],
-                                               "evaluated val loss": losses["val"]})
-                _write(metrics, {"iter": iteration, "train_loss": losses["train"], "val_loss": losses["val"]})
-                log(f"iter {iteration}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
-                improved = losses["val"] < best_val
-                best_val = min(best_val, losses["val"])
-                _save(run, iteration, best_val, ("last", "best") if improved else ("last",))
-            if iteration == cfg.max_iters:
-                break
-            if stop.agree(world):
-                if not evaluation_due:  # else last.safetensors holds this iteration already
-                    _save(run, iteration, best_val, ("last",))
-                return best_val, iteration
-            step_began = time.perf_counter()
-            loss, lr = train_step(run, iteration)
-            seconds = time.perf_counter() - step_began
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss:.4f}", tok_s=f"{tokens_per_iter / seconds:.0f}")
-            if iteration % cfg.log_interval == 0:
-                _write(metrics, {"iter": iteration, "loss": loss, "lr": lr, "ms_per_iter": 1000 * seconds,
-                                 "tokens_per_s": tokens_per_iter / seconds})
-    return best_val, cfg.max_iters
-
-
-def _save(run, iteration, best_val, names):
-    """Checkpoints `names` ("last", "best") of the run at `iteration`: rank 0 writes them, holding every rank's
-    dropout generator state (gathered from all), enough to resume bit for bit."""
-    states = run.world.gather(rng.get_state())
-    run.saved_at = iteration
-    if run.world.rank != 0:
-        return
-    meta = dict(train_config=run.cfg.to_dict(), tokenizer=run.tokenizer.to_dict(), iter=iteration,
-                best_val_loss=best_val, rng=states[0])
-    if len(states) > 1:
-        meta["rank_rngs"] = states[1:]
-    for name in names:
-        path = run.out_dir / f"{name}.safetensors"
-        if not run.out_dir.is_dir():  # deleted under the run: save_checkpoint would make it anew, the metrics lost
-            raise FileNotFoundError(f"cannot save {path}: {run.out_dir} was deleted during the run")
-        save_checkpoint(path, run.model, run.optimizer, meta)
-
-
-def train_step(run, iteration):
-    """One optimizer step on the batch(es) of `iteration`; returns (mean loss, learning rate). Each rank takes its
-    rows of every micro-batch; the gradients are averaged over the ranks before clipping, so clipping and the
-    update see the whole batch's gradient, the same on every rank. A non-finite loss or gradient norm raises
-    Diverged before the update (_check_finite)."""
-    cfg, model, optimizer = run.cfg, run.model, run.optimizer
-    lr = learning_rate(cfg, iteration)
-    set_lr(optimizer, lr)
-    generator = batch_generator(cfg.seed, TRAIN_STREAM, iteration)
-    optimizer.zero_grad()
-    loss_sum = 0.0
-    with run.telemetry.watch(iteration) if run.telemetry else contextlib.nullcontext():   # the activations
-        for _ in range(cfg.gradient_accumulation_steps):
-            x, y, weight = run.rows(*run.dataset.get_batch("train", cfg.batch_size, cfg.block_size, generator))
-            _, loss = model(x, y)                                                    # x, y: (b, T)
-            (loss * weight / cfg.gradient_accumulation_steps).backward()  # gradients add up over micro-batches
-            loss_sum += loss.item() * weight
-    run.world.average_gradients(model.parameters())
-    total_norm = float(clip_grad_norm_(model.parameters(), cfg.grad_clip or math.inf))  # inf: measured only
-    loss = float(run.world.sum([loss_sum])[0]) / (run.world.size * cfg.gradient_accumulation_steps)
-    _check_finite(run, iteration, {"loss": loss, "gradient norm": total_norm})
-    if run.telemetry:
-        run.telemetry.step(iteration, optimizer, total_norm, cfg.grad_clip or None)   # optimizer.step(), measured
-    else:
-        optimizer.step()
-    return loss, lr
-
-
-def _resume(path, run):
-    """Load the checkpoint at `path` into the run's model and optimizer, and this rank's dropout generator state;
-    returns (iteration, best val loss, the settings changed: resume_changes). Everything is checked before anything
-    changes, the run's settings against the checkpoint's first. A rank the checkpoint has no state for (it was
-    written by fewer ranks, or by an older version) starts its dropout stream afresh, from the iteration."""
-    checkpoint = load_checkpoint(path)
-    _require(checkpoint, "iter", "best_val_loss", "rng", "tokenizer")
-    changes = resume_changes(_saved_config(checkpoint, run.cfg.out_dir), run.cfg)
-    if checkpoint.meta["tokenizer"] != run.tokenizer.to_dict():
-        raise CheckpointError(path, "the checkpoint's tokenizer differs from this dataset's; resume with the data "
-                                    "it was trained on")
-    restore(checkpoint, run.model, run.optimizer)
-    states = [checkpoint.meta["rng"], *checkpoint.meta.get("rank_rngs", [])]  # checked by load_checkpoint
-    rank = run.world.rank
-    if rank < len(states) and rng.is_state(states[rank]):
-        rng.set_state(states[rank])
-    else:
-        if rank < len(states):   # an older version's state (NumPy's PCG64), which this generator cannot continue
-            run.log(f"{path}: its dropout generator state was saved by an older version (NumPy's PCG64); the dropout "
-                    f"stream starts afresh from the seed and the iteration, so the resumed run does not repeat the "
-                    f"original one bit for bit")
-        rng.manual_seed((rank_seed(run.cfg.seed, rank) + checkpoint.meta["iter"]) % 2 ** 64)
-    run.saved_at = checkpoint.meta["iter"]
-    return checkpoint.meta["iter"], checkpoint.meta["best_val_loss"], changes
-
-
 def _require(checkpoint, *keys):
     for key in keys:
         if key not in checkpoint.meta:
@@ -417,7 +421,7 @@ def _write(file, record):
 
 
 def _plot(run):
-    if run.world.rank == 0:
+    if run.main_process:
         plot_losses(run.out_dir / METRICS, run.out_dir / "loss.png")
         plot_telemetry(run.out_dir / TELEMETRY, run.out_dir, run.cfg.grad_clip or None)  # nothing without --telemetry
 

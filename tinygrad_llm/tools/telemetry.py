@@ -8,7 +8,8 @@ each in telemetry.jsonl (telemetry_plots.py draws them).
         optimizer.zero_grad()
         loss.backward()
         total_norm = float(clip_grad_norm_(model.parameters(), 1.0))
-        telemetry.step(iteration, optimizer, total_norm, max_norm=1.0)   # optimizer.step(), with norms around it
+        with telemetry.watch_step(iteration, total_norm, max_norm=1.0):   # the norms before, the update after
+            optimizer.step()
 
 Per parameter: the norm of its gradient (as the optimizer uses it, after clipping), of its weight before the step,
 and log10(|Δw| / |w|), Δw being the update the optimizer actually made (AdamW's, weight decay included): around
@@ -18,7 +19,8 @@ their histogram (over mean ± 4 std, which follows the scale as it grows from th
 its GELU inputs in saturation (|x| > 3, where GELU is flat at 0 or straight as x: its derivative within 0.4% of 0
 or 1), and the entropy of each attention head's probabilities, in nats, averaged over batch and queries (log T
 is uniform attention; 0 is one key only). And the global gradient norm before clipping, and whether clipping
-fired. `callback(record)` receives each record as it is written.
+fired. `callback(record)` receives each record as it is written. Telemetry only looks: the loop makes every step
+itself, and the weights are those of the same loop without it.
 """
 import json
 import math
@@ -86,21 +88,22 @@ class _Activations(Observer):
 
 class Telemetry:
     """Records the health of `model` every `every` iterations to `path` (JSON lines); see the module's docstring.
+    `every=0` records nothing and leaves `path` alone (as `--telemetry 0`; the trainer's ranks other than 0).
     `start`: the iteration a resumed run starts at (the file's lines from there on are dropped)."""
 
     def __init__(self, model, every, path, start=0, callback=None):
-        if every < 1:
-            raise ValueError(f"Telemetry: every must be at least 1, got {every}")
+        if every < 0:
+            raise ValueError(f"Telemetry: every must be at least 0 (0: off), got {every}")
         self.model, self.every, self.path, self.callback = model, every, Path(path), callback
         self.blocks = {name: m for name, m in model.named_modules()
                        if isinstance(m, (Block, EncoderBlock, DecoderBlock))}
         self.pending = None   # the activations of the iteration being recorded
-        if self.path.exists():
+        if every and self.path.exists():
             kept = [line for line in self.path.read_text().splitlines() if _complete(line, start)]
             self.path.write_text("".join(line + "\n" for line in kept))
 
     def due(self, iteration):
-        return iteration % self.every == 0
+        return self.every > 0 and iteration % self.every == 0
 
     @contextmanager
     def watch(self, iteration):
@@ -124,17 +127,19 @@ class Telemetry:
                 handle.remove()
         self.pending = (iteration, outputs, seen)
 
-    def step(self, iteration, optimizer, total_norm=None, max_norm=None):
-        """optimizer.step(); on a telemetry iteration, the parameters' norms before it and the update it made,
-        written with the activations `watch` saw. total_norm: float(clip_grad_norm_(...)) (the norm before clipping;
-        None: no clipping, the norm is computed here), max_norm: its threshold. Returns the record, or None."""
+    @contextmanager
+    def watch_step(self, iteration, total_norm=None, max_norm=None):
+        """Around `optimizer.step()`, which the caller makes: on a telemetry iteration, each parameter's gradient and
+        weight norms before it and the update it made after it, written with the activations `watch` saw.
+        total_norm: float(clip_grad_norm_(...)) (the norm before clipping; None: not clipped, computed here from
+        the gradients), max_norm: its threshold."""
         if not self.due(iteration):
-            optimizer.step()
-            return None
+            yield
+            return
         params = list(self.model.named_parameters())
         before = {name: _host(p.data) for name, p in params}
         grads = {name: None if p.grad is None else norm(p.grad.data) for name, p in params}
-        optimizer.step()
+        yield
         if total_norm is None:   # not clipped: the global norm from the parameters' own
             total_norm = math.sqrt(sum(g ** 2 for g in grads.values() if g is not None))
         record = {"iter": iteration, "grad_norm": total_norm,
@@ -153,7 +158,6 @@ class Telemetry:
             f.write(json.dumps(record) + "\n")
         if self.callback is not None:
             self.callback(record)
-        return record
 
     def _blocks(self, outputs, seen):
         result = {}
