@@ -17,15 +17,15 @@ import warnings
 
 import numpy as np
 
-from . import backend, composed, rng
+from . import backend, composed, ops, rng
+from .arguments import broadcast_shape, normalize_axes, promoted
 from .cuda.attention import HEAD_DIMS, PRECISIONS
 from .cuda.fused import CudaAttentionOp, CudaCrossEntropyOp, CudaGeluTanhOp, CudaLayerNormOp
-from . import ops
 from .dispatch import FusedOp, cuda_kernels, fused, pick, run  # noqa: F401 (fused, cuda_kernels: F's switches)
 from .inplace import _in_place
-from .ops import _broadcast_shape, normalize_axes, unbroadcast
 from .movement import EmbeddingOp
 from .movement import embedding as movement_embedding
+from .ops import unbroadcast
 from .row_losses import reduce_row_losses, row_loss_grads
 from .tensor import Function, Tensor, count_in_place_change
 
@@ -892,9 +892,9 @@ def cosine_similarity(x1, x2, dim=1, eps=1e-8):
     """The cosine of the angle between x1 and x2 along `dim` (the two broadcast together, dim an axis of their
     broadcast shape), as PyTorch computes it: each divided by its norm (at least eps) first, then multiplied and
     summed, so the result stays within [-1, 1]. Built from primitives (composed.py), as PyTorch builds it."""
-    x1, x2 = ops.promoted("cosine_similarity", x1, x2)
+    x1, x2 = promoted("cosine_similarity", x1, x2)
     _check_floating("cosine_similarity", x1)
-    shape = _broadcast_shape("cosine_similarity", x1.shape, x2.shape)
+    shape = broadcast_shape("cosine_similarity", x1.shape, x2.shape)
     axis = normalize_axes("cosine_similarity", dim, len(shape))[0]
     return composed.cosine_similarity(x1.expand(*shape), x2.expand(*shape), axis, eps)
 
@@ -1272,7 +1272,7 @@ def _constant_weight(op, name, weight, input):
     if isinstance(weight, Tensor) and weight.requires_grad:
         raise RuntimeError(f"{op}: not differentiable with respect to {name}; pass {name}.detach() (as PyTorch)")
     array = weight.data if isinstance(weight, Tensor) else backend.xp(input.data).asarray(weight, dtype=input.dtype)
-    _broadcast_shape(f"{op}: {name}", array.shape, input.shape)
+    broadcast_shape(f"{op}: {name}", array.shape, input.shape)
     return array.astype(input.dtype, copy=False)
 
 

@@ -15,7 +15,8 @@ import warnings
 import numpy as np
 
 from . import backend
-from .ops import _broadcast_shape, dim_or_axis, normalize_axes, promoted, tensor_input, unbroadcast
+from .arguments import broadcast_shape, dim_or_axis, normalize_axes, promoted, tensor_input
+from .ops import unbroadcast
 from .tensor import Function, SparseGradient, Tensor
 
 
@@ -887,7 +888,7 @@ class WhereOp(Function):
     """out = a where cond else b.   da = g where cond (else 0),  db = g where not cond.  cond gets no gradient."""
 
     def forward(ctx, cond, a, b):
-        _broadcast_shape("where", cond.shape, a.shape, b.shape)
+        broadcast_shape("where", cond.shape, a.shape, b.shape)
         ctx.save_for_backward(cond)
         ctx.shapes = a.shape, b.shape
         return backend.xp(a).where(cond, a, b)

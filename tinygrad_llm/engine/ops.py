@@ -19,6 +19,7 @@ import math
 import numpy as np
 
 from . import backend
+from .arguments import as_floating, broadcast_shape, device_and_dtype, promoted, tensor_input
 from .fma import fma32, fma64
 from .tensor import Function, Tensor
 
@@ -33,98 +34,6 @@ def unbroadcast(grad, shape):
     return grad.reshape(shape)
 
 
-def _broadcast_shape(op, *shapes):
-    try:
-        return np.broadcast_shapes(*shapes)
-    except ValueError:
-        raise ValueError(f"{op}: shapes {' and '.join(map(str, shapes))} cannot be broadcast together") from None
-
-
-def normalize_axes(op, axis, ndim):
-    """`axis` (None, int or tuple) as a sorted tuple of non-negative axes; a clear error when out of range. A 0-d
-    tensor takes axis 0 or -1, as in PyTorch (both read as 0)."""
-    if axis is None:
-        return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
-    for a in axes:
-        if not -builtins.max(ndim, 1) <= a < builtins.max(ndim, 1):
-            raise ValueError(f"{op}: axis {a} is out of range for a tensor with {ndim} axes")
-    normalized = tuple(sorted(a % builtins.max(ndim, 1) for a in axes))
-    if len(set(normalized)) != len(normalized):
-        raise ValueError(f"{op}: axis {axis} names the same axis twice (for a tensor with {ndim} axes)")
-    return normalized
-
-
-def dim_or_axis(op, dim, axis, default):
-    """PyTorch's `dim`, or NumPy's `axis` as an alias: one of the two, not both (`default` is dim's default)."""
-    if axis is None:
-        return dim
-    if dim != default:
-        raise TypeError(f"{op}: pass dim or axis, not both")
-    return axis
-
-
-def promoted(op, *values, floating_result=False):
-    """`values` (Tensors, at least one, Python numbers, NumPy arrays) as Tensors of the one dtype the op computes in
-    (backend.promote: PyTorch's rule). Numbers become tensors on the device of the first tensor; a NumPy array
-    counts as a tensor of its dtype (on the CPU only: on a GPU it would be a hidden copy in every op); integer and
-    bool tensors are converted (they carry no gradient); float tensors never are (mixing float32 and float64
-    raises, in Function.apply). floating_result=True: the op's result is floating whatever its inputs (true
-    division): integers and bools compute in the default float dtype, as in PyTorch."""
-    if len(values) == 2:   # the everyday cases, decided at once: two tensors of one dtype, a float tensor and a number
-        a, b = values
-        if isinstance(a, Tensor) and a.dtype.kind == "f":
-            if isinstance(b, Tensor) and b.dtype == a.dtype:
-                return values
-            if type(b) in (float, int):
-                return a, Tensor(backend.xp(a.data).asarray(b, dtype=a.dtype))
-        elif isinstance(b, Tensor) and b.dtype.kind == "f" and type(a) in (float, int):
-            return Tensor(backend.xp(b.data).asarray(a, dtype=b.dtype)), b
-    like = next((v for v in values if isinstance(v, Tensor)), None)
-    if like is None:   # maximum(1.0, 2.0), cat([array]): no tensor to give the result its device
-        raise TypeError(f"{op}: needs a Tensor among its inputs, got {', '.join(type(v).__name__ for v in values)}")
-    values = [_constant(op, v, like) for v in values]
-    dtype = backend.promote(*[v.data if isinstance(v, Tensor) else v for v in values])
-    if floating_result and dtype.kind != "f":
-        dtype = backend.DEFAULT_FLOAT
-    xp = backend.xp(like.data)
-    out = []
-    for v in values:
-        if not isinstance(v, Tensor):
-            v = Tensor(xp.asarray(v, dtype=dtype))
-        elif v.dtype != dtype and v.dtype.kind != "f":
-            v = Tensor(v.data.astype(dtype))
-        out.append(v)
-    return out
-
-
-def _constant(op, value, like):
-    """A value that is not a Tensor, as promoted() takes it: a number as it is, an array as a Tensor of its dtype."""
-    if isinstance(value, (Tensor, bool, int, float, np.generic)):
-        return value
-    if isinstance(value, (np.ndarray, list, tuple)):
-        if like.is_cuda:
-            raise TypeError(f"{op}: a host array {np.shape(value)} cannot meet a tensor on {like.device}; make it a "
-                            f"Tensor on that device first (Tensor(array, device='{like.device}'))")
-        return Tensor(np.asarray(value))
-    raise TypeError(f"{op}: cannot combine a Tensor with {type(value).__name__}")
-
-
-def tensor_input(op, x):
-    """x, which must be a Tensor: a clear error for a list or an array passed to a function of tensors."""
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{op}: expects a Tensor, got {type(x).__name__}")
-    return x
-
-
-def as_floating(op, x):
-    """x for an op that computes in floats (exp, log, ...): an integer or bool tensor as the default float dtype
-    (PyTorch gives torch.exp(int tensor) in float32; NumPy would give float64)."""
-    if tensor_input(op, x).dtype.kind == "f":
-        return x
-    return Tensor(x.data.astype(backend.DEFAULT_FLOAT))   # a Tensor holds bool, integer or float only
-
-
 # ---------------------------------------------------------------- elementwise, two inputs (broadcasting)
 
 class AddOp(Function):
@@ -132,7 +41,7 @@ class AddOp(Function):
 
     def forward(ctx, a, b):
         ctx.shapes = a.shape, b.shape
-        _broadcast_shape("add", a.shape, b.shape)
+        broadcast_shape("add", a.shape, b.shape)
         return a + b
 
     def backward(ctx, g):
@@ -170,7 +79,7 @@ class SubOp(Function):
 
     def forward(ctx, a, b):
         ctx.shapes = a.shape, b.shape
-        _broadcast_shape("sub", a.shape, b.shape)
+        broadcast_shape("sub", a.shape, b.shape)
         return a - b
 
     def backward(ctx, g):
@@ -196,7 +105,7 @@ class MulOp(Function):
     """out = a * b.   da = g * b,  db = g * a."""
 
     def forward(ctx, a, b):
-        _broadcast_shape("mul", a.shape, b.shape)
+        broadcast_shape("mul", a.shape, b.shape)
         ctx.save_for_backward(a, b)
         return a * b
 
@@ -220,7 +129,7 @@ class DivOp(Function):
     """out = a / b.   da = g / b,  db = -g * a / b^2 = -g * out / b."""
 
     def forward(ctx, a, b):
-        _broadcast_shape("div", a.shape, b.shape)
+        broadcast_shape("div", a.shape, b.shape)
         out = a / b
         ctx.save_for_backward(a, b, out)
         return out
@@ -261,7 +170,7 @@ class RoundedDivOp(Function):
     unimplemented and its backward raises; this 0 is div(rounding_mode="floor")'s.)"""
 
     def forward(ctx, a, b, mode):
-        _broadcast_shape("div", a.shape, b.shape)
+        broadcast_shape("div", a.shape, b.shape)
         _refuse_integer_division_by_zero("div", a, b)
         ctx.shapes = a.shape, b.shape
         xp = backend.xp(a)
@@ -293,7 +202,7 @@ class RemainderOp(Function):
     da = g,  db = -g * floor(a / b)."""
 
     def forward(ctx, a, b):
-        _broadcast_shape("remainder", a.shape, b.shape)
+        broadcast_shape("remainder", a.shape, b.shape)
         _refuse_integer_division_by_zero("remainder", a, b)
         ctx.save_for_backward(a, b)
         with np.errstate(divide="ignore", invalid="ignore"):   # x % 0 is nan for floats, as PyTorch
@@ -326,7 +235,7 @@ class PowOp(Function):
     b >= 0, db = 0 (the formula would give out * ln 0 = 0 * -inf). Both as PyTorch."""
 
     def forward(ctx, a, b):
-        _broadcast_shape("pow", a.shape, b.shape)
+        broadcast_shape("pow", a.shape, b.shape)
         if a.dtype.kind in "iu" and (b < 0).any():
             raise ValueError("pow: integers to negative integer powers are not allowed (the result would not be an "
                              "integer; PyTorch truncates it); convert to float first")
@@ -363,7 +272,7 @@ class MaximumOp(Function):
     """out = max(a, b) elementwise.   The gradient goes to the larger input; on a tie it is split in half."""
 
     def forward(ctx, a, b):
-        _broadcast_shape("maximum", a.shape, b.shape)
+        broadcast_shape("maximum", a.shape, b.shape)
         ctx.save_for_backward(a, b)
         return backend.xp(a).maximum(a, b)
 
@@ -381,7 +290,7 @@ class MinimumOp(Function):
     """out = min(a, b) elementwise.   The gradient goes to the smaller input; on a tie it is split in half."""
 
     def forward(ctx, a, b):
-        _broadcast_shape("minimum", a.shape, b.shape)
+        broadcast_shape("minimum", a.shape, b.shape)
         ctx.save_for_backward(a, b)
         return backend.xp(a).minimum(a, b)
 
@@ -404,7 +313,7 @@ class Atan2Op(Function):
     db = -g * a / (a^2 + b^2); both 0 at the origin, where the angle has no derivative (PyTorch's 0 too)."""
 
     def forward(ctx, a, b):
-        _broadcast_shape("atan2", a.shape, b.shape)
+        broadcast_shape("atan2", a.shape, b.shape)
         ctx.save_for_backward(a, b)
         return backend.xp(a).arctan2(a, b)
 
@@ -434,7 +343,7 @@ class LerpOp(Function):
     dstart = g * (1 - weight),  dend = g * weight,  dweight = g * (end - start)."""
 
     def forward(ctx, start, end, weight):
-        _broadcast_shape("lerp", start.shape, end.shape, np.shape(weight))
+        broadcast_shape("lerp", start.shape, end.shape, np.shape(weight))
         xp = backend.xp(start)
         weight = xp.asarray(weight, dtype=start.dtype)   # a number in the tensors' dtype first, as PyTorch takes it
         ctx.save_for_backward(start, end, weight)
@@ -477,7 +386,7 @@ def _compare(name, compare):
         a, b = promoted(name, a, b)
         if a.device != b.device:
             raise RuntimeError(f"{name}: operands are on different devices ({a.device}, {b.device})")
-        _broadcast_shape(name, a.shape, b.shape)
+        broadcast_shape(name, a.shape, b.shape)
         return Tensor(compare(a.data, b.data))
     op.__name__ = name
     op.__doc__ = f"a {name} b elementwise, as a bool tensor (no gradient: a comparison is flat almost everywhere)."
@@ -500,7 +409,7 @@ def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
     if isinstance(a, Tensor) and isinstance(b, Tensor) and a.dtype != b.dtype:
         raise TypeError(f"allclose: dtypes differ ({a.dtype} and {b.dtype}); convert one first (as PyTorch)")
     a, b = promoted("allclose", a, b)
-    _broadcast_shape("allclose", a.shape, b.shape)
+    broadcast_shape("allclose", a.shape, b.shape)
     return bool(backend.xp(a.data).allclose(a.data, b.data, rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
@@ -547,7 +456,7 @@ def _logical_function(name, combine):
         a, b = tensor_input(name, input), tensor_input(name, other)
         if a.device != b.device:
             raise RuntimeError(f"{name}: operands are on different devices ({a.device}, {b.device})")
-        _broadcast_shape(name, a.shape, b.shape)
+        broadcast_shape(name, a.shape, b.shape)
         return Tensor(combine(a.data != 0, b.data != 0))
     op.__name__ = name
     op.__doc__ = f"{name.removeprefix('logical_')} of input and other read as truth values, elementwise."
@@ -1188,33 +1097,6 @@ class ToOp(Function):
         return backend.to_device(g, ctx.device).astype(ctx.dtype, copy=False), None
 
 
-def device_and_dtype(op, args, kwargs):
-    """The (device, dtype) that a to() call asks for, each None when not given, from PyTorch's forms: (device),
-    (dtype), (device, dtype), (tensor) (its device and dtype), the keywords device= and dtype=; non_blocking, by
-    keyword or position, is accepted and changes nothing (every copy here is finished when to() returns)."""
-    kwargs = dict(kwargs)
-    kwargs.pop("non_blocking", None)
-    device, dtype = kwargs.pop("device", None), kwargs.pop("dtype", None)
-    if kwargs:
-        raise TypeError(f"{op}: unexpected keyword argument(s) {sorted(kwargs)}")
-    for arg in args:
-        if isinstance(arg, bool):         # non_blocking, given by position
-            continue
-        if isinstance(arg, Tensor):
-            device, dtype = arg.device, arg.dtype
-        elif isinstance(arg, backend.Device):
-            device = arg
-        elif isinstance(arg, str) and arg.split(":")[0] in backend.DEVICES:   # 'cuda', or str(x.device): 'cuda:0'
-            device = arg
-        else:
-            try:
-                dtype = np.dtype(arg)
-            except TypeError as e:
-                raise TypeError(f"{op}: {arg!r} is neither a device {backend.DEVICES}, a dtype nor a Tensor "
-                                f"({e})") from None
-    return (None if device is None else backend.device_name(device)), (None if dtype is None else np.dtype(dtype))
-
-
 def to(x, *args, copy=False, **kwargs):
     """x on another device and/or in another dtype, in PyTorch's forms: x.to(dtype), x.to(device), x.to(device,
     dtype), x.to(other_tensor), x.to(dtype=..., device=...). A float dtype keeps x in the graph (its gradient is
@@ -1332,7 +1214,7 @@ class MatmulOp(Function):
         if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
             raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not align: "
                              f"{a.shape[-1]} (last of a) != {b.shape[-2 if b.ndim > 1 else 0]} (rows of b)")
-        _broadcast_shape("matmul", a.shape[:-2], b.shape[:-2])
+        broadcast_shape("matmul", a.shape[:-2], b.shape[:-2])
         ctx.save_for_backward(a, b)
         return a @ b
 

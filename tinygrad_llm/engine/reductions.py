@@ -18,7 +18,7 @@ import warnings
 import numpy as np
 
 from . import backend, movement, ops
-from .ops import dim_or_axis, normalize_axes
+from .arguments import as_floating, dim_or_axis, normalize_axes, tensor_input
 from .tensor import Function, Tensor
 
 
@@ -223,7 +223,7 @@ class LogsumexpOp(Function):
 
 def logsumexp(x, dim, keepdim=False):
     """log(sum(exp(x))) over `dim` (an int or a tuple), without overflow; integers give floats."""
-    return LogsumexpOp.apply(ops.as_floating("logsumexp", x), axis=dim, keepdims=bool(keepdim))
+    return LogsumexpOp.apply(as_floating("logsumexp", x), axis=dim, keepdims=bool(keepdim))
 
 
 Tensor.logsumexp = logsumexp
@@ -585,7 +585,7 @@ Tensor.norm = norm
 
 def count_nonzero(x, dim=None):
     """How many elements are nonzero (along `dim`, an int or a tuple): an int64 tensor."""
-    data = ops.tensor_input("count_nonzero", x).data
+    data = tensor_input("count_nonzero", x).data
     return Tensor((data != 0).sum(axis=_axes("count_nonzero", dim, data)).astype(np.int64))
 
 
@@ -595,7 +595,7 @@ def unique(x, sorted=True, return_inverse=False, return_counts=False, dim=None):
     each occurs (counts), as PyTorch's unique. Sorted also with sorted=False, as PyTorch's CPU unique gives them; a
     NaN is never equal to another, so each is its own value, as in PyTorch. Computed on the host (the result's size
     depends on the values). No gradient."""
-    data = backend.to_device(ops.tensor_input("unique", x).data, "cpu")
+    data = backend.to_device(tensor_input("unique", x).data, "cpu")
     if dim is not None:
         dim = normalize_axes("unique", dim, x.ndim)[0]
     values, inverse, counts = np.unique(data, return_inverse=True, return_counts=True, axis=dim, equal_nan=False)
@@ -609,14 +609,14 @@ def bincount(x, weights=None, minlength=0):
     """How often each of 0, 1, ..., max(x) occurs in x (a vector of integers >= 0), at least minlength counts: int64;
     with weights (x's length), the sum of the weights of each value's elements: float32 weights give float32, any
     other dtype float64, as PyTorch. No gradient."""
-    data = ops.tensor_input("bincount", x).data
+    data = tensor_input("bincount", x).data
     if data.ndim != 1 or data.dtype.kind not in "biu" or (data.size and int(data.min()) < 0):
         raise ValueError(f"bincount: only supports a vector of non-negative integers, got {x.dtype} {x.shape}")
     if isinstance(minlength, bool) or not isinstance(minlength, (int, np.integer)) or minlength < 0:
         raise ValueError(f"bincount: minlength should be a whole number >= 0, got {minlength!r}")
     if weights is None:
         return Tensor(backend.xp(data).bincount(data, minlength=minlength).astype(np.int64))
-    if ops.tensor_input("bincount", weights).shape != x.shape:
+    if tensor_input("bincount", weights).shape != x.shape:
         raise ValueError(f"bincount: weights {weights.shape} must be a vector of the input's length {x.shape}")
     dtype = np.float32 if weights.dtype == np.float32 else np.float64
     counted = backend.xp(data).bincount(data, weights=weights.data.astype(np.float64), minlength=minlength)

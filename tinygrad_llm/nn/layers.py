@@ -11,7 +11,8 @@ import numpy as np
 
 from ..engine import backend
 from ..engine import functional as F
-from ..engine.ops import normalize_axes, sigmoid, tanh
+from ..engine.arguments import normalize_axes
+from ..engine.ops import sigmoid, tanh
 from ..engine.tensor import Tensor, no_grad
 from . import init
 from .module import Module, Parameter

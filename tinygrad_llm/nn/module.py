@@ -16,7 +16,7 @@ from collections import OrderedDict, namedtuple
 import numpy as np
 
 from ..engine import backend
-from ..engine.ops import device_and_dtype
+from ..engine.arguments import device_and_dtype
 from ..engine.tensor import Function, Tensor, is_recording, observers
 
 # The modules whose forward is running, outermost first, kept only while a tool watches the engine (tools/ name
