@@ -32,7 +32,7 @@ import time
 
 import numpy as np
 
-from tinygrad_llm.engine import rng
+from tinygrad_llm.engine import backend, rng
 from tinygrad_llm.models.hf_bert import HFBert, HFBertConfig
 from tinygrad_llm.recipes.bert_distill import StudentEncoder, distill_embeddings, train_masked_lm
 from tinygrad_llm.recipes.bert_finetune import fine_tune
@@ -223,6 +223,7 @@ def main():
     distill.add_argument("--mlm-lr", type=float, default=None, help="the masked-LM student's lr (default: --lr)")
     distill.add_argument("--teacher-probe", action="store_true", help="also the teacher's probe (slow)")
     args = parser.parse_args()
+    backend.reuse_freed_memory()  # the trainer's allocator setting (engine/backend.py), in every engine's process
     try:
         import threadpoolctl  # noqa: F401 (checked here, before any process starts)
     except ImportError:

@@ -30,6 +30,8 @@ def worker(configuration, preset_name, warmup, steps):
     sys.path.insert(0, HERE)
     from train_cpu import blas_info, build, time_steps
 
+    from tinygrad_llm.engine import backend
+    backend.reuse_freed_memory()  # the trainer's allocator setting (engine/backend.py), in every configuration
     preset, model = build(preset_name)
     rank, size = 0, 1
     if configuration.startswith("ours"):

@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from tinygrad_llm.engine import rng
+from tinygrad_llm.engine import backend, rng
 from tinygrad_llm.models.gpt import GPT, GPTConfig
 from tinygrad_llm.recipes.checkpoint import load_checkpoint, model_from_checkpoint
 from tinygrad_llm.recipes.config import PRESETS
@@ -25,6 +25,7 @@ def main():
     parser.add_argument("--tokens", type=int, default=500)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
+    backend.reuse_freed_memory()  # the trainer's allocator setting (engine/backend.py)
     if args.ckpt:
         model = model_from_checkpoint(load_checkpoint(args.ckpt))
     else:

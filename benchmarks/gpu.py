@@ -139,6 +139,7 @@ def main():
     parser.add_argument("--skip-gpt", action="store_true")
     parser.add_argument("--skip-attention", action="store_true")
     args = parser.parse_args()
+    backend.reuse_freed_memory()  # the trainer's allocator setting (engine/backend.py)
     if backend.mock_cuda_enabled():
         sys.exit(f"benchmarks/gpu.py times a real GPU; {backend.MOCK_ENV} is set, and the mock device runs kernels on "
                  f"the host, where timings mean nothing")

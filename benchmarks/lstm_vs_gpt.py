@@ -17,6 +17,7 @@ import time
 import numpy as np
 
 from tinygrad_llm import manual_seed, no_grad
+from tinygrad_llm.engine import backend
 from tinygrad_llm.models.gpt import GPT, GPTConfig
 from tinygrad_llm.models.rnn import CharLSTM, detach_state
 from tinygrad_llm.optim import AdamW, clip_grad_norm_, set_lr, warmup_cosine_lr
@@ -79,6 +80,7 @@ def val_loss(model, batches):
 
 def main():
     args = parse_args()
+    backend.reuse_freed_memory()  # the trainer's allocator setting (engine/backend.py)
     B, T = args.batch_size, args.block_size
     text = load_text(resolve_dataset(args.data))
     tokenizer = CharTokenizer.from_text(text)

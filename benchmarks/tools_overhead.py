@@ -32,7 +32,7 @@ def worker(config, preset_name, warmup, steps):
     from tinygrad_llm.engine import backend
     from tinygrad_llm.optim import AdamW
     preset, model = build(preset_name)
-    backend.reuse_freed_memory()  # this tree does it on import; the tree from before the hooks does not
+    backend.reuse_freed_memory()  # the trainer's allocator setting (engine/backend.py), in every configuration
     optimizer = AdamW(model.parameters(), lr=preset.learning_rate, betas=(preset.beta1, preset.beta2),
                       weight_decay=preset.weight_decay)
     if config == "profile":

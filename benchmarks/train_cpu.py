@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from tinygrad_llm.engine import rng
+from tinygrad_llm.engine import backend, rng
 from tinygrad_llm.models.gpt import GPT, GPTConfig
 from tinygrad_llm.optim import AdamW
 from tinygrad_llm.recipes.config import PRESETS
@@ -54,6 +54,7 @@ def blas_info():
 
 def worker(engine, preset_name, warmup, steps):
     """Train `steps + warmup` steps with one engine; print one JSON line: step times, the last loss, BLAS info."""
+    backend.reuse_freed_memory()  # the trainer's allocator setting (engine/backend.py), in both engines' processes
     preset, model = build(preset_name)
     if engine == "ours":
         optimizer = AdamW(model.parameters(), lr=preset.learning_rate, betas=(preset.beta1, preset.beta2),

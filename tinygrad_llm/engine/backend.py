@@ -258,20 +258,19 @@ def erf(x):
 
 
 def reuse_freed_memory():
-    """Ask glibc's malloc to keep freed large blocks for reuse instead of returning them to the OS.
+    """Ask glibc's malloc to keep freed large blocks for reuse instead of returning them to the OS; returns whether
+    it took the setting (False where libc is not glibc).
 
-    By default every block over 128 KiB is a fresh mmap, and the pages of each one fault in on first touch
-    (about 0.2 ms per MB). A training step allocates and frees the same large temporaries every iteration, so
-    that is paid again and again; with the thresholds raised, freed blocks are handed out again, already mapped.
-    (PyTorch's CPU allocator does its own caching for the same reason.) No effect where libc is not glibc.
-    Called once when the engine is imported, so that a user's own training loop is as fast as our trainer; the
-    price is that memory freed by the process goes back to the OS only once over 1 GiB of it is free."""
+    By default every block over 128 KiB is a fresh mmap, and the pages of each one fault in on first touch. A
+    training step allocates and frees the same large temporaries every iteration, so that is paid again and again;
+    with the thresholds raised, freed blocks are handed out again, already mapped. (PyTorch's CPU allocator does its
+    own caching for the same reason.) The setting is the whole process's, so importing the engine does not make it:
+    the trainer (recipes/train.py) and the benchmarks call this, and a training loop of one's own calls it once
+    before it starts. The price: memory freed by the process goes back to the OS only once over 1 GiB of it is
+    free."""
     try:
         libc = ctypes.CDLL("libc.so.6")
     except OSError:
         return False
     m_trim_threshold, m_mmap_threshold = -1, -3
     return bool(libc.mallopt(m_mmap_threshold, 32 << 20) and libc.mallopt(m_trim_threshold, 1 << 30))
-
-
-reuse_freed_memory()  # for every user of the engine, not only recipes/train.py
