@@ -7,6 +7,8 @@ lists exactly the modules that exist.
 """
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -183,3 +185,18 @@ def test_subpackages_say_what_they_hold(module):
             f"{where(module)} does more than import names from the package's modules"
     else:
         assert not statements, f"{where(module)} holds more than its docstring"
+
+
+def test_importing_the_package_attaches_every_tensor_method():
+    """The op modules attach their methods to Tensor beside each op (`Tensor.exp = exp`); a module that does so but
+    is not imported by `import tinygrad_llm` would leave its methods missing, found only when a user calls one."""
+    attaching = sorted(name for name, path in MODULES.items()
+                       if any(isinstance(node, ast.Assign) and any(isinstance(t, ast.Attribute) and
+                                                                   isinstance(t.value, ast.Name) and
+                                                                   t.value.id == "Tensor" for t in node.targets)
+                              for node in ast.parse(path.read_text(encoding="utf-8")).body))
+    assert "engine.ops" in attaching and "engine.inplace" in attaching, attaching
+    imported = subprocess.run([sys.executable, "-c", "import sys, tinygrad_llm; print(' '.join(sys.modules))"],
+                              capture_output=True, text=True, check=True).stdout.split()
+    missing = [name for name in attaching if f"tinygrad_llm.{name}" not in imported]
+    assert not missing, f"import tinygrad_llm does not import {missing}, whose Tensor methods would be missing"

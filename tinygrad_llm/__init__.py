@@ -16,7 +16,7 @@ import numpy as np
 
 from . import nn, optim
 from .as_torch.stand_ins import BFLOAT16 as bfloat16, FLOAT16 as float16   # refused wherever used as a dtype
-from .engine import functional, inplace, reductions  # noqa: F401  (inplace and reductions attach Tensor methods)
+from .engine import functional
 from .engine.backend import Device as device
 from .engine.creation import (arange, bernoulli, empty, empty_like, eye, from_numpy, full, full_like, linspace,
                               multinomial, normal, ones, ones_like, rand, rand_like, randint, randint_like, randn,

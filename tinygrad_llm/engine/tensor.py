@@ -10,8 +10,9 @@ it in reverse, handing each Function the sum of the gradients flowing into its o
 has run its saved arrays are freed, so memory falls during the walk and a second backward through the same
 graph raises, unless `retain_graph=True`.
 
-This file knows no particular op: ops.py, reductions.py and movement.py define them and attach the operators
-(`+`, `@`, ...) and methods to Tensor; inplace.py adds the in-place ones.
+This file knows no particular op: ops.py, reductions.py, movement.py and functional.py define them and attach the
+operators (`+`, `@`, ...) and methods to Tensor, each beside its op; inplace.py adds the in-place ones. Importing
+the package imports all five (tests/test_layout.py checks it), so every method is there.
 """
 import copy
 import functools
