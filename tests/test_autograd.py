@@ -313,6 +313,7 @@ def test_grad_fn_and_next_functions_walk_the_graph_as_in_pytorch(torch):
     assert len(leaves) == 3 and all(leaf is leaves[0] for leaf in leaves)   # a's node, met once per use
     assert leaves[0].variable is a and leaves[0].name() == "torch::autograd::AccumulateGrad"
     assert a.grad_fn is None and b.grad_fn is None and loss.grad_fn is loss._ctx
+    assert repr(loss).endswith(", grad_fn=<MeanBackward0>)") and repr(expected).endswith(", grad_fn=<MeanBackward0>)")
 
 
 def test_next_functions_after_backward_says_the_graph_was_freed():

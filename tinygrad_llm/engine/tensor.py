@@ -272,8 +272,8 @@ class Tensor:
         return self.shape[0]
 
     def __repr__(self):
-        """PyTorch's layout: tensor([...], dtype=..., device=..., requires_grad=True or grad_fn=<Op>); the dtype is
-        shown when it is not the default of its kind (float32, int64, bool)."""
+        """PyTorch's layout: tensor([...], dtype=..., device=..., requires_grad=True or grad_fn=<MulBackward0>, the
+        node's name()); the dtype is shown when it is not the default of its kind (float32, int64, bool)."""
         body = np.array2string(backend.to_device(self.data, "cpu"), separator=", ", prefix="tensor(")
         extras = []
         if self.dtype not in (backend.DEFAULT_FLOAT, np.dtype(np.int64), np.dtype(bool)):
@@ -281,7 +281,7 @@ class Tensor:
         if self.is_cuda:
             extras.append(f"device='{self.device}'")
         if self._ctx is not None:
-            extras.append(f"grad_fn=<{type(self._ctx).__name__}>")
+            extras.append(f"grad_fn=<{self._ctx.name()}>")
         elif self.requires_grad:
             extras.append("requires_grad=True")
         return f"tensor({', '.join([body] + extras)})"
