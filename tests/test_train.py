@@ -27,7 +27,7 @@ from tinygrad_llm.recipes.checkpoint import load_checkpoint
 from tinygrad_llm.recipes.checkpoint_schema import CheckpointError
 from tinygrad_llm.recipes.config import ConfigError, TrainConfig
 from tinygrad_llm.recipes.run_dir import claim_out_dir
-from tinygrad_llm.recipes.train import Diverged, build_optimizer, run_config, train
+from tinygrad_llm.recipes.train import Diverged, build_optimizer, learning_rate, run_config, train
 from tinygrad_llm.text.char import CharTokenizer
 from tinygrad_llm.text.datasets import TRAIN_STREAM, TextDataset, batch_generator, load_text, resolve_dataset
 
@@ -84,6 +84,22 @@ def test_a_run_writes_metrics_plot_and_checkpoints(shakespeare, tmp_path):
     assert best.meta["best_val_loss"] == last.meta["best_val_loss"] == best_val
     assert best.meta["iter"] == next(r["iter"] for r in evals if r["val_loss"] == best_val)
     assert last.meta["iter"] == 30 and last.optimizer_state is not None
+    # the learning rate a checkpoint holds is its iteration's: the one the next step, resumed or not, takes
+    assert {group["lr"] for group in last.optimizer_state["param_groups"]} == {learning_rate(run_config(tmp_path), 30)}
+
+
+def test_the_trainer_sets_the_allocator_and_importing_the_engine_does_not(shakespeare, tmp_path, monkeypatch):
+    """glibc's mallopt is the whole process's: train() calls backend.reuse_freed_memory(), an import makes no call."""
+    from tinygrad_llm.engine import backend
+    calls = []
+    monkeypatch.setattr(backend, "reuse_freed_memory", lambda: calls.append("set"))
+    train(config(tmp_path, max_iters=1, eval_interval=1), progress=False, log=quiet)
+    assert calls == ["set"]
+    probe = ("import ctypes; opened = []; CDLL = ctypes.CDLL\n"
+             "ctypes.CDLL = lambda name, *a, **k: opened.append(name) or CDLL(name, *a, **k)\n"
+             "import tinygrad_llm, tinygrad_llm.recipes.train; print('libc.so.6' in opened)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "False", done.stderr
 
 
 def interrupt_at(start):
