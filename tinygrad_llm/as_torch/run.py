@@ -24,6 +24,7 @@ import sysconfig
 import traceback
 from contextlib import ExitStack
 
+from ..engine import backend
 from ..nn.module import Module
 from ..tools import anomaly, profiler, viz
 from .modules import TorchModule, torch_modules
@@ -62,6 +63,7 @@ def run(script, args=(), profile=False, graph=None, detect_anomaly=False):
         print(f"tinygrad-llm run: --graph {graph}: name the format by the file's suffix (.dot, .png, .svg, .pdf)",
               file=sys.stderr)
         return 2
+    backend.reuse_freed_memory()   # the script is a training loop of its own: the allocator setting the trainer makes
     modules = torch_modules()
     sys.modules.update(modules)
     sys.argv = [script, *args]
