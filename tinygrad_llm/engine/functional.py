@@ -17,7 +17,7 @@ import warnings
 
 import numpy as np
 
-from . import backend, composed, ops, rng
+from . import backend, composed, ops, rng, threads
 from .arguments import broadcast_shape, normalize_axes, promoted
 from .cuda.attention import HEAD_DIMS, PRECISIONS
 from .cuda.fused import CudaAttentionOp, CudaCrossEntropyOp, CudaGeluTanhOp, CudaLayerNormOp
@@ -598,11 +598,6 @@ def dropout(x, p=0.5, training=True, inplace=False):
 
 # ---------------------------------------------------------------- GELU
 
-def _square(x):
-    """x * x in a new array, also for a 0-d x (NumPy would hand back a scalar, which out= cannot write into)."""
-    return backend.xp(x).multiply(x, x, out=backend.xp(x).empty_like(x))
-
-
 SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
 GELU_CUBIC = 0.044715
 # erfc(z) ≈ t (a1 + t (a2 + t (a3 + t (a4 + t a5)))) e^(-z²),  t = 1/(1 + p z),  z >= 0: Abramowitz & Stegun's
@@ -611,22 +606,26 @@ ERFC_P = 0.3275911
 ERFC_A = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)   # a1 ... a5
 
 
-def _normal_cdf(x):
-    """Φ(x) = (1 + erf(x/√2))/2, the exact GELU's gate, of an array of any shape.
+def _normal_cdf(x, out=None):
+    """Φ(x) = (1 + erf(x/√2))/2, the exact GELU's gate, of an array of any shape, written into `out` (x's shape and
+    dtype) or a new array.
 
     In float32 on the CPU, from erfc's rational form above: Φ(x) = erfc(|x|/√2)/2 for x <= 0 and 1 - erfc(x/√2)/2
     for x > 0, within 3e-7 of Φ once rounded to float32 (tests/test_functional.py): 20 passes with one exp, faster
     than SciPy's float32 erf (benchmarks/RESULTS.md), and no SciPy needed. Otherwise (float64, where gradcheck needs
     every digit, or on the GPU) from erf itself."""
     xp = backend.xp(x)
+    out = xp.empty_like(x) if out is None else out
     if xp is not np or x.dtype != np.float32:
-        return 0.5 * (1 + backend.erf(x * (1 / math.sqrt(2))))
+        out[...] = 0.5 * (1 + backend.erf(x * (1 / math.sqrt(2))))
+        return out
     flat = x.reshape(-1)                              # (n,): a 0-d x becomes one element, and out= works on it
+    cdf = out.reshape(-1) if out.flags.c_contiguous else np.empty(x.size, x.dtype)   # (n,), out's own numbers
     a = np.abs(flat)                                  # |x| = √2 z
     t = a * (ERFC_P / math.sqrt(2))
     t += 1
     np.reciprocal(t, out=t)                           # t = 1/(1 + p z)
-    cdf = t * (0.5 * ERFC_A[-1])                      # Horner's rule, a5 first; the 1/2 of Φ folded into the a's
+    np.multiply(t, 0.5 * ERFC_A[-1], out=cdf)         # Horner's rule, a5 first; the 1/2 of Φ folded into the a's
     for coefficient in reversed(ERFC_A[:-1]):
         cdf += 0.5 * coefficient
         cdf *= t
@@ -636,7 +635,9 @@ def _normal_cdf(x):
     np.subtract(0.5, cdf, out=cdf)
     np.copysign(cdf, flat, out=cdf)
     cdf += 0.5                                        # 1/2 ± (1/2 - Φ(-|x|)): Φ(-|x|) for x <= 0, 1 - that for x > 0
-    return cdf.reshape(x.shape)
+    if not out.flags.c_contiguous:
+        out[...] = cdf.reshape(x.shape)
+    return out
 
 
 class GeluOp(Function):
@@ -650,41 +651,64 @@ class GeluOp(Function):
     def forward(ctx, x, approximate="none"):
         xp = backend.xp(x)
         ctx.approximate = approximate
-        if approximate == "tanh":
-            # s = (1 + tanh u)/2 = 1/(1 + e^(-2u)), u = √(2/π) (x + 0.044715 x³), built in one buffer: NumPy's exp
-            # is faster than its tanh (docs/gelu.md)
-            s = _square(x)
-            s *= -2 * SQRT_2_OVER_PI * GELU_CUBIC
-            s -= 2 * SQRT_2_OVER_PI
-            s *= x                                   # -2u
-            with np.errstate(over="ignore"):         # e^(-2u) = inf for x below about -10: s = 1/inf = 0, exact
-                xp.exp(s, out=s)
-            s += 1
-            xp.reciprocal(s, out=s)                  # s = 1/(1 + e^(-2u))
-            ctx.save_for_backward(x, s)
-            return x * s
-        cdf = _normal_cdf(x)
-        ctx.save_for_backward(x, cdf)
-        return x * cdf
+        gate, y = xp.empty_like(x), xp.empty_like(x)
+        threads.for_row_blocks(_gelu_tanh_forward if approximate == "tanh" else _gelu_exact_forward,
+                               *threads.rows_of(x, gate, y))
+        ctx.save_for_backward(x, gate)              # the tanh form's s, or the exact form's Φ(x)
+        return y
 
     def backward(ctx, g):
-        x, saved = ctx.saved
-        xp = backend.xp(x)
-        if ctx.approximate == "tanh":
-            s = saved
-            # g · dy/dx = g · s (1 + (1 - s) · x · 2√(2/π) (1 + 3·0.044715 x²)), built in one buffer
-            dy_dx = _square(x)
-            dy_dx *= 2 * SQRT_2_OVER_PI * 3 * GELU_CUBIC
-            dy_dx += 2 * SQRT_2_OVER_PI
-            dy_dx *= x                               # x · 2√(2/π) (1 + 3·0.044715 x²)
-            dy_dx *= xp.subtract(1, s)               # · (1 - s)
-            dy_dx += 1
-            dy_dx *= s                               # s (1 + ...) = dy/dx
-            dy_dx *= g
-            return dy_dx
-        cdf = saved
-        pdf = xp.exp(-0.5 * x * x) * (1 / math.sqrt(2 * math.pi))
-        return g * (cdf + x * pdf)
+        x, gate = ctx.saved
+        dx = backend.xp(x).empty_like(x)
+        threads.for_row_blocks(_gelu_tanh_backward if ctx.approximate == "tanh" else _gelu_exact_backward,
+                               *threads.rows_of(x, gate, g, dx))
+        return dx
+
+
+def _gelu_tanh_forward(x, s, y):
+    """s = (1 + tanh u)/2 = 1/(1 + e^(-2u)), u = √(2/π) (x + 0.044715 x³), and y = x s, for a block of rows: s
+    built in its own buffer, one pass per step. NumPy's exp is faster than its tanh (docs/gelu.md)."""
+    xp = backend.xp(x)
+    xp.multiply(x, x, out=s)
+    s *= -2 * SQRT_2_OVER_PI * GELU_CUBIC
+    s -= 2 * SQRT_2_OVER_PI
+    s *= x                                   # -2u
+    with np.errstate(over="ignore"):         # e^(-2u) = inf for x below about -10: s = 1/inf = 0, exact
+        xp.exp(s, out=s)
+    s += 1
+    xp.reciprocal(s, out=s)                  # s = 1/(1 + e^(-2u))
+    xp.multiply(x, s, out=y)
+
+
+def _gelu_tanh_backward(x, s, g, dx):
+    """dx = g · s (1 + (1 - s) · x · 2√(2/π) (1 + 3·0.044715 x²)) for a block of rows, built in dx's buffer."""
+    xp = backend.xp(x)
+    xp.multiply(x, x, out=dx)
+    dx *= 2 * SQRT_2_OVER_PI * 3 * GELU_CUBIC
+    dx += 2 * SQRT_2_OVER_PI
+    dx *= x                                  # x · 2√(2/π) (1 + 3·0.044715 x²)
+    dx *= xp.subtract(1, s)                  # · (1 - s)
+    dx += 1
+    dx *= s                                  # s (1 + ...) = dy/dx
+    dx *= g
+
+
+def _gelu_exact_forward(x, cdf, y):
+    """Φ(x) and y = x Φ(x) for a block of rows."""
+    _normal_cdf(x, out=cdf)
+    backend.xp(x).multiply(x, cdf, out=y)
+
+
+def _gelu_exact_backward(x, cdf, g, dx):
+    """dx = g (Φ(x) + x φ(x)),  φ(x) = e^(-x²/2)/√(2π), for a block of rows, built in dx's buffer."""
+    xp = backend.xp(x)
+    xp.multiply(x, -0.5, out=dx)
+    dx *= x
+    xp.exp(dx, out=dx)
+    dx *= 1 / math.sqrt(2 * math.pi)         # φ(x)
+    dx *= x
+    dx += cdf
+    dx *= g
 
 
 GELU = FusedOp(

@@ -1,0 +1,103 @@
+"""Both cores busy on the large elementwise and row-wise passes: a small pool of threads over blocks of rows.
+
+NumPy runs each ufunc in one thread, but releases the GIL inside its loops, so two threads running the same NumPy
+code on two halves of an array run at once. `for_row_blocks(work, *arrays)` splits the arrays' leading (row) axis
+into one block per thread and calls `work` on each block; `work` writes its results into the blocks it is given.
+Each block runs the very same ufuncs on its own rows, so the numbers are bit for bit those of one call on the whole
+arrays: `work` must not reduce across rows (a row's own reduction stays within its row), and BLAS calls stay
+outside it (OpenBLAS's result for a row can depend on where the block it was called on begins).
+
+Threads: the cores this process may run on (os.sched_getaffinity), unless `set_num_threads(n)` or the environment
+variable TINYGRAD_LLM_NUM_THREADS says otherwise (PyTorch's torch.set_num_threads, for these passes; 1 turns the
+pool off). A data-parallel rank sets its share of the cores, as it does for BLAS. The pool is made on first use,
+not at import, and only NumPy arrays on the CPU use it (CuPy arrays run `work` once, on the GPU).
+"""
+import concurrent.futures
+import contextvars
+import os
+
+import numpy as np
+
+NUM_THREADS_ENV = "TINYGRAD_LLM_NUM_THREADS"
+# a block smaller than this runs where it is: handing it to another thread would cost a good share of the time its
+# passes take
+MIN_ELEMENTS_PER_THREAD = 1 << 15
+
+_num_threads = None   # set on first use, or by set_num_threads
+_pool = None          # the worker threads (one fewer than _num_threads: the calling thread runs a block too)
+
+
+def get_num_threads():
+    """The threads the passes split over: set_num_threads' value, else $TINYGRAD_LLM_NUM_THREADS, else the cores
+    this process may run on."""
+    global _num_threads
+    if _num_threads is None:
+        _num_threads = _checked(int(os.environ.get(NUM_THREADS_ENV, 0)) or _usable_cores(), NUM_THREADS_ENV)
+    return _num_threads
+
+
+def set_num_threads(n):
+    """Split the large passes over n threads from now on (1: run them in the calling thread alone)."""
+    global _num_threads, _pool
+    n = _checked(n, "set_num_threads")
+    if _pool is not None and n != _num_threads:
+        _pool.shutdown()
+        _pool = None
+    _num_threads = n
+
+
+def for_row_blocks(work, *arrays):
+    """work(*blocks) for blocks of rows of `arrays` (each block: the same rows of every array; all arrays share
+    their leading length), at once on the pool's threads when the first array is a NumPy array large enough to be
+    worth it; else work(*arrays), once, here. Returns when every block is done; an error in one is raised here."""
+    first = arrays[0]
+    blocks = 1 if type(first) is not np.ndarray or first.ndim == 0 else \
+        min(get_num_threads(), first.shape[0], first.size // MIN_ELEMENTS_PER_THREAD)
+    if blocks <= 1:
+        work(*arrays)
+        return
+    bounds = [first.shape[0] * i // blocks for i in range(blocks + 1)]
+    pieces = [[a[lo:hi] for a in arrays] for lo, hi in zip(bounds, bounds[1:])]
+    # each worker runs in a copy of this thread's context: NumPy's error state (np.errstate) lives there
+    futures = [_executor().submit(contextvars.copy_context().run, work, *piece) for piece in pieces[1:]]
+    try:
+        work(*pieces[0])
+    finally:
+        concurrent.futures.wait(futures)    # never return while a worker still writes into the arrays
+    for future in futures:
+        future.result()                     # a worker's error, raised here
+
+
+def rows_of(*arrays):
+    """Arrays of one shape for elementwise work, as (N, last axis) views when all are C-contiguous with more than
+    two axes (so that a (1, T, C) activation still splits, over its T rows); else the arrays as they are."""
+    if arrays[0].ndim > 2 and all(a.flags.c_contiguous for a in arrays):
+        return tuple(a.reshape(-1, a.shape[-1]) for a in arrays)
+    return arrays
+
+
+def _executor():
+    global _pool
+    if _pool is None:
+        _pool = concurrent.futures.ThreadPoolExecutor(get_num_threads() - 1, thread_name_prefix="tinygrad_llm")
+    return _pool
+
+
+def _usable_cores():
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _checked(n, where):
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"{where}: the number of threads must be a whole number >= 1, got {n!r}")
+    return int(n)
+
+
+def _forget_pool():
+    """In a forked child the pool's threads do not exist: make a new pool there on first use."""
+    global _pool
+    _pool = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
