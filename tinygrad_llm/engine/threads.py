@@ -48,7 +48,7 @@ def set_num_threads(n):
 
 def for_row_blocks(work, *arrays):
     """work(*blocks) for blocks of rows of `arrays` (each block: the same rows of every array; all arrays share
-    their leading length), at once on the pool's threads when the first array is a NumPy array large enough to be
+    their leading length; a None among them is passed on as None), at once on the pool's threads when the first array is a NumPy array large enough to be
     worth it; else work(*arrays), once, here. Returns when every block is done; an error in one is raised here."""
     first = arrays[0]
     blocks = 1 if type(first) is not np.ndarray or first.ndim == 0 else \
@@ -57,7 +57,7 @@ def for_row_blocks(work, *arrays):
         work(*arrays)
         return
     bounds = [first.shape[0] * i // blocks for i in range(blocks + 1)]
-    pieces = [[a[lo:hi] for a in arrays] for lo, hi in zip(bounds, bounds[1:])]
+    pieces = [[None if a is None else a[lo:hi] for a in arrays] for lo, hi in zip(bounds, bounds[1:])]
     # each worker runs in a copy of this thread's context: NumPy's error state (np.errstate) lives there
     futures = [_executor().submit(contextvars.copy_context().run, work, *piece) for piece in pieces[1:]]
     try:

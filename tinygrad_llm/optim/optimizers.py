@@ -14,12 +14,13 @@ the defaults, e.g. no weight decay for biases and LayerNorm gains:
 
     AdamW([{"params": matrices, "weight_decay": 0.1}, {"params": vectors, "weight_decay": 0.0}], lr=3e-4)
 """
+import functools
 import math
 import numbers
 
 import numpy as np
 
-from ..engine import backend
+from ..engine import backend, threads
 from ..engine.cuda import adamw
 from ..engine.dispatch import FusedOp, run
 from ..engine.tensor import Tensor, count_in_place_change
@@ -284,18 +285,26 @@ class SGD(Optimizer):
 
 
 def _adam_step_arrays(p, g, state, group):
-    """Adam's update of p (in place) and of its moments in `state`, in array code (NumPy, or CuPy on the GPU)."""
-    xp = backend.xp(p.data)
-    lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
-    t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
-    if wd != 0:
-        if group["decoupled_weight_decay"]:
-            p.data *= 1 - lr * wd
-        else:
-            g = g + wd * p.data  # a new array: p.grad itself is left as backward made it
+    """Adam's update of p (in place) and of its moments in `state`, in array code (NumPy, or CuPy on the GPU); a
+    large parameter's rows split over threads (engine/threads.py), each element updated by the same passes."""
+    max_v = state["max_exp_avg_sq"] if group["amsgrad"] else None
     # every pass writes into m, v, p or one scratch array: a temporary per product would cost as much as the
     # arithmetic (docs/adamw.md)
-    scratch = xp.empty_like(m)
+    scratch = backend.xp(p.data).empty_like(p.data)
+    threads.for_row_blocks(functools.partial(_adam_update, t=state["step"], group=group),
+                           p.data, g, state["exp_avg"], state["exp_avg_sq"], max_v, scratch)
+
+
+def _adam_update(p, g, m, v, max_v, scratch, t, group):
+    """_adam_step_arrays' passes at step t over (a block of rows of) p, g, the moments m and v, the largest v so far
+    (amsgrad; else None) and a scratch array, in torch.optim's order of operations (docs/adamw.md)."""
+    xp = backend.xp(p)
+    lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+    if wd != 0:
+        if group["decoupled_weight_decay"]:
+            p *= 1 - lr * wd
+        else:
+            g = g + wd * p  # a new array: p.grad itself is left as backward made it
     # m = b1 m + (1 - b1) g,  v = b2 v + (1 - b2) g²: the moments, updated in place
     m *= b1
     m += xp.multiply(g, 1 - b1, out=scratch)
@@ -304,8 +313,8 @@ def _adam_step_arrays(p, g, state, group):
     v += xp.multiply(scratch, g, out=scratch)
     bias_correction1 = 1 - b1 ** t
     bias_correction2 = 1 - b2 ** t
-    if group["amsgrad"]:  # the largest v so far stands for v below
-        v = xp.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
+    if max_v is not None:  # amsgrad: the largest v so far stands for v below
+        v = xp.maximum(max_v, v, out=max_v)
     # p -= lr/(1 - b1^t) · (m / (sqrt(v)/sqrt(1 - b2^t) + eps)), torch.optim's order of operations
     step_size = lr / bias_correction1
     denom = xp.sqrt(v, out=scratch)
@@ -313,7 +322,7 @@ def _adam_step_arrays(p, g, state, group):
     denom += eps
     update = xp.divide(m, denom, out=scratch)
     update *= step_size
-    p.data -= update
+    p -= update
 
 
 def _adam_step_kernel(p, g, state, group):
