@@ -19,30 +19,44 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import numpy as np
 
+from tinygrad_llm import nn
 from tinygrad_llm.engine import backend, rng
 from tinygrad_llm.models.gpt import GPT, GPTConfig
-from tinygrad_llm.optim import AdamW
+from tinygrad_llm.optim import AdamW, clip_grad_norm_
 from tinygrad_llm.recipes.config import PRESETS
 
 ENGINES = ("ours", "pytorch")
+VOCAB_SIZE = 65   # Tiny Shakespeare's characters
 
 
-def build(preset_name):
-    """The preset and our model at its shape, from seed 0, without dropout."""
-    preset = PRESETS[preset_name]
-    config = GPTConfig(vocab_size=65, block_size=preset.block_size, n_layer=preset.n_layer, n_head=preset.n_head,
-                       n_embd=preset.n_embd, dropout=0.0, bias=preset.bias)
+def build(preset_name, vocab_size=VOCAB_SIZE, quick_init=False, **shape):
+    """The preset, with the fields in `shape` changed (n_layer=12, batch_size=2, ...), and our model at its shape,
+    from seed 0, without dropout. quick_init: every matrix drawn from N(0, 0.02) by NumPy's generator, the layer
+    norms' gains 1 and the biases 0 (GPT-2's initialisation but for the residual projections' smaller spread),
+    where the engine's generator, which draws PyTorch's numbers, takes seconds for a model of GPT-2's size."""
+    preset = replace(PRESETS[preset_name], **shape)
+    config = GPTConfig(vocab_size=vocab_size, block_size=preset.block_size, n_layer=preset.n_layer,
+                       n_head=preset.n_head, n_embd=preset.n_embd, dropout=0.0, bias=preset.bias)
     rng.manual_seed(0)
-    return preset, GPT(config)
+    if not quick_init:
+        return preset, GPT(config)
+    with nn.skip_init():
+        model = GPT(config)
+    draws = np.random.default_rng(0)
+    for p in model.parameters():
+        if p.ndim == 2:
+            p.data[...] = 0.02 * draws.standard_normal(p.shape, np.float32)
+    return preset, model
 
 
-def batches(preset, n):
+def batches(preset, n, vocab_size=VOCAB_SIZE):
     """The (x, y) token batches of n steps, the same in every process."""
     data = np.random.default_rng(0)
-    return [data.integers(0, 65, (2, preset.batch_size, preset.block_size)) for _ in range(n)]
+    return [data.integers(0, vocab_size, (2, preset.batch_size, preset.block_size)) for _ in range(n)]
 
 
 def blas_info():
@@ -52,10 +66,15 @@ def blas_info():
             for pool in threadpool_info()]
 
 
-def worker(engine, preset_name, warmup, steps):
-    """Train `steps + warmup` steps with one engine; print one JSON line: step times, the last loss, BLAS info."""
-    backend.reuse_freed_memory()  # the trainer's allocator setting (engine/backend.py), in both engines' processes
-    preset, model = build(preset_name)
+def describe_pools(blas):
+    """blas_info's pools in a line: "openblas 0.3.31 SkylakeX 2 threads; ..."."""
+    return "; ".join(" ".join(str(p[key]) for key in ("internal_api", "version", "architecture") if p[key])
+                     + f" {p['num_threads']} threads" for p in blas)
+
+
+def training_step(engine, preset, model, clip=False):
+    """One training step of `model` (engine "ours") or of PyTorch's copy of it ("pytorch"), as a function
+    step(x, y) -> the loss: forward, backward, clip_grad_norm_(preset.grad_clip) where `clip`, AdamW's step."""
     if engine == "ours":
         optimizer = AdamW(model.parameters(), lr=preset.learning_rate, betas=(preset.beta1, preset.beta2),
                           weight_decay=preset.weight_decay)
@@ -64,30 +83,41 @@ def worker(engine, preset_name, warmup, steps):
             _, loss = model(x, y)
             optimizer.zero_grad()
             loss.backward()
+            if clip:
+                clip_grad_norm_(model.parameters(), preset.grad_clip)
             optimizer.step()
             return loss.item()
-    else:
-        import torch
-        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-        from torch_gpt import torch_gpt_like
-        reference = torch_gpt_like(model)  # our initial weights
-        torch_optimizer = torch.optim.AdamW(reference.parameters(), lr=preset.learning_rate,
-                                            betas=(preset.beta1, preset.beta2), weight_decay=preset.weight_decay)
+        return step
+    import torch
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from torch_gpt import torch_gpt_like
+    reference = torch_gpt_like(model)  # our initial weights
+    torch_optimizer = torch.optim.AdamW(reference.parameters(), lr=preset.learning_rate,
+                                        betas=(preset.beta1, preset.beta2), weight_decay=preset.weight_decay)
 
-        def step(x, y):
-            _, loss = reference(torch.from_numpy(x), torch.from_numpy(y))
-            torch_optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch_optimizer.step()
-            return loss.item()
-    times, loss = time_steps(step, preset, warmup, steps)
+    def step(x, y):
+        _, loss = reference(torch.from_numpy(x), torch.from_numpy(y))
+        torch_optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if clip:
+            torch.nn.utils.clip_grad_norm_(reference.parameters(), preset.grad_clip)
+        torch_optimizer.step()
+        return loss.item()
+    return step
+
+
+def worker(engine, preset_name, warmup, steps):
+    """Train `steps + warmup` steps with one engine; print one JSON line: step times, the last loss, BLAS info."""
+    backend.reuse_freed_memory()  # the trainer's allocator setting (engine/backend.py), in both engines' processes
+    preset, model = build(preset_name)
+    times, loss = time_steps(training_step(engine, preset, model), preset, warmup, steps)
     print(json.dumps({"engine": engine, "times": times, "loss": loss, "blas": blas_info()}))
 
 
-def time_steps(step, preset, warmup, steps):
+def time_steps(step, preset, warmup, steps, vocab_size=VOCAB_SIZE):
     """Run step(x, y) on the batches of `warmup + steps` steps; returns (the timed steps' seconds, the last loss)."""
     times = []
-    for x, y in batches(preset, warmup + steps):
+    for x, y in batches(preset, warmup + steps, vocab_size):
         start = time.perf_counter()
         loss = step(x, y)
         times.append(time.perf_counter() - start)
@@ -135,9 +165,8 @@ def main():
             times[engine] += result["times"]
             medians[engine] = 1000 * statistics.median(result["times"])
             if r == 0:
-                pools = "; ".join(f"{p['internal_api']} {p['version']} {p['architecture'] or ''} "
-                                  f"{p['num_threads']} threads" for p in result["blas"])
-                print(f"  {engine} process: {pools}; loss after {args.warmup + args.steps} steps {result['loss']:.6f}")
+                print(f"  {engine} process: {describe_pools(result['blas'])}; loss after "
+                      f"{args.warmup + args.steps} steps {result['loss']:.6f}")
         round_medians.append(medians)
         print(f"round {r + 1}: " + ", ".join(f"{e} {m:.1f} ms" for e, m in medians.items())
               + (f", ratio {medians['ours'] / medians['pytorch']:.2f}x" if len(medians) == 2 else ""))

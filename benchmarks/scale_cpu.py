@@ -1,0 +1,297 @@
+"""Training speed on the CPU at five model sizes, ours against PyTorch eager, and the cost of one op in Python.
+
+At each size, train_cpu.py's protocol: each engine runs in a process of its own, the processes alternate (ours,
+PyTorch, ours, ...) for --rounds rounds, and every process builds the same model from the same seed (its matrices
+drawn by NumPy: train_cpu.build's quick_init; PyTorch's copy takes our weights), trains on the same batches and
+times --steps steps after --warmup untimed ones. A step is forward, backward, clip_grad_norm_(1.0) and AdamW's
+step, in float32, without dropout. Every process makes the trainer's allocator setting and reports the load average
+when it started, its thread pools (threadpoolctl: OpenBLAS's kernel and threads) and the threads of the engine's own
+passes (ours: engine/threads.py's get_num_threads(); PyTorch's: torch.get_num_threads()).
+
+Printed per size: each engine's median step over all its timed steps, the ratio ours/PyTorch of those medians and
+of each round's, each engine's loss after its last step (the two must agree: else the engines do not compute the
+same thing, and the run ends with an error), and the share of the sgemm limit each engine reaches: the step's
+matmul FLOPs per second of its median step, over the best float32 matmul rate that a NumPy process of its own
+(the same threads) measures at the start of the run, on each size's (B·T, C) x (C, 4C) product. A step's matmul
+FLOPs, forward and backward, from the shapes (V vocabulary, C = n_embd, T block, B batch):
+
+    6 · N · B·T  +  12 · n_layer · B · T² · C,    N = n_layer · 12 · C² + V · C
+
+N counts the weights of the matrix products (per block c_attn 3C², its c_proj C², c_fc 4C², the MLP's c_proj 4C²;
+the lm head V·C), each 2 FLOPs per token forward and 4 backward (its input's gradient and its weight's). Attention's
+QKᵀ and PV cost 2·T²·C a sequence and block each forward, twice that backward, counted whole as our engine computes
+them (PyTorch's fused CPU kernel skips the key blocks past the causal diagonal).
+
+Then the per-op chain: forward, and backward, of 1,000 multiplications of a (2, 2) float32 tensor (y = y * 1.0001;
+the backward from y.sum()), the fastest of --chain-repeats in each process, the processes alternated as above;
+printed in µs per op, with the ratio ours/PyTorch.
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/scale_cpu.py
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/scale_cpu.py --sizes 2,shakespeare-char --rounds 5
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections import namedtuple
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ENGINES = ("ours", "pytorch")
+CHAIN_OPS = 1000
+LOSS_TOLERANCE = 1e-4   # float32 losses of the same steps in two engines
+
+# steps and warmup: the defaults at each size, so that the whole default run takes minutes on 2 cores
+Size = namedtuple("Size", "name n_layer n_embd n_head block_size batch_size vocab_size steps warmup")
+SIZES = (
+    Size("tiny", 2, 64, 4, 64, 8, 65, 30, 5),
+    Size("shakespeare-char-cpu", 4, 128, 4, 64, 12, 65, 30, 5),
+    Size("shakespeare-char-cpu-T128", 4, 128, 4, 128, 8, 65, 30, 5),
+    Size("shakespeare-char", 6, 384, 6, 256, 12, 65, 10, 2),
+    Size("gpt2-small", 12, 768, 12, 256, 2, 50304, 5, 2),
+)
+
+
+def step_flops(size):
+    """The matmul FLOPs of one training step, forward and backward (the formula of the docstring)."""
+    C, T, B = size.n_embd, size.block_size, size.batch_size
+    weights = size.n_layer * 12 * C * C + size.vocab_size * C
+    return 6 * weights * B * T + 12 * size.n_layer * B * T * T * C
+
+
+def sgemm_shape(size):
+    """The MLP's first product of the size: (B·T, C) x (C, 4C)."""
+    return size.batch_size * size.block_size, size.n_embd, 4 * size.n_embd
+
+
+def process_facts(engine):
+    """What every worker reports besides its result: its BLAS pools and the threads of the engine's own passes
+    (our engine/threads.py's pool; PyTorch's intra-op threads, and its version)."""
+    from train_cpu import blas_info
+    facts = {"blas": blas_info()}
+    if engine == "ours":
+        from tinygrad_llm.engine import threads
+        facts.update(engine_threads=f"tinygrad_llm {threads.get_num_threads()} threads")
+    elif engine == "pytorch":
+        import torch
+        facts.update(engine_threads=f"torch {torch.__version__} {torch.get_num_threads()} threads")
+    return facts
+
+
+def train_worker(engine, size, warmup, steps):
+    """Train `warmup + steps` steps of `size` with one engine: its step times and the last loss."""
+    from train_cpu import build, time_steps, training_step
+    shape = dict(n_layer=size.n_layer, n_embd=size.n_embd, n_head=size.n_head, block_size=size.block_size,
+                 batch_size=size.batch_size)
+    preset, model = build("shakespeare-char-cpu", size.vocab_size, quick_init=True, **shape)
+    step = training_step(engine, preset, model, clip=True)
+    times, loss = time_steps(step, preset, warmup, steps, size.vocab_size)
+    return {"times": times, "loss": loss}
+
+
+def chain_worker(engine, repeats):
+    """The fastest forward and the fastest backward through the chain of CHAIN_OPS ops, in seconds."""
+    from tools_overhead import chain_times
+    times = chain_times(engine, "float32", CHAIN_OPS, repeats)
+    return {"forward": min(f for f, _ in times), "backward": min(b for _, b in times)}
+
+
+def sgemm_worker(seconds=0.3):
+    """The best float32 matmul rate (FLOP/s) of each size's sgemm_shape, each product repeated for `seconds`."""
+    import numpy as np
+    rates = []
+    for size in SIZES:
+        m, k, n = sgemm_shape(size)
+        a, b = np.ones((m, k), np.float32), np.ones((k, n), np.float32)
+        out = a @ b   # once untimed: the pool's threads start, the output's pages are mapped
+        best, spent = float("inf"), 0.0
+        while spent < seconds:
+            start = time.perf_counter()
+            np.matmul(a, b, out=out)
+            elapsed = time.perf_counter() - start
+            best, spent = min(best, elapsed), spent + elapsed
+        rates.append(2 * m * k * n / best)
+    return {"rates": rates}
+
+
+def worker(args):
+    """One process's work (--worker: train, chain or sgemm); prints its result as one JSON line."""
+    load = os.getloadavg()[0]   # first: the load this process found
+    from tinygrad_llm.engine import backend
+    backend.reuse_freed_memory()  # the trainer's allocator setting (engine/backend.py), in every process alike
+    if args.worker == "train":
+        result = train_worker(args.engine, SIZES[args.size], args.warmup, args.steps)
+    elif args.worker == "chain":
+        result = chain_worker(args.engine, args.chain_repeats)
+    else:
+        result = sgemm_worker()
+    print(json.dumps({"load": load, **result, **process_facts(args.engine)}))
+
+
+def run_worker(kind, engine="", size=0, steps=0, warmup=0, chain_repeats=0):
+    command = [sys.executable, os.path.abspath(__file__), "--worker", kind, "--engine", engine, "--size", str(size),
+               "--steps", str(steps), "--warmup", str(warmup), "--chain-repeats", str(chain_repeats)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        sys.exit(f"the {kind} process ({engine or 'numpy'}) failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def describe_process(result):
+    """A worker's load average at its start and its thread pools, in a line."""
+    from train_cpu import describe_pools
+    engine_threads = f"; {result['engine_threads']}" if "engine_threads" in result else ""
+    return f"load {result['load']:.2f}; {describe_pools(result['blas'])}{engine_threads}"
+
+
+def chosen_sizes(text):
+    """--sizes: comma-separated row numbers (1-5) or names."""
+    names = [s.name for s in SIZES]
+    chosen = []
+    for item in text.split(","):
+        if item.isdigit() and 1 <= int(item) <= len(SIZES):
+            chosen.append(int(item) - 1)
+        elif item in names:
+            chosen.append(names.index(item))
+        else:
+            raise argparse.ArgumentTypeError(f"{item!r} is neither a row 1-{len(SIZES)} nor one of "
+                                             f"{', '.join(names)}")
+    return chosen
+
+
+def shape_label(size):
+    label = f"{size.n_layer}, {size.n_embd}, {size.n_head}, {size.block_size}, {size.batch_size}"
+    return label + (f", vocab {size.vocab_size}" if size.vocab_size != 65 else "")
+
+
+def time_size(index, engines, args, limit):
+    """Alternate the engines' processes at one size; print each and the summary; returns the summary's row and
+    whether the engines' losses agree."""
+    size = SIZES[index]
+    steps = size.steps if args.steps is None else args.steps
+    warmup = size.warmup if args.warmup is None else args.warmup
+    flops = step_flops(size)
+    print(f"\nsize {index + 1}, {size.name}: (n_layer, n_embd, n_head, T, B) = ({shape_label(size)}); "
+          f"{flops / 1e9:.2f} GFLOP of matmuls a step; {args.rounds} rounds x {steps} timed steps after {warmup}")
+    times = {engine: [] for engine in engines}
+    losses = {engine: [] for engine in engines}
+    ratios = []
+    for r in range(args.rounds):
+        medians = {}
+        for engine in engines:
+            result = run_worker("train", engine, index, steps, warmup)
+            times[engine] += result["times"]
+            losses[engine].append(result["loss"])
+            medians[engine] = 1000 * statistics.median(result["times"])
+            print(f"  round {r + 1} {engine:8s} {medians[engine]:9.1f} ms  loss {result['loss']:.6f}  "
+                  f"({describe_process(result)})")
+        if len(medians) == 2:
+            ratios.append(medians["ours"] / medians["pytorch"])
+    overall = {engine: statistics.median(t) for engine, t in times.items()}
+    shares = {engine: flops / seconds / limit for engine, seconds in overall.items()}
+    for engine, seconds in overall.items():
+        print(f"  {engine:8s} {1000 * seconds:9.1f} ms a step (median of {len(times[engine])}), "
+              f"{flops / seconds / 1e9:6.1f} GFLOP/s, {100 * shares[engine]:.0f}% of the sgemm limit")
+    agree = True
+    if len(overall) == 2:
+        difference = max(abs(a - b) for a in losses["ours"] for b in losses["pytorch"])
+        agree = difference <= LOSS_TOLERANCE
+        print(f"  ratio ours/pytorch {overall['ours'] / overall['pytorch']:.2f}x (rounds: "
+              + ", ".join(f"{q:.2f}" for q in ratios) + f"); losses differ by {difference:.1e}"
+              + ("" if agree else f": MORE THAN {LOSS_TOLERANCE:g}, the engines do not compute the same"))
+    row = [f"{index + 1}", f"{shape_label(size)} ({size.name})", f"{1000 * overall['ours']:.1f}"]
+    if len(overall) == 2:
+        row += [f"{1000 * overall['pytorch']:.1f}", f"{overall['ours'] / overall['pytorch']:.2f}",
+                ", ".join(f"{q:.2f}" for q in ratios)]
+    row += [f"{100 * shares[engine]:.0f}%" for engine in engines]
+    return row, agree
+
+
+def time_chain(engines, args):
+    """Alternate the engines' chain processes; print each and the summary; returns the summary's line."""
+    print(f"\nper-op chain: {CHAIN_OPS} multiplications of a (2, 2) float32 tensor, the fastest of "
+          f"{args.chain_repeats} passes per process, {args.rounds} rounds")
+    best = {engine: {"forward": float("inf"), "backward": float("inf")} for engine in engines}
+    for r in range(args.rounds):
+        for engine in engines:
+            result = run_worker("chain", engine, chain_repeats=args.chain_repeats)
+            for way in ("forward", "backward"):
+                best[engine][way] = min(best[engine][way], result[way])
+            print(f"  round {r + 1} {engine:8s} forward {1e6 * result['forward'] / CHAIN_OPS:5.2f} µs an op, "
+                  f"backward {1e6 * result['backward'] / CHAIN_OPS:5.2f}  ({describe_process(result)})")
+    lines = []
+    for way in ("forward", "backward"):
+        per_op = {engine: 1e6 * best[engine][way] / CHAIN_OPS for engine in engines}
+        ratio = f", ours/pytorch {per_op['ours'] / per_op['pytorch']:.2f}x" if len(per_op) == 2 else ""
+        lines.append(f"{way}: " + ", ".join(f"{e} {us:.2f} µs" for e, us in per_op.items()) + ratio)
+    print("  an op, fastest over the rounds: " + "; ".join(lines))
+    return lines
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=chosen_sizes, default=list(range(len(SIZES))),
+                        help="rows 1-5 or names, comma-separated: " + ", ".join(s.name for s in SIZES)
+                             + " (default: all)")
+    parser.add_argument("--rounds", type=int, default=3, help="processes per engine and size, alternated (default 3)")
+    parser.add_argument("--steps", type=int, help="timed steps per process (default: the size's, "
+                        + ", ".join(str(s.steps) for s in SIZES) + ")")
+    parser.add_argument("--warmup", type=int, help="untimed steps first, per process (default: the size's, "
+                        + ", ".join(str(s.warmup) for s in SIZES) + ")")
+    parser.add_argument("--chain-repeats", type=int, default=200, help="passes through the per-op chain per "
+                        "process (default 200)")
+    parser.add_argument("--no-torch", action="store_true", help="time ours only")
+    parser.add_argument("--worker", choices=("train", "chain", "sgemm"), help=argparse.SUPPRESS)
+    parser.add_argument("--engine", help=argparse.SUPPRESS)
+    parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    sys.path.insert(0, HERE)
+    if args.worker:
+        return worker(args)
+    try:
+        import threadpoolctl  # noqa: F401 (checked here, before any process starts)
+    except ImportError:
+        sys.exit("benchmarks/scale_cpu.py reports the thread pools with threadpoolctl: pip install -e '.[bench]'")
+    import numpy as np
+
+    engines = ENGINES[:1] if args.no_torch else ENGINES
+    print(f"{cpu_name()}, {len(os.sched_getaffinity(0))} cores; numpy {np.__version__}; each engine in processes of "
+          f"its own, alternated; load average now {os.getloadavg()[0]:.2f}")
+    for variable in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+        print(f"  {variable}: {os.environ.get(variable, 'unset')}")
+    sgemm = run_worker("sgemm")
+    limit = max(sgemm["rates"])
+    print("sgemm in NumPy, (B·T, C) x (C, 4C) of each size: " + ", ".join(
+        "({0}, {1}) x ({1}, {2})".format(*sgemm_shape(s)) + f" {rate / 1e9:.0f} GFLOP/s"
+        for s, rate in zip(SIZES, sgemm["rates"]))
+        + f"; the limit: {limit / 1e9:.0f} GFLOP/s ({describe_process(sgemm)})")
+
+    rows, all_agree = [], True
+    for index in args.sizes:
+        row, agree = time_size(index, engines, args, limit)
+        rows.append(row)
+        all_agree &= agree
+    chain = time_chain(engines, args)
+
+    header = ["#", "(n_layer, n_embd, n_head, T, B)", "ours ms"]
+    if len(engines) == 2:
+        header += ["PyTorch ms", "ours/PyTorch", "rounds"]
+    header += [f"{'ours' if e == 'ours' else 'PyTorch'} % of sgemm" for e in engines]
+    print(f"\n| {' | '.join(header)} |\n|{'---|' * len(header)}")
+    for row in rows:
+        print(f"| {' | '.join(row)} |")
+    print(f"\nper-op chain ({CHAIN_OPS} ops, (2, 2) float32), an op: " + "; ".join(chain))
+    if not all_agree:
+        sys.exit(f"the engines' losses differ by more than {LOSS_TOLERANCE:g} at some size (above): the timings "
+                 f"compare different computations")
+
+
+def cpu_name():
+    with open("/proc/cpuinfo") as cpuinfo:
+        return next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "a CPU")
+
+
+if __name__ == "__main__":
+    main()
