@@ -187,6 +187,34 @@ def test_attention_with_dropout_is_bit_identical_on_threads(restore_threads, mon
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("op", [F.softmax, F.log_softmax])
+@pytest.mark.parametrize("dim", [0, 1, 2])
+def test_softmax_and_log_softmax_are_bit_identical_on_threads(restore_threads, monkeypatch, dtype, op, dim):
+    x = np.random.default_rng(8).standard_normal((7, 5, 9)).astype(dtype)
+    _same_in_one_and_three_threads(lambda: _forward_backward(lambda t: op(t, dim=dim), x), monkeypatch)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", ["mean", "sum, smoothed", "none, (N, C, d)", "probabilities"])
+def test_cross_entropy_is_bit_identical_on_threads(restore_threads, monkeypatch, dtype, case):
+    r = np.random.default_rng(9)
+    if case == "none, (N, C, d)":
+        logits, targets = r.standard_normal((5, 6, 3)).astype(dtype), r.integers(0, 6, (5, 3))
+        targets[1, 2] = -100                                                   # an ignored row
+    else:
+        logits, targets = r.standard_normal((13, 6)).astype(dtype), r.integers(0, 6, 13)
+        targets[4] = -100
+    if case == "probabilities":
+        targets = r.dirichlet(np.ones(6), 13).astype(dtype)
+    reduction, smoothing = {"mean": ("mean", 0.0), "sum, smoothed": ("sum", 0.2)}.get(case, ("none", 0.0))
+    if case == "probabilities":
+        reduction = "mean"
+
+    _same_in_one_and_three_threads(lambda: _forward_backward(
+        lambda x: F.cross_entropy(x, targets, reduction=reduction, label_smoothing=smoothing), logits), monkeypatch)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("make", [lambda ps: AdamW(ps, lr=1e-2, weight_decay=0.1),
                                   lambda ps: Adam(ps, lr=1e-2, weight_decay=0.1, amsgrad=True),
                                   lambda ps: AdamW(ps, lr=1e-2, maximize=True)], ids=["adamw", "adam_amsgrad", "max"])

@@ -12,6 +12,7 @@ rule). `with fused(False):` runs the composed twins, so the two can be compared 
 
 Names and argument order are PyTorch's (torch.nn.functional). Notation: `g` = dL/d(out).
 """
+import functools
 import math
 import warnings
 
@@ -31,11 +32,31 @@ from .tensor import Function, Tensor, count_in_place_change
 
 
 def _softmax_parts(x, axis):
-    """(x - max, logsumexp of x) along `axis`, kept as a size-1 axis. Subtracting the row max first keeps exp
-    from overflowing and changes nothing: softmax(x) = softmax(x - c) for any constant c."""
+    """(x - max, logsumexp of x, max) along `axis`, the last two kept as a size-1 axis. Subtracting the row max
+    first keeps exp from overflowing and changes nothing: softmax(x) = softmax(x - c) for any constant c."""
     xp = backend.xp(x)
-    shifted = x - x.max(axis=axis, keepdims=True)
-    return shifted, xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+    axis %= x.ndim
+    reduced = x.shape[:axis] + (1,) + x.shape[axis + 1:]
+    shifted, row_max, lse = xp.empty_like(x), xp.empty(reduced, x.dtype), xp.empty(reduced, x.dtype)
+    _along(axis, _shift_and_logsumexp, x, shifted, row_max, lse)
+    return shifted, lse, row_max
+
+
+def _along(axis, work, *arrays):
+    """work(*blocks, axis=axis) for work that reduces along `axis`: on blocks of rows (axis 0) at once when `axis`
+    is another one (engine/threads.py), else once on the whole arrays."""
+    work = functools.partial(work, axis=axis)
+    if axis % arrays[0].ndim == 0:
+        work(*arrays)
+    else:
+        threads.for_row_blocks(work, *arrays)
+
+
+def _shift_and_logsumexp(x, shifted, row_max, lse, axis):
+    xp = backend.xp(x)
+    row_max[...] = x.max(axis=axis, keepdims=True)
+    xp.subtract(x, row_max, out=shifted)
+    lse[...] = xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
 
 
 def _check_floating(op, *tensors):
@@ -104,15 +125,32 @@ class SoftmaxOp(Function):
     dx_k = y_k (g_k - sum_i g_i y_i)   (from dy_i/dx_k = y_i (δ_ik - y_k); docs/cross_entropy.md)."""
 
     def forward(ctx, x, dim=-1):
-        shifted, lse = _softmax_parts(x, dim)
-        y = backend.xp(x).exp(shifted - lse)
+        y, lse, _ = _softmax_parts(x, dim)
+        _along(dim, _exp_of_difference, y, lse)                 # y = e^(x - max - lse), in place
         ctx.dim = dim
         ctx.save_for_backward(y)
         return y
 
     def backward(ctx, g):
         (y,) = ctx.saved
-        return y * (g - (g * y).sum(axis=ctx.dim, keepdims=True))
+        dx = backend.xp(y).empty_like(y)
+        _along(ctx.dim, _softmax_grad, y, g, dx)
+        return dx
+
+
+def _exp_of_difference(a, b, axis):
+    """a = e^(a - b), in place (b broadcast along `axis`)."""
+    xp = backend.xp(a)
+    xp.subtract(a, b, out=a)
+    xp.exp(a, out=a)
+
+
+def _softmax_grad(y, g, dx, axis):
+    """dx = y (g - Σ g y) along `axis`, in dx's buffer."""
+    xp = backend.xp(y)
+    xp.multiply(g, y, out=dx)
+    xp.subtract(g, dx.sum(axis=axis, keepdims=True), out=dx)
+    dx *= y
 
 
 def _softmax_input(op, x, dim, dtype):
@@ -143,15 +181,25 @@ class LogSoftmaxOp(Function):
     dx_k = g_k - softmax_k * sum_i g_i   (from dy_i/dx_k = δ_ik - softmax_k; docs/cross_entropy.md)."""
 
     def forward(ctx, x, dim=-1):
-        shifted, lse = _softmax_parts(x, dim)
-        y = shifted - lse
+        y, lse, _ = _softmax_parts(x, dim)
+        y -= lse                                                 # x - max - lse
         ctx.dim = dim
         ctx.save_for_backward(y)
         return y
 
     def backward(ctx, g):
         (y,) = ctx.saved
-        return g - backend.xp(y).exp(y) * g.sum(axis=ctx.dim, keepdims=True)
+        dx = backend.xp(y).empty_like(y)
+        _along(ctx.dim, _log_softmax_grad, y, g, dx)
+        return dx
+
+
+def _log_softmax_grad(y, g, dx, axis):
+    """dx = g - e^y Σ g along `axis`, in dx's buffer."""
+    xp = backend.xp(y)
+    xp.exp(y, out=dx)
+    dx *= g.sum(axis=axis, keepdims=True)
+    xp.subtract(g, dx, out=dx)
 
 
 LOG_SOFTMAX = FusedOp("log_softmax", function=lambda x, dim: LogSoftmaxOp.apply(x, dim=dim),
@@ -240,14 +288,14 @@ class CrossEntropyOp(Function):
         t = targets.reshape(-1)                                  # (M,)
         keep = t != ignore_index                                # (M,)
         t_safe = xp.where(keep, t, 0)                            # a valid index for ignored rows, zeroed below
-        shifted, lse = _softmax_parts(x, -1)                     # (M, C), (M, 1)
+        shifted, lse, row_max = _softmax_parts(x, -1)            # (M, C), (M, 1), (M, 1)
         rows = xp.arange(x.shape[0])
         losses = lse[:, 0] - shifted[rows, t_safe]               # (M,)  -log p_t
         if label_smoothing:
             # (1-ε)(-log p_t) + ε (-mean_c log p_c),  -mean_c log p_c = lse - mean_c(x_c - max)
             losses = (1 - label_smoothing) * losses + label_smoothing * (lse[:, 0] - shifted.mean(axis=-1))
         losses = losses * keep
-        ctx.save_for_backward(x, lse + x.max(axis=-1, keepdims=True), t_safe, keep)
+        ctx.save_for_backward(x, lse + row_max, t_safe, keep)
         ctx.shape, ctx.reduction, ctx.label_smoothing = logits.shape, reduction, label_smoothing
         loss, ctx.count = reduce_row_losses(losses, keep, reduction)
         return loss.reshape(targets.shape) if reduction == "none" else loss
@@ -257,15 +305,24 @@ class CrossEntropyOp(Function):
         xp = backend.xp(x)
         eps = ctx.label_smoothing
         g_rows = row_loss_grads(g, keep, ctx.reduction, ctx.count)[:, None]       # (M, 1)
-        # dx = (softmax(x) - q) · g_row,  q = (1-ε) onehot(t) + ε/C, built in one buffer (docs/cross_entropy.md)
-        dx = xp.exp(x - lse)                                                    # softmax, (M, C)
-        dx[xp.arange(x.shape[0]), t_safe] -= 1 - eps                             # minus the one-hot part of q
-        if eps:
-            dx -= eps / x.shape[1]                                               # minus the uniform part of q
-        dx *= g_rows
+        dx = xp.empty_like(x)                                                   # (M, C)
+        threads.for_row_blocks(functools.partial(_cross_entropy_grad, label_smoothing=eps), x, lse, t_safe, g_rows,
+                               dx)
         n, c = ctx.shape[0], ctx.shape[1]
         dx = xp.moveaxis(dx.reshape((n,) + ctx.shape[2:] + (c,)), -1, 1)          # back to (N, C, d1..dk)
         return dx, None
+
+
+def _cross_entropy_grad(x, lse, t_safe, g_rows, dx, label_smoothing):
+    """dx = (softmax(x) - q) · g_row,  q = (1-ε) onehot(t) + ε/C, for a block of rows, built in dx's buffer
+    (docs/cross_entropy.md)."""
+    xp = backend.xp(x)
+    xp.subtract(x, lse, out=dx)
+    xp.exp(dx, out=dx)                                                          # softmax
+    dx[xp.arange(x.shape[0]), t_safe] -= 1 - label_smoothing                     # minus the one-hot part of q
+    if label_smoothing:
+        dx -= label_smoothing / x.shape[1]                                       # minus the uniform part of q
+    dx *= g_rows
 
 
 class SoftTargetCrossEntropyOp(Function):
@@ -276,7 +333,7 @@ class SoftTargetCrossEntropyOp(Function):
     and q."""
 
     def forward(ctx, logits, probs, reduction="mean", label_smoothing=0.0):
-        shifted, lse = _softmax_parts(logits, 1)
+        shifted, lse, _ = _softmax_parts(logits, 1)
         log_p = shifted - lse                                          # (N, C, d1..dk)
         q = probs * (1 - label_smoothing) + label_smoothing / logits.shape[1] if label_smoothing else probs
         ctx.save_for_backward(log_p, q)
