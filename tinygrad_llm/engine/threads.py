@@ -51,9 +51,10 @@ def for_row_blocks(work, *arrays):
     their leading length; a None among them is passed on as None), at once on the pool's threads when the first array is a NumPy array large enough to be
     worth it; else work(*arrays), once, here. Returns when every block is done; an error in one is raised here."""
     first = arrays[0]
-    blocks = 1 if type(first) is not np.ndarray or first.ndim == 0 else \
-        min(get_num_threads(), first.shape[0], first.size // MIN_ELEMENTS_PER_THREAD)
-    if blocks <= 1:
+    blocks = 1
+    if type(first) is np.ndarray and first.size >= 2 * MIN_ELEMENTS_PER_THREAD and first.ndim:
+        blocks = min(get_num_threads(), first.shape[0], first.size // MIN_ELEMENTS_PER_THREAD)
+    if blocks == 1:
         work(*arrays)
         return
     bounds = [first.shape[0] * i // blocks for i in range(blocks + 1)]
