@@ -12,6 +12,12 @@ from .tensor import Tensor
 
 def broadcast_shape(op, *shapes):
     """The shape the `shapes` broadcast to, or an error naming the op and the shapes."""
+    if len(shapes) == 2:   # every elementwise op asks this; decided here, np.broadcast_shapes builds arrays to decide
+        a, b = shapes
+        if a == b or not b:
+            return a
+        if not a:
+            return b
     try:
         return np.broadcast_shapes(*shapes)
     except ValueError:
@@ -51,13 +57,13 @@ def promoted(op, *values, floating_result=False):
     division): integers and bools compute in the default float dtype, as in PyTorch."""
     if len(values) == 2:   # the everyday cases, decided at once: two tensors of one dtype, a float tensor and a number
         a, b = values
-        if isinstance(a, Tensor) and a.dtype.kind == "f":
-            if isinstance(b, Tensor) and b.dtype == a.dtype:
+        if isinstance(a, Tensor) and a.data.dtype.kind == "f":
+            if isinstance(b, Tensor) and b.data.dtype == a.data.dtype:
                 return values
             if type(b) in (float, int):
-                return a, Tensor(backend.xp(a.data).asarray(b, dtype=a.dtype))
-        elif isinstance(b, Tensor) and b.dtype.kind == "f" and type(a) in (float, int):
-            return Tensor(backend.xp(b.data).asarray(a, dtype=b.dtype)), b
+                return a, Tensor(backend.xp(a.data).asarray(b, dtype=a.data.dtype))
+        elif isinstance(b, Tensor) and b.data.dtype.kind == "f" and type(a) in (float, int):
+            return Tensor(backend.xp(b.data).asarray(a, dtype=b.data.dtype)), b
     like = next((v for v in values if isinstance(v, Tensor)), None)
     if like is None:   # maximum(1.0, 2.0), cat([array]): no tensor to give the result its device
         raise TypeError(f"{op}: needs a Tensor among its inputs, got {', '.join(type(v).__name__ for v in values)}")

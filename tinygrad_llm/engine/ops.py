@@ -27,6 +27,8 @@ from .tensor import Function, Tensor
 def unbroadcast(grad, shape):
     """Sum `grad` down to `shape`. The adjoint of broadcast is sum: an input broadcast along an axis was used
     once per position along it, so its gradient is the sum over those positions."""
+    if grad.shape == shape:   # nothing was broadcast: most calls
+        return grad
     extra = grad.ndim - len(shape)
     axes = tuple(range(extra)) + tuple(extra + i for i, n in enumerate(shape) if n == 1 and grad.shape[extra + i] != 1)
     if axes:
