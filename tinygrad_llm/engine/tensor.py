@@ -168,6 +168,22 @@ def count_in_place_change(array):
     _versions[key] += 1
 
 
+def _as_array(data, dtype, device):
+    """Tensor's `data` as an array of `dtype` on `device` (None: as it is)."""
+    if isinstance(data, Tensor):
+        data = data.data
+    if type(data) is np.ndarray and dtype is None and device is None:
+        return data
+    # exact types: a NumPy float64 scalar is a subclass of float, and must stay float64. Python numbers and lists are
+    # host data: NumPy reads them (with or without a dtype), then they go to `device`
+    if isinstance(data, (list, tuple)) or type(data) in (int, float, bool):
+        data = np.asarray(data, dtype=dtype)
+        if dtype is None and data.dtype.kind == "f":
+            data = data.astype(backend.DEFAULT_FLOAT)
+    array_module = backend.module_for(device) if device is not None else backend.xp(data)
+    return array_module.asarray(data, dtype=dtype)
+
+
 class Tensor:
     """An array that remembers how it was made, so that gradients can flow back through it.
 
@@ -181,23 +197,13 @@ class Tensor:
     __array_ufunc__ = None
 
     def __init__(self, data, dtype=None, device=None, requires_grad=False):
-        if isinstance(data, Tensor):
-            data = data.data
-        if type(data) is np.ndarray and dtype is None and device is None:
-            self.data = data   # the case of every op's output: nothing to convert
-        else:
-            # exact types: a NumPy float64 scalar is a subclass of float, and must stay float64. Python numbers and
-            # lists are host data: NumPy reads them (with or without a dtype), then they go to `device`
-            if isinstance(data, (list, tuple)) or type(data) in (int, float, bool):
-                data = np.asarray(data, dtype=dtype)
-                if dtype is None and data.dtype.kind == "f":
-                    data = data.astype(backend.DEFAULT_FLOAT)
-            array_module = backend.module_for(device) if device is not None else backend.xp(data)
-            self.data = array_module.asarray(data, dtype=dtype)
-        if self.data.dtype.kind not in "biuf":
-            raise TypeError(f"Tensor: holds numbers and booleans only, got dtype {self.data.dtype}")
-        if requires_grad and self.data.dtype.kind != "f":
-            raise TypeError(f"Tensor: only floating tensors can require grad, got dtype {self.data.dtype}")
+        if type(data) is not np.ndarray or dtype is not None or device is not None:   # every op's output skips this
+            data = _as_array(data, dtype, device)
+        if data.dtype.kind not in "biuf":
+            raise TypeError(f"Tensor: holds numbers and booleans only, got dtype {data.dtype}")
+        if requires_grad and data.dtype.kind != "f":
+            raise TypeError(f"Tensor: only floating tensors can require grad, got dtype {data.dtype}")
+        self.data = data
         self.requires_grad = bool(requires_grad)
         self.grad = None
         self._ctx = None  # the Function that produced this tensor; None for a leaf
@@ -513,9 +519,14 @@ class Function:
     `apply` runs forward on the inputs' arrays and, when any input requires grad, records the node.
     """
 
-    def __init__(self, parents):
-        self.parents = parents  # the inputs: a Tensor, or None where the input was not a tensor
-        self.needs_input_grad = tuple(p is not None and p.requires_grad for p in parents)
+    def __init__(self, inputs):
+        parents, needs_input_grad = [], []
+        for x in inputs:   # one plain loop for both: every op builds its node here
+            is_tensor = isinstance(x, Tensor)
+            parents.append(x if is_tensor else None)
+            needs_input_grad.append(is_tensor and x.requires_grad)
+        self.parents = tuple(parents)  # the inputs: a Tensor, or None where the input was not a tensor
+        self.needs_input_grad = tuple(needs_input_grad)
         self.saved = ()
         self.saved_versions = ()  # the version of each saved array's buffer when this op ran (run_forward)
         self.freed = False
@@ -570,19 +581,17 @@ class Function:
     @classmethod
     def apply(cls, *inputs, **options):
         """The op on `inputs` (Tensors, arrays, numbers) -> its output Tensor, the node recorded where needed."""
-        return run_forward(cls(tuple(x if isinstance(x, Tensor) else None for x in inputs)), inputs, options)
+        return run_forward(cls(inputs), inputs, options)
 
 
 def run_forward(ctx, inputs, options):
     """ctx's forward on the inputs' arrays -> the output Tensor. When an input requires grad and ops record, ctx
     becomes the output's _ctx, with the versions of the arrays it saved (for the in-place check)."""
-    tensors = ctx.parents
-    _check_inputs(ctx, tensors)
-    out = Tensor(ctx.forward(*[x.data if isinstance(x, Tensor) else x for x in inputs], **options))
+    out = Tensor(ctx.forward(*_input_arrays(ctx, inputs), **options))
     if _recording and any(ctx.needs_input_grad):
         out.requires_grad = True
         out._ctx = ctx
-        for t in tensors:
+        for t in ctx.parents:
             if t is not None:
                 t._used = True
         if _versions:   # while nothing has ever changed in place, every version is 0: nothing to record
@@ -615,21 +624,28 @@ def _node_of(tensor):
     return tensor._grad_accumulator
 
 
-def _check_inputs(ctx, tensors):
-    """One device per op, one float dtype per op (see backend.py for why we raise instead of upcasting). Written
-    as one pass, as it runs for every op."""
-    module, first_float = None, None
-    for t in tensors:
-        if t is None:
+def _input_arrays(ctx, inputs):
+    """What ctx's forward takes: each input's array (a Tensor's data; anything else as it is), checked for one device
+    per op and one float dtype per op (see backend.py for why we raise instead of upcasting). Written as one pass, as
+    it runs for every op."""
+    arrays, array_type, module, first_float = [], None, None, None
+    for x in inputs:
+        if not isinstance(x, Tensor):
+            arrays.append(x)
             continue
-        if module is None:
-            module = backend.xp(t.data)
-        elif backend.xp(t.data) is not module:
-            given = ", ".join(f"{t.shape} on {t.device}" for t in tensors if t is not None)
-            raise RuntimeError(f"{ctx.op_name}: inputs are on different devices ({given}); move them with .to(device)")
-        if t.data.dtype.kind == "f":
+        data = x.data
+        arrays.append(data)
+        if type(data) is not array_type:   # the module is asked only when the array's type is not the first's
+            if module is None:
+                array_type, module = type(data), backend.xp(data)
+            elif backend.xp(data) is not module:
+                given = ", ".join(f"{t.shape} on {t.device}" for t in ctx.parents if t is not None)
+                raise RuntimeError(f"{ctx.op_name}: inputs are on different devices ({given}); move them with "
+                                   f".to(device)")
+        if data.dtype.kind == "f":
             if first_float is None:
-                first_float = t.data.dtype
-            elif t.data.dtype != first_float:
-                given = ", ".join(f"{t.dtype}{t.shape}" for t in tensors if t is not None)
+                first_float = data.dtype
+            elif data.dtype != first_float:
+                given = ", ".join(f"{t.dtype}{t.shape}" for t in ctx.parents if t is not None)
                 raise TypeError(f"{ctx.op_name}: inputs mix float dtypes ({given}); convert one with .to(dtype) first")
+    return arrays
