@@ -466,15 +466,21 @@ class LayerNormOp(Function):
         ctx.shape, ctx.normalized_shape = x.shape, x.shape[x.ndim - n_normalized:]
         rows = x.reshape(-1, int(np.prod(ctx.normalized_shape)))               # (N, M)
         w, b = (None if p is None else p.reshape(-1) for p in (weight, bias))
-        # x̂ = (x - μ) r,  r = 1/sqrt(σ² + eps), in the buffers of x̂ and y (docs/layernorm.md): the row means are
-        # BLAS calls on all rows at once, the elementwise passes between them run over blocks of rows
+        # x̂ = (x - μ) r,  r = 1/sqrt(σ² + eps), in the buffers of x̂ and y (docs/layernorm.md)
         xhat, y = xp.empty_like(rows), xp.empty_like(rows)
-        threads.for_row_blocks(_centre_and_square, rows, _row_mean(rows), xhat, y)   # x̂ = x - μ, y = (x - μ)²
+        xp.subtract(rows, _row_mean(rows), out=xhat)                          # x - μ
+        xp.multiply(xhat, xhat, out=y)                                        # (x - μ)², in y's buffer
         r = _row_mean(y)                                                      # σ², (N, 1)
         r += x.dtype.type(eps)                                                # keep x's dtype
         xp.sqrt(r, out=r)
         xp.reciprocal(r, out=r)                                               # r = 1/sqrt(σ² + eps)
-        threads.for_row_blocks(lambda xhat, r, y: _layer_norm_output(xhat, r, w, b, y), xhat, r, y)
+        xhat *= r                                                             # x̂
+        if w is not None:
+            xp.multiply(xhat, w, out=y)
+        else:
+            y[...] = xhat
+        if b is not None:
+            y += b                                                            # y = x̂ w + b
         ctx.save_for_backward(xhat, r, weight)
         return y.reshape(x.shape)
 
@@ -483,56 +489,20 @@ class LayerNormOp(Function):
         xp = backend.xp(g)
         g = g.reshape(xhat.shape)                                             # (N, M)
         w = None if weight is None else weight.reshape(-1)
-        g_xhat = xp.empty_like(xhat) if ctx.needs_input_grad[1] else None    # g x̂, for dw
-        d = g if w is None else xp.empty_like(xhat)                          # dL/dx̂ = g w
-        d_xhat = xp.empty_like(xhat)                                          # d x̂
-        threads.for_row_blocks(lambda g, xhat, g_xhat, d, d_xhat: _layer_norm_products(g, xhat, w, g_xhat, d, d_xhat),
-                               g, xhat, g_xhat, d, d_xhat)
-        dw = _column_sum(g_xhat).reshape(ctx.normalized_shape) if ctx.needs_input_grad[1] else None
-        db = _column_sum(g).reshape(ctx.normalized_shape) if ctx.needs_input_grad[2] else None
-        mean_d_xhat, mean_d = _row_mean(d_xhat), _row_mean(d)                 # (N, 1) each
+        product = xp.empty_like(xhat)                                         # g x̂, then d x̂, then x̂ mean(d x̂)
+        dw = db = None
+        if ctx.needs_input_grad[1]:
+            dw = _column_sum(xp.multiply(g, xhat, out=product)).reshape(ctx.normalized_shape)
+        if ctx.needs_input_grad[2]:
+            db = _column_sum(g).reshape(ctx.normalized_shape)
+        d = g if w is None else xp.multiply(g, w, out=xp.empty_like(xhat))   # dL/dx̂ = g w
         # dx = r (d - mean(d) - x̂ mean(d x̂)), in d's buffer (ours, when there is a weight) or a new one
-        dx = d if w is not None else xp.empty_like(xhat)
-        threads.for_row_blocks(_layer_norm_dx, xhat, mean_d_xhat, d, mean_d, r, d_xhat, dx)
+        mean_d, mean_d_xhat = _row_mean(d), _row_mean(xp.multiply(d, xhat, out=product))   # (N, 1) each
+        xp.multiply(xhat, mean_d_xhat, out=product)                           # x̂ mean(d x̂)
+        dx = xp.subtract(d, product, out=d if w is not None else xp.empty_like(xhat))
+        dx -= mean_d
+        dx *= r
         return dx.reshape(ctx.shape), dw, db
-
-
-def _centre_and_square(rows, mean, centred, square):
-    """For a block of rows: x - μ, and its square."""
-    xp = backend.xp(rows)
-    xp.subtract(rows, mean, out=centred)
-    xp.multiply(centred, centred, out=square)
-
-
-def _layer_norm_output(xhat, r, w, b, y):
-    """For a block of rows: x̂ = (x - μ) r in place, then y = x̂ w + b (w, b: (M,) or None)."""
-    xhat *= r                                                                 # x̂
-    if w is not None:
-        backend.xp(xhat).multiply(xhat, w, out=y)
-    else:
-        y[...] = xhat
-    if b is not None:
-        y += b
-
-
-def _layer_norm_products(g, xhat, w, g_xhat, d, d_xhat):
-    """For a block of rows: g x̂ (when g_xhat is an array, not None), d = g w (when there is a weight w; else d is
-    g) and d x̂."""
-    xp = backend.xp(g)
-    if g_xhat is not None:
-        xp.multiply(g, xhat, out=g_xhat)
-    if w is not None:
-        xp.multiply(g, w, out=d)
-    xp.multiply(d, xhat, out=d_xhat)
-
-
-def _layer_norm_dx(xhat, mean_d_xhat, d, mean_d, r, scratch, dx):
-    """For a block of rows: dx = r (d - mean(d) - x̂ mean(d x̂)); dx may be d's own buffer."""
-    xp = backend.xp(xhat)
-    xp.multiply(xhat, mean_d_xhat, out=scratch)                               # x̂ mean(d x̂)
-    xp.subtract(d, scratch, out=dx)
-    dx -= mean_d
-    dx *= r
 
 
 LAYER_NORM = FusedOp(
@@ -580,14 +550,18 @@ class AttentionOp(Function):
     A row that may attend to nothing gives O = 0 and zero gradients."""
 
     def forward(ctx, q, k, v, bias, dropout_p=0.0, scale=None):
+        xp = backend.xp(q)
         # in q's dtype: a NumPy float64 scale (1 / np.sqrt(D)) must not turn float32 scores into float64
         ctx.scale = scale = q.dtype.type(1 / math.sqrt(q.shape[-1]) if scale is None else scale)
         # P = softmax(s Q Kᵀ + bias), row by row: the scores become P in one buffer (docs/attention.md)
         p = q @ k.swapaxes(-1, -2)                                     # (..., Tq, Tk)
-        # the elementwise passes run over blocks of (Tq, Tk) matrices, the row sums (BLAS) on all at once
-        threads.for_row_blocks(lambda p, bias: _softmax_numerator(p, scale, bias), *_matrices(p, bias))
+        p *= scale
+        p += bias                                                      # S
+        row_max = p.max(axis=-1, keepdims=True)                        # (..., Tq, 1)
+        p -= xp.where(xp.isfinite(row_max), row_max, 0)                # a fully masked row: avoid -inf - -inf
+        xp.exp(p, out=p)                                               # e^(S - max): softmax's numerator
         row_sum = _row_sum(p)                                          # (..., Tq, 1); 0 for a fully masked row
-        threads.for_row_blocks(_divide_by_row_sum, *_matrices(p, row_sum))   # P (all 0 on a fully masked row)
+        p /= xp.where(row_sum > 0, row_sum, 1)                         # P (all 0 on a fully masked row)
         keep = None
         if dropout_p > 0:
             keep = rng.dropout_keep_mask(p.shape, dropout_p, like=p) / q.dtype.type(1 - dropout_p)
@@ -599,49 +573,17 @@ class AttentionOp(Function):
         q, k, v, p, keep, out = ctx.saved
         xp = backend.xp(q)
         dv = (p * keep if keep is not None else p).swapaxes(-1, -2) @ d_out  # P'ᵀ dO, (..., Tk, Dv)
-        # s dS = s P ∘ (dP - rowsum(dO ∘ O)), built in one buffer, over blocks of its (Tq, Tk) matrices
+        # s dS = s P ∘ (dP - rowsum(dO ∘ O)), built in one buffer
         ds = d_out @ v.swapaxes(-1, -2)                                  # dP' = dO Vᵀ, (..., Tq, Tk)
-        row_dot = xp.einsum("...d,...d->...", d_out, out)[..., None]    # D = rowsum(dO ∘ O), (..., Tq, 1)
-        threads.for_row_blocks(lambda ds, keep, row_dot, p: _scaled_softmax_grad(ds, keep, row_dot, p, ctx.scale),
-                               *_matrices(ds, keep, row_dot, p))
+        if keep is not None:
+            ds *= keep                                                   # dP
+        ds -= xp.einsum("...d,...d->...", d_out, out)[..., None]        # dP - D,  D = rowsum(dO ∘ O)
+        ds *= p                                                          # dS
+        ds *= ctx.scale                                                  # s dS: the scale of both dQ and dK
         dq = ds @ k                                                      # (..., Tq, D)
         dk = ds.swapaxes(-1, -2) @ q                                     # (..., Tk, D)
         # q, k, v may broadcast over batch or heads: sum those axes back
         return unbroadcast(dq, q.shape), unbroadcast(dk, k.shape), unbroadcast(dv, v.shape), None
-
-
-def _matrices(like, *arrays):
-    """`like` (..., Tq, Tk) as a stack of its matrices (S, Tq, Tk), and each of `arrays` (None, or broadcastable to
-    like: the bias, a row sum) broadcast along the stack, so that blocks of the stack split them all alike."""
-    xp = backend.xp(like)
-    stack = like.reshape((-1,) + like.shape[-2:])
-    return (stack,) + tuple(None if a is None else
-                            xp.broadcast_to(a, like.shape[:-2] + a.shape[-2:]).reshape(stack.shape[:1] + a.shape[-2:])
-                            for a in arrays)
-
-
-def _softmax_numerator(p, scale, bias):
-    """For a block of score matrices p = Q Kᵀ: S = s p + bias, then e^(S - row max), in p's buffer."""
-    xp = backend.xp(p)
-    p *= scale
-    p += bias                                                      # S
-    row_max = p.max(axis=-1, keepdims=True)                        # (..., Tq, 1)
-    p -= xp.where(xp.isfinite(row_max), row_max, 0)                # a fully masked row: avoid -inf - -inf
-    xp.exp(p, out=p)                                               # e^(S - max): softmax's numerator
-
-
-def _divide_by_row_sum(p, row_sum):
-    p /= backend.xp(p).where(row_sum > 0, row_sum, 1)             # a fully masked row's sum is 0: stays 0
-
-
-def _scaled_softmax_grad(ds, keep, row_dot, p, scale):
-    """For a block of matrices ds = dO Vᵀ: s dS = s P ∘ (dP - D), dP = ds ∘ keep (the scaled dropout mask, or None),
-    in ds's buffer."""
-    if keep is not None:
-        ds *= keep                                                 # dP
-    ds -= row_dot                                                  # dP - D
-    ds *= p                                                        # dS
-    ds *= scale                                                    # s dS: the scale of both dQ and dK
 
 
 def _check_attention_shapes(q, k, v):

@@ -1,27 +1,35 @@
 """Both cores busy on the large elementwise and row-wise passes: a small pool of threads over blocks of rows.
 
 NumPy runs each ufunc in one thread, but releases the GIL inside its loops, so two threads running the same NumPy
-code on two halves of an array run at once. `for_row_blocks(work, *arrays)` splits the arrays' leading (row) axis
-into one block per thread and calls `work` on each block; `work` writes its results into the blocks it is given.
-Each block runs the very same ufuncs on its own rows, so the numbers are bit for bit those of one call on the whole
-arrays: `work` must not reduce across rows (a row's own reduction stays within its row), and BLAS calls stay
-outside it (OpenBLAS's result for a row can depend on where the block it was called on begins).
+code on two parts of an array run at once. `for_row_blocks(work, *arrays)` splits the arrays' leading (row) axis
+into blocks, a few per thread, and the threads (the calling one and the pool's) each take the next block as they
+finish one, calling `work` on it; `work` writes its results into the blocks it is given. Each block runs the very
+same ufuncs on its own rows, so the numbers are bit for bit those of one call on the whole arrays: `work` must not
+reduce across rows (a row's own reduction stays within its row), and BLAS calls stay outside it (OpenBLAS's result
+for a row can depend on where the block it was called on begins). Worth it for a chain of passes with exp or
+division in it (GELU, softmax, the Adam step); a lone product or sum runs as fast as memory feeds it, and gains
+nothing from a second thread.
 
 Threads: the cores this process may run on (os.sched_getaffinity), unless `set_num_threads(n)` or the environment
 variable TINYGRAD_LLM_NUM_THREADS says otherwise (PyTorch's torch.set_num_threads, for these passes; 1 turns the
-pool off). A data-parallel rank sets its share of the cores, as it does for BLAS. The pool is made on first use,
-not at import, and only NumPy arrays on the CPU use it (CuPy arrays run `work` once, on the GPU).
+pool off). The pool is made on first use, not at import, and only NumPy arrays on the CPU use it (CuPy arrays run
+`work` once, on the GPU).
 """
 import concurrent.futures
 import contextvars
 import os
+import threading
 
 import numpy as np
 
 NUM_THREADS_ENV = "TINYGRAD_LLM_NUM_THREADS"
-# a block smaller than this runs where it is: handing it to another thread would cost a good share of the time its
-# passes take
-MIN_ELEMENTS_PER_THREAD = 1 << 15
+# a block smaller than this is not worth handing to another thread: the handing would cost a good share of the time
+# its passes take
+MIN_ELEMENTS_PER_BLOCK = 1 << 15
+# blocks per thread: each thread takes the next block as it finishes one, so a thread that shares its core (with
+# OpenBLAS's threads, which spin for a while after each BLAS call, or with another process) takes fewer blocks and
+# the others do not wait for it
+BLOCKS_PER_THREAD = 4
 
 _num_threads = None   # set on first use, or by set_num_threads
 _pool = None          # the worker threads (one fewer than _num_threads: the calling thread runs a block too)
@@ -32,7 +40,8 @@ def get_num_threads():
     this process may run on."""
     global _num_threads
     if _num_threads is None:
-        _num_threads = _checked(int(os.environ.get(NUM_THREADS_ENV, 0)) or _usable_cores(), NUM_THREADS_ENV)
+        value = os.environ.get(NUM_THREADS_ENV, "").strip()
+        _num_threads = _checked(int(value) if value.isdigit() else value, NUM_THREADS_ENV) if value else _usable_cores()
     return _num_threads
 
 
@@ -48,25 +57,39 @@ def set_num_threads(n):
 
 def for_row_blocks(work, *arrays):
     """work(*blocks) for blocks of rows of `arrays` (each block: the same rows of every array; all arrays share
-    their leading length; a None among them is passed on as None), at once on the pool's threads when the first array is a NumPy array large enough to be
-    worth it; else work(*arrays), once, here. Returns when every block is done; an error in one is raised here."""
+    their leading length; a None among them is passed on as None), at once on the pool's threads when the first
+    array is a NumPy array large enough to be worth it; else work(*arrays), once, here. Returns when every block is
+    done; an error in one is raised here."""
     first = arrays[0]
-    blocks = 1
-    if type(first) is np.ndarray and first.size >= 2 * MIN_ELEMENTS_PER_THREAD and first.ndim:
-        blocks = min(get_num_threads(), first.shape[0], first.size // MIN_ELEMENTS_PER_THREAD)
-    if blocks == 1:
+    if type(first) is not np.ndarray or first.size < 2 * MIN_ELEMENTS_PER_BLOCK or first.ndim == 0:
+        work(*arrays)
+        return
+    blocks = min(first.shape[0], first.size // MIN_ELEMENTS_PER_BLOCK, BLOCKS_PER_THREAD * get_num_threads())
+    helpers = min(get_num_threads(), blocks) - 1                  # threads of the pool that join this thread
+    if helpers == 0:
         work(*arrays)
         return
     bounds = [first.shape[0] * i // blocks for i in range(blocks + 1)]
     pieces = [[None if a is None else a[lo:hi] for a in arrays] for lo, hi in zip(bounds, bounds[1:])]
-    # each worker runs in a copy of this thread's context: NumPy's error state (np.errstate) lives there
-    futures = [_executor().submit(contextvars.copy_context().run, work, *piece) for piece in pieces[1:]]
+    taken, lock = [0], threading.Lock()
+
+    def take_blocks():                                             # each thread: the next block no one has taken
+        while True:
+            with lock:
+                i = taken[0]
+                taken[0] += 1
+            if i >= len(pieces):
+                return
+            work(*pieces[i])
+
+    # each helper runs in a copy of this thread's context: NumPy's error state (np.errstate) lives there
+    futures = [_executor().submit(contextvars.copy_context().run, take_blocks) for _ in range(helpers)]
     try:
-        work(*pieces[0])
+        take_blocks()
     finally:
-        concurrent.futures.wait(futures)    # never return while a worker still writes into the arrays
+        concurrent.futures.wait(futures)    # never return while a helper still writes into the arrays
     for future in futures:
-        future.result()                     # a worker's error, raised here
+        future.result()                     # a helper's error, raised here
 
 
 def rows_of(*arrays):
