@@ -1,11 +1,10 @@
 """torch.nn.utils: clipping the gradients of a model's parameters together (clip_grad_norm_, clip_grad_value_), and
 all parameters as one vector and back (parameters_to_vector, vector_to_parameters)."""
-import functools
 import math
 
 import numpy as np
 
-from ..engine import backend, threads
+from ..engine import backend
 from ..engine.movement import cat
 from ..engine.tensor import Tensor
 from .module import typename
@@ -62,12 +61,8 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     coef = total_norm.dtype.type(max_norm) / (total_norm + total_norm.dtype.type(1e-6))
     if coef < 1:
         for g in grads:
-            threads.for_row_blocks(functools.partial(_scale, coef.astype(g.dtype)), g)   # g *= coef, rows at once
+            g *= coef.astype(g.dtype)
     return Tensor(total_norm)
-
-
-def _scale(factor, array):
-    backend.xp(array).multiply(array, factor, out=array)
 
 
 def clip_grad_value_(parameters, clip_value, foreach=None):
