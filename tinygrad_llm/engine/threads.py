@@ -59,7 +59,8 @@ def for_row_blocks(work, *arrays):
     """work(*blocks) for blocks of rows of `arrays` (each block: the same rows of every array; all arrays share
     their leading length; a None among them is passed on as None), at once on the pool's threads when the first
     array is a NumPy array large enough to be worth it; else work(*arrays), once, here. Returns when every block is
-    done; an error in one is raised here."""
+    done; an error in one is raised here. `work` must not call for_row_blocks itself: a pool thread would wait for
+    blocks that only it could run."""
     first = arrays[0]
     if type(first) is not np.ndarray or first.size < 2 * MIN_ELEMENTS_PER_BLOCK or first.ndim == 0:
         work(*arrays)
