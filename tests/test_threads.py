@@ -220,3 +220,42 @@ def test_a_gpt_step_at_the_real_size_is_bit_identical_on_threads(restore_threads
 
     assert min(batch * block_size * 4 * n_embd, 4 * n_embd * n_embd) >= 2 * threads.MIN_ELEMENTS_PER_BLOCK
     _same_in_one_and_three_threads(compute, monkeypatch, min_elements=threads.MIN_ELEMENTS_PER_BLOCK)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX's")
+def test_a_forked_child_makes_its_own_pool(restore_threads, monkeypatch):
+    """A forked child inherits the parent's pool object but none of its threads: it must make its own, not hand
+    blocks to threads that do not exist there (it would wait for them for ever)."""
+    monkeypatch.setattr(threads, "MIN_ELEMENTS_PER_BLOCK", 1)
+    threads.set_num_threads(2)
+    rows = np.zeros((8, 3))
+    threads.for_row_blocks(lambda block: block.__iadd__(1), rows)       # the parent's pool, made and used
+    pid = os.fork()
+    if pid == 0:                                                          # the child: exit 0 once its blocks are done
+        threads.for_row_blocks(lambda block: block.__iadd__(1), rows)
+        os._exit(0 if (rows == 2).all() else 1)
+    for _ in range(200):                                                  # up to 20 s, then the child is stuck
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        threading.Event().wait(0.1)
+    else:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child waited for the parent's pool threads")
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_a_rank_gives_its_pool_its_share_of_the_cores(restore_threads, monkeypatch):
+    """Under mpiexec each rank limits its BLAS and its pool to its share of the machine's cores, so that two ranks
+    on two cores do not each run two threads of passes."""
+    import threadpoolctl
+
+    from tinygrad_llm import distributed
+    blas_limits = []
+    monkeypatch.setattr(threadpoolctl, "threadpool_limits", blas_limits.append)   # this process's BLAS left alone
+    world = distributed.World.__new__(distributed.World)
+    world.local_size = 2
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    world._limit_threads()
+    assert threads.get_num_threads() == 2 and blas_limits == [2]

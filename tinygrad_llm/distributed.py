@@ -26,7 +26,7 @@ import os
 
 import numpy as np
 
-from .engine import backend
+from .engine import backend, threads
 
 MPI_ENVIRONMENT = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK")  # set by MPICH's and Open MPI's launchers
 _world = None
@@ -135,9 +135,12 @@ class World:
         return self._nccl
 
     def _limit_threads(self):
-        """Give each rank's BLAS its share of the cores of its machine (ranks on one machine split them evenly)."""
+        """Give each rank's BLAS and its pool of threads (engine/threads.py) its share of the cores of its machine
+        (ranks on one machine split them evenly)."""
         from threadpoolctl import threadpool_limits
-        threadpool_limits(max(1, len(os.sched_getaffinity(0)) // self.local_size))
+        share = max(1, len(os.sched_getaffinity(0)) // self.local_size)
+        threadpool_limits(share)
+        threads.set_num_threads(share)
 
 
 def _in_place():

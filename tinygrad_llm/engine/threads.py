@@ -33,6 +33,7 @@ BLOCKS_PER_THREAD = 4
 
 _num_threads = None   # set on first use, or by set_num_threads
 _pool = None          # the worker threads (one fewer than _num_threads: the calling thread runs a block too)
+_pool_pid = None      # the process that made them: a forked child has none of them, and makes its own
 
 
 def get_num_threads():
@@ -102,9 +103,10 @@ def rows_of(*arrays):
 
 
 def _executor():
-    global _pool
-    if _pool is None:
+    global _pool, _pool_pid
+    if _pool is None or _pool_pid != os.getpid():
         _pool = concurrent.futures.ThreadPoolExecutor(get_num_threads() - 1, thread_name_prefix="tinygrad_llm")
+        _pool_pid = os.getpid()
     return _pool
 
 
@@ -116,13 +118,3 @@ def _checked(n, where):
     if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
         raise ValueError(f"{where}: the number of threads must be a whole number >= 1, got {n!r}")
     return int(n)
-
-
-def _forget_pool():
-    """In a forked child the pool's threads do not exist: make a new pool there on first use."""
-    global _pool
-    _pool = None
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_pool)
