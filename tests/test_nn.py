@@ -233,6 +233,34 @@ def test_forward_hook_sees_args_and_output_can_replace_it_and_is_removable():
     np.testing.assert_array_equal(layer(x).detach().numpy(), out.detach().numpy())
 
 
+def test_unhooked_modules_give_what_hooked_ones_give_and_hooks_registered_later_fire():
+    """Module.__call__ runs forward alone for a module without hooks (no tool watching); once hooks are registered,
+    and after they are removed, the outputs and gradients are the same bit for bit, and the hooks fire meanwhile."""
+    model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)).to(np.float64)
+    (x,) = inputs((5, 3))
+
+    def outputs_and_grads():
+        model.zero_grad()
+        out = model(tensor(x, True))
+        (out ** 2).sum().backward()
+        return [out.detach().numpy()] + [p.grad.numpy() for p in model.parameters()]
+
+    plain = outputs_and_grads()                                 # every module without hooks
+    forward_calls, backward_calls = [], []
+    handles = [m.register_forward_hook(lambda module, args, output: forward_calls.append(module))
+               for m in model.modules()]
+    handles.append(model[2].register_full_backward_hook(lambda *args: backward_calls.append(args[0])))
+    hooked = outputs_and_grads()
+    assert forward_calls == [model[0], model[1], model[2], model] and backward_calls == [model[2]]
+    for handle in handles:
+        handle.remove()
+    removed = outputs_and_grads()
+    assert len(forward_calls) == 4 and len(backward_calls) == 1    # removed hooks no longer fire
+    for arrays in (hooked, removed):
+        for a, b in zip(plain, arrays):
+            np.testing.assert_array_equal(a, b)
+
+
 def twin_mlps(torch):
     """An MLP in our nn and in torch.nn with the same float64 weights."""
     ours = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)).to(np.float64)
