@@ -220,6 +220,21 @@ def test_fully_masked_attention_row_is_zero_with_finite_gradients(dtype):
                                **tolerances(dtype))
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_row_max_from_minus_infinity_is_numpys_max(dtype):
+    """Softmax and attention take each row's max starting from -inf (NumPy runs it faster so): the same numbers as
+    a plain max along every axis, for rows all -inf (a fully masked row), with NaN, with infinities, of zeros."""
+    rows = np.random.default_rng(0).standard_normal((5, 6, 7)).astype(dtype)
+    rows[0] = -np.inf
+    rows[1, :, 3] = np.nan
+    rows[2, :, 1:3] = (np.inf, -np.inf)
+    rows[3] = -0.0
+    for axis in range(rows.ndim):
+        row_max = F._row_max(rows, axis)
+        np.testing.assert_array_equal(row_max, rows.max(axis=axis, keepdims=True))
+        assert row_max.dtype == dtype
+
+
 # ---------------------------------------------------------------- non-differentiable arguments in every form
 
 def test_targets_and_masks_accept_arrays_tensors_and_lists():
