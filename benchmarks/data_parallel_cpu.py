@@ -102,6 +102,7 @@ def launch(configuration, ranks, args):
 
 
 def main():
+    from train_cpu import describe_pools  # this folder's own module: the script's folder is on sys.path
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="shakespeare-char-cpu")
     parser.add_argument("--rounds", type=int, default=3, help="runs per configuration, alternated")
@@ -131,8 +132,7 @@ def main():
             times[configuration] += result["times"]
             line.append(f"{configuration} {1000 * statistics.median(result['times']):.1f} ms")
             if r == 0:
-                pools = "; ".join(f"{p['internal_api']} {p['version']} {p['architecture'] or ''} "
-                                  f"{p['num_threads']} threads" for p in result["blas"])
+                pools = describe_pools(result["blas"])
                 print(f"  {configuration} (rank 0): {pools}; loss after {args.warmup + args.steps} steps "
                       f"{result['loss']:.6f}")
         print(f"round {r + 1}: " + ", ".join(line))

@@ -88,6 +88,7 @@ def run_worker(config, args):
 
 
 def main():
+    from train_cpu import describe_pools  # this folder's own module: the script's folder is on sys.path
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="shakespeare-char-cpu")
     parser.add_argument("--before", help="a checkout from before the observer hooks (else that row is left out)")
@@ -114,8 +115,7 @@ def main():
             chains[config].append(result["chain"])
             medians[config] = 1000 * statistics.median(result["times"])
             if r == 0:
-                pools = "; ".join(f"{p['internal_api']} {p['version']} {p['architecture'] or ''} "
-                                  f"{p['num_threads']} threads" for p in result["blas"])
+                pools = describe_pools(result["blas"])
                 print(f"  {config} process: {pools}; loss after {args.warmup + args.steps} steps {result['loss']:.6f}")
         print(f"round {r + 1}: " + ", ".join(f"{c} {m:.1f} ms" for c, m in medians.items()))
     off = statistics.median(times["off"])

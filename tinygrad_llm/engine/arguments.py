@@ -53,7 +53,7 @@ def promoted(op, *values, floating_result=False):
     (backend.promote: PyTorch's rule). Numbers become tensors on the device of the first tensor; a NumPy array
     counts as a tensor of its dtype (on the CPU only: on a GPU it would be a hidden copy in every op); integer and
     bool tensors are converted (they carry no gradient); float tensors never are (mixing float32 and float64
-    raises, in Function.apply). floating_result=True: the op's result is floating whatever its inputs (true
+    raises, in tensor.run_forward). floating_result=True: the op's result is floating whatever its inputs (true
     division): integers and bools compute in the default float dtype, as in PyTorch."""
     if len(values) == 2:   # the everyday cases, decided at once: two tensors of one dtype, a float tensor and a number
         a, b = values
