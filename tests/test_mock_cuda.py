@@ -217,12 +217,12 @@ def test_bf16_rounding_toward_zero_is_caught(cp, patch_kernel):
 
 
 def test_a_numpy_array_in_the_engines_cupy_code_is_a_type_error(cp, monkeypatch):
-    """The classic slip: np. where backend.xp(x). should be. Here layer norm's row sums are made with a NumPy
+    """The classic slip: np. where backend.xp(x). should be. Here attention's row sums are made with a NumPy
     column, as a bug would; on a GPU CuPy refuses the mix, and so does the mock."""
     monkeypatch.setattr(F, "_row_sum", lambda a, weight=1: a @ np.full((a.shape[-1], 1), weight, dtype=a.dtype))
-    x = Tensor(np.ones((4, 8), np.float32), device="cuda")
+    x = Tensor(np.ones((1, 1, 4, 8), np.float32), device="cuda")
     with pytest.raises(TypeError, match="NumPy array"), F.cuda_kernels(False):   # the array code, not the kernel
-        F.layer_norm(x, (8,))
+        F.scaled_dot_product_attention(x, x, x)
 
 
 def test_a_launch_of_2048_threads_is_refused(cp, monkeypatch):

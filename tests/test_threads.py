@@ -1,7 +1,8 @@
 """engine/threads.py: the pool that splits large passes over blocks of rows. Every op that runs on it (GELU,
 softmax, log_softmax, cross-entropy, the Adam step) gives, bit for bit, what it gives in one thread: forward and
-backward, float32 and float64, odd row counts, arrays below and above the size where the pool starts. Blocks are
-forced on small arrays by lowering that size (the tests stay cheap), and once at the real size."""
+backward, float32 and float64, odd row counts, arrays below and above the size where the pool starts; layer norm,
+which runs its blocks in one thread, gives what it gives on the whole arrays. Blocks are forced on small arrays by
+lowering that size (the tests stay cheap), and once at the real size."""
 import os
 import subprocess
 import sys
@@ -84,6 +85,19 @@ def test_small_arrays_and_one_thread_run_once_on_the_whole_arrays(restore_thread
     assert calls == [small.shape, large.shape, ()]
 
 
+def test_large_arrays_run_in_cache_sized_blocks_even_in_one_thread(restore_threads, monkeypatch):
+    monkeypatch.setattr(threads, "MIN_ELEMENTS_PER_BLOCK", 4)
+    monkeypatch.setattr(threads, "MAX_ELEMENTS_PER_BLOCK", 20)
+    rows = np.arange(10 * 7, dtype=np.float32).reshape(10, 7)   # 70 elements: 4 blocks of at most 20 (2-3 rows)
+    for n, parallel in ((1, True), (3, False)):
+        threads.set_num_threads(n)
+        seen = []
+        threads.for_row_blocks(lambda block: seen.append((block.shape, threading.current_thread().name)), rows,
+                               parallel=parallel)
+        assert sorted(shape for shape, _ in seen) == [(2, 7), (2, 7), (3, 7), (3, 7)]
+        assert {name for _, name in seen} == {threading.current_thread().name}   # all here: no pool thread
+
+
 def test_an_error_in_a_block_is_raised_here_once_every_thread_has_stopped(restore_threads, monkeypatch):
     monkeypatch.setattr(threads, "MIN_ELEMENTS_PER_BLOCK", 1)
     threads.set_num_threads(2)
@@ -150,6 +164,22 @@ def test_gelu_is_bit_identical_on_threads(restore_threads, monkeypatch, dtype, a
 def test_gelu_of_a_transposed_input_is_bit_identical_on_threads(restore_threads, monkeypatch, dtype):
     x = np.random.default_rng(2).standard_normal((6, 9)).astype(dtype).T      # not C-contiguous: split as it is
     _same_in_one_and_three_threads(lambda: _forward_backward(lambda t: F.gelu(t, approximate="tanh"), x), monkeypatch)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("affine", [True, False])
+@pytest.mark.parametrize("shape", [(7, 3, 5), (13, 6)])
+def test_layer_norm_in_blocks_is_bit_identical_to_the_whole_arrays(monkeypatch, dtype, affine, shape):
+    """Layer norm runs its rows in cache-sized blocks (in this thread): each row's mean from that row alone."""
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal(shape) * 3 + 1).astype(dtype)
+    w, b = (rng.standard_normal(shape[-1]).astype(dtype) for _ in range(2))
+    compute = (lambda: _forward_backward(lambda x, w, b: F.layer_norm(x, shape[-1:], w, b), x, w, b)) if affine \
+        else (lambda: _forward_backward(lambda x: F.layer_norm(x, shape[-1:]), x))
+    whole = _bytes(compute())
+    monkeypatch.setattr(threads, "MIN_ELEMENTS_PER_BLOCK", 1)
+    monkeypatch.setattr(threads, "MAX_ELEMENTS_PER_BLOCK", 2 * shape[-1])          # blocks of two rows
+    assert _bytes(compute()) == whole
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

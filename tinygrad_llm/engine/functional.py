@@ -77,8 +77,7 @@ def _row_max(a, axis=-1, out=None):
 
 def _row_sum(a, weight=1):
     """(..., M) -> (..., 1): each row's sum times `weight`, as a matrix-vector product with a column of `weight`s,
-    which BLAS does faster than NumPy's reduction along a short last axis (attention's rows of T, layer norm's rows
-    of C)."""
+    which BLAS does faster than NumPy's reduction along a short last axis (attention's rows of T)."""
     return a @ backend.xp(a).full((a.shape[-1], 1), weight, dtype=a.dtype)
 
 
@@ -452,9 +451,12 @@ def _check_layer_norm_shapes(x, normalized_shape, weight, bias):
     return tuple(range(x.ndim - len(normalized_shape), x.ndim))
 
 
-def _row_mean(a):
-    """(N, M) -> (N, 1): the mean of each row (layer norm needs four per call); see _row_sum."""
-    return _row_sum(a, 1 / a.shape[-1])
+def _row_mean(a, b=None):
+    """(n, M) -> (n, 1): the mean of each row of a, or of a ∘ b, by einsum: one pass, no temporary, and each row's
+    sum from that row alone (a block of rows gives the same numbers as the whole array, unlike BLAS's matvec)."""
+    xp = backend.xp(a)
+    total = xp.einsum("ij->i", a) if b is None else xp.einsum("ij,ij->i", a, b)
+    return (total / a.shape[-1])[:, None]
 
 
 def _column_sum(a):
@@ -467,28 +469,17 @@ class LayerNormOp(Function):
     r = 1/sqrt(σ² + eps),  x̂ = (x - μ) r,  y = x̂ w + b.
     Backward, with d = g w (= dL/dx̂):  dx = r (d - mean(d) - x̂ mean(d x̂));  dw = Σ_rows g x̂;  db = Σ_rows g.
     Derived in docs/layernorm.md. Forward keeps x̂ and r (the inverse standard deviation), nothing else. The work
-    is done on x as (N, M) rows."""
+    is done on x as (N, M) rows, on blocks of rows at once (engine/threads.py), each block's passes while it is in
+    the cache; only dw and db sum across rows, over the whole arrays."""
 
     def forward(ctx, x, weight=None, bias=None, n_normalized=1, eps=1e-5):
         xp = backend.xp(x)
         ctx.shape, ctx.normalized_shape = x.shape, x.shape[x.ndim - n_normalized:]
         rows = x.reshape(-1, int(np.prod(ctx.normalized_shape)))               # (N, M)
         w, b = (None if p is None else p.reshape(-1) for p in (weight, bias))
-        # x̂ = (x - μ) r,  r = 1/sqrt(σ² + eps), in the buffers of x̂ and y (docs/layernorm.md)
-        xhat, y = xp.empty_like(rows), xp.empty_like(rows)
-        xp.subtract(rows, _row_mean(rows), out=xhat)                          # x - μ
-        xp.multiply(xhat, xhat, out=y)                                        # (x - μ)², in y's buffer
-        r = _row_mean(y)                                                      # σ², (N, 1)
-        r += x.dtype.type(eps)                                                # keep x's dtype
-        xp.sqrt(r, out=r)
-        xp.reciprocal(r, out=r)                                               # r = 1/sqrt(σ² + eps)
-        xhat *= r                                                             # x̂
-        if w is not None:
-            xp.multiply(xhat, w, out=y)
-        else:
-            y[...] = xhat
-        if b is not None:
-            y += b                                                            # y = x̂ w + b
+        xhat, y, r = xp.empty_like(rows), xp.empty_like(rows), xp.empty((rows.shape[0], 1), x.dtype)
+        threads.for_row_blocks(functools.partial(_layer_norm_forward, weight=w, bias=b, eps=x.dtype.type(eps)),
+                               rows, xhat, y, r, parallel=False)
         ctx.save_for_backward(xhat, r, weight)
         return y.reshape(x.shape)
 
@@ -496,21 +487,43 @@ class LayerNormOp(Function):
         xhat, r, weight = ctx.saved
         xp = backend.xp(g)
         g = g.reshape(xhat.shape)                                             # (N, M)
-        w = None if weight is None else weight.reshape(-1)
-        product = xp.empty_like(xhat)                                         # g x̂, then d x̂, then x̂ mean(d x̂)
         dw = db = None
         if ctx.needs_input_grad[1]:
-            dw = _column_sum(xp.multiply(g, xhat, out=product)).reshape(ctx.normalized_shape)
+            dw = _column_sum(g * xhat).reshape(ctx.normalized_shape)
         if ctx.needs_input_grad[2]:
             db = _column_sum(g).reshape(ctx.normalized_shape)
-        d = g if w is None else xp.multiply(g, w, out=xp.empty_like(xhat))   # dL/dx̂ = g w
-        # dx = r (d - mean(d) - x̂ mean(d x̂)), in d's buffer (ours, when there is a weight) or a new one
-        mean_d, mean_d_xhat = _row_mean(d), _row_mean(xp.multiply(d, xhat, out=product))   # (N, 1) each
-        xp.multiply(xhat, mean_d_xhat, out=product)                           # x̂ mean(d x̂)
-        dx = xp.subtract(d, product, out=d if w is not None else xp.empty_like(xhat))
-        dx -= mean_d
-        dx *= r
+        dx = xp.empty_like(xhat)
+        w = None if weight is None else weight.reshape(-1)
+        threads.for_row_blocks(functools.partial(_layer_norm_backward, weight=w), xhat, r, g, dx, parallel=False)
         return dx.reshape(ctx.shape), dw, db
+
+
+def _layer_norm_forward(x, xhat, y, r, weight, bias, eps):
+    """x̂ = (x - μ) r,  r = 1/sqrt(σ² + eps),  y = x̂ w + b, for a block of rows (docs/layernorm.md)."""
+    xp = backend.xp(x)
+    xp.subtract(x, _row_mean(x), out=xhat)                                    # x - μ
+    r[...] = _row_mean(xhat, xhat)                                            # σ² = mean((x - μ)²)
+    r += eps
+    xp.sqrt(r, out=r)
+    xp.reciprocal(r, out=r)                                                   # r = 1/sqrt(σ² + eps)
+    xhat *= r                                                                 # x̂
+    if weight is not None:
+        xp.multiply(xhat, weight, out=y)
+    else:
+        y[...] = xhat
+    if bias is not None:
+        y += bias                                                             # y = x̂ w + b
+
+
+def _layer_norm_backward(xhat, r, g, dx, weight):
+    """dx = r (d - mean(d) - x̂ mean(d x̂)), d = g w, for a block of rows, in dx's buffer."""
+    xp = backend.xp(g)
+    d = g if weight is None else xp.multiply(g, weight)                       # dL/dx̂ = g w
+    mean_d, mean_d_xhat = _row_mean(d), _row_mean(d, xhat)                    # (n, 1) each
+    xp.multiply(xhat, mean_d_xhat, out=dx)                                    # x̂ mean(d x̂)
+    xp.subtract(d, dx, out=dx)
+    dx -= mean_d
+    dx *= r
 
 
 LAYER_NORM = FusedOp(

@@ -3,7 +3,9 @@
 NumPy runs each ufunc in one thread, but releases the GIL inside its loops, so two threads running the same NumPy
 code on two parts of an array run at once. `for_row_blocks(work, *arrays)` splits the arrays' leading (row) axis
 into blocks, a few per thread, and the threads (the calling one and the pool's) each take the next block as they
-finish one, calling `work` on it; `work` writes its results into the blocks it is given. Each block runs the very
+finish one, calling `work` on it; `work` writes its results into the blocks it is given. A large array is cut
+into blocks that fit the core's cache even in one thread, so a chain of passes reads each block from the cache
+after its first pass, not the whole array from memory on every pass. Each block runs the very
 same ufuncs on its own rows, so the numbers are bit for bit those of one call on the whole arrays: `work` must not
 reduce across rows (a row's own reduction stays within its row), and BLAS calls stay outside it (OpenBLAS's result
 for a row can depend on where the block it was called on begins). Worth it for a chain of passes with exp or
@@ -30,6 +32,10 @@ MIN_ELEMENTS_PER_BLOCK = 1 << 15
 # OpenBLAS's threads, which spin for a while after each BLAS call, or with another process) takes fewer blocks and
 # the others do not wait for it
 BLOCKS_PER_THREAD = 4
+# and a block larger than this is split further, so that all of `work`'s passes over one block run while the block
+# is still in the core's cache (a block's arrays, a few times this many floats, fit in a 1-2 MB L2), instead of each
+# pass streaming the whole array from memory
+MAX_ELEMENTS_PER_BLOCK = 1 << 17
 
 _num_threads = None   # set on first use, or by set_num_threads
 _pool = None          # the worker threads (one fewer than _num_threads: the calling thread runs a block too)
@@ -56,21 +62,27 @@ def set_num_threads(n):
     _num_threads = n
 
 
-def for_row_blocks(work, *arrays):
+def for_row_blocks(work, *arrays, parallel=True):
     """work(*blocks) for blocks of rows of `arrays` (each block: the same rows of every array; all arrays share
     their leading length; a None among them is passed on as None), at once on the pool's threads when the first
-    array is a NumPy array large enough to be worth it; else work(*arrays), once, here. Returns when every block is
+    array is a NumPy array large enough to be worth it; else work(*arrays), once, here. Blocks are at most
+    MAX_ELEMENTS_PER_BLOCK elements, so even in one thread a long chain of passes runs block by block in the cache.
+    parallel=False runs the blocks here, one after another: for passes as cheap as a product, which gain from the
+    cache but lose more in handing blocks between threads than a second thread brings. Returns when every block is
     done; an error in one is raised here. `work` must not call for_row_blocks itself: a pool thread would wait for
     blocks that only it could run."""
     first = arrays[0]
-    if type(first) is not np.ndarray or first.size < 2 * MIN_ELEMENTS_PER_BLOCK or first.ndim == 0:
+    if type(first) is not np.ndarray or first.ndim == 0:
         work(*arrays)
         return
-    blocks = min(first.shape[0], first.size // MIN_ELEMENTS_PER_BLOCK, BLOCKS_PER_THREAD * get_num_threads())
-    helpers = min(get_num_threads(), blocks) - 1                  # threads of the pool that join this thread
-    if helpers == 0:
+    threads = get_num_threads() if parallel else 1
+    for_cache = -(-first.size // MAX_ELEMENTS_PER_BLOCK)
+    for_threads = BLOCKS_PER_THREAD * threads if threads > 1 else 1
+    blocks = min(first.shape[0], first.size // MIN_ELEMENTS_PER_BLOCK, max(for_cache, for_threads))
+    if blocks <= 1:
         work(*arrays)
         return
+    helpers = min(threads, blocks) - 1                            # threads of the pool that join this thread
     bounds = [first.shape[0] * i // blocks for i in range(blocks + 1)]
     pieces = [[None if a is None else a[lo:hi] for a in arrays] for lo, hi in zip(bounds, bounds[1:])]
     taken, lock = [0], threading.Lock()
@@ -84,6 +96,9 @@ def for_row_blocks(work, *arrays):
                 return
             work(*pieces[i])
 
+    if helpers == 0:
+        take_blocks()
+        return
     # each helper runs in a copy of this thread's context: NumPy's error state (np.errstate) lives there
     futures = [_executor().submit(contextvars.copy_context().run, take_blocks) for _ in range(helpers)]
     try:
