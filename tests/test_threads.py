@@ -74,11 +74,13 @@ def test_blocks_cover_every_row_once_and_run_on_several_threads(restore_threads,
 
 
 def test_small_arrays_and_one_thread_run_once_on_the_whole_arrays(restore_threads):
+    """Below the size where blocks start, or in one thread up to one cache-sized block, work runs once."""
     calls = []
     small = np.ones((3, threads.MIN_ELEMENTS_PER_BLOCK // 3), np.float32)   # under the size where blocks start
     threads.set_num_threads(2)
     threads.for_row_blocks(lambda a: calls.append(a.shape), small)
-    large = np.ones((4, threads.MIN_ELEMENTS_PER_BLOCK), np.float32)
+    large = np.ones((4, threads.MAX_ELEMENTS_PER_BLOCK // 4), np.float32)  # blocks for threads, not for the cache
+    assert large.size >= 4 * threads.MIN_ELEMENTS_PER_BLOCK
     threads.set_num_threads(1)
     threads.for_row_blocks(lambda a: calls.append(a.shape), large)
     threads.for_row_blocks(lambda a: calls.append(a.shape), np.float32(1) + np.zeros((), np.float32))   # 0-d
