@@ -6,6 +6,8 @@ Most tests run over one table, CASES. Each case is a function `fn(f, *xs)` writt
 functional module (fused or composed) or torch.nn.functional, whose names and arguments are the same; `const`
 turns the non-differentiable arguments (targets, masks) into what each library expects.
 """
+import warnings
+
 import numpy as np
 import pytest
 
@@ -519,6 +521,19 @@ def test_torch_softmax_and_the_method_need_dim_as_pytorchs(torch):
                 missing()
         with pytest.raises(TypeError):
             getattr(torch.tensor(x), name)()
+
+
+@pytest.mark.parametrize("shape, dim", [((3, 0), -1), ((0, 3), 0), ((2, 0, 4), 1)])
+def test_softmax_along_a_length_0_axis_is_empty_without_warnings(shape, dim, torch):
+    """As PyTorch: an empty result and an empty gradient, and no NumPy warning about the log of an empty sum."""
+    for name in ("softmax", "log_softmax"):
+        x = Tensor(np.zeros(shape, np.float32), requires_grad=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            y = getattr(F, name)(x, dim=dim)
+            y.sum().backward()
+        theirs = getattr(torch, name)(torch.zeros(shape), dim)
+        assert y.shape == tuple(theirs.shape) and x.grad.shape == shape
 
 
 def test_softmax_dtype_casts_first(torch):

@@ -56,7 +56,8 @@ def _shift_and_logsumexp(x, shifted, row_max, lse, axis):
     xp = backend.xp(x)
     _row_max(x, axis, out=row_max)
     xp.subtract(x, row_max, out=shifted)
-    lse[...] = xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+    with np.errstate(divide="ignore"):      # along a length-0 axis: log 0 = -inf, used by no element of the output
+        lse[...] = xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
 
 
 def _check_floating(op, *tensors):
