@@ -1,8 +1,10 @@
 """engine/threads.py: the pool that splits large passes over blocks of rows. Every op that runs on it (GELU,
 softmax, log_softmax, cross-entropy, the Adam step) gives, bit for bit, what it gives in one thread: forward and
 backward, float32 and float64, odd row counts, arrays below and above the size where the pool starts; layer norm,
-which runs its blocks in one thread, gives what it gives on the whole arrays. Blocks are forced on small arrays by
-lowering that size (the tests stay cheap), and once at the real size."""
+which runs its blocks in one thread, gives what it gives on the whole arrays. With BLAS on the pool
+(set_blas_on_pool), the matmuls cut over its threads (linear, attention) and layer norm on them give what they give
+with BLAS's own threads. Blocks are forced on small arrays by lowering that size (the tests stay cheap), and once at
+the real size."""
 import os
 import subprocess
 import sys
@@ -24,10 +26,11 @@ from conftest import assert_raises_naming
 
 @pytest.fixture
 def restore_threads():
-    """Whatever a test sets, the next one finds the process's own number of threads."""
+    """Whatever a test sets, the next one finds the process's own number of threads, and BLAS's own threads."""
     before = threads.get_num_threads()
     yield
     threads.set_num_threads(before)
+    threads.set_blas_on_pool(False)
 
 
 def _in_threads(n, compute):
@@ -252,6 +255,175 @@ def test_a_gpt_step_at_the_real_size_is_bit_identical_on_threads(restore_threads
 
     assert min(batch * block_size * 4 * n_embd, 4 * n_embd * n_embd) >= 2 * threads.MIN_ELEMENTS_PER_BLOCK
     _same_in_one_and_three_threads(compute, monkeypatch, min_elements=threads.MIN_ELEMENTS_PER_BLOCK)
+
+
+# ---------------------------------------------------------------- BLAS on the pool
+
+TIGHT = {np.float32: 1e-6, np.float64: 1e-14}   # a few units in the last place
+
+
+def _blas_threads():
+    from threadpoolctl import threadpool_info
+    return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+
+def test_blas_on_the_pool_holds_blas_at_one_thread_and_gives_its_threads_back(restore_threads):
+    before = _blas_threads()
+    assert before and not threads.blas_on_pool()
+    threads.set_blas_on_pool(True)
+    threads.set_blas_on_pool(True)                                      # twice: still one hold, given back once
+    assert threads.blas_on_pool() and _blas_threads() == [1] * len(before)
+    threads.set_blas_on_pool(False)
+    assert not threads.blas_on_pool() and _blas_threads() == before
+
+
+def test_pieces_for_each_thread_run_at_once_only_with_blas_on_the_pool(restore_threads, monkeypatch):
+    threads.set_num_threads(3)
+    rows = np.arange(7 * 2, dtype=np.float32).reshape(7, 2)
+    seen, lock = [], threading.Lock()
+    all_three = threading.Barrier(3, timeout=30)                         # passed only by three pieces at once
+
+    def work(piece, nothing):
+        assert nothing is None
+        with lock:
+            seen.append((piece.shape[0], threading.current_thread().name))
+        if piece.shape[0] < len(rows):
+            all_three.wait()
+
+    enough = 3 * threads.MIN_MULTIPLY_ADDS_PER_PIECE
+    threads.for_each_thread(work, rows, None, multiply_adds=enough)
+    assert seen == [(7, threading.current_thread().name)]               # BLAS's own threads: once, here
+    threads.set_blas_on_pool(True)
+    for multiply_adds, min_rows in ((threads.MIN_MULTIPLY_ADDS_PER_PIECE * 2 - 1, 1), (enough, 4)):
+        seen.clear()
+        threads.for_each_thread(work, rows, None, multiply_adds=multiply_adds, min_rows=min_rows)
+        assert seen == [(7, threading.current_thread().name)]           # too little for two pieces
+    seen.clear()
+    threads.for_each_thread(work, rows, None, multiply_adds=enough)
+    assert sorted(n for n, _ in seen) == [2, 2, 3] and len({name for _, name in seen}) == 3
+
+
+def test_an_error_in_a_piece_is_raised_here(restore_threads):
+    threads.set_num_threads(2)
+    threads.set_blas_on_pool(True)
+
+    def work(piece):
+        if piece[0] != 0:
+            raise ValueError("the second piece failed")
+
+    with pytest.raises(ValueError, match="the second piece failed"):
+        threads.for_each_thread(work, np.arange(4.0), multiply_adds=2 * threads.MIN_MULTIPLY_ADDS_PER_PIECE)
+
+
+def _with_blas_on_and_off_the_pool(compute, monkeypatch, cut_everything=True):
+    """compute() (a list of arrays) with BLAS at one thread and no pool, and with BLAS on a pool of 3 threads.
+    cut_everything: attention's batches and layer norm's rows cut however small (each batch's matmuls are the same
+    BLAS calls in any piece; layer norm's rows are row-local); a matmul's rows are cut only as large as
+    MIN_MULTIPLY_ADDS_PER_PIECE allows."""
+    from threadpoolctl import threadpool_limits
+    if cut_everything:
+        monkeypatch.setattr(threads, "MIN_MULTIPLY_ADDS_PER_PIECE", 1)
+        monkeypatch.setattr(threads, "MIN_ELEMENTS_PER_BLOCK", 1)
+    threads.set_num_threads(1)
+    with threadpool_limits(limits=1, user_api="blas"):
+        one_thread = [np.array(a) for a in compute()]
+    threads.set_num_threads(3)
+    threads.set_blas_on_pool(True)
+    on_pool = [np.array(a) for a in compute()]
+    threads.set_blas_on_pool(False)
+    return one_thread, on_pool
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n, k, m", [(1001, 97, 257), (768, 128, 384), (256, 384, 1536), (5, 1000, 4000)])
+def test_matmul_cut_over_the_pool_gives_what_one_call_gives(restore_threads, dtype, n, k, m):
+    """At the real piece size, on three threads (odd cuts, the model's shapes, five rows in pieces of two), the
+    pieces give what one call at BLAS's one thread gives: bit for bit in float32; in float64 OpenBLAS takes a piece
+    by other kernels than the whole at some shapes ((1001, 97) x (97, 257) here), a few units in the last place
+    apart. (Its own threads may round otherwise too: at (5, 1000) x (1000, 4000) its two threads and its one
+    differ.)"""
+    from threadpoolctl import threadpool_limits
+    r = np.random.default_rng(11)
+    a, b = r.standard_normal((n, k)).astype(dtype), r.standard_normal((m, k)).astype(dtype)
+    assert n * k * m >= 2 * threads.MIN_MULTIPLY_ADDS_PER_PIECE                 # cut in three pieces, or two
+    pairs = [(a, b.T), (np.asfortranarray(a), b.T), (np.ascontiguousarray(a.T).T, np.asfortranarray(b).T)]
+    with threadpool_limits(limits=1, user_api="blas"):
+        one_call = [x @ y for x, y in pairs]
+    threads.set_num_threads(3)
+    threads.set_blas_on_pool(True)
+    cut = [threads.matmul(x, y) for x, y in pairs]
+    if dtype == np.float32:
+        assert _bytes(cut) == _bytes(one_call)
+    for ours, whole in zip(cut, one_call):
+        np.testing.assert_allclose(ours, whole, rtol=1e-14, atol=1e-14 * np.abs(whole).max())
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_linear_with_blas_on_the_pool(restore_threads, monkeypatch, dtype):
+    r = np.random.default_rng(12)
+    x, w, b = r.standard_normal((3, 341, 128)).astype(dtype), r.standard_normal((384, 128)).astype(dtype), \
+        r.standard_normal(384).astype(dtype)
+    assert 3 * 341 * 128 * 384 >= 2 * threads.MIN_MULTIPLY_ADDS_PER_PIECE    # y, dx and dW each cut
+    one_thread, on_pool = _with_blas_on_and_off_the_pool(lambda: _forward_backward(F.linear, x, w, b), monkeypatch,
+                                                         cut_everything=False)
+    for ours, theirs in zip(on_pool, one_thread):                       # the matmuls' pieces: as the test above
+        np.testing.assert_allclose(ours, theirs, rtol=TIGHT[dtype], atol=TIGHT[dtype] * np.abs(theirs).max())
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", ["causal", "float mask per batch", "q broadcast over batch", "dropout", "2-D"])
+def test_attention_with_blas_on_the_pool_is_bit_identical_to_one_thread(restore_threads, monkeypatch, dtype, case):
+    r = np.random.default_rng(13)
+    shapes = {"q broadcast over batch": [(1, 3, 9, 4), (5, 3, 9, 4), (5, 3, 9, 4)], "2-D": [(9, 4)] * 3}
+    q, k, v = (r.standard_normal(shape).astype(dtype) for shape in shapes.get(case, [(5, 3, 9, 4)] * 3))
+    mask = r.standard_normal((5, 1, 9, 9)).astype(dtype) if case == "float mask per batch" else None
+
+    def attention(q, k, v):
+        engine_rng.manual_seed(4)                                          # the same dropout masks both ways
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=case != "float mask per batch",
+                                              dropout_p=0.3 if case == "dropout" else 0.0)
+
+    one_thread, on_pool = _with_blas_on_and_off_the_pool(lambda: _forward_backward(attention, q, k, v), monkeypatch)
+    assert _bytes(on_pool) == _bytes(one_thread)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_layer_norm_with_blas_on_the_pool_is_bit_identical_to_one_thread(restore_threads, monkeypatch, dtype):
+    r = np.random.default_rng(14)
+    x, w, b = r.standard_normal((7, 3, 5)).astype(dtype), r.standard_normal(5).astype(dtype), \
+        r.standard_normal(5).astype(dtype)
+    one_thread, on_pool = _with_blas_on_and_off_the_pool(
+        lambda: _forward_backward(lambda x, w, b: F.layer_norm(x, (5,), w, b), x, w, b), monkeypatch)
+    assert _bytes(on_pool) == _bytes(one_thread)
+
+
+def test_a_gpt_step_at_a_real_size_with_blas_on_the_pool(restore_threads, monkeypatch):
+    """No size lowered: the block's matmuls and attention are large enough to cut, the lm head's are not. The
+    step gives what it gives with BLAS at one thread and with BLAS's own threads, to float32's rounding (on our
+    machine bit for bit: benchmarks/RESULTS.md; BLAS's kernels may round a piece otherwise elsewhere)."""
+    from tinygrad_llm.models.gpt import GPT, GPTConfig
+    batch, block_size, n_embd, vocab = 8, 128, 128, 65
+
+    def compute():
+        engine_rng.manual_seed(0)
+        model = GPT(GPTConfig(vocab_size=vocab, block_size=block_size, n_layer=1, n_head=2, n_embd=n_embd,
+                              bias=True, dropout=0.1))
+        optimizer = AdamW(model.parameters(), lr=1e-3, weight_decay=0.1)
+        x, y = np.random.default_rng(7).integers(0, vocab, (2, batch, block_size))
+        _, loss = model(x, y)
+        loss.backward()
+        grads = [p.grad.data.copy() for p in model.parameters()]
+        optimizer.step()
+        return [loss.data] + grads + [p.data for p in model.parameters()]
+
+    rows, piece = batch * block_size, threads.MIN_MULTIPLY_ADDS_PER_PIECE
+    assert rows * n_embd * n_embd >= 2 * piece > rows * n_embd * vocab          # the block's cut, the lm head's not
+    assert batch * block_size * block_size * n_embd >= 2 * piece                # attention's Q Kᵀ cut
+    one_thread, on_pool = _with_blas_on_and_off_the_pool(compute, monkeypatch, cut_everything=False)
+    own_threads = compute()                                              # BLAS's own threads, as by default
+    for ours, theirs, blas_own in zip(on_pool, one_thread, own_threads):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(ours, blas_own, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX's")

@@ -96,13 +96,13 @@ class LinearOp(Function):
     """y = x @ Wᵀ + b.   x (..., in), W (out, in), b (out,) -> y (..., out)
     dx = g @ W;   dW = gᵀ @ x summed over all leading axes;   db = g summed over all leading axes.
     The leading axes are flattened into one, N = B·T rows: one large matmul runs faster than a batch of small ones
-    (docs/matmul.md)."""
+    (docs/matmul.md). threads.matmul makes each product, on the pool's threads when BLAS is on it."""
 
     def forward(ctx, x, weight, bias=None):
         ctx.lead = x.shape[:-1]
         x2 = x.reshape(math.prod(ctx.lead), x.shape[-1])          # (N, in); N named: -1 is ambiguous when in = 0
         ctx.save_for_backward(x2, weight)
-        y = x2 @ weight.T                                         # (N, out)
+        y = threads.matmul(x2, weight.T)                          # (N, out)
         if bias is not None:
             y += bias
         return y.reshape(ctx.lead + (weight.shape[0],))           # (..., out)
@@ -110,8 +110,8 @@ class LinearOp(Function):
     def backward(ctx, g):
         x2, weight = ctx.saved
         g2 = g.reshape(math.prod(ctx.lead), g.shape[-1])          # (N, out)
-        dx = (g2 @ weight).reshape(ctx.lead + (weight.shape[1],)) if ctx.needs_input_grad[0] else None  # (..., in)
-        dw = g2.T @ x2 if ctx.needs_input_grad[1] else None       # (out, in)
+        dx = threads.matmul(g2, weight).reshape(ctx.lead + (weight.shape[1],)) if ctx.needs_input_grad[0] else None
+        dw = threads.matmul(g2.T, x2) if ctx.needs_input_grad[1] else None   # (out, in)
         db = g2.sum(axis=0) if ctx.needs_input_grad[2] else None  # (out,)
         return dx, dw, db
 
@@ -470,8 +470,10 @@ class LayerNormOp(Function):
     r = 1/sqrt(σ² + eps),  x̂ = (x - μ) r,  y = x̂ w + b.
     Backward, with d = g w (= dL/dx̂):  dx = r (d - mean(d) - x̂ mean(d x̂));  dw = Σ_rows g x̂;  db = Σ_rows g.
     Derived in docs/layernorm.md. Forward keeps x̂ and r (the inverse standard deviation), nothing else. The work
-    is done on x as (N, M) rows, on blocks of rows at once (engine/threads.py), each block's passes while it is in
-    the cache; only dw and db sum across rows, over the whole arrays."""
+    is done on x as (N, M) rows, block by block (engine/threads.py), each block's passes while it is in the cache,
+    on the pool's threads only when BLAS is on the pool (else they share a core with OpenBLAS's busy-waiting
+    threads, and passes this cheap lose more in the handing than they gain); only dw and db sum across rows, over
+    the whole arrays."""
 
     def forward(ctx, x, weight=None, bias=None, n_normalized=1, eps=1e-5):
         xp = backend.xp(x)
@@ -480,7 +482,7 @@ class LayerNormOp(Function):
         w, b = (None if p is None else p.reshape(-1) for p in (weight, bias))
         xhat, y, r = xp.empty_like(rows), xp.empty_like(rows), xp.empty((rows.shape[0], 1), x.dtype)
         threads.for_row_blocks(functools.partial(_layer_norm_forward, weight=w, bias=b, eps=x.dtype.type(eps)),
-                               rows, xhat, y, r, parallel=False)
+                               rows, xhat, y, r, parallel=threads.blas_on_pool())
         ctx.save_for_backward(xhat, r, weight)
         return y.reshape(x.shape)
 
@@ -495,7 +497,8 @@ class LayerNormOp(Function):
             db = _column_sum(g).reshape(ctx.normalized_shape)
         dx = xp.empty_like(xhat)
         w = None if weight is None else weight.reshape(-1)
-        threads.for_row_blocks(functools.partial(_layer_norm_backward, weight=w), xhat, r, g, dx, parallel=False)
+        threads.for_row_blocks(functools.partial(_layer_norm_backward, weight=w), xhat, r, g, dx,
+                               parallel=threads.blas_on_pool())
         return dx.reshape(ctx.shape), dw, db
 
 
@@ -568,44 +571,75 @@ class AttentionOp(Function):
     Forward keeps P itself. On the CPU that is cheap, B·nh·T² floats, and recomputing P in backward would cost
     another matmul and exp. (The CUDA kernel cannot afford T×T memory: like FlashAttention it keeps the row
     logsumexp L instead and recomputes P = exp(S - L) tile by tile.) Forward builds P in place in one T×T buffer;
-    backward needs one more, for dS (and, with dropout, a temporary for P').
+    backward needs one more, for dS (and, with dropout, a temporary for P'). Each (batch, head) is a problem of its
+    own: with BLAS on the pool (engine/threads.py) the batches are cut over its threads.
     A row that may attend to nothing gives O = 0 and zero gradients."""
 
     def forward(ctx, q, k, v, bias, dropout_p=0.0, scale=None):
         xp = backend.xp(q)
         # in q's dtype: a NumPy float64 scale (1 / np.sqrt(D)) must not turn float32 scores into float64
         ctx.scale = scale = q.dtype.type(1 / math.sqrt(q.shape[-1]) if scale is None else scale)
-        # P = softmax(s Q Kᵀ + bias), row by row: the scores become P in one buffer (docs/attention.md)
-        p = q @ k.swapaxes(-1, -2)                                     # (..., Tq, Tk)
-        p *= scale
-        p += bias                                                      # S
-        row_max = _row_max(p)                                          # (..., Tq, 1)
-        p -= xp.where(xp.isfinite(row_max), row_max, 0)                # a fully masked row: avoid -inf - -inf
-        xp.exp(p, out=p)                                               # e^(S - max): softmax's numerator
-        row_sum = _row_sum(p)                                          # (..., Tq, 1); 0 for a fully masked row
-        p /= xp.where(row_sum > 0, row_sum, 1)                         # P (all 0 on a fully masked row)
+        lead = np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2], bias.shape[:-2])  # (B, H) as a rule
+        p = xp.empty(lead + (q.shape[-2], k.shape[-2]), q.dtype)                            # (..., Tq, Tk)
+        out = xp.empty(lead + (q.shape[-2], v.shape[-1]), q.dtype)                          # (..., Tq, Dv)
         keep = None
         if dropout_p > 0:
             keep = rng.dropout_keep_mask(p.shape, dropout_p, like=p) / q.dtype.type(1 - dropout_p)
-        out = (p * keep if keep is not None else p) @ v                # (..., Tq, Dv)
+        _on_batches(functools.partial(_attention_forward, scale=scale), lead, q, k, v, bias, keep, p, out)
         ctx.save_for_backward(q, k, v, p, keep, out)
         return out
 
     def backward(ctx, d_out):
         q, k, v, p, keep, out = ctx.saved
         xp = backend.xp(q)
-        dv = (p * keep if keep is not None else p).swapaxes(-1, -2) @ d_out  # P'ᵀ dO, (..., Tk, Dv)
-        # s dS = s P ∘ (dP - rowsum(dO ∘ O)), built in one buffer
-        ds = d_out @ v.swapaxes(-1, -2)                                  # dP' = dO Vᵀ, (..., Tq, Tk)
-        if keep is not None:
-            ds *= keep                                                   # dP
-        ds -= xp.einsum("...d,...d->...", d_out, out)[..., None]        # dP - D,  D = rowsum(dO ∘ O)
-        ds *= p                                                          # dS
-        ds *= ctx.scale                                                  # s dS: the scale of both dQ and dK
-        dq = ds @ k                                                      # (..., Tq, D)
-        dk = ds.swapaxes(-1, -2) @ q                                     # (..., Tk, D)
+        lead = p.shape[:-2]
+        dq, dk, dv = (xp.empty(lead + a.shape[-2:], a.dtype) for a in (q, k, v))
+        _on_batches(functools.partial(_attention_backward, scale=ctx.scale), lead, q, k, v, p, keep, out, d_out,
+                    dq, dk, dv)
         # q, k, v may broadcast over batch or heads: sum those axes back
         return unbroadcast(dq, q.shape), unbroadcast(dk, k.shape), unbroadcast(dv, v.shape), None
+
+
+def _on_batches(work, lead, *arrays):
+    """work(*arrays), each array broadcast to the leading axes `lead`, on one piece of the first leading axis per
+    thread when BLAS is on the pool (engine/threads.py): every (batch, head) is a problem of its own, its matmuls
+    the same BLAS calls whichever piece it is in."""
+    if not lead:
+        work(*arrays)
+        return
+    xp = backend.xp(arrays[0])
+    batched = [a if a is None or a.shape[:-2] == lead else xp.broadcast_to(a, lead + a.shape[-2:]) for a in arrays]
+    q, k = batched[0], batched[1]
+    threads.for_each_thread(work, *batched, multiply_adds=math.prod(lead) * q.shape[-2] * k.shape[-2] * q.shape[-1])
+
+
+def _attention_forward(q, k, v, bias, keep, p, out, scale):
+    """P = softmax(s Q Kᵀ + bias) built in place in p, and O = P' V into out (P' = P ∘ keep with dropout)."""
+    xp = backend.xp(q)
+    xp.matmul(q, k.swapaxes(-1, -2), out=p)                            # Q Kᵀ, (..., Tq, Tk)
+    p *= scale
+    p += bias                                                          # S
+    row_max = _row_max(p)                                              # (..., Tq, 1)
+    p -= xp.where(xp.isfinite(row_max), row_max, 0)                    # a fully masked row: avoid -inf - -inf
+    xp.exp(p, out=p)                                                   # e^(S - max): softmax's numerator
+    row_sum = _row_sum(p)                                              # (..., Tq, 1); 0 for a fully masked row
+    p /= xp.where(row_sum > 0, row_sum, 1)                             # P (all 0 on a fully masked row)
+    xp.matmul(p * keep if keep is not None else p, v, out=out)         # O = P' V, (..., Tq, Dv)
+
+
+def _attention_backward(q, k, v, p, keep, out, d_out, dq, dk, dv, scale):
+    """dV = P'ᵀ dO,  dS = P ∘ (dP - rowsum(dO ∘ O)),  dQ = s dS K,  dK = s dSᵀ Q, into dq, dk, dv."""
+    xp = backend.xp(q)
+    xp.matmul((p * keep if keep is not None else p).swapaxes(-1, -2), d_out, out=dv)  # P'ᵀ dO, (..., Tk, Dv)
+    # s dS = s P ∘ (dP - rowsum(dO ∘ O)), built in one buffer
+    ds = d_out @ v.swapaxes(-1, -2)                                    # dP' = dO Vᵀ, (..., Tq, Tk)
+    if keep is not None:
+        ds *= keep                                                     # dP
+    ds -= xp.einsum("...d,...d->...", d_out, out)[..., None]          # dP - D,  D = rowsum(dO ∘ O)
+    ds *= p                                                            # dS
+    ds *= scale                                                        # s dS: the scale of both dQ and dK
+    xp.matmul(ds, k, out=dq)                                           # (..., Tq, D)
+    xp.matmul(ds.swapaxes(-1, -2), q, out=dk)                          # (..., Tk, D)
 
 
 def _check_attention_shapes(q, k, v):

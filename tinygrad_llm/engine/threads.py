@@ -16,13 +16,23 @@ Threads: the cores this process may run on (os.sched_getaffinity), unless `set_n
 variable TINYGRAD_LLM_NUM_THREADS says otherwise (PyTorch's torch.set_num_threads, for these passes; 1 turns the
 pool off). The pool is made on first use, not at import, and only NumPy arrays on the CPU use it (CuPy arrays run
 `work` once, on the GPU).
+
+BLAS has threads of its own, and OpenBLAS's keep their cores busy-waiting for a while after each call (until its
+THREAD_TIMEOUT), so in a training step, where a pass follows a matmul at once, the pool's second thread shares its
+core with one of them and brings little. `set_blas_on_pool(True)` gives the pool the cores alone, as PyTorch's one
+pool does: BLAS at one thread, and each large matmul cut into one piece per thread (`matmul`, and attention's
+batches through `for_each_thread`), each piece a one-thread BLAS call. It is off by default: handing a piece to a
+sleeping thread and waiting for it costs more than OpenBLAS's busy-waiting threads pay, so it wins where the
+matmuls are large and loses where they are small (benchmarks/RESULTS.md).
 """
 import concurrent.futures
+import contextlib
 import contextvars
 import os
 import threading
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 NUM_THREADS_ENV = "TINYGRAD_LLM_NUM_THREADS"
 # a block smaller than this is not worth handing to another thread: the handing would cost a good share of the time
@@ -37,7 +47,12 @@ BLOCKS_PER_THREAD = 4
 # pass streaming the whole array from memory
 MAX_ELEMENTS_PER_BLOCK = 1 << 17
 
+# a piece of a matmul cut over the threads does at least this many multiply-adds: handing a smaller one to a thread
+# would cost more than the thread brings (and BLAS may take small products by other routes, with other roundings)
+MIN_MULTIPLY_ADDS_PER_PIECE = 1 << 23
+
 _num_threads = None   # set on first use, or by set_num_threads
+_blas_limits = None   # threadpoolctl's hold on BLAS's threads while the pool runs the matmuls (set_blas_on_pool)
 _pool = None          # the worker threads (one fewer than _num_threads: the calling thread runs a block too)
 _pool_pid = None      # the process that made them: a forked child has none of them, and makes its own
 
@@ -60,6 +75,64 @@ def set_num_threads(n):
         _pool.shutdown()
         _pool = None
     _num_threads = n
+
+
+def set_blas_on_pool(on):
+    """on: BLAS at one thread, and the large matmuls cut over this pool's threads (the module's docstring says when
+    that pays); off: BLAS's threads as they were (threadpoolctl sets them)."""
+    global _blas_limits
+    if on and _blas_limits is None:
+        _blas_limits = threadpool_limits(limits=1, user_api="blas")
+    elif not on and _blas_limits is not None:
+        _blas_limits.restore_original_limits()
+        _blas_limits = None
+
+
+@contextlib.contextmanager
+def using_blas_on_pool(on):
+    """set_blas_on_pool(on) inside the with-block, and back to what it was after it, however it is left."""
+    before = blas_on_pool()
+    set_blas_on_pool(on)
+    try:
+        yield
+    finally:
+        set_blas_on_pool(before)
+
+
+def blas_on_pool():
+    """Whether this pool runs the matmuls (set_blas_on_pool), and so has the cores to itself."""
+    return _blas_limits is not None
+
+
+def matmul(a, b):
+    """a @ b for matrices a (n, k) and b (k, m). With BLAS on the pool, a large product's rows are cut into one piece
+    per thread, each a one-thread BLAS call writing its rows of the result; else one BLAS call. The pieces give
+    what one call at one thread gives, bit for bit in float32 (tests/test_threads.py); in float64 OpenBLAS takes
+    some pieces by other kernels than the whole, a few units in the last place apart."""
+    if _blas_limits is None or type(a) is not np.ndarray:
+        return a @ b
+    out = np.empty((a.shape[0], b.shape[1]), np.result_type(a, b))                 # (n, m)
+    # pieces of two rows at least: NumPy hands a one-row product to another BLAS routine (a matrix-vector product)
+    for_each_thread(lambda rows, out_rows: np.matmul(rows, b, out=out_rows), a, out,
+                    multiply_adds=a.shape[0] * a.shape[1] * b.shape[1], min_rows=2)
+    return out
+
+
+def for_each_thread(work, *arrays, multiply_adds, min_rows=1):
+    """work(*pieces) on pieces of the leading axis of `arrays`, one per thread and at once, when BLAS is on the pool:
+    as many as the work's matmuls (`multiply_adds` in all) give MIN_MULTIPLY_ADDS_PER_PIECE each, of `min_rows` at
+    least; else work(*arrays), once, here. For work that calls BLAS: each piece's calls run at BLAS's one thread.
+    A None among the arrays is passed on as None. Returns when every piece is done; an error in one is raised here."""
+    first = arrays[0]
+    on_pool = _blas_limits is not None and type(first) is np.ndarray
+    pieces = min(get_num_threads(), first.shape[0] // min_rows, multiply_adds // MIN_MULTIPLY_ADDS_PER_PIECE) \
+        if on_pool else 1
+    if pieces <= 1:
+        work(*arrays)
+        return
+    bounds = [first.shape[0] * i // pieces for i in range(pieces + 1)]
+    cuts = [[None if a is None else a[lo:hi] for a in arrays] for lo, hi in zip(bounds, bounds[1:])]
+    _run_at_once(work, cuts[1:], cuts[0])
 
 
 def for_row_blocks(work, *arrays, parallel=True):
@@ -99,10 +172,15 @@ def for_row_blocks(work, *arrays, parallel=True):
     if helpers == 0:
         take_blocks()
         return
+    _run_at_once(take_blocks, [()] * helpers, ())
+
+
+def _run_at_once(work, helpers_arguments, own_arguments):
+    """work(*arguments) on the pool's threads for each of helpers_arguments, and here on own_arguments, at once."""
     # each helper runs in a copy of this thread's context: NumPy's error state (np.errstate) lives there
-    futures = [_executor().submit(contextvars.copy_context().run, take_blocks) for _ in range(helpers)]
+    futures = [_executor().submit(contextvars.copy_context().run, work, *arguments) for arguments in helpers_arguments]
     try:
-        take_blocks()
+        work(*own_arguments)
     finally:
         concurrent.futures.wait(futures)    # never return while a helper still writes into the arrays
     for future in futures:
