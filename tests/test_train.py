@@ -25,7 +25,7 @@ from tinygrad_llm.models.gpt import GPT, GPTConfig
 from tinygrad_llm.optim import clip_grad_norm_, set_lr
 from tinygrad_llm.recipes.checkpoint import load_checkpoint
 from tinygrad_llm.recipes.checkpoint_schema import CheckpointError
-from tinygrad_llm.recipes.config import ConfigError, TrainConfig
+from tinygrad_llm.recipes.config import DEFAULT_PRESET, PRESETS, ConfigError, TrainConfig
 from tinygrad_llm.recipes.run_dir import claim_out_dir
 from tinygrad_llm.recipes.train import Diverged, build_optimizer, learning_rate, run_config, train
 from tinygrad_llm.text.char import CharTokenizer
@@ -100,6 +100,21 @@ def test_the_trainer_sets_the_allocator_and_importing_the_engine_does_not(shakes
              "import tinygrad_llm, tinygrad_llm.recipes.train; print('libc.so.6' in opened)")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert done.stdout.strip() == "False", done.stderr
+
+
+@pytest.mark.parametrize("on", [True, False])
+def test_blas_on_pool_holds_for_the_run_and_is_undone_after_it(shakespeare, tmp_path, on):
+    """--blas-on-pool (the shakespeare-char preset's) holds BLAS at one thread while the run trains, and leaves the
+    process as it found it, as does its absence inside a with-block that set it."""
+    from tinygrad_llm.engine import threads
+    seen = []
+    with threads.using_blas_on_pool(not on):
+        result = train(config(tmp_path, max_iters=2, eval_interval=1, blas_on_pool=on), progress=False,
+                       log=lambda line: seen.append(threads.blas_on_pool()))
+        assert threads.blas_on_pool() is (not on)
+    assert result["iterations"] == 2 and seen and set(seen) == {on}
+    assert not threads.blas_on_pool()
+    assert PRESETS["shakespeare-char"].blas_on_pool and not PRESETS[DEFAULT_PRESET].blas_on_pool
 
 
 def interrupt_at(start):

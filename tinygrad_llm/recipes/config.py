@@ -84,6 +84,10 @@ class TrainConfig:
     # either device
     seed: int = setting(1337, "seeds the weights, dropout and every batch")
     device: str = setting("cpu", "'cpu' or 'cuda'", CHANGEABLE)
+    blas_on_pool: bool = setting(False, "on the CPU, the matmuls cut over the engine's own threads with BLAS at one "
+                                        "thread, instead of on BLAS's threads: faster where they are large "
+                                        "(shakespeare-char), slower where they are small (engine/threads.py)",
+                                 CHANGEABLE)
     dtype: str = setting("float32", "the parameters' and activations' dtype: 'float32', or 'float64' for checks")
 
     def __post_init__(self):
@@ -149,7 +153,8 @@ PRESETS = {
     DEFAULT_PRESET: TrainConfig(),
     # nanoGPT's GPU run (config/train_shakespeare_char.py)
     "shakespeare-char": TrainConfig(batch_size=64, block_size=256, n_layer=6, n_head=6, n_embd=384, dropout=0.2,
-                                    max_iters=5000, lr_decay_iters=5000, eval_interval=250, eval_iters=200),
+                                    max_iters=5000, lr_decay_iters=5000, eval_interval=250, eval_iters=200,
+                                    blas_on_pool=True),
     # the CPU run on subword tokens: a 1,024-token byte-level BPE trained on the training text (a token is ~3
     # characters, so a block of 64 tokens sees about as far back as 190 characters)
     "shakespeare-bpe-cpu": TrainConfig(tokenizer="bpe", bpe_vocab_size=1024, out_dir="out-shakespeare-bpe"),

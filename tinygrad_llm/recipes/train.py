@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import distributed
-from ..engine import backend, rng
+from ..engine import backend, rng, threads
 from ..engine.tensor import no_grad
 from ..models.gpt import GPT, GPTConfig
 from ..optim import AdamW, clip_grad_norm_, set_lr, warmup_cosine_lr
@@ -82,7 +82,13 @@ def train(cfg, resume=False, overwrite=False, progress=True, log=None, allow_non
     "signal" the signal's number (None for a run that ran to its end). A non-finite loss or gradient norm raises
     Diverged, naming the iteration, with the last checkpoint kept as it was; `allow_nonfinite` trains on instead
     (saying so once), as before this check, to study the blow-up.
-    Under `mpiexec -n N`, the N ranks share each batch (distributed.py) and rank 0 alone logs and writes."""
+    Under `mpiexec -n N`, the N ranks share each batch (distributed.py) and rank 0 alone logs and writes.
+    cfg.blas_on_pool holds for the run, and is undone after it."""
+    with threads.using_blas_on_pool(cfg.blas_on_pool):
+        return _train(cfg, resume, overwrite, progress, log, allow_nonfinite)
+
+
+def _train(cfg, resume, overwrite, progress, log, allow_nonfinite):
     from tqdm import tqdm  # imported here: only training draws a progress bar
 
     backend.reuse_freed_memory()  # each step frees and makes again the same large arrays (backend.py says why)
