@@ -6,7 +6,8 @@ drawn by NumPy: train_cpu.build's quick_init; PyTorch's copy takes our weights),
 times --steps steps after --warmup untimed ones. A step is forward, backward, clip_grad_norm_(1.0) and AdamW's
 step, in float32, without dropout. Every process makes the trainer's allocator setting and reports the load average
 when it started, its thread pools (threadpoolctl: OpenBLAS's kernel and threads) and the threads of the engine's own
-passes (ours: engine/threads.py's get_num_threads(); PyTorch's: torch.get_num_threads()).
+passes (ours: engine/threads.py's get_num_threads(); PyTorch's: torch.get_num_threads()). --blas-on-pool runs ours
+with engine/threads.py's set_blas_on_pool(True): BLAS at one thread, the matmuls cut over the engine's own pool.
 
 Printed per size: each engine's median step over all its timed steps, the ratio ours/PyTorch of those medians and
 of each round's, each engine's loss after its last step (the two must agree: else the engines do not compute the
@@ -28,6 +29,7 @@ printed in µs per op, with the ratio ours/PyTorch.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/scale_cpu.py
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/scale_cpu.py --sizes 2,shakespeare-char --rounds 5
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/scale_cpu.py --blas-on-pool
 """
 import argparse
 import json
@@ -73,7 +75,8 @@ def process_facts(engine):
     facts = {"blas": blas_info()}
     if engine == "ours":
         from tinygrad_llm.engine import threads
-        facts.update(engine_threads=f"tinygrad_llm {threads.get_num_threads()} threads")
+        on_pool = ", BLAS on the pool" if threads.blas_on_pool() else ""
+        facts.update(engine_threads=f"tinygrad_llm {threads.get_num_threads()} threads{on_pool}")
     elif engine == "pytorch":
         import torch
         facts.update(engine_threads=f"torch {torch.__version__} {torch.get_num_threads()} threads")
@@ -121,6 +124,9 @@ def worker(args):
     load = os.getloadavg()[0]   # first: the load this process found
     from tinygrad_llm.engine import backend
     backend.reuse_freed_memory()  # the trainer's allocator setting (engine/backend.py), in every process alike
+    if args.blas_on_pool and args.engine == "ours":
+        from tinygrad_llm.engine import threads
+        threads.set_blas_on_pool(True)
     if args.worker == "train":
         result = train_worker(args.engine, SIZES[args.size], args.warmup, args.steps)
     elif args.worker == "chain":
@@ -130,9 +136,10 @@ def worker(args):
     print(json.dumps({"load": load, **result, **process_facts(args.engine)}))
 
 
-def run_worker(kind, engine="", size=0, steps=0, warmup=0, chain_repeats=0):
+def run_worker(kind, engine="", size=0, steps=0, warmup=0, chain_repeats=0, blas_on_pool=False):
     command = [sys.executable, os.path.abspath(__file__), "--worker", kind, "--engine", engine, "--size", str(size),
-               "--steps", str(steps), "--warmup", str(warmup), "--chain-repeats", str(chain_repeats)]
+               "--steps", str(steps), "--warmup", str(warmup), "--chain-repeats", str(chain_repeats)] \
+        + (["--blas-on-pool"] if blas_on_pool else [])
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         sys.exit(f"the {kind} process ({engine or 'numpy'}) failed:\n{done.stderr}")
@@ -181,7 +188,7 @@ def time_size(index, engines, args, limit):
     for r in range(args.rounds):
         medians = {}
         for engine in engines:
-            result = run_worker("train", engine, index, steps, warmup)
+            result = run_worker("train", engine, index, steps, warmup, blas_on_pool=args.blas_on_pool)
             times[engine] += result["times"]
             losses[engine].append(result["loss"])
             medians[engine] = 1000 * statistics.median(result["times"])
@@ -216,7 +223,7 @@ def time_chain(engines, args):
     best = {engine: {"forward": float("inf"), "backward": float("inf")} for engine in engines}
     for r in range(args.rounds):
         for engine in engines:
-            result = run_worker("chain", engine, chain_repeats=args.chain_repeats)
+            result = run_worker("chain", engine, chain_repeats=args.chain_repeats, blas_on_pool=args.blas_on_pool)
             for way in ("forward", "backward"):
                 best[engine][way] = min(best[engine][way], result[way])
             print(f"  round {r + 1} {engine:8s} forward {1e6 * result['forward'] / CHAIN_OPS:5.2f} µs an op, "
@@ -243,6 +250,8 @@ def main():
     parser.add_argument("--chain-repeats", type=int, default=200, help="passes through the per-op chain per "
                         "process (default 200)")
     parser.add_argument("--no-torch", action="store_true", help="time ours only")
+    parser.add_argument("--blas-on-pool", action="store_true", help="ours with BLAS at one thread and the matmuls "
+                        "cut over the engine's own pool (engine/threads.py's set_blas_on_pool)")
     parser.add_argument("--worker", choices=("train", "chain", "sgemm"), help=argparse.SUPPRESS)
     parser.add_argument("--engine", help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
@@ -250,10 +259,6 @@ def main():
     sys.path.insert(0, HERE)
     if args.worker:
         return worker(args)
-    try:
-        import threadpoolctl  # noqa: F401 (checked here, before any process starts)
-    except ImportError:
-        sys.exit("benchmarks/scale_cpu.py reports the thread pools with threadpoolctl: pip install -e '.[bench]'")
     import numpy as np
 
     engines = ENGINES[:1] if args.no_torch else ENGINES
