@@ -44,8 +44,10 @@ def _bytes(arrays):
 
 
 def _same_in_one_and_three_threads(compute, monkeypatch, min_elements=1):
-    """compute() (a list of arrays) is bit-identical in 1 thread and in 3 (three blocks of rows on any machine)."""
+    """compute() (a list of arrays) is bit-identical in 1 thread and in 3 (three blocks of rows on any machine),
+    the pool taking arrays from min_elements on."""
     monkeypatch.setattr(threads, "MIN_ELEMENTS_PER_BLOCK", min_elements)
+    monkeypatch.setattr(threads, "MIN_ELEMENTS_BESIDE_BLAS_THREADS", min_elements)
     one = _bytes(_in_threads(1, compute))
     three = _bytes(_in_threads(3, compute))
     assert one == three
@@ -55,6 +57,7 @@ def _same_in_one_and_three_threads(compute, monkeypatch, min_elements=1):
 
 def test_blocks_cover_every_row_once_and_run_on_several_threads(restore_threads, monkeypatch):
     monkeypatch.setattr(threads, "MIN_ELEMENTS_PER_BLOCK", 4)
+    monkeypatch.setattr(threads, "MIN_ELEMENTS_BESIDE_BLAS_THREADS", 4)
     threads.set_num_threads(3)
     rows = np.arange(7 * 5, dtype=np.float32).reshape(7, 5)       # 7 rows: blocks of 1
     out = np.zeros_like(rows)
@@ -91,20 +94,41 @@ def test_small_arrays_and_one_thread_run_once_on_the_whole_arrays(restore_thread
 
 
 def test_large_arrays_run_in_cache_sized_blocks_even_in_one_thread(restore_threads, monkeypatch):
+    """In one thread; and beside BLAS's own threads, for cheap passes or under MIN_ELEMENTS_BESIDE_BLAS_THREADS:
+    cache-sized blocks, all in this thread."""
     monkeypatch.setattr(threads, "MIN_ELEMENTS_PER_BLOCK", 4)
     monkeypatch.setattr(threads, "MAX_ELEMENTS_PER_BLOCK", 20)
     rows = np.arange(10 * 7, dtype=np.float32).reshape(10, 7)   # 70 elements: 4 blocks of at most 20 (2-3 rows)
-    for n, parallel in ((1, True), (3, False)):
+    for n, cheap, beside_blas_from in ((1, False, 1), (3, True, 1), (3, False, 71)):
+        monkeypatch.setattr(threads, "MIN_ELEMENTS_BESIDE_BLAS_THREADS", beside_blas_from)
         threads.set_num_threads(n)
         seen = []
         threads.for_row_blocks(lambda block: seen.append((block.shape, threading.current_thread().name)), rows,
-                               parallel=parallel)
+                               cheap=cheap)
         assert sorted(shape for shape, _ in seen) == [(2, 7), (2, 7), (3, 7), (3, 7)]
         assert {name for _, name in seen} == {threading.current_thread().name}   # all here: no pool thread
 
 
+def test_with_blas_on_the_pool_the_pool_takes_cheap_passes_and_small_arrays(restore_threads, monkeypatch):
+    monkeypatch.setattr(threads, "MIN_ELEMENTS_PER_BLOCK", 4)
+    monkeypatch.setattr(threads, "MAX_ELEMENTS_PER_BLOCK", 20)
+    threads.set_num_threads(2)
+    threads.set_blas_on_pool(True)
+    rows = np.arange(10 * 7, dtype=np.float32).reshape(10, 7)   # under MIN_ELEMENTS_BESIDE_BLAS_THREADS
+    names, both = set(), threading.Barrier(2, timeout=30)      # passed only by two blocks at once
+
+    def work(block):
+        names.add(threading.current_thread().name)
+        if block[0, 0] < 2 * 7 * 2:                            # the first two blocks wait for each other
+            both.wait()
+
+    threads.for_row_blocks(work, rows, cheap=True)
+    assert len(names) == 2
+
+
 def test_an_error_in_a_block_is_raised_here_once_every_thread_has_stopped(restore_threads, monkeypatch):
     monkeypatch.setattr(threads, "MIN_ELEMENTS_PER_BLOCK", 1)
+    monkeypatch.setattr(threads, "MIN_ELEMENTS_BESIDE_BLAS_THREADS", 1)
     threads.set_num_threads(2)
     done = []
 
@@ -121,6 +145,7 @@ def test_an_error_in_a_block_is_raised_here_once_every_thread_has_stopped(restor
 
 def test_workers_see_the_callers_numpy_error_state(restore_threads, monkeypatch):
     monkeypatch.setattr(threads, "MIN_ELEMENTS_PER_BLOCK", 1)
+    monkeypatch.setattr(threads, "MIN_ELEMENTS_BESIDE_BLAS_THREADS", 1)
     threads.set_num_threads(2)
     with np.errstate(divide="raise"):
         with pytest.raises(FloatingPointError):
@@ -236,8 +261,8 @@ def test_adam_steps_are_bit_identical_on_threads(restore_threads, monkeypatch, d
 
 
 def test_a_gpt_step_at_the_real_size_is_bit_identical_on_threads(restore_threads, monkeypatch):
-    """No size lowered: the MLP's GELU and AdamW's matrices are large enough to split (two blocks at least), the
-    biases and gains are not."""
+    """At the real block size (the pool taking any array that size allows): the MLP's GELU and AdamW's matrices
+    are large enough to split (two blocks at least), the biases and gains are not."""
     from tinygrad_llm.models.gpt import GPT, GPTConfig
     batch, block_size, n_embd = 4, 32, 128
 
@@ -431,6 +456,7 @@ def test_a_forked_child_makes_its_own_pool(restore_threads, monkeypatch):
     """A forked child inherits the parent's pool object but none of its threads: it must make its own, not hand
     blocks to threads that do not exist there (it would wait for them for ever)."""
     monkeypatch.setattr(threads, "MIN_ELEMENTS_PER_BLOCK", 1)
+    monkeypatch.setattr(threads, "MIN_ELEMENTS_BESIDE_BLAS_THREADS", 1)
     threads.set_num_threads(2)
     rows = np.zeros((8, 3))
     threads.for_row_blocks(lambda block: block.__iadd__(1), rows)       # the parent's pool, made and used

@@ -470,10 +470,9 @@ class LayerNormOp(Function):
     r = 1/sqrt(σ² + eps),  x̂ = (x - μ) r,  y = x̂ w + b.
     Backward, with d = g w (= dL/dx̂):  dx = r (d - mean(d) - x̂ mean(d x̂));  dw = Σ_rows g x̂;  db = Σ_rows g.
     Derived in docs/layernorm.md. Forward keeps x̂ and r (the inverse standard deviation), nothing else. The work
-    is done on x as (N, M) rows, block by block (engine/threads.py), each block's passes while it is in the cache,
-    on the pool's threads only when BLAS is on the pool (else they share a core with OpenBLAS's busy-waiting
-    threads, and passes this cheap lose more in the handing than they gain); only dw and db sum across rows, over
-    the whole arrays."""
+    is done on x as (N, M) rows, block by block (engine/threads.py), each block's passes while it is in the cache
+    (cheap passes: on the pool's threads only while BLAS is on it); only dw and db sum across rows, over the whole
+    arrays."""
 
     def forward(ctx, x, weight=None, bias=None, n_normalized=1, eps=1e-5):
         xp = backend.xp(x)
@@ -482,7 +481,7 @@ class LayerNormOp(Function):
         w, b = (None if p is None else p.reshape(-1) for p in (weight, bias))
         xhat, y, r = xp.empty_like(rows), xp.empty_like(rows), xp.empty((rows.shape[0], 1), x.dtype)
         threads.for_row_blocks(functools.partial(_layer_norm_forward, weight=w, bias=b, eps=x.dtype.type(eps)),
-                               rows, xhat, y, r, parallel=threads.blas_on_pool())
+                               rows, xhat, y, r, cheap=True)
         ctx.save_for_backward(xhat, r, weight)
         return y.reshape(x.shape)
 
@@ -497,8 +496,7 @@ class LayerNormOp(Function):
             db = _column_sum(g).reshape(ctx.normalized_shape)
         dx = xp.empty_like(xhat)
         w = None if weight is None else weight.reshape(-1)
-        threads.for_row_blocks(functools.partial(_layer_norm_backward, weight=w), xhat, r, g, dx,
-                               parallel=threads.blas_on_pool())
+        threads.for_row_blocks(functools.partial(_layer_norm_backward, weight=w), xhat, r, g, dx, cheap=True)
         return dx.reshape(ctx.shape), dw, db
 
 

@@ -19,11 +19,13 @@ pool off). The pool is made on first use, not at import, and only NumPy arrays o
 
 BLAS has threads of its own, and OpenBLAS's keep their cores busy-waiting for a while after each call (until its
 THREAD_TIMEOUT), so in a training step, where a pass follows a matmul at once, the pool's second thread shares its
-core with one of them and brings little. `set_blas_on_pool(True)` gives the pool the cores alone, as PyTorch's one
-pool does: BLAS at one thread, and each large matmul cut into one piece per thread (`matmul`, and attention's
-batches through `for_each_thread`), each piece a one-thread BLAS call. It is off by default: handing a piece to a
-sleeping thread and waiting for it costs more than OpenBLAS's busy-waiting threads pay, so it wins where the
-matmuls are large and loses where they are small (benchmarks/RESULTS.md).
+core with one of them and brings little: beside them the pool takes only the longest passes (those over at least
+MIN_ELEMENTS_BESIDE_BLAS_THREADS elements, and not the cheap ones). `set_blas_on_pool(True)` gives the pool the
+cores alone, as PyTorch's one pool does: BLAS at one thread, and each large matmul cut into one piece per thread
+(`matmul`, and attention's batches through `for_each_thread`), each piece a one-thread BLAS call; the pool then
+takes every pass large enough to split. It is off by default: handing a piece to a sleeping thread and waiting
+for it costs more than OpenBLAS's busy-waiting threads pay, so it wins where the matmuls are large and loses where
+they are small (benchmarks/RESULTS.md).
 """
 import concurrent.futures
 import contextlib
@@ -46,6 +48,11 @@ BLOCKS_PER_THREAD = 4
 # is still in the core's cache (a block's arrays, a few times this many floats, fit in a 1-2 MB L2), instead of each
 # pass streaming the whole array from memory
 MAX_ELEMENTS_PER_BLOCK = 1 << 17
+
+# beside BLAS's own threads, which keep the other cores busy-waiting after each matmul, the pool takes only the
+# passes over arrays of at least this many elements: on smaller ones its thread, sharing a core with one of BLAS's,
+# gains less than the handing costs (benchmarks/RESULTS.md)
+MIN_ELEMENTS_BESIDE_BLAS_THREADS = 1 << 20
 
 # a piece of a matmul cut over the threads does at least this many multiply-adds: handing a smaller one to a thread
 # would cost more than the thread brings (and BLAS may take small products by other routes, with other roundings)
@@ -135,20 +142,22 @@ def for_each_thread(work, *arrays, multiply_adds, min_rows=1):
     _run_at_once(work, cuts[1:], cuts[0])
 
 
-def for_row_blocks(work, *arrays, parallel=True):
+def for_row_blocks(work, *arrays, cheap=False):
     """work(*blocks) for blocks of rows of `arrays` (each block: the same rows of every array; all arrays share
     their leading length; a None among them is passed on as None), at once on the pool's threads when the first
     array is a NumPy array large enough to be worth it; else work(*arrays), once, here. Blocks are at most
     MAX_ELEMENTS_PER_BLOCK elements, so even in one thread a long chain of passes runs block by block in the cache.
-    parallel=False runs the blocks here, one after another: for passes as cheap as a product, which gain from the
-    cache but lose more in handing blocks between threads than a second thread brings. Returns when every block is
-    done; an error in one is raised here. `work` must not call for_row_blocks itself: a pool thread would wait for
-    blocks that only it could run."""
+    The pool takes them while BLAS is on it; beside BLAS's own threads, only from MIN_ELEMENTS_BESIDE_BLAS_THREADS
+    elements on, and never when `cheap` (passes as cheap as a product, which then lose more in the handing than a
+    shared core brings): else they run here, one after another. Returns when every block is done; an error in one
+    is raised here. `work` must not call for_row_blocks itself: a pool thread would wait for blocks that only it
+    could run."""
     first = arrays[0]
     if type(first) is not np.ndarray or first.ndim == 0:
         work(*arrays)
         return
-    threads = get_num_threads() if parallel else 1
+    beside_blas = not cheap and first.size >= MIN_ELEMENTS_BESIDE_BLAS_THREADS
+    threads = get_num_threads() if _blas_limits is not None or beside_blas else 1
     for_cache = -(-first.size // MAX_ELEMENTS_PER_BLOCK)
     for_threads = BLOCKS_PER_THREAD * threads if threads > 1 else 1
     blocks = min(first.shape[0], first.size // MIN_ELEMENTS_PER_BLOCK, max(for_cache, for_threads))
