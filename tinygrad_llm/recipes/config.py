@@ -84,11 +84,13 @@ class TrainConfig:
     # either device
     seed: int = setting(1337, "seeds the weights, dropout and every batch")
     device: str = setting("cpu", "'cpu' or 'cuda'", CHANGEABLE)
+    dtype: str = setting("float32", "the parameters' and activations' dtype: 'float32', or 'float64' for checks")
+    # how the CPU's threads share the work: a matter of speed (though BLAS may round a product otherwise on one
+    # thread than on two: engine/threads.py), so it may change
     blas_on_pool: bool = setting(False, "on the CPU, the matmuls cut over the engine's own threads with BLAS at one "
                                         "thread, instead of on BLAS's threads: faster where they are large "
                                         "(shakespeare-char), slower where they are small (engine/threads.py)",
                                  CHANGEABLE)
-    dtype: str = setting("float32", "the parameters' and activations' dtype: 'float32', or 'float64' for checks")
 
     def __post_init__(self):
         for name in (f.name for f in fields(self)):
