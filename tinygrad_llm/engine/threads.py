@@ -129,7 +129,8 @@ def for_each_thread(work, *arrays, multiply_adds, min_rows=1):
     """work(*pieces) on pieces of the leading axis of `arrays`, one per thread and at once, when BLAS is on the pool:
     as many as the work's matmuls (`multiply_adds` in all) give MIN_MULTIPLY_ADDS_PER_PIECE each, of `min_rows` at
     least; else work(*arrays), once, here. For work that calls BLAS: each piece's calls run at BLAS's one thread.
-    A None among the arrays is passed on as None. Returns when every piece is done; an error in one is raised here."""
+    A None among the arrays is passed on as None. Returns when every piece is done; an error in one is raised here.
+    `work` must not hand work to the pool itself (for_row_blocks, matmul): a pool thread would wait for itself."""
     first = arrays[0]
     on_pool = _blas_limits is not None and type(first) is np.ndarray
     pieces = min(get_num_threads(), first.shape[0] // min_rows, multiply_adds // MIN_MULTIPLY_ADDS_PER_PIECE) \
@@ -150,8 +151,8 @@ def for_row_blocks(work, *arrays, cheap=False):
     The pool takes them while BLAS is on it; beside BLAS's own threads, only from MIN_ELEMENTS_BESIDE_BLAS_THREADS
     elements on, and never when `cheap` (passes as cheap as a product, which then lose more in the handing than a
     shared core brings): else they run here, one after another. Returns when every block is done; an error in one
-    is raised here. `work` must not call for_row_blocks itself: a pool thread would wait for blocks that only it
-    could run."""
+    is raised here. `work` must not hand work to the pool itself (for_row_blocks, matmul): a pool thread would wait
+    for blocks that only it could run."""
     first = arrays[0]
     if type(first) is not np.ndarray or first.ndim == 0:
         work(*arrays)
