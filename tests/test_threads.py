@@ -380,7 +380,7 @@ def test_matmul_cut_over_the_pool_gives_what_one_call_gives(restore_threads, dty
     if dtype == np.float32:
         assert _bytes(cut) == _bytes(one_call)
     for ours, whole in zip(cut, one_call):
-        np.testing.assert_allclose(ours, whole, rtol=1e-14, atol=1e-14 * np.abs(whole).max())
+        np.testing.assert_allclose(ours, whole, rtol=TIGHT[dtype], atol=TIGHT[dtype] * np.abs(whole).max())
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
