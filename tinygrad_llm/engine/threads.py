@@ -8,7 +8,8 @@ into blocks that fit the core's cache even in one thread, so a chain of passes r
 after its first pass, not the whole array from memory on every pass. Each block runs the very
 same ufuncs on its own rows, so the numbers are bit for bit those of one call on the whole arrays: `work` must not
 reduce across rows (a row's own reduction stays within its row), and BLAS calls stay outside it (OpenBLAS's result
-for a row can depend on where the block it was called on begins). Worth it for a chain of passes with exp or
+for a row can depend on where the block it was called on begins: work that calls BLAS goes through
+`for_each_thread`, below). Worth it for a chain of passes with exp or
 division in it (GELU, softmax, the Adam step); a lone product or sum runs as fast as memory feeds it, and gains
 nothing from a second thread.
 
@@ -138,8 +139,7 @@ def for_each_thread(work, *arrays, multiply_adds, min_rows=1):
     if pieces <= 1:
         work(*arrays)
         return
-    bounds = [first.shape[0] * i // pieces for i in range(pieces + 1)]
-    cuts = [[None if a is None else a[lo:hi] for a in arrays] for lo, hi in zip(bounds, bounds[1:])]
+    cuts = _cut(arrays, pieces)
     _run_at_once(work, cuts[1:], cuts[0])
 
 
@@ -166,8 +166,7 @@ def for_row_blocks(work, *arrays, cheap=False):
         work(*arrays)
         return
     helpers = min(threads, blocks) - 1                            # threads of the pool that join this thread
-    bounds = [first.shape[0] * i // blocks for i in range(blocks + 1)]
-    pieces = [[None if a is None else a[lo:hi] for a in arrays] for lo, hi in zip(bounds, bounds[1:])]
+    pieces = _cut(arrays, blocks)
     taken, lock = [0], threading.Lock()
 
     def take_blocks():                                             # each thread: the next block no one has taken
@@ -179,10 +178,14 @@ def for_row_blocks(work, *arrays, cheap=False):
                 return
             work(*pieces[i])
 
-    if helpers == 0:
-        take_blocks()
-        return
     _run_at_once(take_blocks, [()] * helpers, ())
+
+
+def _cut(arrays, n):
+    """The arrays' leading axis cut into n pieces of (nearly) equal length: [the pieces of every array] per piece; a
+    None among the arrays stays None."""
+    bounds = [arrays[0].shape[0] * i // n for i in range(n + 1)]
+    return [[None if a is None else a[lo:hi] for a in arrays] for lo, hi in zip(bounds, bounds[1:])]
 
 
 def _run_at_once(work, helpers_arguments, own_arguments):
