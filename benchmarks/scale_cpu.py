@@ -13,8 +13,11 @@ Printed per size: each engine's median step over all its timed steps, the ratio 
 of each round's, each engine's loss after its last step (the two must agree: else the engines do not compute the
 same thing, and the run ends with an error), and the share of the sgemm limit each engine reaches: the step's
 matmul FLOPs per second of its median step, over the best float32 matmul rate that a NumPy process of its own
-(the same threads) measures at the start of the run, on each size's (B·T, C) x (C, 4C) product. A step's matmul
-FLOPs, forward and backward, from the shapes (V vocabulary, C = n_embd, T block, B batch):
+(the same threads) measures at the start of the run, on each size's (B·T, C) x (C, 4C) product. The same products
+are timed in PyTorch's processes too (torch.mm: PyTorch's own BLAS, not NumPy's OpenBLAS), alternated with NumPy's,
+and give each size's sgemm floor: the ratio ours/PyTorch that the two libraries' sgemm alone would leave, were
+every other op as fast as PyTorch's (PyTorch's step, its products with the weights at NumPy's rate instead of its
+own). A step's matmul FLOPs, forward and backward, from the shapes (V vocabulary, C = n_embd, T block, B batch):
 
     6 · N · B·T  +  12 · n_layer · B · T² · C,    N = n_layer · 12 · C² + V · C
 
@@ -59,8 +62,14 @@ SIZES = (
 def step_flops(size):
     """The matmul FLOPs of one training step, forward and backward (the formula of the docstring)."""
     C, T, B = size.n_embd, size.block_size, size.batch_size
+    return weight_product_flops(size) + 12 * size.n_layer * B * T * T * C
+
+
+def weight_product_flops(size):
+    """The part of step_flops in products with the weights (the linear layers and the lm head): 6 · N · B·T."""
+    C = size.n_embd
     weights = size.n_layer * 12 * C * C + size.vocab_size * C
-    return 6 * weights * B * T + 12 * size.n_layer * B * T * T * C
+    return 6 * weights * size.batch_size * size.block_size
 
 
 def sgemm_shape(size):
@@ -101,18 +110,26 @@ def chain_worker(engine, repeats):
     return {"forward": min(f for f, _ in times), "backward": min(b for _, b in times)}
 
 
-def sgemm_worker(seconds=0.3):
-    """The best float32 matmul rate (FLOP/s) of each size's sgemm_shape, each product repeated for `seconds`."""
+def sgemm_worker(engine, seconds=0.3):
+    """The best float32 matmul rate (FLOP/s) of each size's sgemm_shape, each product repeated for `seconds`:
+    NumPy's matmul (OpenBLAS, which our engine calls) for "ours", torch.mm (PyTorch's own BLAS) for "pytorch"."""
     import numpy as np
+    if engine == "pytorch":
+        import torch
+        matmul = torch.mm
+    else:
+        matmul = np.matmul
     rates = []
     for size in SIZES:
         m, k, n = sgemm_shape(size)
         a, b = np.ones((m, k), np.float32), np.ones((k, n), np.float32)
+        if engine == "pytorch":
+            a, b = torch.from_numpy(a), torch.from_numpy(b)
         out = a @ b   # once untimed: the pool's threads start, the output's pages are mapped
         best, spent = float("inf"), 0.0
         while spent < seconds:
             start = time.perf_counter()
-            np.matmul(a, b, out=out)
+            matmul(a, b, out=out)
             elapsed = time.perf_counter() - start
             best, spent = min(best, elapsed), spent + elapsed
         rates.append(2 * m * k * n / best)
@@ -132,17 +149,17 @@ def worker(args):
     elif args.worker == "chain":
         result = chain_worker(args.engine, args.chain_repeats)
     else:
-        result = sgemm_worker()
+        result = sgemm_worker(args.engine)
     print(json.dumps({"load": load, **result, **process_facts(args.engine)}))
 
 
-def run_worker(kind, engine="", size=0, steps=0, warmup=0, chain_repeats=0, blas_on_pool=False):
+def run_worker(kind, engine, size=0, steps=0, warmup=0, chain_repeats=0, blas_on_pool=False):
     command = [sys.executable, os.path.abspath(__file__), "--worker", kind, "--engine", engine, "--size", str(size),
                "--steps", str(steps), "--warmup", str(warmup), "--chain-repeats", str(chain_repeats)] \
         + (["--blas-on-pool"] if blas_on_pool else [])
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        sys.exit(f"the {kind} process ({engine or 'numpy'}) failed:\n{done.stderr}")
+        sys.exit(f"the {kind} process ({engine}) failed:\n{done.stderr}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -173,13 +190,13 @@ def shape_label(size):
     return label + (f", vocab {size.vocab_size}" if size.vocab_size != 65 else "")
 
 
-def time_size(index, engines, args, limit):
+def time_size(index, engines, args, rates):
     """Alternate the engines' processes at one size; print each and the summary; returns the summary's row and
-    whether the engines' losses agree."""
+    whether the engines' losses agree. rates: time_sgemm's."""
     size = SIZES[index]
     steps = size.steps if args.steps is None else args.steps
     warmup = size.warmup if args.warmup is None else args.warmup
-    flops = step_flops(size)
+    flops, limit = step_flops(size), max(rates["ours"])
     print(f"\nsize {index + 1}, {size.name}: (n_layer, n_embd, n_head, T, B) = ({shape_label(size)}); "
           f"{flops / 1e9:.2f} GFLOP of matmuls a step; {args.rounds} rounds x {steps} timed steps after {warmup}")
     times = {engine: [] for engine in engines}
@@ -208,12 +225,43 @@ def time_size(index, engines, args, limit):
         print(f"  ratio ours/pytorch {overall['ours'] / overall['pytorch']:.2f}x (rounds: "
               + ", ".join(f"{q:.2f}" for q in ratios) + f"); losses differ by {difference:.1e}"
               + ("" if agree else f": MORE THAN {LOSS_TOLERANCE:g}, the engines do not compute the same"))
+        floor = sgemm_floor(size, overall["pytorch"], rates["ours"][index], rates["pytorch"][index])
+        print(f"  the sgemm floor: {floor:.2f}x, the ratio if every product with the weights ran at its library's "
+              f"rate above and everything else took PyTorch's time")
     row = [f"{index + 1}", f"{shape_label(size)} ({size.name})", f"{1000 * overall['ours']:.1f}"]
     if len(overall) == 2:
         row += [f"{1000 * overall['pytorch']:.1f}", f"{overall['ours'] / overall['pytorch']:.2f}",
-                ", ".join(f"{q:.2f}" for q in ratios)]
+                ", ".join(f"{q:.2f}" for q in ratios), f"{floor:.2f}"]
     row += [f"{100 * shares[engine]:.0f}%" for engine in engines]
     return row, agree
+
+
+def sgemm_floor(size, pytorch_step, our_rate, pytorch_rate):
+    """ours/PyTorch's step time with only the weight products' library between them: PyTorch's step, its weight
+    products at NumPy's sgemm rate in place of torch.mm's (both measured on the size's sgemm_shape)."""
+    flops = weight_product_flops(size)
+    return (pytorch_step + flops / our_rate - flops / pytorch_rate) / pytorch_step
+
+
+def time_sgemm(engines, rounds):
+    """Each engine's best sgemm rates over `rounds` alternated processes, one per size's sgemm_shape; printed with
+    their ratio. Returns {engine: [FLOP/s per size]}."""
+    best = {engine: [0.0] * len(SIZES) for engine in engines}
+    library = {"ours": "NumPy's matmul", "pytorch": "torch.mm"}
+    print(f"sgemm, (B·T, C) x (C, 4C) of each size, the best of {rounds} processes per engine:")
+    for _ in range(rounds):
+        for engine in engines:
+            result = run_worker("sgemm", engine)
+            best[engine] = [max(a, b) for a, b in zip(best[engine], result["rates"])]
+            print(f"  {library[engine]}: " + ", ".join(f"{rate / 1e9:.0f}" for rate in result["rates"])
+                  + f" GFLOP/s  ({describe_process(result)})")
+    for index, size in enumerate(SIZES):
+        rates = {engine: best[engine][index] for engine in engines}
+        ratio = f", ours/pytorch {rates['pytorch'] / rates['ours']:.2f}x the time" if len(rates) == 2 else ""
+        print("  ({0}, {1}) x ({1}, {2}): ".format(*sgemm_shape(size)) + ", ".join(
+            f"{library[engine]} {rate / 1e9:.0f} GFLOP/s" for engine, rate in rates.items()) + ratio)
+    print(f"  the sgemm limit: {max(best['ours']) / 1e9:.0f} GFLOP/s (NumPy's best)")
+    return best
 
 
 def time_chain(engines, args):
@@ -266,23 +314,18 @@ def main():
           f"its own, alternated; load average now {os.getloadavg()[0]:.2f}")
     for variable in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
         print(f"  {variable}: {os.environ.get(variable, 'unset')}")
-    sgemm = run_worker("sgemm")
-    limit = max(sgemm["rates"])
-    print("sgemm in NumPy, (B·T, C) x (C, 4C) of each size: " + ", ".join(
-        "({0}, {1}) x ({1}, {2})".format(*sgemm_shape(s)) + f" {rate / 1e9:.0f} GFLOP/s"
-        for s, rate in zip(SIZES, sgemm["rates"]))
-        + f"; the limit: {limit / 1e9:.0f} GFLOP/s ({describe_process(sgemm)})")
+    rates = time_sgemm(engines, args.rounds)
 
     rows, all_agree = [], True
     for index in args.sizes:
-        row, agree = time_size(index, engines, args, limit)
+        row, agree = time_size(index, engines, args, rates)
         rows.append(row)
         all_agree &= agree
     chain = time_chain(engines, args)
 
     header = ["#", "(n_layer, n_embd, n_head, T, B)", "ours ms"]
     if len(engines) == 2:
-        header += ["PyTorch ms", "ours/PyTorch", "rounds"]
+        header += ["PyTorch ms", "ours/PyTorch", "rounds", "sgemm floor"]
     header += [f"{'ours' if e == 'ours' else 'PyTorch'} % of sgemm" for e in engines]
     print(f"\n| {' | '.join(header)} |\n|{'---|' * len(header)}")
     for row in rows:

@@ -15,7 +15,7 @@ def test_step_flops_equal_pytorchs_count(torch, n_layer, n_embd, n_head, block_s
     from torch.nn.attention import SDPBackend, sdpa_kernel
     from torch.utils.flop_counter import FlopCounterMode
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "benchmarks"))
-    from scale_cpu import Size, step_flops
+    from scale_cpu import Size, step_flops, weight_product_flops
     from torch_gpt import torch_gpt_like
     size = Size("test", n_layer, n_embd, n_head, block_size, batch_size, vocab_size, steps=1, warmup=0)
     model = GPT(GPTConfig(vocab_size=vocab_size, block_size=block_size, n_layer=n_layer, n_head=n_head,
@@ -27,3 +27,5 @@ def test_step_flops_equal_pytorchs_count(torch, n_layer, n_embd, n_head, block_s
         _, loss = reference(x, x)
         loss.backward()
     assert counter.get_total_flops() == step_flops(size)
+    # the products with the weights are the mm's (linear layers, lm head); attention's are the bmm's
+    assert counter.get_flop_counts()["Global"][torch.ops.aten.mm] == weight_product_flops(size)
