@@ -143,6 +143,24 @@ def test_a_linear_probe_leaves_the_trunk_alone_and_fine_tuning_does_not():
     assert not all(np.array_equal(p.detach().numpy(), before[name]) for name, p in gpt.named_parameters())
 
 
+def test_the_recipes_loops_set_the_allocator_as_the_trainer_does(monkeypatch):
+    """Fine-tuning's and distillation's loops, like train(), call backend.reuse_freed_memory() before they start:
+    each of their steps frees and makes again the same large arrays."""
+    from tinygrad_llm.engine import backend
+    from tinygrad_llm.recipes.distill import train_student
+    calls = []
+    monkeypatch.setattr(backend, "reuse_freed_memory", lambda: calls.append("set"))
+    ids = np.random.default_rng(0).integers(0, TINY["vocab_size"], (8, TINY["block_size"]))
+    split = {"ids": ids, "lengths": np.full(8, TINY["block_size"]), "labels": ids[:, 0] % 2}
+    train_classifier(GPTClassifier(make_gpt(), 2), split, steps=1, batch_size=4)
+    assert calls == ["set"]
+    text = "the quick brown fox jumps over the lazy dog. " * 4
+    tokenizer = CharTokenizer.from_text(text)
+    train_student(make_gpt(vocab_size=tokenizer.vocab_size), TextDataset(text, tokenizer), steps=1, batch_size=2,
+                  block_size=8, eval_interval=1, eval_iters=1)
+    assert calls == ["set", "set"]
+
+
 # ---- distillation runs ----
 
 def test_distillation_run_returns_both_curves():

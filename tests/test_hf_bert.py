@@ -199,6 +199,17 @@ def test_distillation_and_the_classifier_run_on_the_tiny_model():
     assert classifier(ids, np.array([4, 3])).shape == (2, 3)
 
 
+def test_the_students_loop_sets_the_allocator_as_the_trainer_does(monkeypatch):
+    """train_on_lines (distillation's and masked-LM training's loop) calls backend.reuse_freed_memory() before it
+    starts, as train() does."""
+    from tinygrad_llm.engine import backend
+    calls = []
+    monkeypatch.setattr(backend, "reuse_freed_memory", lambda: calls.append("set"))
+    rng.manual_seed(0)
+    bert = HFBert(HFBertConfig(**{**TINY, "vocab_size": len(MLM_TOKENS)}))
+    train_masked_lm(bert, WordPieceTokenizer(MLM_TOKENS), MLM_SENTENCES, steps=1, batch_size=2)
+    assert calls == ["set"]
+
 
 # ---------------------------------------------------------------- the student trained alone: masked LM
 

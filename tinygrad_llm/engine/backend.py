@@ -265,8 +265,9 @@ def reuse_freed_memory():
     training step allocates and frees the same large temporaries every iteration, so that is paid again and again;
     with the thresholds raised, freed blocks are handed out again, already mapped. (PyTorch's CPU allocator does its
     own caching for the same reason.) The setting is the whole process's, so importing the engine does not make it:
-    the trainer (recipes/train.py), the runner of PyTorch scripts (as_torch/run.py) and the benchmarks call this,
-    and a training loop of one's own calls it once before it starts. The price: memory freed by the process goes
+    the trainer (recipes/train.py), the recipes' own training loops (fine-tuning, distillation), the runner of
+    PyTorch scripts (as_torch/run.py) and the benchmarks call this, and a training loop of one's own calls it once
+    before it starts. The price: memory freed by the process goes
     back to the OS only once over 1 GiB of it is free."""
     try:
         libc = ctypes.CDLL("libc.so.6")

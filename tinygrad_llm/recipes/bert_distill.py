@@ -22,7 +22,7 @@ import numpy as np
 
 from .. import nn
 from ..engine import functional as F
-from ..engine import rng
+from ..engine import backend, rng
 from ..engine.tensor import Tensor
 from ..models.bert import IGNORE_INDEX, mask_tokens
 from ..models.hf_bert import HFBert, HFBertMLMHead, l2_normalize, mean_pool
@@ -61,6 +61,7 @@ def train_on_lines(model, tokenizer, sentences, steps, loss_of, batch_size=64, l
     and the same optimizer: `steps` AdamW steps (weight decay 0.01, gradients clipped at norm 1) on
     loss_of(batch, rows), batch a tokenizer.encode_batch of sentences[rows] (rows (B,) drawn from `seed`).
     Returns each step's loss."""
+    backend.reuse_freed_memory()  # each step frees and makes again the same large arrays (backend.py says why)
     rng.manual_seed(seed)
     optimizer = AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     generator = np.random.default_rng(seed)

@@ -13,7 +13,7 @@ its size comparable to the cross-entropy's whatever T is (Hinton et al., 2015).
 import numpy as np
 
 from ..engine import functional as F
-from ..engine import rng
+from ..engine import backend, rng
 from ..engine.tensor import Tensor, no_grad
 from ..models.gpt import GPT
 from ..optim import AdamW, clip_grad_norm_
@@ -70,6 +70,7 @@ def train_student(student, dataset, steps, teacher=None, temperature=2.0, alpha=
     distillation_loss, else on plain cross-entropy. Step i's batch depends only on (seed, i), so two runs with the
     same seed see the same batches. Returns the val-loss curve [(step, val loss), ...], taken every eval_interval
     steps and after the last."""
+    backend.reuse_freed_memory()  # each step frees and makes again the same large arrays (backend.py says why)
     optimizer = AdamW(student.parameters(), lr=lr, weight_decay=0.1)
     if teacher is not None:
         teacher.eval()

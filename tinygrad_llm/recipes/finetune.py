@@ -109,6 +109,7 @@ def speaker_task(text, tokenizer, block_size, speakers=None, test_fraction=0.2, 
 
 def train_classifier(model, split, steps, batch_size=32, lr=3e-4, weight_decay=0.01, seed=0):
     """AdamW on the cross-entropy of random batches of `split`; returns the loss of each step."""
+    backend.reuse_freed_memory()  # each step frees and makes again the same large arrays (backend.py says why)
     optimizer = AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     generator = np.random.default_rng(seed)
     model.train()
