@@ -125,8 +125,9 @@ def wait_until(condition, launcher, failure):
         time.sleep(0.01)
 
 
-def rank_pids(launcher, rank):
-    """The pids of the processes mpiexec `launcher` started as rank `rank` (found by their environment)."""
+def rank_pid(launcher, rank):
+    """The pid of the process mpiexec `launcher` started as rank `rank`: found by its environment, among the
+    launcher's descendants only (a rank another run left behind must not be taken for this run's)."""
     pids = []
     for entry in os.listdir("/proc"):
         try:
@@ -134,9 +135,24 @@ def rank_pids(launcher, rank):
             cmdline = open(f"/proc/{entry}/cmdline", "rb").read()
         except (OSError, ValueError):
             continue
-        if f"PMI_RANK={rank}".encode() in environ and b"tinygrad_llm" in cmdline and int(entry) != launcher.pid:
+        if f"PMI_RANK={rank}".encode() in environ and b"tinygrad_llm" in cmdline and \
+                launcher.pid in ancestors(int(entry)):
             pids.append(int(entry))
-    return pids
+    assert len(pids) == 1, f"rank {rank} of mpiexec {launcher.pid}: found the processes {pids}"
+    return pids[0]
+
+
+def ancestors(pid):
+    """The pids above `pid` in the process tree, its parent first (those that end meanwhile end the list)."""
+    found = []
+    while pid > 1:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                pid = int(stat.read().rsplit(")", 1)[1].split()[1])   # the field after the state: the parent's pid
+        except (OSError, IndexError, ValueError):
+            break
+        found.append(pid)
+    return found
 
 
 @needs_mpi
@@ -145,7 +161,7 @@ def test_a_rank_that_dies_ends_the_run_and_the_last_checkpoint_loads(shakespeare
     launcher = start_long_run(out_dir, eval_interval=5)
     try:
         wait_until((out_dir / "last.safetensors").exists, launcher, "no checkpoint was written")
-        (survivor,), (victim,) = rank_pids(launcher, 0), rank_pids(launcher, 1)
+        survivor, victim = rank_pid(launcher, 0), rank_pid(launcher, 1)
         os.kill(victim, signal.SIGKILL)
         killed = time.monotonic()
         out, err = launcher.communicate(timeout=30)  # bounded: the launcher ends the other rank
