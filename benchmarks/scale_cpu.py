@@ -13,11 +13,12 @@ Printed per size: each engine's median step over all its timed steps, the ratio 
 of each round's, each engine's loss after its last step (the two must agree: else the engines do not compute the
 same thing, and the run ends with an error), and the share of the sgemm limit each engine reaches: the step's
 matmul FLOPs per second of its median step, over the best float32 matmul rate that a NumPy process of its own
-(the same threads) measures at the start of the run, on each size's (B·T, C) x (C, 4C) product. The same products
-are timed in PyTorch's processes too (torch.mm: PyTorch's own BLAS, not NumPy's OpenBLAS), alternated with NumPy's,
-and give each size's sgemm floor: the ratio ours/PyTorch that the two libraries' sgemm alone would leave, were
-every other op as fast as PyTorch's (PyTorch's step, its products with the weights at NumPy's rate instead of its
-own). A step's matmul FLOPs, forward and backward, from the shapes (V vocabulary, C = n_embd, T block, B batch):
+(the same threads) measures at the start of the run, on each size's (B·T, C) x (C, 4C) product. Those processes
+also time a step's products with the weights (each linear layer's x Wᵀ, g W and gᵀ x, and the lm head's), and so
+do PyTorch's (its own BLAS, not NumPy's OpenBLAS), alternated with NumPy's; they give each size's sgemm floor: the
+ratio ours/PyTorch that the two libraries' matrix products alone would leave, were every other op as fast as
+PyTorch's (PyTorch's step, its products with the weights taking NumPy's time instead of its own). A step's
+matmul FLOPs, forward and backward, from the shapes (V vocabulary, C = n_embd, T block, B batch):
 
     6 · N · B·T  +  12 · n_layer · B · T² · C,    N = n_layer · 12 · C² + V · C
 
@@ -67,9 +68,16 @@ def step_flops(size):
 
 def weight_product_flops(size):
     """The part of step_flops in products with the weights (the linear layers and the lm head): 6 · N · B·T."""
-    C = size.n_embd
-    weights = size.n_layer * 12 * C * C + size.vocab_size * C
-    return 6 * weights * size.batch_size * size.block_size
+    return sum(6 * rows * n_in * n_out * count for rows, n_in, n_out, count in linear_layers(size))
+
+
+def linear_layers(size):
+    """A step's products with the weights, as (rows, in, out, how many such layers): each block's c_attn, its
+    c_proj, c_fc and the MLP's c_proj, and the lm head, each on B·T rows. Each layer makes three products a step:
+    y = x Wᵀ, dx = g W and dW = gᵀ x (x (rows, in), W (out, in), g (rows, out))."""
+    C, rows = size.n_embd, size.batch_size * size.block_size
+    return [(rows, C, 3 * C, size.n_layer), (rows, C, C, size.n_layer), (rows, C, 4 * C, size.n_layer),
+            (rows, 4 * C, C, size.n_layer), (rows, C, size.vocab_size, 1)]
 
 
 def sgemm_shape(size):
@@ -110,30 +118,42 @@ def chain_worker(engine, repeats):
     return {"forward": min(f for f, _ in times), "backward": min(b for _, b in times)}
 
 
-def sgemm_worker(engine, seconds=0.3):
-    """The best float32 matmul rate (FLOP/s) of each size's sgemm_shape, each product repeated for `seconds`:
-    NumPy's matmul (OpenBLAS, which our engine calls) for "ours", torch.mm (PyTorch's own BLAS) for "pytorch"."""
+def sgemm_worker(engine, seconds=0.3, repeats=3):
+    """Per size, in float32: the best rate (FLOP/s) of its sgemm_shape, the product repeated for `seconds`, and
+    the seconds a step's products with the weights take (linear_layers: each product's best of `repeats`, summed).
+    NumPy's matmul (OpenBLAS, which our engine calls) for "ours", PyTorch's (its own BLAS) for "pytorch"."""
     import numpy as np
     if engine == "pytorch":
         import torch
-        matmul = torch.mm
+        array = torch.from_numpy
     else:
-        matmul = np.matmul
-    rates = []
+        def array(a):
+            return a
+    rates, products = [], []
     for size in SIZES:
         m, k, n = sgemm_shape(size)
-        a, b = np.ones((m, k), np.float32), np.ones((k, n), np.float32)
-        if engine == "pytorch":
-            a, b = torch.from_numpy(a), torch.from_numpy(b)
-        out = a @ b   # once untimed: the pool's threads start, the output's pages are mapped
-        best, spent = float("inf"), 0.0
-        while spent < seconds:
-            start = time.perf_counter()
-            matmul(a, b, out=out)
-            elapsed = time.perf_counter() - start
-            best, spent = min(best, elapsed), spent + elapsed
-        rates.append(2 * m * k * n / best)
-    return {"rates": rates}
+        a, b = array(np.ones((m, k), np.float32)), array(np.ones((k, n), np.float32))
+        rates.append(2 * m * k * n / best_time(lambda: a @ b, seconds=seconds))
+        total = 0.0
+        for rows, n_in, n_out, count in linear_layers(size):
+            x, weight, g = (array(np.ones(shape, np.float32)) for shape in ((rows, n_in), (n_out, n_in), (rows, n_out)))
+            total += count * sum(best_time(product, repeats=repeats)     # y = x Wᵀ, dx = g W, dW = gᵀ x
+                                 for product in (lambda: x @ weight.T, lambda: g @ weight, lambda: g.T @ x))
+        products.append(total)
+    return {"rates": rates, "products": products}
+
+
+def best_time(work, seconds=0.0, repeats=1):
+    """The shortest of work()'s runs, after one untimed (the pool's threads start, the result's pages are mapped):
+    at least `repeats` runs, and more until `seconds` have gone by."""
+    work()
+    best, spent, runs = float("inf"), 0.0, 0
+    while runs < repeats or spent < seconds:
+        start = time.perf_counter()
+        work()
+        elapsed = time.perf_counter() - start
+        best, spent, runs = min(best, elapsed), spent + elapsed, runs + 1
+    return best
 
 
 def worker(args):
@@ -190,13 +210,13 @@ def shape_label(size):
     return label + (f", vocab {size.vocab_size}" if size.vocab_size != 65 else "")
 
 
-def time_size(index, engines, args, rates):
+def time_size(index, engines, args, sgemm):
     """Alternate the engines' processes at one size; print each and the summary; returns the summary's row and
-    whether the engines' losses agree. rates: time_sgemm's."""
+    whether the engines' losses agree. sgemm: time_sgemm's figures."""
     size = SIZES[index]
     steps = size.steps if args.steps is None else args.steps
     warmup = size.warmup if args.warmup is None else args.warmup
-    flops, limit = step_flops(size), max(rates["ours"])
+    flops, limit = step_flops(size), max(sgemm["rates"]["ours"])
     print(f"\nsize {index + 1}, {size.name}: (n_layer, n_embd, n_head, T, B) = ({shape_label(size)}); "
           f"{flops / 1e9:.2f} GFLOP of matmuls a step; {args.rounds} rounds x {steps} timed steps after {warmup}")
     times = {engine: [] for engine in engines}
@@ -225,9 +245,10 @@ def time_size(index, engines, args, rates):
         print(f"  ratio ours/pytorch {overall['ours'] / overall['pytorch']:.2f}x (rounds: "
               + ", ".join(f"{q:.2f}" for q in ratios) + f"); losses differ by {difference:.1e}"
               + ("" if agree else f": MORE THAN {LOSS_TOLERANCE:g}, the engines do not compute the same"))
-        floor = sgemm_floor(size, overall["pytorch"], rates["ours"][index], rates["pytorch"][index])
-        print(f"  the sgemm floor: {floor:.2f}x, the ratio if every product with the weights ran at its library's "
-              f"rate above and everything else took PyTorch's time")
+        floor = sgemm_floor(overall["pytorch"], sgemm["products"]["ours"][index],
+                            sgemm["products"]["pytorch"][index])
+        print(f"  the sgemm floor: {floor:.2f}x, the ratio if the products with the weights took NumPy's time above "
+              f"and everything else PyTorch's")
     row = [f"{index + 1}", f"{shape_label(size)} ({size.name})", f"{1000 * overall['ours']:.1f}"]
     if len(overall) == 2:
         row += [f"{1000 * overall['pytorch']:.1f}", f"{overall['ours'] / overall['pytorch']:.2f}",
@@ -236,32 +257,39 @@ def time_size(index, engines, args, rates):
     return row, agree
 
 
-def sgemm_floor(size, pytorch_step, our_rate, pytorch_rate):
-    """ours/PyTorch's step time with only the weight products' library between them: PyTorch's step, its weight
-    products at NumPy's sgemm rate in place of torch.mm's (both measured on the size's sgemm_shape)."""
-    flops = weight_product_flops(size)
-    return (pytorch_step + flops / our_rate - flops / pytorch_rate) / pytorch_step
+def sgemm_floor(pytorch_step, our_products, pytorch_products):
+    """ours/PyTorch's step time with only the libraries' matrix products between them: PyTorch's step, with its
+    products with the weights taking NumPy's time for them instead of its own (time_sgemm's "products")."""
+    return (pytorch_step + our_products - pytorch_products) / pytorch_step
 
 
 def time_sgemm(engines, rounds):
-    """Each engine's best sgemm rates over `rounds` alternated processes, one per size's sgemm_shape; printed with
-    their ratio. Returns {engine: [FLOP/s per size]}."""
-    best = {engine: [0.0] * len(SIZES) for engine in engines}
-    library = {"ours": "NumPy's matmul", "pytorch": "torch.mm"}
-    print(f"sgemm, (B·T, C) x (C, 4C) of each size, the best of {rounds} processes per engine:")
+    """Each engine's sgemm_worker over `rounds` alternated processes: the best rate of each size's sgemm_shape and
+    the shortest time of each size's products with the weights, printed with their ratios. Returns
+    {"rates": {engine: [FLOP/s per size]}, "products": {engine: [seconds per size]}}."""
+    rates = {engine: [0.0] * len(SIZES) for engine in engines}
+    products = {engine: [float("inf")] * len(SIZES) for engine in engines}
+    library = {"ours": "NumPy", "pytorch": "PyTorch"}
+    print(f"sgemm, each engine's best of {rounds} processes: the rate of each size's (B·T, C) x (C, 4C) and the time "
+          f"of a step's products with the weights (each linear layer's x Wᵀ, g W and gᵀ x, the lm head's too)")
     for _ in range(rounds):
         for engine in engines:
             result = run_worker("sgemm", engine)
-            best[engine] = [max(a, b) for a, b in zip(best[engine], result["rates"])]
+            rates[engine] = [max(a, b) for a, b in zip(rates[engine], result["rates"])]
+            products[engine] = [min(a, b) for a, b in zip(products[engine], result["products"])]
             print(f"  {library[engine]}: " + ", ".join(f"{rate / 1e9:.0f}" for rate in result["rates"])
-                  + f" GFLOP/s  ({describe_process(result)})")
+                  + " GFLOP/s; products " + ", ".join(f"{1000 * t:.1f}" for t in result["products"])
+                  + f" ms  ({describe_process(result)})")
     for index, size in enumerate(SIZES):
-        rates = {engine: best[engine][index] for engine in engines}
-        ratio = f", ours/pytorch {rates['pytorch'] / rates['ours']:.2f}x the time" if len(rates) == 2 else ""
-        print("  ({0}, {1}) x ({1}, {2}): ".format(*sgemm_shape(size)) + ", ".join(
-            f"{library[engine]} {rate / 1e9:.0f} GFLOP/s" for engine, rate in rates.items()) + ratio)
-    print(f"  the sgemm limit: {max(best['ours']) / 1e9:.0f} GFLOP/s (NumPy's best)")
-    return best
+        line = "  ({0}, {1}) x ({1}, {2}): ".format(*sgemm_shape(size)) + ", ".join(
+            f"{library[engine]} {rates[engine][index] / 1e9:.0f} GFLOP/s" for engine in engines)
+        line += f"; size {index + 1}'s products: " + ", ".join(
+            f"{library[engine]} {1000 * products[engine][index]:.1f} ms" for engine in engines)
+        if len(engines) == 2:
+            line += f" (ours/pytorch {products['ours'][index] / products['pytorch'][index]:.2f}x)"
+        print(line)
+    print(f"  the sgemm limit: {max(rates['ours']) / 1e9:.0f} GFLOP/s (NumPy's best)")
+    return {"rates": rates, "products": products}
 
 
 def time_chain(engines, args):
@@ -314,11 +342,11 @@ def main():
           f"its own, alternated; load average now {os.getloadavg()[0]:.2f}")
     for variable in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
         print(f"  {variable}: {os.environ.get(variable, 'unset')}")
-    rates = time_sgemm(engines, args.rounds)
+    sgemm = time_sgemm(engines, args.rounds)
 
     rows, all_agree = [], True
     for index in args.sizes:
-        row, agree = time_size(index, engines, args, rates)
+        row, agree = time_size(index, engines, args, sgemm)
         rows.append(row)
         all_agree &= agree
     chain = time_chain(engines, args)
