@@ -267,8 +267,8 @@ def reuse_freed_memory():
     own caching for the same reason.) The setting is the whole process's, so importing the engine does not make it:
     the trainer (recipes/train.py), the recipes' own training loops (fine-tuning, distillation), the runner of
     PyTorch scripts (as_torch/run.py) and the benchmarks call this, and a training loop of one's own calls it once
-    before it starts. The price: memory freed by the process goes
-    back to the OS only once over 1 GiB of it is free."""
+    before it starts. The price: memory freed by the process goes back to the OS only once over 1 GiB of it is
+    free."""
     try:
         libc = ctypes.CDLL("libc.so.6")
     except OSError:
