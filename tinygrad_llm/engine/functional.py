@@ -110,8 +110,11 @@ class LinearOp(Function):
     def backward(ctx, g):
         x2, weight = ctx.saved
         g2 = g.reshape(math.prod(ctx.lead), g.shape[-1])          # (N, out)
-        dx = threads.matmul(g2, weight).reshape(ctx.lead + (weight.shape[1],)) if ctx.needs_input_grad[0] else None
-        dw = threads.matmul(g2.T, x2) if ctx.needs_input_grad[1] else None   # (out, in)
+        dx = dw = None
+        if ctx.needs_input_grad[0]:
+            dx = threads.matmul(g2, weight).reshape(ctx.lead + (weight.shape[1],))   # (..., in)
+        if ctx.needs_input_grad[1]:
+            dw = threads.matmul(g2.T, x2)                                          # (out, in)
         db = g2.sum(axis=0) if ctx.needs_input_grad[2] else None  # (out,)
         return dx, dw, db
 

@@ -3,15 +3,14 @@
 NumPy runs each ufunc in one thread, but releases the GIL inside its loops, so two threads running the same NumPy
 code on two parts of an array run at once. `for_row_blocks(work, *arrays)` splits the arrays' leading (row) axis
 into blocks, a few per thread, and the threads (the calling one and the pool's) each take the next block as they
-finish one, calling `work` on it; `work` writes its results into the blocks it is given. A large array is cut
-into blocks that fit the core's cache even in one thread, so a chain of passes reads each block from the cache
-after its first pass, not the whole array from memory on every pass. Each block runs the very
-same ufuncs on its own rows, so the numbers are bit for bit those of one call on the whole arrays: `work` must not
-reduce across rows (a row's own reduction stays within its row), and BLAS calls stay outside it (OpenBLAS's result
-for a row can depend on where the block it was called on begins: work that calls BLAS goes through
-`for_each_thread`, below). Worth it for a chain of passes with exp or
-division in it (GELU, softmax, the Adam step); a lone product or sum runs as fast as memory feeds it, and gains
-nothing from a second thread.
+finish one, calling `work` on it; `work` writes its results into the blocks it is given. A large array is cut into
+blocks that fit the core's cache even in one thread, so a chain of passes reads each block from the cache after its
+first pass, not the whole array from memory on every pass. Each block runs the very same ufuncs on its own rows, so
+the numbers are bit for bit those of one call on the whole arrays: `work` must not reduce across rows (a row's own
+reduction stays within its row), and BLAS calls stay outside it (OpenBLAS's result for a row can depend on where the
+block it was called on begins: work that calls BLAS goes through `for_each_thread`, below). Worth it for a chain of
+passes with exp or division in it (GELU, softmax, the Adam step); a lone product or sum runs as fast as memory feeds
+it, and gains nothing from a second thread.
 
 Threads: the cores this process may run on (os.sched_getaffinity), unless `set_num_threads(n)` or the environment
 variable TINYGRAD_LLM_NUM_THREADS says otherwise (PyTorch's torch.set_num_threads, for these passes; 1 turns the
